@@ -1,0 +1,43 @@
+# agrifin — two commands: `make run` and `make test` (each bootstraps what it needs).
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+LOCK := requirements.lock
+STAMP := $(VENV)/.installed
+PYTEST_ARGS ?= -n 2
+
+.PHONY: install run test lint bench lock clean
+
+$(STAMP): $(LOCK) pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r $(LOCK)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps -e .
+	@touch $(STAMP)
+
+install: $(STAMP)
+
+## make run: install, prepare ./var (keys, databases, API keys, champion models), start everything
+run: install
+	$(BIN)/agrifin bootstrap
+	exec $(BIN)/agrifin run
+
+## make test: install, lint (ruff + mypy strict), then the whole suite (PostgreSQL too when
+## AGRIFIN_TEST_POSTGRES_URL is set)
+test: install lint
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+lint: install
+	$(BIN)/ruff check services shared tests bench migrations
+	$(BIN)/mypy
+
+## make bench: every benchmark, JSON on stdout (see README for options)
+bench: install
+	@for b in bench/*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done
+
+## make lock: re-resolve requirements.lock from pyproject.toml (pip-tools)
+lock: install
+	$(BIN)/python -m pip install --quiet pip-tools
+	$(BIN)/pip-compile --quiet --extra dev --strip-extras --no-emit-index-url --no-emit-find-links -o $(LOCK) pyproject.toml
+
+clean:
+	rm -rf $(VENV) var .mypy_cache .ruff_cache .pytest_cache

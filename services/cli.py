@@ -1,0 +1,233 @@
+"""``agrifin``: a thin dispatcher. Platform commands live here; each service adds its own
+commands from ``services/<name>/cli.py`` (a ``register(app)`` function)."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Annotated
+
+import httpx
+import typer
+from sqlalchemy import select
+
+from services.registry import (
+    SERVICE_NAMES,
+    definition,
+    service_bootstrap,
+    service_cli,
+    service_jobs,
+)
+from shared.audit import verify_chain
+from shared.auth import Role, create_api_key, hash_api_key, list_api_keys, revoke_api_key
+from shared.crypto import Keyring
+from shared.migrate import upgrade
+from shared.observability import configure_logging
+from shared.platform import ServiceContext
+from shared.worker import platform_jobs, run_jobs
+
+app = typer.Typer(help="agrifin: scoring, escrow and loans for rural e-commerce.", no_args_is_help=True)
+db_app = typer.Typer(help="Database migrations.", no_args_is_help=True)
+keys_app = typer.Typer(help="API keys and cryptographic keys.", no_args_is_help=True)
+audit_app = typer.Typer(help="Audit trail.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+app.add_typer(keys_app, name="keys")
+app.add_typer(audit_app, name="audit")
+
+ServiceOpt = Annotated[str | None, typer.Option("--service", "-s", help="One service; all when omitted.")]
+
+
+def _names(service: str | None) -> tuple[str, ...]:
+    if service is None:
+        return SERVICE_NAMES
+    if service not in SERVICE_NAMES:
+        raise typer.BadParameter(f"unknown service {service!r}; one of {', '.join(SERVICE_NAMES)}")
+    return (service,)
+
+
+def _context(name: str) -> ServiceContext:
+    return ServiceContext.build(definition(name))
+
+
+@db_app.command("upgrade")
+def db_upgrade(service: Annotated[str | None, typer.Argument()] = None) -> None:
+    """Migrate one service's database (or all) to head."""
+    for name in _names(service):
+        svc = definition(name)
+        upgrade(svc, svc.settings_factory().database_url)
+        typer.echo(f"{name}: migrated to head")
+
+
+@keys_app.command("init")
+def keys_init() -> None:
+    """Generate any missing signing/encryption/lookup keys (development keys)."""
+    settings = definition("scoring").settings_factory()
+    Keyring.generate(settings.resolved_keys_dir, development=settings.env != "production")
+    typer.echo(f"keys in {settings.resolved_keys_dir}")
+
+
+def _store_key(role: Role, owner: str | None, label: str | None, key: str | None = None) -> str:
+    """Store a key in every service's database (same key, same role everywhere)."""
+    plaintext = key
+    for name in SERVICE_NAMES:
+        ctx = _context(name)
+        with ctx.db.unit_of_work() as session:
+            t = ctx.tables.api_keys
+            if plaintext is not None and session.execute(
+                select(t.c.id).where(t.c.key_hash == hash_api_key(plaintext))
+            ).first():
+                continue
+            _, plaintext = create_api_key(session, ctx.tables, role=role, owner=owner, label=label,
+                                          now=ctx.clock.now(), key=plaintext)
+        ctx.db.dispose()
+    assert plaintext is not None
+    return plaintext
+
+
+@keys_app.command("create")
+def keys_create(
+    role: Annotated[Role, typer.Option("--role", "-r")],
+    owner: Annotated[str | None, typer.Option("--owner", help="Bind the key to one owner.")] = None,
+    label: Annotated[str | None, typer.Option("--label")] = None,
+) -> None:
+    """Create an API key for a role (printed once; only its hash is stored)."""
+    typer.echo(_store_key(role, owner, label))
+
+
+@keys_app.command("list")
+def keys_list() -> None:
+    """List API keys (never the keys themselves)."""
+    ctx = _context("scoring")
+    with ctx.db.unit_of_work() as session:
+        for row in list_api_keys(session, ctx.tables):
+            state = "revoked" if row["revoked_at"] else "active"
+            typer.echo(f"{row['id']}  {row['prefix']}…  {row['role']:<15} {row['owner'] or '-':<20} {state}")
+
+
+@keys_app.command("revoke")
+def keys_revoke(key_id: str) -> None:
+    """Revoke an API key (by id or prefix) in every service."""
+    for name in SERVICE_NAMES:
+        ctx = _context(name)
+        with ctx.db.unit_of_work() as session:
+            revoke_api_key(session, ctx.tables, key_id=key_id, now=ctx.clock.now())
+    typer.echo(f"revoked {key_id}")
+
+
+@audit_app.command("verify")
+def audit_verify(service: ServiceOpt = None) -> None:
+    """Verify the audit chain(s); name the first broken entry."""
+    failed = False
+    for name in _names(service):
+        ctx = _context(name)
+        with ctx.db.unit_of_work() as session:
+            report = verify_chain(session, ctx.tables, ctx.keyring)
+        if report.ok:
+            typer.echo(f"{name}: ok ({report.entries} entries)")
+        else:
+            failed = True
+            typer.echo(f"{name}: BROKEN at entry {report.first_broken_seq}: {report.reason}")
+    raise typer.Exit(1 if failed else 0)
+
+
+@app.command()
+def bootstrap(dev_keys: Annotated[Path, typer.Option()] = Path("var/dev-keys.json")) -> None:
+    """Prepare a first start: keys, migrations, one API key per role, service data."""
+    keys_init()
+    db_upgrade(None)
+    existing: dict[str, str] = json.loads(dev_keys.read_text()) if dev_keys.exists() else {}
+    keys = {role.value: _store_key(role, None, "dev", existing.get(role.value)) for role in Role}
+    dev_keys.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(dev_keys, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        json.dump(keys, fh, indent=2)
+    os.chmod(dev_keys, 0o600)
+    for name in SERVICE_NAMES:
+        ctx = _context(name)
+        service_bootstrap(name, ctx)
+        ctx.db.dispose()
+    typer.echo(f"API keys per role: {dev_keys.resolve()}")
+
+
+@app.command()
+def serve(service: str) -> None:
+    """Serve one service with uvicorn (port from its settings)."""
+    import uvicorn
+
+    svc = definition(service)
+    settings = svc.settings_factory()
+    configure_logging(settings.log_level, service=service)
+    uvicorn.run(f"services.{service}.app:create_app", factory=True, host=settings.host,
+                port=settings.port, log_config=None, access_log=False)
+
+
+@app.command()
+def worker() -> None:
+    """Run the background worker: outbox delivery and every service's periodic jobs."""
+    configure_logging(os.environ.get("AGRIFIN_LOG_LEVEL", "INFO"), service="worker")
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    client = httpx.Client(timeout=httpx.Timeout(10.0, connect=3.0))
+    jobs = []
+    for name in SERVICE_NAMES:
+        ctx = _context(name)
+        jobs += platform_jobs(ctx, client) + service_jobs(name, ctx)
+    run_jobs(jobs, stop)
+
+
+@app.command()
+def run() -> None:
+    """Start scoring, escrow, loans and the worker in the foreground; Ctrl-C stops all."""
+    commands = {name: [sys.executable, "-m", "services.cli", "serve", name] for name in SERVICE_NAMES}
+    commands["worker"] = [sys.executable, "-m", "services.cli", "worker"]
+    children = {name: subprocess.Popen(cmd) for name, cmd in commands.items()}
+    for name in SERVICE_NAMES:
+        port = definition(name).settings_factory().port
+        typer.echo(f"{name}: http://127.0.0.1:{port}  (docs at /docs)")
+    stopping = threading.Event()
+
+    def stop(*_: object) -> None:
+        stopping.set()
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    exit_code = 0
+    while not stopping.is_set():
+        for name, child in children.items():
+            if child.poll() is not None:
+                typer.echo(f"{name} exited with {child.returncode}; stopping everything", err=True)
+                exit_code = child.returncode or 1
+                stopping.set()
+        stopping.wait(0.5)
+    for child in children.values():
+        if child.poll() is None:
+            child.send_signal(signal.SIGTERM)
+    deadline = time.monotonic() + 15
+    for child in children.values():
+        try:
+            child.wait(timeout=max(0.1, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            child.kill()
+    raise typer.Exit(exit_code)
+
+
+for _name in SERVICE_NAMES:
+    _module = service_cli(_name)
+    if _module is not None:
+        _module.register(app)
+
+
+def main() -> None:
+    """Console-script entry point."""
+    app()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,53 @@
+"""The three services, looked up by name (the only module that knows all of them)."""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable
+from types import ModuleType
+
+from shared.platform import ServiceContext, ServiceDefinition
+
+SERVICE_NAMES = ("scoring", "escrow", "loans")
+
+PeriodicJob = tuple[str, float, Callable[[], object]]
+"""(name, interval in seconds, callable) run by the worker."""
+
+
+def definition(name: str) -> ServiceDefinition:
+    """The ServiceDefinition of ``name``."""
+    if name not in SERVICE_NAMES:
+        raise KeyError(f"unknown service {name!r}; one of {', '.join(SERVICE_NAMES)}")
+    module = importlib.import_module(f"services.{name}.definition")
+    service: ServiceDefinition = module.SERVICE
+    return service
+
+
+def _optional(name: str, module: str) -> ModuleType | None:
+    try:
+        return importlib.import_module(f"services.{name}.{module}")
+    except ModuleNotFoundError as exc:
+        if exc.name == f"services.{name}.{module}":
+            return None
+        raise
+
+
+def service_jobs(name: str, ctx: ServiceContext) -> list[PeriodicJob]:
+    """The periodic jobs a service contributes to the worker (``services/<name>/jobs.py``)."""
+    module = _optional(name, "jobs")
+    if module is None:
+        return []
+    jobs: list[PeriodicJob] = module.periodic_jobs(ctx)
+    return jobs
+
+
+def service_bootstrap(name: str, ctx: ServiceContext) -> None:
+    """First-start preparation a service needs (``services/<name>/bootstrap.py``)."""
+    module = _optional(name, "bootstrap")
+    if module is not None:
+        module.bootstrap(ctx)
+
+
+def service_cli(name: str) -> ModuleType | None:
+    """A service's CLI module (``services/<name>/cli.py``), which registers its commands."""
+    return _optional(name, "cli")

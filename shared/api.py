@@ -1,0 +1,151 @@
+"""The route class every service router uses: one request, one transaction.
+
+``ServiceRoute`` wraps each endpoint so that
+
+- the body is checked first (413 when too large, 415 when a body is not JSON),
+- an ``Idempotency-Key`` on a POST is claimed, replayed or refused (see ``shared.idempotency``),
+- the endpoint runs on a session bound to ``request.state.session`` (``SessionDep``),
+- the session commits after the endpoint returns (with the idempotent response stored in
+  the same transaction) and rolls back on any exception.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable, Coroutine
+from datetime import timedelta
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Request, Response
+from fastapi.routing import APIRoute
+from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
+
+from shared.auth import bearer_token
+from shared.errors import Conflict, PayloadTooLarge, UnsupportedMediaType, ValidationProblem
+from shared.idempotency import (
+    MAX_KEY_LENGTH,
+    Claimed,
+    InProgress,
+    Mismatch,
+    Replay,
+    claim_key,
+    complete_key,
+    release_key,
+    request_fingerprint,
+)
+from shared.platform import ServiceContext
+
+IDEMPOTENCY_HEADER = "Idempotency-Key"
+REPLAYED_HEADER = "Idempotent-Replayed"
+_BODY_METHODS = {"POST", "PUT", "PATCH"}
+
+
+def _check_body(request: Request, body: bytes, limit: int) -> None:
+    if len(body) > limit:
+        raise PayloadTooLarge(f"request body is {len(body)} bytes; the limit is {limit}")
+    if request.method in _BODY_METHODS and body:
+        media = request.headers.get("content-type", "").split(";")[0].strip().lower()
+        if media != "application/json" and not media.endswith("+json"):
+            raise UnsupportedMediaType(
+                f"request bodies must be application/json, got {media or 'no content type'!r}"
+            )
+
+
+class ServiceRoute(APIRoute):
+    """An APIRoute that owns the request's unit of work and idempotency."""
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        original = super().get_route_handler()
+
+        async def handler(request: Request) -> Response:
+            ctx: ServiceContext = request.app.state.ctx
+            declared = request.headers.get("content-length")
+            if declared and declared.isdigit() and int(declared) > ctx.settings.max_body_bytes:
+                raise PayloadTooLarge(
+                    f"request body is {declared} bytes; the limit is {ctx.settings.max_body_bytes}"
+                )
+            body = await request.body()
+            _check_body(request, body, ctx.settings.max_body_bytes)
+
+            claim: Claimed | None = None
+            key = request.headers.get(IDEMPOTENCY_HEADER)
+            if key is not None and request.method == "POST":
+                if not 0 < len(key) <= MAX_KEY_LENGTH:
+                    raise ValidationProblem(
+                        [(f"header.{IDEMPOTENCY_HEADER}", f"must be 1-{MAX_KEY_LENGTH} characters")]
+                    )
+                token = bearer_token(request)
+                scope = hashlib.sha256(token.encode()).hexdigest() if token else "anonymous"
+                fingerprint = request_fingerprint(
+                    request.method, request.url.path, request.url.query, body
+                )
+                outcome = await run_in_threadpool(
+                    claim_key, ctx.db, ctx.tables, scope=scope, key=key, request_hash=fingerprint,
+                    now=ctx.clock.now(),
+                    lease=timedelta(seconds=ctx.settings.idempotency_lease_seconds),
+                )
+                if isinstance(outcome, Replay):
+                    return Response(
+                        outcome.body, status_code=outcome.status, media_type=outcome.content_type,
+                        headers={REPLAYED_HEADER: "true"},
+                    )
+                if isinstance(outcome, Mismatch):
+                    raise ValidationProblem(
+                        [(f"header.{IDEMPOTENCY_HEADER}", "was already used with a different request")],
+                        detail="this Idempotency-Key was already used with a different request body",
+                    )
+                if isinstance(outcome, InProgress):
+                    raise Conflict(
+                        "a request with this Idempotency-Key is still being processed; retry later",
+                        current_state="in_progress",
+                    )
+                claim = outcome
+
+            session = ctx.db.sessionmaker()
+            request.state.session = session
+            try:
+                response = await original(request)
+                if claim is not None:
+                    if response.status_code < 500 and hasattr(response, "body"):
+                        complete_key(
+                            session, ctx.tables, record_id=claim.record_id,
+                            status=response.status_code, body=bytes(response.body).decode("utf-8"),
+                            content_type=response.media_type or "application/json",
+                        )
+                    else:
+                        raise RuntimeError("unstorable response for an idempotent request")
+                await run_in_threadpool(session.commit)
+            except BaseException:
+                await run_in_threadpool(session.rollback)
+                if claim is not None:
+                    await run_in_threadpool(
+                        release_key, ctx.db, ctx.tables, record_id=claim.record_id
+                    )
+                raise
+            finally:
+                await run_in_threadpool(session.close)
+            return response
+
+        return handler
+
+
+def service_router(**kwargs: Any) -> APIRouter:
+    """An APIRouter whose routes run as ``ServiceRoute``."""
+    return APIRouter(route_class=ServiceRoute, **kwargs)
+
+
+def get_session(request: Request) -> Session:
+    """The request's session (opened and committed by ServiceRoute)."""
+    session: Session = request.state.session
+    return session
+
+
+def get_context(request: Request) -> ServiceContext:
+    """The service context of the app serving the request."""
+    ctx: ServiceContext = request.app.state.ctx
+    return ctx
+
+
+SessionDep = Annotated[Session, Depends(get_session)]
+ContextDep = Annotated[ServiceContext, Depends(get_context)]

@@ -1,0 +1,122 @@
+"""Database plumbing: engines, sessions, the naming convention, the unit of work.
+
+One engine per service. SQLite (the embedded default) runs with WAL, foreign keys on and
+a busy timeout; PostgreSQL is reached through psycopg 3. A request is one transaction:
+``unit_of_work`` commits when the block ends cleanly and rolls back on any exception;
+services and repositories only ``flush``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import BigInteger, Engine, Integer, MetaData, create_engine, event
+from sqlalchemy.engine import make_url
+from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+SQLITE_BUSY_TIMEOUT_MS = 30_000
+
+# BIGINT on PostgreSQL, INTEGER on SQLite (so that autoincrement primary keys work there).
+BigIntPK = BigInteger().with_variant(Integer(), "sqlite")
+
+
+def new_metadata() -> MetaData:
+    """A MetaData carrying the project's constraint naming convention."""
+    return MetaData(naming_convention=NAMING_CONVENTION)
+
+
+def make_base() -> type[DeclarativeBase]:
+    """A fresh declarative base with its own MetaData (one per service)."""
+
+    class Base(DeclarativeBase):
+        metadata = new_metadata()
+
+    return Base
+
+
+def is_sqlite(url: str) -> bool:
+    """True for SQLite URLs."""
+    return make_url(url).get_backend_name() == "sqlite"
+
+
+def normalize_url(url: str) -> str:
+    """Use psycopg 3 for bare ``postgresql://`` URLs."""
+    parsed = make_url(url)
+    if parsed.drivername in ("postgresql", "postgres"):
+        parsed = parsed.set(drivername="postgresql+psycopg")
+    return parsed.render_as_string(hide_password=False)
+
+
+def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
+    cur = dbapi_conn.cursor()
+    cur.execute("PRAGMA journal_mode=WAL")
+    cur.execute("PRAGMA foreign_keys=ON")
+    cur.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+    cur.execute("PRAGMA synchronous=NORMAL")
+    cur.close()
+
+
+def _sqlite_begin_immediate(conn: Any) -> None:
+    # Take the write lock at BEGIN so two writers queue on the busy timeout instead of
+    # failing with "database is locked" when a reader upgrades to a writer.
+    conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def build_engine(url: str, *, pool_size: int = 10) -> Engine:
+    """Create an engine for ``url`` with the project's connection settings."""
+    url = normalize_url(url)
+    if is_sqlite(url):
+        database = make_url(url).database
+        if database and database != ":memory:":
+            Path(database).parent.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(
+            url,
+            connect_args={"check_same_thread": False, "timeout": SQLITE_BUSY_TIMEOUT_MS / 1000,
+                          "isolation_level": None},
+        )
+        event.listen(engine, "connect", _sqlite_pragmas)
+        event.listen(engine, "begin", _sqlite_begin_immediate)
+        return engine
+    return create_engine(url, pool_size=pool_size, max_overflow=pool_size * 2, pool_pre_ping=True)
+
+
+class Database:
+    """An engine plus its session factory, owned by one service."""
+
+    def __init__(self, url: str, *, pool_size: int = 10) -> None:
+        self.url = normalize_url(url)
+        self.engine = build_engine(self.url, pool_size=pool_size)
+        self.sessionmaker = sessionmaker(self.engine, expire_on_commit=False, autoflush=True)
+
+    @property
+    def is_sqlite(self) -> bool:
+        """True when this database is SQLite."""
+        return is_sqlite(self.url)
+
+    @contextmanager
+    def unit_of_work(self) -> Iterator[Session]:
+        """One transaction: commit when the block ends cleanly, roll back on any exception."""
+        session = self.sessionmaker()
+        try:
+            yield session
+            session.commit()
+        except BaseException:
+            session.rollback()
+            raise
+        finally:
+            session.close()
+
+    def dispose(self) -> None:
+        """Close every pooled connection."""
+        self.engine.dispose()

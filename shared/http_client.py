@@ -1,0 +1,116 @@
+"""Typed service-to-service HTTP over an injected ``httpx.Client``.
+
+Exceptions::
+
+    ServiceCallError            base
+     ├── ServiceUnreachable     connection failed or timed out (after any retries)
+     └── UpstreamProblem        the other service answered with an error (problem+json kept)
+
+Retries (jittered exponential backoff) happen only for idempotent requests: GET/HEAD, or a
+POST that carries an ``Idempotency-Key``. Timeouts are explicit. The current request id and
+the service's API key ride along on every call.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+from tenacity import (
+    RetryError,
+    Retrying,
+    retry_if_exception,
+    stop_after_attempt,
+    wait_random_exponential,
+)
+
+from shared.observability import REQUEST_ID_HEADER, current_request_id
+
+DEFAULT_TIMEOUT = httpx.Timeout(10.0, connect=2.0)
+_RETRYABLE_STATUS = {502, 503, 504}
+
+
+class ServiceCallError(Exception):
+    """A call to another service failed."""
+
+
+class ServiceUnreachable(ServiceCallError):
+    """The other service could not be reached."""
+
+
+class UpstreamProblem(ServiceCallError):
+    """The other service answered with an error status."""
+
+    def __init__(self, status: int, problem: dict[str, Any]) -> None:
+        super().__init__(f"HTTP {status}: {problem.get('detail') or problem.get('title')}")
+        self.status = status
+        self.problem = problem
+
+
+class _RetryableStatus(Exception):
+    def __init__(self, response: httpx.Response) -> None:
+        super().__init__(f"HTTP {response.status_code}")
+        self.response = response
+
+
+def _retryable(exc: BaseException) -> bool:
+    return isinstance(exc, httpx.TransportError | _RetryableStatus)
+
+
+class ServiceClient:
+    """Base for typed clients of agrifin services."""
+
+    def __init__(
+        self, client: httpx.Client, *, api_key: str | None = None, attempts: int = 3,
+        max_backoff: float = 2.0,
+    ) -> None:
+        self._client = client
+        self._api_key = api_key
+        self._attempts = attempts
+        self._max_backoff = max_backoff
+
+    def request(
+        self, method: str, path: str, *, json: Any = None, params: dict[str, Any] | None = None,
+        idempotency_key: str | None = None,
+    ) -> httpx.Response:
+        """Send a request; return the 2xx response or raise a ServiceCallError."""
+        headers: dict[str, str] = {}
+        if self._api_key:
+            headers["Authorization"] = f"Bearer {self._api_key}"
+        if (rid := current_request_id()) is not None:
+            headers[REQUEST_ID_HEADER] = rid
+        if idempotency_key:
+            headers["Idempotency-Key"] = idempotency_key
+        idempotent = method.upper() in ("GET", "HEAD") or idempotency_key is not None
+
+        def attempt() -> httpx.Response:
+            response = self._client.request(method, path, json=json, params=params, headers=headers)
+            if idempotent and response.status_code in _RETRYABLE_STATUS:
+                raise _RetryableStatus(response)
+            return response
+
+        retrying = Retrying(
+            stop=stop_after_attempt(self._attempts if idempotent else 1),
+            wait=wait_random_exponential(multiplier=0.1, max=self._max_backoff),
+            retry=retry_if_exception(_retryable),
+            reraise=False,
+        )
+        try:
+            response = retrying(attempt)
+        except RetryError as exc:
+            last = exc.last_attempt.exception()
+            if isinstance(last, _RetryableStatus):
+                response = last.response
+            else:
+                raise ServiceUnreachable(f"{method} {path}: {last}") from last
+        except httpx.TransportError as exc:
+            raise ServiceUnreachable(f"{method} {path}: {exc}") from exc
+        if response.status_code >= 400:
+            try:
+                problem = response.json()
+            except ValueError:
+                problem = {"title": response.reason_phrase, "detail": response.text[:500]}
+            if response.status_code in _RETRYABLE_STATUS:
+                raise ServiceUnreachable(f"{method} {path}: HTTP {response.status_code}")
+            raise UpstreamProblem(response.status_code, problem if isinstance(problem, dict) else {})
+        return response

@@ -1,0 +1,126 @@
+"""The cross-cutting tables every service owns a copy of, in its own database.
+
+API keys, idempotency records, the audit chain, the outbox, webhook subscriptions and
+deliveries, and the receiver-side inbox. Each service calls ``define_platform_tables`` on
+its own MetaData, so the tables live beside its domain tables and its own migrations
+create them; no service reads another's.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import (
+    Boolean,
+    Column,
+    DateTime,
+    ForeignKey,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+
+from shared.db import BigIntPK
+
+
+@dataclass(frozen=True)
+class PlatformTables:
+    """Handles to one service's platform tables."""
+
+    api_keys: Table
+    idempotency: Table
+    audit_log: Table
+    outbox: Table
+    webhook_subscriptions: Table
+    webhook_deliveries: Table
+    webhook_inbox: Table
+
+
+def define_platform_tables(metadata: MetaData) -> PlatformTables:
+    """Declare the platform tables on ``metadata`` (once per service)."""
+    api_keys = Table(
+        "api_keys", metadata,
+        Column("id", String(36), primary_key=True),
+        Column("key_hash", String(64), nullable=False, unique=True),
+        Column("prefix", String(16), nullable=False),
+        Column("role", String(32), nullable=False),
+        Column("owner", String(128), nullable=True),
+        Column("label", String(200), nullable=True),
+        Column("created_at", DateTime(timezone=True), nullable=False),
+        Column("revoked_at", DateTime(timezone=True), nullable=True),
+    )
+    idempotency = Table(
+        "idempotency_keys", metadata,
+        Column("id", BigIntPK, primary_key=True, autoincrement=True),
+        Column("scope", String(64), nullable=False),
+        Column("key", String(255), nullable=False),
+        Column("request_hash", String(64), nullable=False),
+        Column("state", String(16), nullable=False),
+        Column("response_status", Integer, nullable=True),
+        Column("response_body", Text, nullable=True),
+        Column("response_content_type", String(100), nullable=True),
+        Column("created_at", DateTime(timezone=True), nullable=False, index=True),
+        Column("locked_until", DateTime(timezone=True), nullable=False),
+        UniqueConstraint("scope", "key", name="uq_idempotency_keys_scope_key"),
+    )
+    audit_log = Table(
+        "audit_log", metadata,
+        Column("seq", BigIntPK, primary_key=True, autoincrement=False),
+        Column("created_at", DateTime(timezone=True), nullable=False),
+        Column("actor", String(128), nullable=False),
+        Column("action", String(64), nullable=False),
+        Column("subject", String(200), nullable=False),
+        Column("payload", Text, nullable=False),
+        Column("payload_hash", String(64), nullable=False),
+        Column("prev_hash", String(64), nullable=False),
+        Column("entry_hash", String(64), nullable=False),
+        Column("key_id", String(64), nullable=False),
+        Column("signature", String(128), nullable=False),
+    )
+    outbox = Table(
+        "outbox_events", metadata,
+        Column("id", String(36), primary_key=True),
+        Column("topic", String(64), nullable=False),
+        Column("subject", String(200), nullable=False),
+        Column("owner", String(128), nullable=True),
+        Column("payload", Text, nullable=False),
+        Column("created_at", DateTime(timezone=True), nullable=False),
+        Column("dispatched_at", DateTime(timezone=True), nullable=True, index=True),
+    )
+    subscriptions = Table(
+        "webhook_subscriptions", metadata,
+        Column("id", String(36), primary_key=True),
+        Column("url", Text, nullable=False),
+        Column("topics", Text, nullable=False),
+        Column("owner", String(128), nullable=True),
+        Column("secret_enc", Text, nullable=False),
+        Column("active", Boolean, nullable=False),
+        Column("created_at", DateTime(timezone=True), nullable=False),
+    )
+    deliveries = Table(
+        "webhook_deliveries", metadata,
+        Column("id", BigIntPK, primary_key=True, autoincrement=True),
+        Column("event_id", String(36), ForeignKey("outbox_events.id"), nullable=False),
+        Column("subscription_id", String(36), ForeignKey("webhook_subscriptions.id"), nullable=False),
+        Column("state", String(16), nullable=False),
+        Column("attempts", Integer, nullable=False),
+        Column("next_attempt_at", DateTime(timezone=True), nullable=False, index=True),
+        Column("last_status_code", Integer, nullable=True),
+        Column("last_error", Text, nullable=True),
+        Column("delivered_at", DateTime(timezone=True), nullable=True),
+        UniqueConstraint("event_id", "subscription_id", name="uq_webhook_deliveries_event_sub"),
+    )
+    inbox = Table(
+        "webhook_inbox", metadata,
+        Column("event_id", String(64), primary_key=True),
+        Column("source", String(64), nullable=False),
+        Column("topic", String(64), nullable=False),
+        Column("received_at", DateTime(timezone=True), nullable=False),
+    )
+    return PlatformTables(
+        api_keys=api_keys, idempotency=idempotency, audit_log=audit_log, outbox=outbox,
+        webhook_subscriptions=subscriptions, webhook_deliveries=deliveries, webhook_inbox=inbox,
+    )
