@@ -102,7 +102,8 @@ class ServiceRoute(APIRoute):
                     )
                 claim = outcome
 
-            session = ctx.db.sessionmaker()
+            read_only = request.method in ("GET", "HEAD", "OPTIONS")
+            session = ctx.db.read_sessionmaker() if read_only else ctx.db.sessionmaker()
             request.state.session = session
             try:
                 response = await original(request)

@@ -9,12 +9,13 @@ an app with a route that declares no access (deny by default).
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 
 from fastapi import APIRouter, Depends, FastAPI
 from fastapi.responses import JSONResponse, PlainTextResponse
 from fastapi.routing import APIRoute
 from sqlalchemy import text
+from starlette.routing import BaseRoute
 
 from shared.auth import declared_access, public_access
 from shared.errors import install_error_handlers
@@ -65,6 +66,16 @@ def _probe_router(ctx: ServiceContext, checks: Sequence[ReadinessCheck]) -> APIR
     return router
 
 
+def _api_routes(routes: Sequence[BaseRoute]) -> Iterator[APIRoute]:
+    """Every APIRoute, descending into included routers."""
+    for route in routes:
+        if isinstance(route, APIRoute):
+            yield route
+        included = getattr(route, "original_router", None)
+        if included is not None:
+            yield from _api_routes(included.routes)
+
+
 def create_service_app(
     ctx: ServiceContext,
     *,
@@ -83,9 +94,9 @@ def create_service_app(
     for router in routers:
         app.include_router(router)
     undeclared = [
-        f"{sorted(route.methods)} {route.path}"
-        for route in app.routes
-        if isinstance(route, APIRoute) and declared_access(route.dependant.dependencies) is None
+        f"{sorted(route.methods or ())} {route.path}"
+        for route in _api_routes(app.routes)
+        if declared_access(route.dependant.dependencies) is None
     ]
     if undeclared:
         raise RuntimeError(f"routes without declared access (deny by default): {undeclared}")

@@ -67,10 +67,14 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cur.close()
 
 
-def _sqlite_begin_immediate(conn: Any) -> None:
-    # Take the write lock at BEGIN so two writers queue on the busy timeout instead of
-    # failing with "database is locked" when a reader upgrades to a writer.
-    conn.exec_driver_sql("BEGIN IMMEDIATE")
+def _sqlite_begin(conn: Any) -> None:
+    # Writers take the write lock at BEGIN so two of them queue on the busy timeout instead
+    # of failing with "database is locked" when a reader upgrades to a writer. Readers
+    # (sessions from ``Database.read_session``) begin deferred and never wait for writers.
+    if conn.get_execution_options().get("agrifin_read_only"):
+        conn.exec_driver_sql("BEGIN")
+    else:
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
 
 
 def build_engine(url: str, *, pool_size: int = 10) -> Engine:
@@ -86,7 +90,7 @@ def build_engine(url: str, *, pool_size: int = 10) -> Engine:
                           "isolation_level": None},
         )
         event.listen(engine, "connect", _sqlite_pragmas)
-        event.listen(engine, "begin", _sqlite_begin_immediate)
+        event.listen(engine, "begin", _sqlite_begin)
         return engine
     return create_engine(url, pool_size=pool_size, max_overflow=pool_size * 2, pool_pre_ping=True)
 
@@ -98,6 +102,9 @@ class Database:
         self.url = normalize_url(url)
         self.engine = build_engine(self.url, pool_size=pool_size)
         self.sessionmaker = sessionmaker(self.engine, expire_on_commit=False, autoflush=True)
+        self.read_sessionmaker = sessionmaker(
+            self.engine.execution_options(agrifin_read_only=True), expire_on_commit=False
+        )
 
     @property
     def is_sqlite(self) -> bool:
@@ -105,9 +112,12 @@ class Database:
         return is_sqlite(self.url)
 
     @contextmanager
-    def unit_of_work(self) -> Iterator[Session]:
-        """One transaction: commit when the block ends cleanly, roll back on any exception."""
-        session = self.sessionmaker()
+    def unit_of_work(self, *, read_only: bool = False) -> Iterator[Session]:
+        """One transaction: commit when the block ends cleanly, roll back on any exception.
+
+        ``read_only`` sessions do not take SQLite's write lock up front (no effect on PostgreSQL).
+        """
+        session = self.read_sessionmaker() if read_only else self.sessionmaker()
         try:
             yield session
             session.commit()

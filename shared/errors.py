@@ -14,12 +14,11 @@ Exception hierarchy (each carries its HTTP status; one handler renders them all)
      └── ServiceUnavailable      503
 
 Anything else raised by a handler is logged with the request id and answered as a generic
-500 problem: a stack trace never reaches the client.
+500 problem by ``RequestContextMiddleware``: a stack trace never reaches the client.
 """
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Sequence
 from typing import Any
 
@@ -29,8 +28,6 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from shared.observability import current_request_id
-
-log = logging.getLogger("agrifin.errors")
 
 PROBLEM_JSON = "application/problem+json"
 PROBLEM_BASE = "https://agrifin.dev/problems/"
@@ -166,18 +163,6 @@ def install_error_handlers(app: FastAPI) -> None:
         }
         return problem_response(exc.status_code, body, dict(exc.headers or {}))
 
-    async def on_unexpected(request: Request, exc: Exception) -> JSONResponse:
-        log.exception("unhandled error on %s %s", request.method, request.url.path)
-        body = {
-            "type": PROBLEM_BASE + "internal",
-            "title": "Internal Server Error",
-            "status": 500,
-            "detail": "An unexpected error occurred; quote the request id when reporting it.",
-            "instance": request.url.path,
-        }
-        return problem_response(500, body)
-
     app.add_exception_handler(ProblemError, on_problem)
     app.add_exception_handler(RequestValidationError, on_validation)
     app.add_exception_handler(StarletteHTTPException, on_http)
-    app.add_exception_handler(Exception, on_unexpected)

@@ -76,6 +76,15 @@ def claim_key(
 ) -> ClaimOutcome:
     """Step 1: claim ``key`` for this request, or say why not."""
     t = tables.idempotency
+    # Look first without the write lock: on SQLite a duplicate must not queue behind the
+    # first request's transaction, it must see the committed claim and answer 409 at once.
+    with db.unit_of_work(read_only=True) as session:
+        seen = session.execute(select(t).where(t.c.scope == scope, t.c.key == key)).first()
+    if seen is not None:
+        if seen.request_hash != request_hash:
+            return Mismatch()
+        if seen.state == "in_progress" and as_utc(seen.locked_until) > now:
+            return InProgress()
     for _ in range(2):
         with db.unit_of_work() as session:
             row = session.execute(select(t).where(t.c.scope == scope, t.c.key == key)).first()
@@ -90,7 +99,7 @@ def claim_key(
                         )
                 except IntegrityError:
                     continue  # someone claimed it between our read and insert: look again
-                pk = result.inserted_primary_key
+                pk = result.inserted_primary_key  # type: ignore[attr-defined]
                 assert pk is not None
                 return Claimed(record_id=int(pk[0]))
             if row.request_hash != request_hash:

@@ -7,6 +7,7 @@ HTTP client, so one request can be followed across services.
 
 from __future__ import annotations
 
+import json
 import logging
 import sys
 import time
@@ -97,6 +98,7 @@ class RequestContextMiddleware:
         async def send_with_id(message: Message) -> None:
             if message["type"] == "http.response.start":
                 status["code"] = message["status"]
+                status["started"] = 1
                 message.setdefault("headers", [])
                 message["headers"] = [
                     *message["headers"], (REQUEST_ID_HEADER.lower().encode(), request_id.encode())
@@ -105,6 +107,12 @@ class RequestContextMiddleware:
 
         try:
             await self.app(scope, receive, send_with_id)
+        except Exception:
+            # Anything no handler turned into a response: log it with the request id and
+            # answer a generic problem; the client never sees internals.
+            self.log.exception("unhandled error on %s %s", scope.get("method"), scope.get("path"))
+            if "started" not in status:
+                await _send_internal_error(send_with_id, request_id, str(scope.get("path", "")))
         finally:
             elapsed = time.perf_counter() - started
             route = _route_template(scope)
@@ -116,6 +124,18 @@ class RequestContextMiddleware:
                                   "status": status["code"], "ms": round(elapsed * 1000, 2)},
             )
             _request_id.reset(token)
+
+
+async def _send_internal_error(send: Send, request_id: str, path: str) -> None:
+    body = json.dumps({
+        "type": "https://agrifin.dev/problems/internal", "title": "Internal Server Error",
+        "status": 500, "instance": path, "request_id": request_id,
+        "detail": "An unexpected error occurred; quote the request id when reporting it.",
+    }).encode()
+    await send({"type": "http.response.start", "status": 500, "headers": [
+        (b"content-type", b"application/problem+json"), (b"content-length", str(len(body)).encode()),
+    ]})
+    await send({"type": "http.response.body", "body": body})
 
 
 def _route_template(scope: dict[str, Any] | Scope) -> str:

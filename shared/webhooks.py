@@ -134,7 +134,8 @@ def dispatch_events(db: Database, tables: PlatformTables, *, now: datetime, batc
         subs = session.execute(select(sub).where(sub.c.active.is_(True))).mappings().all()
         for event in events:
             for s in subs:
-                if _matches(s["topics"], event["topic"]) and (s["owner"] is None or s["owner"] == event["owner"]):
+                owner_ok = s["owner"] is None or s["owner"] == event["owner"]
+                if owner_ok and _matches(s["topics"], event["topic"]):
                     session.execute(tables.webhook_deliveries.insert().values(
                         event_id=event["id"], subscription_id=s["id"], state="pending", attempts=0,
                         next_attempt_at=now,

@@ -1,0 +1,267 @@
+"""The request pipeline every service shares: problem+json, auth, idempotency, unit of work.
+
+Runs on SQLite and, when AGRIFIN_TEST_POSTGRES_URL is set, on PostgreSQL.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from typing import Annotated, Any
+
+import pytest
+from fastapi import Depends, FastAPI
+from fastapi.testclient import TestClient
+from pydantic import BaseModel
+from sqlalchemy import func, select
+
+from shared.api import ContextDep, SessionDep, service_router
+from shared.app import create_service_app
+from shared.audit import append_audit
+from shared.auth import Principal, Role, require_roles
+from shared.errors import Conflict, NotFound
+from shared.platform import ServiceContext
+from shared.webhooks import emit_event
+from tests.support import auth, issue_key
+
+Writer = Annotated[Principal, Depends(require_roles(Role.ADMIN, Role.MARKETPLACE))]
+
+
+class ThingIn(BaseModel):
+    name: str
+    fail: bool = False
+    sleep_s: float = 0.0
+
+
+def _test_router() -> Any:
+    router = service_router(prefix="/t")
+
+    @router.post("/things", status_code=201)
+    def create_thing(body: ThingIn, ctx: ContextDep, session: SessionDep, who: Writer) -> dict[str, Any]:
+        now = ctx.clock.now()
+        event_id = emit_event(session, ctx.tables, topic="thing.created", subject=body.name,
+                              data={"name": body.name}, now=now, owner=who.owner)
+        append_audit(session, ctx.tables, ctx.keyring, actor=who.actor, action="thing.created",
+                     subject=body.name, payload={"name": body.name}, now=now)
+        time.sleep(body.sleep_s)
+        if body.fail:
+            raise Conflict("thing cannot be created now", current_state="frozen",
+                           allowed_actions=["thaw"])
+        return {"event_id": event_id, "name": body.name}
+
+    @router.get("/owned/{owner}")
+    def owned(owner: str, who: Writer) -> dict[str, str]:
+        if not who.can_see(owner):
+            raise NotFound(f"record of {owner} not found")
+        return {"owner": owner}
+
+    @router.get("/boom")
+    def boom(_: Writer) -> None:
+        raise RuntimeError("secret stack detail")
+
+    return router
+
+
+@pytest.fixture
+def ctx(make_ctx: Callable[[str], ServiceContext]) -> ServiceContext:
+    return make_ctx("escrow")
+
+
+@pytest.fixture
+def app(ctx: ServiceContext) -> FastAPI:
+    return create_service_app(ctx, title="t", description="t", routers=[_test_router()])
+
+
+@pytest.fixture
+def client(app: FastAPI, client_for: Callable[..., TestClient]) -> TestClient:
+    return client_for(app, raise_server_exceptions=False)
+
+
+@pytest.fixture
+def admin(ctx: ServiceContext) -> str:
+    return issue_key(ctx, Role.ADMIN)
+
+
+def _count(ctx: ServiceContext, table: Any) -> int:
+    with ctx.db.unit_of_work() as session:
+        return int(session.execute(select(func.count()).select_from(table)).scalar_one())
+
+
+def _is_problem(response: Any, status: int) -> dict[str, Any]:
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"].startswith("application/problem+json")
+    body: dict[str, Any] = response.json()
+    assert body["status"] == status and body["detail"] and body["type"].startswith("https://")
+    return body
+
+
+# --- problem+json for every error class ------------------------------------------------
+
+def test_missing_key_is_401_problem(client: TestClient) -> None:
+    response = client.post("/t/things", json={"name": "a"})
+    _is_problem(response, 401)
+    assert response.headers["www-authenticate"] == "Bearer"
+
+
+def test_wrong_role_is_403_problem(client: TestClient, ctx: ServiceContext) -> None:
+    body = _is_problem(
+        client.post("/t/things", json={"name": "a"}, headers=auth(issue_key(ctx, Role.AUDITOR))), 403
+    )
+    assert body["allowed_roles"] == ["admin", "marketplace"]
+
+
+def test_revoked_key_is_401(client: TestClient, ctx: ServiceContext) -> None:
+    from shared.auth import revoke_api_key
+
+    key = issue_key(ctx, Role.ADMIN)
+    with ctx.db.unit_of_work() as session:
+        revoke_api_key(session, ctx.tables, key_id=key[:12], now=ctx.clock.now())
+    _is_problem(client.post("/t/things", json={"name": "a"}, headers=auth(key)), 401)
+
+
+def test_owner_scoping_hides_other_owners_records(client: TestClient, ctx: ServiceContext) -> None:
+    market = issue_key(ctx, Role.MARKETPLACE, owner="shop-1")
+    assert client.get("/t/owned/shop-1", headers=auth(market)).status_code == 200
+    _is_problem(client.get("/t/owned/shop-2", headers=auth(market)), 404)
+    assert client.get("/t/owned/shop-2", headers=auth(issue_key(ctx, Role.ADMIN))).status_code == 200
+
+
+def test_unknown_route_is_404_problem(client: TestClient) -> None:
+    _is_problem(client.get("/nope"), 404)
+
+
+def test_validation_error_names_the_field(client: TestClient, admin: str) -> None:
+    body = _is_problem(client.post("/t/things", json={"nam": "a"}, headers=auth(admin)), 422)
+    assert body["errors"][0]["field"] == "name"
+    assert "name" in body["detail"]
+
+
+def test_malformed_json_is_422_problem(client: TestClient, admin: str) -> None:
+    response = client.post("/t/things", content=b"{not json",
+                           headers=auth(admin, **{"Content-Type": "application/json"}))
+    _is_problem(response, 422)
+
+
+def test_state_conflict_is_409_naming_the_state(client: TestClient, admin: str) -> None:
+    body = _is_problem(client.post("/t/things", json={"name": "a", "fail": True}, headers=auth(admin)), 409)
+    assert body["current_state"] == "frozen" and body["allowed_actions"] == ["thaw"]
+
+
+def test_oversized_body_is_413(client: TestClient, admin: str) -> None:
+    _is_problem(client.post("/t/things", json={"name": "x" * 2_000_000}, headers=auth(admin)), 413)
+
+
+def test_non_json_body_is_415(client: TestClient, admin: str) -> None:
+    response = client.post("/t/things", content=b"name=a",
+                           headers=auth(admin, **{"Content-Type": "application/x-www-form-urlencoded"}))
+    _is_problem(response, 415)
+
+
+def test_unexpected_error_is_generic_500_without_internals(client: TestClient, admin: str) -> None:
+    response = client.get("/t/boom", headers=auth(admin, **{"X-Request-ID": "req-42"}))
+    body = _is_problem(response, 500)
+    assert "secret stack detail" not in response.text and "Traceback" not in response.text
+    assert body["request_id"] == "req-42" and response.headers["x-request-id"] == "req-42"
+
+
+def test_a_route_without_declared_access_refuses_to_start(ctx: ServiceContext) -> None:
+    router = service_router()
+
+    @router.get("/open")
+    def open_route() -> None:
+        return None
+
+    with pytest.raises(RuntimeError, match="deny by default"):
+        create_service_app(ctx, title="t", description="t", routers=[router])
+
+
+# --- unit of work and the outbox -------------------------------------------------------
+
+def test_outbox_event_and_audit_entry_commit_with_the_change(
+    client: TestClient, ctx: ServiceContext, admin: str
+) -> None:
+    assert client.post("/t/things", json={"name": "a"}, headers=auth(admin)).status_code == 201
+    assert _count(ctx, ctx.tables.outbox) == 1
+    assert _count(ctx, ctx.tables.audit_log) == 1
+
+
+def test_a_failed_request_writes_no_event_and_no_audit(
+    client: TestClient, ctx: ServiceContext, admin: str
+) -> None:
+    assert client.post("/t/things", json={"name": "a", "fail": True}, headers=auth(admin)).status_code == 409
+    assert _count(ctx, ctx.tables.outbox) == 0
+    assert _count(ctx, ctx.tables.audit_log) == 0
+
+
+# --- idempotency ------------------------------------------------------------------------
+
+def test_same_key_same_body_replays_the_first_response(
+    client: TestClient, ctx: ServiceContext, admin: str
+) -> None:
+    headers = auth(admin, **{"Idempotency-Key": "order-1"})
+    first = client.post("/t/things", json={"name": "a"}, headers=headers)
+    second = client.post("/t/things", json={"name": "a"}, headers=headers)
+    assert first.status_code == second.status_code == 201
+    assert second.json() == first.json()
+    assert second.headers["idempotent-replayed"] == "true"
+    assert "idempotent-replayed" not in first.headers
+    assert _count(ctx, ctx.tables.outbox) == 1
+
+
+def test_same_key_other_body_is_422(client: TestClient, admin: str) -> None:
+    headers = auth(admin, **{"Idempotency-Key": "order-2"})
+    assert client.post("/t/things", json={"name": "a"}, headers=headers).status_code == 201
+    body = _is_problem(client.post("/t/things", json={"name": "b"}, headers=headers), 422)
+    assert body["errors"][0]["field"] == "header.Idempotency-Key"
+
+
+def test_keys_are_scoped_per_api_key(client: TestClient, ctx: ServiceContext, admin: str) -> None:
+    other = issue_key(ctx, Role.ADMIN)
+    first = client.post("/t/things", json={"name": "a"}, headers=auth(admin, **{"Idempotency-Key": "k"}))
+    assert first.status_code == 201
+    again = client.post("/t/things", json={"name": "b"}, headers=auth(other, **{"Idempotency-Key": "k"}))
+    assert again.status_code == 201 and "idempotent-replayed" not in again.headers
+
+
+def test_a_failed_request_frees_its_key_for_a_retry(
+    client: TestClient, ctx: ServiceContext, admin: str
+) -> None:
+    headers = auth(admin, **{"Idempotency-Key": "retry-me"})
+    assert client.post("/t/things", json={"name": "a", "fail": True}, headers=headers).status_code == 409
+    assert _count(ctx, ctx.tables.idempotency) == 0
+    assert client.post("/t/things", json={"name": "a", "fail": True}, headers=headers).status_code == 409
+
+
+def test_concurrent_duplicate_gets_409_while_the_first_runs(
+    client: TestClient, ctx: ServiceContext, admin: str, backend: str
+) -> None:
+    headers = auth(admin, **{"Idempotency-Key": "slow"})
+    results: dict[str, int] = {}
+
+    def first() -> None:
+        results["first"] = client.post("/t/things", json={"name": "a", "sleep_s": 1.5},
+                                       headers=headers).status_code
+
+    thread = threading.Thread(target=first)
+    thread.start()
+    time.sleep(0.5)
+    duplicate = client.post("/t/things", json={"name": "a", "sleep_s": 1.5}, headers=headers)
+    thread.join()
+    assert results["first"] == 201
+    body = _is_problem(duplicate, 409)
+    assert body["current_state"] == "in_progress"
+    replay = client.post("/t/things", json={"name": "a", "sleep_s": 1.5}, headers=headers)
+    assert replay.headers["idempotent-replayed"] == "true"
+    assert _count(ctx, ctx.tables.outbox) == 1
+
+
+# --- probes -------------------------------------------------------------------------------
+
+def test_probes_and_metrics_are_public(client: TestClient, admin: str) -> None:
+    assert client.get("/healthz").json()["status"] == "ok"
+    assert client.get("/readyz").json() == {"status": "ready", "service": "escrow", "problems": []}
+    client.post("/t/things", json={"name": "a"}, headers=auth(admin))
+    metrics = client.get("/metrics").text
+    sample = 'agrifin_http_requests_total{method="POST",route="/t/things",service="escrow",status="201"}'
+    assert sample in metrics
