@@ -1,0 +1,131 @@
+"""A trained scoring model: LightGBM booster text + metadata JSON, and how to load it back.
+
+Artifact = two pieces, both produced by :func:`services.scoring.domain.training.train_model`:
+
+* ``model_text`` — ``booster.model_to_string()`` (UTF-8). Its SHA-256 is the model's
+  identity (:attr:`TrainedModel.artifact_sha256`); same data + seed → same bytes.
+* ``metadata`` — a JSON-able dict (format :data:`METADATA_FORMAT`) with keys ``format``,
+  ``segment``, ``spec`` (full spec), ``target``, ``feature_names``, ``categorical_features``,
+  ``monotone_constraints`` (LightGBM sign), ``params``, ``num_boost_round``,
+  ``best_iteration``, ``seed``, ``calibration`` ``{method, a, b, fit_on}``, ``score_scale``,
+  ``base_margin``, ``base_points``, ``metrics``, ``data`` ``{rows, default_rate,
+  fingerprint, split}``, ``library_versions``, ``baseline`` (PSI bins), ``global_importance``
+  and ``artifact_sha256``. It has no timestamps, so it is deterministic too.
+
+:func:`load_model` rebuilds a :class:`TrainedModel` from the two and refuses a model text
+whose hash differs from the metadata's (:class:`ArtifactIntegrityError`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import lightgbm as lgb
+import numpy as np
+
+from services.scoring.domain.scale import ScoreScale, sigmoid
+from services.scoring.domain.spec import Matrix, SegmentSpec, spec_from_dict
+
+METADATA_FORMAT = "agrifin-scoring-model/1"
+MODEL_FILE = "model.txt"
+METADATA_FILE = "metadata.json"
+
+
+class ArtifactIntegrityError(ValueError):
+    """The model text does not match the hash recorded in its metadata."""
+
+
+def sha256_text(text: str) -> str:
+    """Hex SHA-256 of ``text`` encoded as UTF-8."""
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+@dataclass
+class TrainedModel:
+    """Booster, its exact text, calibration, scale and metadata."""
+
+    spec: SegmentSpec
+    booster: lgb.Booster
+    model_text: str
+    calibration_a: float
+    calibration_b: float
+    scale: ScoreScale = field(default_factory=ScoreScale)
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def artifact_sha256(self) -> str:
+        """SHA-256 over the UTF-8 bytes of the model text."""
+        return sha256_text(self.model_text)
+
+    @property
+    def segment(self) -> str:
+        """Segment this model scores."""
+        return self.spec.segment
+
+    def raw_margin(self, matrix: Matrix, *, num_threads: int = 1) -> Matrix:
+        """Uncalibrated LightGBM log-odds of default for each row."""
+        raw = self.booster.predict(matrix, raw_score=True, num_threads=num_threads)
+        return np.asarray(raw, dtype=np.float64)
+
+    def margin(self, matrix: Matrix, *, num_threads: int = 1) -> Matrix:
+        """Calibrated log-odds of default: ``a · raw + b``."""
+        return self.calibration_a * self.raw_margin(matrix, num_threads=num_threads) + (self.calibration_b)
+
+    def predict_pd(self, matrix: Matrix, *, num_threads: int = 1) -> Matrix:
+        """Calibrated probability of default for each row."""
+        return sigmoid(self.margin(matrix, num_threads=num_threads))
+
+    def scores(self, matrix: Matrix, *, num_threads: int = 1) -> Matrix:
+        """Score points for each row (no explanation)."""
+        margin = self.margin(matrix, num_threads=num_threads)
+        return self.scale.offset - self.scale.factor * margin
+
+    def metadata_json(self) -> str:
+        """Canonical JSON of the metadata (sorted keys, UTF-8 safe)."""
+        return json.dumps(self.metadata, sort_keys=True, ensure_ascii=False, indent=1)
+
+
+def load_model(model_text: str, metadata: Mapping[str, Any] | str) -> TrainedModel:
+    """Rebuild a :class:`TrainedModel` from its model text and metadata (dict or JSON)."""
+    meta: dict[str, Any] = json.loads(metadata) if isinstance(metadata, str) else dict(metadata)
+    if meta.get("format") != METADATA_FORMAT:
+        raise ValueError(f"unsupported model metadata format {meta.get('format')!r}")
+    expected = meta.get("artifact_sha256")
+    if expected != sha256_text(model_text):
+        raise ArtifactIntegrityError("model text does not match metadata artifact_sha256")
+    spec = spec_from_dict(meta["spec"])
+    calibration = meta["calibration"]
+    a, b = float(calibration["a"]), float(calibration["b"])
+    if not (math.isfinite(a) and math.isfinite(b)):
+        raise ValueError("calibration parameters must be finite")
+    return TrainedModel(
+        spec=spec,
+        booster=lgb.Booster(model_str=model_text),
+        model_text=model_text,
+        calibration_a=a,
+        calibration_b=b,
+        scale=ScoreScale.from_dict(meta["score_scale"]),
+        metadata=meta,
+    )
+
+
+def write_artifacts(model: TrainedModel, directory: str | Path) -> Path:
+    """Write ``model.txt`` and ``metadata.json`` into ``directory``; returns it."""
+    out = Path(directory)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / MODEL_FILE).write_bytes(model.model_text.encode("utf-8"))
+    (out / METADATA_FILE).write_text(model.metadata_json(), encoding="utf-8")
+    return out
+
+
+def read_artifacts(directory: str | Path) -> TrainedModel:
+    """Load a model written by :func:`write_artifacts`."""
+    src = Path(directory)
+    text = (src / MODEL_FILE).read_bytes().decode("utf-8")
+    return load_model(text, (src / METADATA_FILE).read_text(encoding="utf-8"))
