@@ -1,10 +1,30 @@
-"""Settings of the loans service (environment prefix ``AGRIFIN_LOANS_``)."""
+"""Settings of the loans service (environment prefix ``AGRIFIN_LOANS_``).
+
+The scoring client needs the scoring service's URL, a ``service`` API key and a timeout.
+In the embedded default the key comes from ``<var_dir>/dev-keys.json`` (written by
+``agrifin bootstrap``) when ``AGRIFIN_LOANS_SCORING_API_KEY`` is not set.
+"""
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
+from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
 from shared.settings import BaseServiceSettings
+
+
+def dev_service_key(var_dir: Path) -> str | None:
+    """The ``service`` role key from ``<var_dir>/dev-keys.json``, if that file has one."""
+    path = var_dir / "dev-keys.json"
+    try:
+        keys = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+    value = keys.get("service") if isinstance(keys, dict) else None
+    return value if isinstance(value, str) and value else None
 
 
 class LoansSettings(BaseServiceSettings):
@@ -14,3 +34,14 @@ class LoansSettings(BaseServiceSettings):
 
     service_name: str = "loans"
     port: int = 8003
+    scoring_url: str = "http://127.0.0.1:8001"
+    scoring_api_key: str | None = None
+    scoring_timeout_seconds: float = Field(default=5.0, gt=0, le=120)
+    scoring_retry_interval_seconds: float = Field(default=15.0, gt=0)
+    cob_check_interval_seconds: float = Field(default=60.0, gt=0)
+    cob_chunk_size: int = Field(default=2_000, ge=1, le=50_000)
+
+    @property
+    def resolved_scoring_api_key(self) -> str | None:
+        """The configured scoring key, else the development ``service`` key."""
+        return self.scoring_api_key or dev_service_key(self.var_dir)

@@ -4,17 +4,34 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
+from services.scoring.api import routers
 from services.scoring.definition import SERVICE
+from services.scoring.domain.spec import SEGMENTS
+from services.scoring.repository import registry as repo
+from services.scoring.service.common import build_store
 from shared.app import create_service_app
 from shared.platform import ServiceContext
+
+
+def champions_ready(ctx: ServiceContext) -> str | None:
+    """Readiness: every built-in segment has a champion model."""
+    with ctx.db.unit_of_work(read_only=True) as session:
+        champions = repo.champions(session)
+    missing = [segment for segment in SEGMENTS if segment not in champions]
+    if missing:
+        return f"no champion model for {', '.join(missing)} (run `agrifin bootstrap`)"
+    return None
 
 
 def create_app(ctx: ServiceContext | None = None) -> FastAPI:
     """Build the scoring app on ctx (a context from the environment when omitted)."""
     ctx = ctx or ServiceContext.build(SERVICE)
-    return create_service_app(
+    app = create_service_app(
         ctx,
         title="agrifin scoring",
         description="Explainable, signed credit scores for farmers and agricultural enterprises.",
-        routers=[],
+        routers=routers(),
+        readiness_checks=[champions_ready],
     )
+    app.state.model_store = build_store(ctx)
+    return app

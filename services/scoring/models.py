@@ -1,10 +1,127 @@
-"""The scoring service's tables: its domain tables and its own copy of the platform tables."""
+"""The scoring service's tables: its domain tables and its own copy of the platform tables.
+
+- ``scoring_models``: the registry, one row per model version. The artifacts (LightGBM
+  text + metadata JSON) live in the model store; the row keeps their SHA-256, the spec and
+  the training facts. At most one ``champion`` per segment: enforced in code under a
+  segment lock and by a partial unique index (PostgreSQL and SQLite both support it).
+- ``scoring_decisions``: every score, with its inputs, outcome and signed receipt.
+  ``outcome`` is JSON (``repr`` precision, so floats round-trip bit for bit); the ``score``,
+  ``pd``, ``grade`` and ``decision_hint`` columns duplicate it for queries and monitoring.
+- ``scoring_shadow_scores``: what each challenger would have scored for a decision.
+
+JSON columns are ``Text`` written by the repository (canonical JSON), the same on both
+backends.
+"""
 
 from __future__ import annotations
 
-from shared.db import make_base
+from datetime import datetime
+from typing import TYPE_CHECKING
+
+from sqlalchemy import (
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+    text,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from shared.db import BigIntPK, make_base
 from shared.platform_tables import define_platform_tables
 
-Base = make_base()
+if TYPE_CHECKING:  # mypy cannot subclass the value make_base() returns; same class at run time
+
+    class Base(DeclarativeBase):
+        pass
+
+else:
+    Base = make_base()
 metadata = Base.metadata
 PLATFORM = define_platform_tables(metadata)
+
+_TS = DateTime(timezone=True)
+
+STATUS_CHALLENGER = "challenger"
+STATUS_CHAMPION = "champion"
+STATUS_RETIRED = "retired"
+MODEL_STATUSES = (STATUS_CHALLENGER, STATUS_CHAMPION, STATUS_RETIRED)
+
+
+class ModelVersion(Base):
+    """One trained model in the registry."""
+
+    __tablename__ = "scoring_models"
+    __table_args__ = (
+        Index(
+            "uq_scoring_models_one_champion", "segment", unique=True,
+            postgresql_where=text("status = 'champion'"),
+            sqlite_where=text("status = 'champion'"),
+        ),
+        Index("ix_scoring_models_segment_status", "segment", "status"),
+    )
+
+    version: Mapped[str] = mapped_column(String(64), primary_key=True)
+    segment: Mapped[str] = mapped_column(String(40))
+    sequence: Mapped[int] = mapped_column(Integer)
+    status: Mapped[str] = mapped_column(String(16))
+    artifact_sha256: Mapped[str] = mapped_column(String(64))
+    spec: Mapped[str] = mapped_column(Text)
+    parameters: Mapped[str] = mapped_column(Text)
+    library_versions: Mapped[str] = mapped_column(Text)
+    data_fingerprint: Mapped[str] = mapped_column(String(64))
+    data_source: Mapped[str] = mapped_column(String(200))
+    metrics: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(_TS)
+    created_by: Mapped[str] = mapped_column(String(128))
+    promoted_at: Mapped[datetime | None] = mapped_column(_TS, nullable=True)
+    promoted_by: Mapped[str | None] = mapped_column(String(128), nullable=True)
+
+
+class Decision(Base):
+    """One stored, signed scoring decision."""
+
+    __tablename__ = "scoring_decisions"
+    __table_args__ = (
+        Index("ix_scoring_decisions_subject_created", "subject_id", "created_at"),
+        Index("ix_scoring_decisions_segment_created", "segment", "created_at"),
+    )
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    segment: Mapped[str] = mapped_column(String(40))
+    subject_id: Mapped[str] = mapped_column(String(128))
+    model_version: Mapped[str] = mapped_column(ForeignKey("scoring_models.version"))
+    model_sha256: Mapped[str] = mapped_column(String(64))
+    features: Mapped[str] = mapped_column(Text)
+    features_sha256: Mapped[str] = mapped_column(String(64))
+    monitoring_group: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    score: Mapped[float] = mapped_column(Float)
+    pd: Mapped[float] = mapped_column(Float)
+    grade: Mapped[str] = mapped_column(String(1))
+    decision_hint: Mapped[str] = mapped_column(String(16))
+    outcome: Mapped[str] = mapped_column(Text)
+    reasons: Mapped[str] = mapped_column(Text)
+    receipt: Mapped[str] = mapped_column(Text)
+    receipt_payload_sha256: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(_TS)
+    created_by: Mapped[str] = mapped_column(String(128))
+
+
+class ShadowScore(Base):
+    """A challenger's score for a decision the champion made (never shown to the caller)."""
+
+    __tablename__ = "scoring_shadow_scores"
+    __table_args__ = (UniqueConstraint("decision_id", "challenger_version"),)
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
+    decision_id: Mapped[str] = mapped_column(ForeignKey("scoring_decisions.id"))
+    challenger_version: Mapped[str] = mapped_column(ForeignKey("scoring_models.version"), index=True)
+    score: Mapped[float] = mapped_column(Float)
+    pd: Mapped[float] = mapped_column(Float)
+    grade: Mapped[str] = mapped_column(String(1))
+    decision_hint: Mapped[str] = mapped_column(String(16))
+    created_at: Mapped[datetime] = mapped_column(_TS)

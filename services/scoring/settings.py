@@ -1,9 +1,26 @@
-"""Settings of the scoring service (environment prefix ``AGRIFIN_SCORING_``)."""
+"""Settings of the scoring service (environment prefix ``AGRIFIN_SCORING_``).
+
+Decision hint (a hint for the loan officer, never an automated decision): ``approve`` when
+the score is at least ``approve_min_score`` (default 580), ``decline`` when it is below
+``decline_below_score`` (default 520), ``review`` in between. On the default scale 580
+points is a probability of default of about 3.8 % (good:bad odds 25:1) and 520 points
+about 24 % (odds 3.1:1).
+
+Score scale: ``score_base_points`` points at good:bad odds ``score_base_odds``:1 and
+``score_pdo`` points to double the odds (600 at 50:1, PDO 20). The grade cut-offs
+(A ≥ 600, B ≥ 570, C ≥ 540, D ≥ 510, E below) are defined on that default scale; a model
+trained on another scale keeps those cut-offs. The scale is stored with every model, so
+changing it only affects models trained afterwards.
+"""
 
 from __future__ import annotations
 
+from pathlib import Path
+
+from pydantic import Field, model_validator
 from pydantic_settings import SettingsConfigDict
 
+from services.scoring.domain.scale import ScoreScale
 from shared.settings import BaseServiceSettings
 
 
@@ -14,3 +31,42 @@ class ScoringSettings(BaseServiceSettings):
 
     service_name: str = "scoring"
     port: int = 8001
+    model_store_dir: Path | None = Field(
+        default=None, description="Model artifacts; <var_dir>/models when unset."
+    )
+    model_cache_size: int = Field(default=32, ge=1, le=1024)
+    approve_min_score: float = 580.0
+    decline_below_score: float = 520.0
+    score_base_points: float = 600.0
+    score_base_odds: float = Field(default=50.0, gt=0)
+    score_pdo: float = Field(default=20.0, gt=0)
+    bootstrap_rows: int = Field(default=50_000, ge=200, le=5_000_000)
+    bootstrap_seed: int = Field(default=42, ge=0)
+    train_max_rows: int = Field(default=200_000, ge=200, description="Largest POST /v1/models/train.")
+    shadow_max_challengers: int = Field(default=3, ge=0, le=20)
+    monitoring_window_days: int = Field(default=30, ge=1)
+    monitoring_max_rows: int = Field(default=100_000, ge=100)
+
+    @property
+    def resolved_model_store_dir(self) -> Path:
+        """Directory of the model store (``<store>/<segment>/<version>/``)."""
+        return self.model_store_dir if self.model_store_dir is not None else self.var_dir / "models"
+
+    @property
+    def score_scale(self) -> ScoreScale:
+        """The points scale new models are trained with."""
+        return ScoreScale(self.score_base_points, self.score_base_odds, self.score_pdo)
+
+    def decision_hint(self, score: float) -> str:
+        """``approve`` / ``review`` / ``decline`` for a score (see the module docstring)."""
+        if score >= self.approve_min_score:
+            return "approve"
+        if score < self.decline_below_score:
+            return "decline"
+        return "review"
+
+    @model_validator(mode="after")
+    def _thresholds_ordered(self) -> ScoringSettings:
+        if self.decline_below_score > self.approve_min_score:
+            raise ValueError("decline_below_score must not exceed approve_min_score")
+        return self

@@ -180,10 +180,7 @@ def replay_account(
     )
     rows = schedule.rows
     order = schedule.terms.allocation_order
-    due = [
-        {_P: r.penalty_minor, _F: r.fee_minor, _I: r.interest_minor, _PR: r.principal_minor}
-        for r in rows
-    ]
+    due = [{_P: r.penalty_minor, _F: r.fee_minor, _I: r.interest_minor, _PR: r.principal_minor} for r in rows]
     paid = [dict.fromkeys(AllocationComponent, 0) for _ in rows]
     settled_on: list[date | None] = [None] * len(rows)
     allocations: list[Allocation] = []
@@ -194,9 +191,7 @@ def replay_account(
     for txn in effective:
         if isinstance(txn, PenaltyCharge):
             if not 1 <= txn.installment_number <= len(rows):
-                raise ValueError(
-                    f"penalty {txn.sequence} names unknown installment {txn.installment_number}"
-                )
+                raise ValueError(f"penalty {txn.sequence} names unknown installment {txn.installment_number}")
             if written_off_on is None:
                 due[txn.installment_number - 1][_P] += txn.amount_minor
                 settled_on[txn.installment_number - 1] = None
@@ -204,10 +199,7 @@ def replay_account(
             if written_off_on is None:
                 written_off_on = txn.on
                 written_off = sum(
-                    (
-                        Components.of({c: d[c] - p[c] for c in d})
-                        for d, p in zip(due, paid, strict=True)
-                    ),
+                    (Components.of({c: d[c] - p[c] for c in d}) for d, p in zip(due, paid, strict=True)),
                     Components(),
                 )
         elif isinstance(txn, Repayment):
@@ -299,9 +291,7 @@ class LoanAccount:
         count = len(self.schedule.rows)
         for txn in self.transactions:
             if isinstance(txn, PenaltyCharge) and txn.installment_number > count:
-                raise ValueError(
-                    f"penalty {txn.sequence} names unknown installment {txn.installment_number}"
-                )
+                raise ValueError(f"penalty {txn.sequence} names unknown installment {txn.installment_number}")
 
     def with_transactions(self, *transactions: Transaction) -> LoanAccount:
         """A copy with ``transactions`` appended (order of recording does not matter)."""
@@ -356,9 +346,7 @@ class LoanAccount:
                 if owed.total_minor - owed.penalty_minor <= terms.arrears_tolerance_minor:
                     continue
                 base = owed.principal_minor + owed.interest_minor
-                amount = penalty_amount(
-                    penalty=penalty, overdue_principal_interest_minor=base, terms=terms
-                )
+                amount = penalty_amount(penalty=penalty, overdue_principal_interest_minor=base, terms=terms)
                 if amount > 0:
                     found.append(PenaltyAssessment(row.number, charge_day, amount, base))
         return tuple(sorted(found, key=lambda a: (a.charged_on, a.installment_number)))

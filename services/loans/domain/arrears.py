@@ -141,7 +141,5 @@ def accrue_interest(*, schedule: Schedule, as_of: date) -> InterestAccrual:
         elif row.from_date <= as_of:
             elapsed = Decimal((as_of - row.from_date).days)
             length = Decimal((row.due_date - row.from_date).days)
-            accrued = round_decimal(
-                row.interest_minor * elapsed / length, schedule.terms.rounding_mode
-            )
+            accrued = round_decimal(row.interest_minor * elapsed / length, schedule.terms.rounding_mode)
     return InterestAccrual(as_of=as_of, due_interest_minor=due, accrued_not_due_minor=accrued)

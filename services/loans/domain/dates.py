@@ -16,9 +16,7 @@ def add_months(*, start: date, months: int) -> date:
     return date(year, month + 1, min(start.day, last_day))
 
 
-def add_periods(
-    *, anchor: date, periods: int, frequency: RepaymentFrequency, repay_every: int
-) -> date:
+def add_periods(*, anchor: date, periods: int, frequency: RepaymentFrequency, repay_every: int) -> date:
     """``anchor`` plus ``periods`` repayment periods, computed from the anchor (never iteratively).
 
     Anchoring every date to one date keeps a Jan 31 loan on month ends (Feb 28, Mar 31, Apr 30)

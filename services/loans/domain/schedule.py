@@ -149,9 +149,7 @@ def _principal_bearing(terms: LoanTerms, count: int) -> list[bool]:
     """Index k-1 says whether period k carries principal; the last period always does."""
     every = terms.principal_moratorium_every
     bearing = [
-        not terms.bullet
-        and k > terms.grace_on_principal_periods
-        and (every is None or k % every == 0)
+        not terms.bullet and k > terms.grace_on_principal_periods and (every is None or k % every == 0)
         for k in range(1, count + 1)
     ]
     bearing[-1] = True
@@ -240,11 +238,7 @@ def build_schedule(
     first_repayment_date: date | None = None,
 ) -> Schedule:
     """Build the repayment schedule of a loan (see the module docstring for the rules)."""
-    if (
-        isinstance(principal_minor, bool)
-        or not isinstance(principal_minor, int)
-        or principal_minor <= 0
-    ):
+    if isinstance(principal_minor, bool) or not isinstance(principal_minor, int) or principal_minor <= 0:
         raise ValueError("principal_minor must be a positive int")
     if not isinstance(annual_interest_rate, Decimal) or not annual_interest_rate.is_finite():
         raise ValueError("annual_interest_rate must be a finite Decimal (percent)")
@@ -275,9 +269,7 @@ def _build(
 ) -> Schedule:
     mode = terms.rounding_mode
     rate = annual / _HUNDRED
-    dues = _due_dates(
-        terms=terms, count=count, disbursement_date=disbursed, first_repayment_date=first
-    )
+    dues = _due_dates(terms=terms, count=count, disbursement_date=disbursed, first_repayment_date=first)
     periods = list(zip([disbursed, *dues[:-1]], dues, strict=True))
     broken_first = first is not None and first != add_periods(
         anchor=disbursed,
@@ -299,16 +291,13 @@ def _build(
         if flat:
             charged_periods = count - terms.grace_on_interest_charged_periods
             exact = (
-                Decimal(principal - balloon) / bearing_count
-                + Decimal(sum(flat_interest)) / charged_periods
+                Decimal(principal - balloon) / bearing_count + Decimal(sum(flat_interest)) / charged_periods
             )
         else:
             emi_rate = rate / terms.periods_per_year * terms.repay_every
             if terms.interest_calculation_period is InterestCalculationPeriod.DAILY:
                 emi_rate = rate / terms.days_in_year.days * _nominal_days(terms)
-            exact = _annuity(
-                principal=principal, rate=emi_rate, periods=bearing_count, future_value=balloon
-            )
+            exact = _annuity(principal=principal, rate=emi_rate, periods=bearing_count, future_value=balloon)
         level = _round_to_multiple(exact, multiple=terms.installment_multiple_of_minor, mode=mode)
     equal_principal = round_decimal(Decimal(principal - balloon) / bearing_count, mode)
 

@@ -144,9 +144,7 @@ class Fee:
     def __post_init__(self) -> None:
         if not self.name:
             raise ValueError("a fee needs a name")
-        _check_amount(
-            calculation=self.calculation, amount_minor=self.amount_minor, percent=self.percent
-        )
+        _check_amount(calculation=self.calculation, amount_minor=self.amount_minor, percent=self.percent)
 
 
 @dataclass(frozen=True, slots=True)
@@ -159,9 +157,7 @@ class OverduePenalty:
     percent: Decimal = Decimal(0)
 
     def __post_init__(self) -> None:
-        _check_amount(
-            calculation=self.calculation, amount_minor=self.amount_minor, percent=self.percent
-        )
+        _check_amount(calculation=self.calculation, amount_minor=self.amount_minor, percent=self.percent)
 
 
 def _non_negative_int(name: str, value: object) -> None:
@@ -176,9 +172,7 @@ class LoanTerms:
     currency: str
     interest_method: InterestMethod = InterestMethod.DECLINING_BALANCE
     amortization: Amortization = Amortization.EQUAL_INSTALLMENTS
-    interest_calculation_period: InterestCalculationPeriod = (
-        InterestCalculationPeriod.SAME_AS_REPAYMENT
-    )
+    interest_calculation_period: InterestCalculationPeriod = InterestCalculationPeriod.SAME_AS_REPAYMENT
     days_in_year: DaysInYear = DaysInYear.ACTUAL
     days_in_month: DaysInMonth = DaysInMonth.ACTUAL
     repayment_frequency: RepaymentFrequency = RepaymentFrequency.MONTHS
@@ -231,9 +225,7 @@ class LoanTerms:
         ):
             _non_negative_int(name, getattr(self, name))
         every = self.principal_moratorium_every
-        if every is not None and (
-            isinstance(every, bool) or not isinstance(every, int) or every < 1
-        ):
+        if every is not None and (isinstance(every, bool) or not isinstance(every, int) or every < 1):
             raise ValueError("principal_moratorium_every must be None or a positive int")
         if self.balloon_percent is not None:
             if not isinstance(self.balloon_percent, Decimal):
@@ -247,9 +239,7 @@ class LoanTerms:
             raise ValueError("fees must be Fee instances")
         order = tuple(AllocationComponent(c) for c in self.allocation_order)
         if sorted(order) != sorted(AllocationComponent):
-            raise ValueError(
-                "allocation_order must name each of penalty, fee, interest, principal once"
-            )
+            raise ValueError("allocation_order must name each of penalty, fee, interest, principal once")
         object.__setattr__(self, "allocation_order", order)
 
     @property

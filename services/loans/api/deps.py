@@ -1,0 +1,36 @@
+"""Who may call what (deny by default), and the scoring client dependency.
+
+loan_officer submits, quotes and collects; credit_manager approves, rejects and writes off;
+auditor reads everything; admin does everything; a service key may post repayments (an
+escrow assignment of sale proceeds); marketplace keys have no access to loans.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, Request
+
+from services.loans.scoring_client import ScoringClient
+from shared.auth import Principal, Role, require_roles
+
+_O, _M, _A, _ADM, _S = Role.LOAN_OFFICER, Role.CREDIT_MANAGER, Role.AUDITOR, Role.ADMIN, Role.SERVICE
+
+Reader = Annotated[Principal, Depends(require_roles(_O, _M, _A, _ADM))]
+ProductWriter = Annotated[Principal, Depends(require_roles(_M, _ADM))]
+Quoter = Annotated[Principal, Depends(require_roles(_O, _M, _ADM))]
+Officer = Annotated[Principal, Depends(require_roles(_O, _ADM))]
+BorrowerWriter = Annotated[Principal, Depends(require_roles(_O, _M, _ADM))]
+Manager = Annotated[Principal, Depends(require_roles(_M, _ADM))]
+Collector = Annotated[Principal, Depends(require_roles(_O, _ADM, _S))]
+Admin = Annotated[Principal, Depends(require_roles(_ADM))]
+DateReader = Annotated[Principal, Depends(require_roles(_O, _M, _A, _ADM, _S))]
+
+
+def get_scoring_client(request: Request) -> ScoringClient:
+    """The app's scoring client (built lazily from settings unless one was injected)."""
+    client: ScoringClient = request.app.state.scoring_client()
+    return client
+
+
+ScoringDep = Annotated[ScoringClient, Depends(get_scoring_client)]

@@ -1,0 +1,257 @@
+"""From stored rows to the domain and back: one replay gives everything a loan stores.
+
+Pure (no SQL): ``schedule_from_rows`` and ``transactions_from_rows`` rebuild the domain
+objects from what persistence loaded, and ``project`` replays the account once and derives
+the stored projection — outstanding components, days past due and bucket (the domain's
+rule: the oldest installment due before ``as_of`` and unpaid beyond the tolerance),
+accrued interest, per-installment paid/overdue state and each repayment's allocation.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import date
+from decimal import Decimal
+from typing import Any, Protocol
+
+from services.loans.domain import (
+    AccountState,
+    AccountStatus,
+    Allocation,
+    Components,
+    DelinquencyBucket,
+    LoanAccount,
+    LoanTerms,
+    PenaltyCharge,
+    Repayment,
+    Reversal,
+    Schedule,
+    ScheduleRow,
+    Transaction,
+    WriteOff,
+    delinquency_bucket,
+)
+from services.loans.domain.arrears import accrue_interest
+
+
+class InstallmentRowLike(Protocol):
+    """What a stored installment row offers (ORM object or result row)."""
+
+    number: int
+    from_date: date
+    due_date: date
+    principal_minor: int
+    interest_minor: int
+    fee_minor: int
+    total_minor: int
+    balance_minor: int
+
+
+class TransactionRowLike(Protocol):
+    """What a stored transaction row offers."""
+
+    id: str
+    sequence: int
+    kind: str
+    on_date: date
+    amount_minor: int
+    reverses_id: str | None
+    installment_number: int | None
+
+
+def schedule_from_rows(
+    *,
+    terms: LoanTerms,
+    principal_minor: int,
+    annual_interest_rate: str,
+    disbursed_on: date,
+    disbursement_fees_minor: int,
+    rows: Iterable[InstallmentRowLike],
+) -> Schedule:
+    """The fixed schedule of a loan, exactly as stored at disbursement."""
+    schedule_rows = tuple(
+        ScheduleRow(
+            number=r.number,
+            from_date=r.from_date,
+            due_date=r.due_date,
+            principal_minor=r.principal_minor,
+            interest_minor=r.interest_minor,
+            fee_minor=r.fee_minor,
+            penalty_minor=0,
+            total_minor=r.total_minor,
+            balance_minor=r.balance_minor,
+        )
+        for r in sorted(rows, key=lambda row: row.number)
+    )
+    return Schedule(
+        terms=terms,
+        principal_minor=principal_minor,
+        annual_interest_rate=Decimal(annual_interest_rate),
+        disbursement_date=disbursed_on,
+        rows=schedule_rows,
+        disbursement_fees_minor=disbursement_fees_minor,
+        level_installment_minor=None,
+    )
+
+
+def transactions_from_rows(rows: Sequence[TransactionRowLike]) -> tuple[Transaction, ...]:
+    """Domain transactions from stored rows (reversals resolved from ids to sequences)."""
+    sequence_of = {r.id: r.sequence for r in rows}
+    out: list[Transaction] = []
+    for r in rows:
+        if r.kind == "repayment":
+            out.append(Repayment(sequence=r.sequence, on=r.on_date, amount_minor=r.amount_minor))
+        elif r.kind == "penalty":
+            assert r.installment_number is not None
+            out.append(
+                PenaltyCharge(
+                    sequence=r.sequence,
+                    on=r.on_date,
+                    installment_number=r.installment_number,
+                    amount_minor=r.amount_minor,
+                )
+            )
+        elif r.kind == "reversal":
+            assert r.reverses_id is not None
+            out.append(Reversal(sequence=r.sequence, on=r.on_date, reverses=sequence_of[r.reverses_id]))
+        elif r.kind == "write_off":
+            out.append(WriteOff(sequence=r.sequence, on=r.on_date))
+        else:  # pragma: no cover - the kinds are fixed by the service
+            raise ValueError(f"unknown transaction kind {r.kind!r}")
+    return tuple(out)
+
+
+@dataclass(frozen=True, slots=True)
+class InstallmentProjection:
+    """The replayed part of one installment."""
+
+    number: int
+    penalty_charged_minor: int
+    paid: Components
+    settled_on: date | None
+    overdue: bool
+
+    def columns(self) -> dict[str, Any]:
+        """The projection columns of ``loan_installments``."""
+        return {
+            "penalty_charged_minor": self.penalty_charged_minor,
+            "paid_principal_minor": self.paid.principal_minor,
+            "paid_interest_minor": self.paid.interest_minor,
+            "paid_fee_minor": self.paid.fee_minor,
+            "paid_penalty_minor": self.paid.penalty_minor,
+            "settled_on": self.settled_on,
+            "overdue": self.overdue,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Projection:
+    """Everything a loan row stores about its account, as of ``as_of``."""
+
+    as_of: date
+    status: AccountStatus
+    outstanding: Components
+    credit_balance_minor: int
+    days_past_due: int
+    bucket: DelinquencyBucket
+    interest_accrued_minor: int
+    written_off_on: date | None
+    closed_on: date | None
+    installments: tuple[InstallmentProjection, ...]
+    allocations: dict[int, Allocation]
+
+    def loan_columns(self) -> dict[str, Any]:
+        """The projection columns of ``loans``."""
+        return {
+            "principal_outstanding_minor": self.outstanding.principal_minor,
+            "interest_outstanding_minor": self.outstanding.interest_minor,
+            "fee_outstanding_minor": self.outstanding.fee_minor,
+            "penalty_outstanding_minor": self.outstanding.penalty_minor,
+            "credit_balance_minor": self.credit_balance_minor,
+            "interest_accrued_minor": self.interest_accrued_minor,
+            "days_past_due": self.days_past_due,
+            "delinquency_bucket": self.bucket.value,
+            "state_as_of": self.as_of,
+            "written_off_on": self.written_off_on,
+            "closed_on": self.closed_on,
+        }
+
+
+def days_past_due_of(state: AccountState, *, tolerance_minor: int, as_of: date) -> int:
+    """The domain's days-past-due rule applied to an already replayed state."""
+    if state.status is AccountStatus.WRITTEN_OFF:
+        return 0
+    for inst in state.installments:
+        if inst.due_date < as_of and inst.outstanding.total_minor > tolerance_minor:
+            return (as_of - inst.due_date).days
+    return 0
+
+
+def project(account: LoanAccount, *, as_of: date) -> Projection:
+    """Replay ``account`` (once, twice only when it has transactions after ``as_of``)."""
+    full = account.state()
+    later = any(t.on > as_of for t in account.transactions)
+    snap = account.state(as_of=as_of) if later else full
+    terms = account.schedule.terms
+    tolerance = terms.arrears_tolerance_minor
+    dpd = days_past_due_of(snap, tolerance_minor=tolerance, as_of=as_of)
+    accrual = accrue_interest(schedule=account.schedule, as_of=as_of)
+    accrued = accrual.due_interest_minor if snap.written_off_on else accrual.total_minor
+    installments = tuple(
+        InstallmentProjection(
+            number=i.number,
+            penalty_charged_minor=i.due.penalty_minor,
+            paid=i.paid,
+            settled_on=i.settled_on,
+            overdue=(
+                full.status is AccountStatus.ACTIVE
+                and i.due_date < as_of
+                and i.outstanding.total_minor > tolerance
+            ),
+        )
+        for i in full.installments
+    )
+    closed_on = None
+    if full.status in (AccountStatus.CLOSED, AccountStatus.OVERPAID):
+        settled = [i.settled_on for i in full.installments if i.settled_on is not None]
+        closed_on = max(settled) if settled else None
+    return Projection(
+        as_of=as_of,
+        status=full.status,
+        outstanding=full.outstanding,
+        credit_balance_minor=full.credit_balance_minor,
+        days_past_due=dpd,
+        bucket=delinquency_bucket(days_past_due=dpd),
+        interest_accrued_minor=accrued,
+        written_off_on=full.written_off_on,
+        closed_on=closed_on,
+        installments=installments,
+        allocations={a.sequence: a for a in full.allocations},
+    )
+
+
+def allocation_columns(allocation: Allocation) -> dict[str, Any]:
+    """The ``loan_allocations`` columns of one allocation (``by_installment`` as JSON)."""
+    return {
+        "penalty_minor": allocation.allocated.penalty_minor,
+        "fee_minor": allocation.allocated.fee_minor,
+        "interest_minor": allocation.allocated.interest_minor,
+        "principal_minor": allocation.allocated.principal_minor,
+        "overpayment_minor": allocation.overpayment_minor,
+        "recovery_minor": allocation.recovery_minor,
+        "by_installment": json.dumps(
+            [
+                {
+                    "installment": n,
+                    "penalty_minor": c.penalty_minor,
+                    "fee_minor": c.fee_minor,
+                    "interest_minor": c.interest_minor,
+                    "principal_minor": c.principal_minor,
+                }
+                for n, c in allocation.by_installment
+            ],
+            separators=(",", ":"),
+        ),
+    }

@@ -1,0 +1,142 @@
+"""Corrections on a loan account: reversals (never edits) and write-offs.
+
+Like every change, they lock the loan row, append a transaction and replay the account
+(``accounts.recompute_loan``).
+"""
+
+from __future__ import annotations
+
+from datetime import date
+
+from sqlalchemy.orm import Session
+
+from services.loans.models import LoanTransaction
+from services.loans.repository import accounts as repo
+from services.loans.repository import catalog
+from services.loans.service.accounts import (
+    check_booking_date,
+    check_disbursed,
+    live_projection,
+    recompute_loan,
+    require_loan,
+)
+from services.loans.service.common import business_date, new_id, record_change
+from shared.auth import Principal
+from shared.errors import Conflict, NotFound, ValidationProblem
+from shared.platform import ServiceContext
+
+
+def reverse_transaction(
+    session: Session,
+    ctx: ServiceContext,
+    *,
+    who: Principal,
+    loan_id: str,
+    transaction_id: str,
+    on: date | None,
+    note: str | None,
+) -> LoanTransaction:
+    """Reverse a repayment, penalty (a waiver) or write-off by adding a reversal."""
+    loan = require_loan(session, loan_id, lock=True)
+    target = repo.get_transaction(session, loan.id, transaction_id)
+    if target is None:
+        raise NotFound(f"transaction {transaction_id} not found on loan {loan_id}")
+    if target.kind == "reversal":
+        raise Conflict("a reversal cannot be reversed", current_state="reversal", allowed_actions=[])
+    if any(
+        t.kind == "reversal" and t.reverses_id == target.id for t in repo.transactions_of(session, loan.id)
+    ):
+        raise Conflict("this transaction is already reversed", current_state="reversed", allowed_actions=[])
+    on = on or business_date(session, ctx)
+    check_booking_date(session, ctx, loan, field="date", on=on)
+    if on < target.on_date:
+        raise ValidationProblem([("date", "a reversal cannot be dated before the transaction it reverses")])
+    (sequence,) = repo.next_sequences(loan, 1)
+    reversal = LoanTransaction(
+        id=new_id(),
+        loan_id=loan.id,
+        sequence=sequence,
+        kind="reversal",
+        on_date=on,
+        amount_minor=target.amount_minor,
+        currency=loan.currency,
+        reverses_id=target.id,
+        note=note,
+        created_at=ctx.clock.now(),
+        created_by=who.actor,
+    )
+    catalog.add(session, reversal)
+    loan.last_transaction_on = repo.latest_date(loan.last_transaction_on, on)
+    recompute_loan(session, ctx, loan, actor=who.actor)
+    record_change(
+        session,
+        ctx,
+        actor=who.actor,
+        action="loan.transaction_reversed",
+        subject=f"loan:{loan.id}",
+        payload={
+            "loan_id": loan.id,
+            "transaction_id": reversal.id,
+            "reverses": target.id,
+            "reversed_kind": target.kind,
+            "amount_minor": target.amount_minor,
+            "currency": loan.currency,
+            "date": on.isoformat(),
+            "note": note,
+            "status": loan.status,
+        },
+    )
+    return reversal
+
+
+def write_off_loan(
+    session: Session, ctx: ServiceContext, *, who: Principal, loan_id: str, on: date | None, note: str | None
+) -> LoanTransaction:
+    """Write off everything outstanding; later repayments count as recoveries."""
+    loan = require_loan(session, loan_id, lock=True)
+    check_disbursed(loan, "write off")
+    if loan.status != "active":
+        raise Conflict(
+            f"cannot write off a loan that is {loan.status}", current_state=loan.status, allowed_actions=[]
+        )
+    on = on or business_date(session, ctx)
+    check_booking_date(session, ctx, loan, field="date", on=on)
+    before = live_projection(session, ctx, loan, as_of=on).outstanding
+    written = before.total_minor
+    (sequence,) = repo.next_sequences(loan, 1)
+    txn = LoanTransaction(
+        id=new_id(),
+        loan_id=loan.id,
+        sequence=sequence,
+        kind="write_off",
+        on_date=on,
+        amount_minor=written,
+        currency=loan.currency,
+        note=note,
+        created_at=ctx.clock.now(),
+        created_by=who.actor,
+    )
+    catalog.add(session, txn)
+    loan.last_transaction_on = repo.latest_date(loan.last_transaction_on, on)
+    projection = recompute_loan(session, ctx, loan, actor=who.actor)
+    record_change(
+        session,
+        ctx,
+        actor=who.actor,
+        action="loan.written_off",
+        subject=f"loan:{loan.id}",
+        payload={
+            "loan_id": loan.id,
+            "transaction_id": txn.id,
+            "date": on.isoformat(),
+            "currency": loan.currency,
+            "written_off_minor": written,
+            "principal_minor": before.principal_minor,
+            "interest_minor": before.interest_minor,
+            "fee_minor": before.fee_minor,
+            "penalty_minor": before.penalty_minor,
+            "note": note,
+            "status": projection.status.value,
+        },
+    )
+    return txn

@@ -1,0 +1,365 @@
+"""Use cases for applications: submit (and score), approve with maker-checker, reject, withdraw.
+
+Scoring is called inside the submitting request with an Idempotency-Key derived from the
+application id. Unreachable scoring (or a scoring error other than 422) leaves the
+application ``pending_score`` for ``scoring_retry``; a 422 refuses the whole request.
+Statuses: pending_score → scored → approved | rejected; pending_score/scored → withdrawn;
+pending_score → score_failed (scoring later refused the features).
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from services.loans.api.schemas_applications import ApplicationIn
+from services.loans.domain import build_schedule
+from services.loans.models import Application, Loan
+from services.loans.repository import applications as repo
+from services.loans.repository import catalog
+from services.loans.scoring_client import ScoreResult, ScoringClient
+from services.loans.service.common import new_id, record_change
+from services.loans.terms_codec import load_terms
+from shared.auth import Principal
+from shared.errors import Conflict, Forbidden, NotFound, ValidationProblem
+from shared.http_client import ServiceUnreachable, UpstreamProblem
+from shared.platform import ServiceContext
+
+SEGMENTS = {"farmer": "farmer", "enterprise": "enterprise"}
+RETRY_BASE_SECONDS = 15
+RETRY_MAX_SECONDS = 600
+
+
+def retry_delay(attempts: int) -> timedelta:
+    """Backoff before the next scoring attempt after ``attempts`` failed ones."""
+    return timedelta(seconds=min(RETRY_MAX_SECONDS, RETRY_BASE_SECONDS * 2 ** max(attempts - 1, 0)))
+
+
+def _check_limits(session: Session, body: ApplicationIn) -> tuple[str, str]:
+    """Validate against the product; return (currency, segment)."""
+    product = catalog.get_product(session, body.product_id)
+    borrower = catalog.get_borrower(session, body.borrower_id)
+    errors: list[tuple[str, str]] = []
+    if product is None:
+        errors.append(("product_id", f"unknown product {body.product_id!r}"))
+    if borrower is None:
+        errors.append(("borrower_id", f"unknown borrower {body.borrower_id!r}"))
+    if product is None or borrower is None:
+        raise ValidationProblem(errors)
+    if not product.min_principal_minor <= body.principal_minor <= product.max_principal_minor:
+        errors.append(
+            (
+                "principal_minor",
+                f"must be between {product.min_principal_minor} and "
+                f"{product.max_principal_minor} {product.currency} minor units",
+            )
+        )
+    if not product.min_repayments <= body.number_of_repayments <= product.max_repayments:
+        errors.append(
+            ("number_of_repayments", f"must be between {product.min_repayments} and {product.max_repayments}")
+        )
+    rate = body.annual_interest_rate
+    low, high = product.min_annual_interest_rate, product.max_annual_interest_rate
+    if (low is not None and rate < Decimal(low)) or (high is not None and rate > Decimal(high)):
+        errors.append(("annual_interest_rate", f"must be between {low or '0'} and {high or 'any'} percent"))
+    if not errors:
+        try:
+            build_schedule(
+                terms=load_terms(product.terms),
+                principal_minor=body.principal_minor,
+                annual_interest_rate=rate,
+                number_of_repayments=body.number_of_repayments,
+                disbursement_date=body.disbursement_date,
+                first_repayment_date=body.first_repayment_date,
+            )
+        except ValueError as exc:
+            errors.append(("body", str(exc)))
+    if errors:
+        raise ValidationProblem(errors)
+    return product.currency, SEGMENTS[borrower.type]
+
+
+def _features_problem(exc: UpstreamProblem) -> ValidationProblem:
+    items = exc.problem.get("errors")
+    errors: list[tuple[str, str]] = []
+    if isinstance(items, list):
+        for item in items:
+            if isinstance(item, dict):
+                field = str(item.get("field") or "features")
+                if not field.startswith("features"):
+                    field = f"features.{field}"
+                errors.append((field, str(item.get("message") or "invalid")))
+    if not errors:
+        errors.append(("features", str(exc.problem.get("detail") or "refused by the scoring service")))
+    return ValidationProblem(
+        errors,
+        detail="the scoring service refused the features: " + "; ".join(f"{f}: {m}" for f, m in errors),
+    )
+
+
+def submit_application(
+    session: Session,
+    ctx: ServiceContext,
+    scoring: ScoringClient,
+    *,
+    who: Principal,
+    body: ApplicationIn,
+) -> Application:
+    """Validate, score and store an application (``pending_score`` when scoring is down)."""
+    currency, segment = _check_limits(session, body)
+    now = ctx.clock.now()
+    application = Application(
+        id=new_id(),
+        product_id=body.product_id,
+        borrower_id=body.borrower_id,
+        status="pending_score",
+        currency=currency,
+        principal_minor=body.principal_minor,
+        annual_interest_rate=str(body.annual_interest_rate),
+        number_of_repayments=body.number_of_repayments,
+        disbursement_date=body.disbursement_date,
+        first_repayment_date=body.first_repayment_date,
+        features=json.dumps(body.features, sort_keys=True),
+        submitted_by=who.actor,
+        submitted_key_id=who.key_id,
+        submitted_at=now,
+        score_attempts=0,
+        updated_at=now,
+    )
+    result: ScoreResult | None = None
+    try:
+        result = scoring.score(
+            segment=segment,
+            subject_id=body.borrower_id,
+            features=body.features,
+            application_id=application.id,
+        )
+    except UpstreamProblem as exc:
+        if exc.status == 422:
+            raise _features_problem(exc) from None
+        _note_failure(application, str(exc), now)
+    except ServiceUnreachable as exc:
+        _note_failure(application, str(exc), now)
+    catalog.add(session, application)
+    record_change(
+        session,
+        ctx,
+        actor=who.actor,
+        action="loan.application_submitted",
+        subject=f"application:{application.id}",
+        payload={
+            "application_id": application.id,
+            "product_id": body.product_id,
+            "borrower_id": body.borrower_id,
+            "principal_minor": body.principal_minor,
+            "currency": currency,
+            "status": application.status,
+        },
+    )
+    if result is not None:
+        apply_score(session, ctx, application, result, actor=who.actor)
+    return application
+
+
+def _note_failure(application: Application, error: str, now: datetime) -> None:
+    application.score_attempts += 1
+    application.last_score_error = error[:2000]
+    application.next_score_attempt_at = now + retry_delay(application.score_attempts)
+    application.updated_at = now
+
+
+def apply_score(
+    session: Session, ctx: ServiceContext, application: Application, result: ScoreResult, *, actor: str
+) -> None:
+    """Store a score on a pending application (status ``scored``), audited."""
+    now = ctx.clock.now()
+    application.status = "scored"
+    application.score_id = result.id
+    application.score = str(result.score)
+    application.grade = result.grade
+    application.pd = str(result.pd)
+    application.decision_hint = result.decision_hint
+    application.model_version = result.model_version
+    application.reasons = json.dumps([r.model_dump(mode="json") for r in result.reasons])
+    application.scored_at = now
+    application.score_attempts += 1
+    application.next_score_attempt_at = None
+    application.last_score_error = None
+    application.updated_at = now
+    session.flush()
+    record_change(
+        session,
+        ctx,
+        actor=actor,
+        action="loan.application_scored",
+        subject=f"application:{application.id}",
+        payload={
+            "application_id": application.id,
+            "score_id": result.id,
+            "score": str(result.score),
+            "grade": result.grade,
+            "pd": str(result.pd),
+            "decision_hint": result.decision_hint,
+            "model_version": result.model_version,
+            "reason_codes": [r.code for r in result.reasons],
+        },
+    )
+
+
+def require_application(session: Session, application_id: str, *, lock: bool = False) -> Application:
+    """An application or 404."""
+    application = repo.get_application(session, application_id, lock=lock)
+    if application is None:
+        raise NotFound(f"application {application_id} not found")
+    return application
+
+
+def _decidable(application: Application, action: str) -> None:
+    if application.status == "pending_score":
+        raise Conflict(
+            f"cannot {action}: the application has no score yet (it waits for the scoring service)",
+            current_state="pending_score",
+            allowed_actions=["withdraw"],
+        )
+    if application.status != "scored":
+        raise Conflict(
+            f"cannot {action} an application that is {application.status}",
+            current_state=application.status,
+            allowed_actions=[],
+        )
+
+
+def approve_application(
+    session: Session, ctx: ServiceContext, *, who: Principal, application_id: str, note: str | None
+) -> Loan:
+    """Approve a scored application (second person when the product asks) and create its loan."""
+    application = require_application(session, application_id, lock=True)
+    _decidable(application, "approve")
+    product = catalog.get_product(session, application.product_id)
+    assert product is not None
+    if product.maker_checker and who.key_id == application.submitted_key_id:
+        raise Forbidden(
+            "maker-checker: the product needs a second person; the key that submitted "
+            "this application cannot approve it"
+        )
+    if application.decision_hint == "decline" and not note:
+        raise Conflict(
+            "the score's decision hint is decline; approving over it needs a note",
+            current_state="scored",
+            allowed_actions=["reject", "approve with a note"],
+        )
+    now = ctx.clock.now()
+    loan = Loan(
+        id=new_id(),
+        application_id=application.id,
+        product_id=product.id,
+        borrower_id=application.borrower_id,
+        status="approved",
+        currency=application.currency,
+        principal_minor=application.principal_minor,
+        annual_interest_rate=application.annual_interest_rate,
+        number_of_repayments=application.number_of_repayments,
+        expected_disbursement_date=application.disbursement_date,
+        first_repayment_date=application.first_repayment_date,
+        terms=product.terms,
+        approved_by=who.actor,
+        approved_at=now,
+        disbursement_fees_minor=0,
+        next_sequence=1,
+        principal_outstanding_minor=0,
+        interest_outstanding_minor=0,
+        fee_outstanding_minor=0,
+        penalty_outstanding_minor=0,
+        credit_balance_minor=0,
+        interest_accrued_minor=0,
+        days_past_due=0,
+        delinquency_bucket="current",
+        cob_dirty=False,
+        created_at=now,
+        updated_at=now,
+    )
+    catalog.add(session, loan)
+    _decide(application, who, "approved", note, now)
+    application.loan_id = loan.id
+    record_change(
+        session,
+        ctx,
+        actor=who.actor,
+        action="loan.approved",
+        subject=f"loan:{loan.id}",
+        payload={
+            "loan_id": loan.id,
+            "application_id": application.id,
+            "score_id": application.score_id,
+            "decision_hint": application.decision_hint,
+            "principal_minor": loan.principal_minor,
+            "currency": loan.currency,
+            "maker_checker": product.maker_checker,
+            "note": note,
+        },
+    )
+    return loan
+
+
+def _decide(application: Application, who: Principal, status: str, note: str | None, now: datetime) -> None:
+    application.status = status
+    application.decided_by = who.actor
+    application.decided_at = now
+    application.decision_note = note
+    application.updated_at = now
+
+
+def reject_application(
+    session: Session, ctx: ServiceContext, *, who: Principal, application_id: str, note: str | None
+) -> Application:
+    """Reject a scored application; the adverse-action reasons are the score's reason codes."""
+    application = require_application(session, application_id, lock=True)
+    _decidable(application, "reject")
+    reasons: list[dict[str, Any]] = json.loads(application.reasons or "[]")
+    adverse = [{"code": r["code"], "text": r.get("text")} for r in reasons]
+    application.adverse_action_reasons = json.dumps(adverse)
+    _decide(application, who, "rejected", note, ctx.clock.now())
+    session.flush()
+    record_change(
+        session,
+        ctx,
+        actor=who.actor,
+        action="loan.rejected",
+        subject=f"application:{application.id}",
+        payload={
+            "application_id": application.id,
+            "score_id": application.score_id,
+            "reason_codes": [r["code"] for r in adverse],
+            "note": note,
+        },
+    )
+    return application
+
+
+def withdraw_application(
+    session: Session, ctx: ServiceContext, *, who: Principal, application_id: str, note: str | None
+) -> Application:
+    """Withdraw an application that is not decided yet."""
+    application = require_application(session, application_id, lock=True)
+    if application.status not in ("pending_score", "scored", "score_failed"):
+        raise Conflict(
+            f"cannot withdraw an application that is {application.status}",
+            current_state=application.status,
+            allowed_actions=[],
+        )
+    application.next_score_attempt_at = None
+    _decide(application, who, "withdrawn", note, ctx.clock.now())
+    session.flush()
+    record_change(
+        session,
+        ctx,
+        actor=who.actor,
+        action="loan.application_withdrawn",
+        subject=f"application:{application.id}",
+        payload={"application_id": application.id, "note": note},
+    )
+    return application

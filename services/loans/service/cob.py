@@ -1,0 +1,151 @@
+"""Close of business (COB) for one date: penalties, overdue marking, arrears aging, accrual.
+
+``run_close_of_business`` is idempotent per date: a ``cob_runs`` row (unique date) records
+the run; a completed run is answered as is, a run left ``running`` (a crash) is resumed.
+Penalties are stored under a key (installment@date) unique per loan, so no re-run can
+charge one twice. Loans are processed in chunks, each chunk its own transaction:
+
+* every active loan gets its interest accrual and, unless it needs a replay, days past
+  due 0 / bucket ``current`` (nothing can be overdue on it — see below);
+* a loan is *replayed* with the domain when it could have arrears or penalties: it has an
+  installment due before the date and not settled, or transactions since it was last
+  evaluated (``cob_dirty``), or transactions dated after the date. A replay charges the
+  domain's ``penalties_due``, re-projects the account (overdue installments, days past
+  due, bucket, balances, allocations, which a back-dated penalty can shift).
+
+Bucket moves and penalties become outbox events; the run is one audit entry carrying the
+counts and a SHA-256 digest of every penalty charged.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import date
+from typing import Any
+
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from services.loans.models import CobRun
+from services.loans.repository import bulk, catalog
+from services.loans.service.cob_chunk import ChunkWork, CobSummary
+from services.loans.service.common import business_date, record_change
+from shared.clock import utc_iso
+from shared.crypto import canonical_json
+from shared.errors import Conflict
+from shared.platform import ServiceContext
+
+
+def summary_of(run: CobRun, *, already_done: bool) -> CobSummary:
+    """The summary of a stored run."""
+    extra: dict[str, Any] = json.loads(run.summary or "{}")
+    return CobSummary(
+        business_date=run.business_date,
+        status=run.status,
+        loans_processed=run.loans_processed,
+        loans_evaluated=run.loans_evaluated,
+        penalties_charged=run.penalties_charged,
+        buckets_changed=run.buckets_changed,
+        penalty_minor_by_currency=extra.get("penalty_minor_by_currency", {}),
+        buckets=extra.get("buckets", {}),
+        already_done=already_done,
+    )
+
+
+def _start(ctx: ServiceContext, *, as_of: date, actor: str) -> CobSummary | None:
+    """Claim the run for ``as_of``; a summary when it is already complete."""
+    try:
+        with ctx.db.unit_of_work() as session:
+            today = business_date(session, ctx)
+            if as_of > today:
+                raise Conflict(
+                    f"cannot close {as_of.isoformat()}: it is after the business date {today.isoformat()}",
+                    current_state=today.isoformat(),
+                )
+            run = catalog.cob_run_for(session, as_of)
+            if run is not None and run.status == "completed":
+                return summary_of(run, already_done=True)
+            latest = catalog.latest_cob_date(session)
+            if latest is not None and latest > as_of:
+                raise Conflict(
+                    f"close of business already ran for the later date {latest.isoformat()}",
+                    current_state=latest.isoformat(),
+                )
+            if run is None:
+                catalog.add(
+                    session,
+                    CobRun(
+                        business_date=as_of,
+                        status="running",
+                        started_at=ctx.clock.now(),
+                        started_by=actor,
+                        loans_processed=0,
+                        loans_evaluated=0,
+                        penalties_charged=0,
+                        buckets_changed=0,
+                    ),
+                )
+    except IntegrityError:
+        raise Conflict(
+            f"close of business for {as_of.isoformat()} is already starting", current_state="running"
+        ) from None
+    return None
+
+
+def run_close_of_business(
+    ctx: ServiceContext, *, as_of: date, actor: str, chunk_size: int | None = None
+) -> CobSummary:
+    """Run (or resume, or just report) close of business for ``as_of``."""
+    done = _start(ctx, as_of=as_of, actor=actor)
+    if done is not None:
+        return done
+    size = chunk_size or int(getattr(ctx.settings, "cob_chunk_size", 2_000))
+    summary = CobSummary(business_date=as_of, status="completed")
+    work = ChunkWork(ctx=ctx, as_of=as_of, summary=summary)
+    after: str | None = None
+    while True:
+        with ctx.db.unit_of_work() as session:
+            ids = bulk.active_loan_ids(session, as_of=as_of, after=after, limit=size)
+            if not ids:
+                break
+            work.process(session, ids)
+        after = ids[-1]
+    with ctx.db.unit_of_work() as session:
+        run = catalog.cob_run_for(session, as_of)
+        assert run is not None
+        run.status, run.finished_at = "completed", ctx.clock.now()
+        run.loans_processed, run.loans_evaluated = summary.loans_processed, summary.loans_evaluated
+        run.penalties_charged, run.buckets_changed = summary.penalties_charged, summary.buckets_changed
+        summary.buckets = dict(sorted(work.buckets.items()))
+        run.summary = canonical_json(
+            {"penalty_minor_by_currency": summary.penalty_minor_by_currency, "buckets": summary.buckets}
+        )
+        session.flush()
+        payload = summary.as_dict()
+        payload.pop("already_done")
+        payload["penalties_sha256"] = work.digest.hexdigest()
+        record_change(
+            session,
+            ctx,
+            actor=actor,
+            action="loan.cob_completed",
+            subject=f"cob:{as_of.isoformat()}",
+            payload=payload,
+        )
+    return summary
+
+
+def cob_run_view(run: CobRun) -> dict[str, Any]:
+    """A stored run for the API."""
+    out = summary_of(run, already_done=run.status == "completed").as_dict()
+    out.update(
+        started_at=utc_iso(run.started_at),
+        finished_at=utc_iso(run.finished_at) if run.finished_at else None,
+        started_by=run.started_by,
+    )
+    return out
+
+
+def latest_business_date_closed(session: Session) -> date | None:
+    """The latest date COB ran for."""
+    return catalog.latest_cob_date(session)

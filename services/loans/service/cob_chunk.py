@@ -1,0 +1,259 @@
+"""One chunk of close of business: lock the chunk's loans, replay those that need it, write
+back in bulk (see ``cob`` for the rules)."""
+
+from __future__ import annotations
+
+import hashlib
+import uuid
+from collections import Counter
+from dataclasses import asdict, dataclass, field
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from services.loans.domain import LoanAccount, LoanTerms
+from services.loans.projection import allocation_columns, project, schedule_from_rows, transactions_from_rows
+from services.loans.repository import bulk
+from services.loans.terms_codec import load_terms
+from shared.crypto import canonical_json
+from shared.money import round_decimal
+from shared.platform import ServiceContext
+
+
+@dataclass
+class CobSummary:
+    """What a COB run did."""
+
+    business_date: date
+    status: str
+    loans_processed: int = 0
+    loans_evaluated: int = 0
+    penalties_charged: int = 0
+    buckets_changed: int = 0
+    penalty_minor_by_currency: dict[str, int] = field(default_factory=dict)
+    buckets: dict[str, int] = field(default_factory=dict)
+    already_done: bool = False
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-able form."""
+        out = asdict(self)
+        out["business_date"] = self.business_date.isoformat()
+        return out
+
+
+def accrued_interest_minor(
+    *, due_interest_minor: int, current: Any | None, as_of: date, terms: LoanTerms
+) -> int:
+    """The domain's accrual rule on pre-aggregated rows: interest due plus the running share."""
+    if current is None:
+        return due_interest_minor
+    elapsed = Decimal((as_of - current.from_date).days)
+    length = Decimal((current.due_date - current.from_date).days)
+    share = round_decimal(current.interest_minor * elapsed / length, terms.rounding_mode)
+    return due_interest_minor + share
+
+
+@dataclass
+class ChunkWork:
+    """The state a COB run carries from chunk to chunk (terms cache, bucket counts, digest)."""
+
+    ctx: ServiceContext
+    as_of: date
+    summary: CobSummary
+    terms_cache: dict[str, LoanTerms] = field(default_factory=dict)
+    buckets: Counter[str] = field(default_factory=Counter)
+    digest: Any = field(default_factory=hashlib.sha256)
+
+    def terms(self, text: str) -> LoanTerms:
+        if text not in self.terms_cache:
+            self.terms_cache[text] = load_terms(text)
+        return self.terms_cache[text]
+
+    def process(self, session: Session, ids: list[str]) -> None:
+        """One chunk: lock, read, replay where needed, write back in bulk."""
+        as_of, now = self.as_of, self.ctx.clock.now()
+        loans = bulk.lock_loans(session, ids, lock=not self.ctx.db.is_sqlite)
+        overdue = bulk.loans_with_overdue_installments(session, ids, as_of=as_of)
+        replay = [
+            ln
+            for ln in loans
+            if ln.cob_dirty
+            or ln.id in overdue
+            or (ln.last_transaction_on is not None and ln.last_transaction_on > as_of)
+        ]
+        replay_ids = {ln.id for ln in replay}
+        quiet = [ln for ln in loans if ln.id not in replay_ids]
+        out = ChunkOutput()
+        accrual = bulk.accrual_inputs(session, [ln.id for ln in quiet], as_of=as_of)
+        for ln in quiet:
+            due, current = accrual[ln.id]
+            accrued = accrued_interest_minor(
+                due_interest_minor=due, current=current, as_of=as_of, terms=self.terms(ln.terms)
+            )
+            out.quiet.append(
+                {
+                    "b_id": ln.id,
+                    "interest_accrued_minor": accrued,
+                    "days_past_due": 0,
+                    "delinquency_bucket": "current",
+                    "state_as_of": as_of,
+                    "last_cob_date": as_of,
+                }
+            )
+            self._bucket_move(out, ln, "current", 0, now)
+        installments = bulk.installments_of_many(session, [ln.id for ln in replay])
+        transactions = bulk.transactions_of_many(session, [ln.id for ln in replay])
+        for ln in replay:
+            self._replay(out, ln, installments[ln.id], transactions.get(ln.id, []), now)
+        bulk.insert_rows(session, bulk.TRANSACTIONS, out.new_transactions)
+        bulk.replace_allocations(session, out.reallocated, out.allocations)
+        bulk.update_installments(session, out.installments)
+        bulk.update_loans(session, out.quiet)
+        bulk.update_loans(session, out.replayed)
+        bulk.insert_rows(session, self.ctx.tables.outbox, out.events)
+        self.summary.loans_processed += len(loans)
+        self.summary.loans_evaluated += len(replay)
+
+    def _bucket_move(self, out: ChunkOutput, ln: Any, bucket: str, dpd: int, now: datetime) -> None:
+        self.buckets[bucket] += 1
+        if bucket != ln.delinquency_bucket:
+            self.summary.buckets_changed += 1
+            out.event(
+                topic="loan.delinquency_changed",
+                loan_id=ln.id,
+                now=now,
+                data={
+                    "loan_id": ln.id,
+                    "from_bucket": ln.delinquency_bucket,
+                    "bucket": bucket,
+                    "days_past_due": dpd,
+                    "business_date": self.as_of.isoformat(),
+                },
+            )
+
+    def _replay(
+        self, out: ChunkOutput, ln: Any, inst_rows: list[Any], txn_rows: list[Any], now: datetime
+    ) -> None:
+        as_of, terms = self.as_of, self.terms(ln.terms)
+        schedule = schedule_from_rows(
+            terms=terms,
+            principal_minor=ln.principal_minor,
+            annual_interest_rate=ln.annual_interest_rate,
+            disbursed_on=ln.disbursed_on,
+            disbursement_fees_minor=ln.disbursement_fees_minor,
+            rows=inst_rows,
+        )
+        account = LoanAccount(schedule=schedule, transactions=transactions_from_rows(txn_rows))
+        assessments = account.penalties_due(as_of=as_of) if terms.overdue_penalty is not None else ()
+        next_sequence = ln.next_sequence
+        ids_by_sequence = {t.sequence: t.id for t in txn_rows}
+        if assessments:
+            charges = [a.to_charge(sequence=next_sequence + i) for i, a in enumerate(assessments)]
+            account = account.with_transactions(*charges)
+            for charge in charges:
+                txn_id = str(uuid.uuid4())
+                ids_by_sequence[charge.sequence] = txn_id
+                out.new_transactions.append(
+                    {
+                        "id": txn_id,
+                        "loan_id": ln.id,
+                        "sequence": charge.sequence,
+                        "kind": "penalty",
+                        "on_date": charge.on,
+                        "amount_minor": charge.amount_minor,
+                        "currency": ln.currency,
+                        "external_id": None,
+                        "request_hash": None,
+                        "source": None,
+                        "reverses_id": None,
+                        "installment_number": charge.installment_number,
+                        "penalty_key": f"{charge.installment_number}@{charge.on.isoformat()}",
+                        "note": None,
+                        "created_at": now,
+                        "created_by": "system:loans.cob",
+                    }
+                )
+                self.digest.update(
+                    canonical_json(
+                        [ln.id, charge.installment_number, charge.on.isoformat(), charge.amount_minor]
+                    ).encode()
+                )
+                out.event(
+                    topic="loan.penalty_charged",
+                    loan_id=ln.id,
+                    now=now,
+                    data={
+                        "loan_id": ln.id,
+                        "transaction_id": txn_id,
+                        "installment_number": charge.installment_number,
+                        "date": charge.on.isoformat(),
+                        "amount_minor": charge.amount_minor,
+                        "currency": ln.currency,
+                    },
+                )
+            next_sequence += len(charges)
+            self.summary.penalties_charged += len(charges)
+            by_currency = self.summary.penalty_minor_by_currency
+            by_currency[ln.currency] = by_currency.get(ln.currency, 0) + sum(c.amount_minor for c in charges)
+        projection = project(account, as_of=as_of)
+        stored = {row.number: row for row in inst_rows}
+        for item in projection.installments:
+            columns = item.columns()
+            row = stored[item.number]
+            if any(getattr(row, k) != v for k, v in columns.items()):
+                out.installments.append({"b_loan_id": ln.id, "b_number": item.number, **columns})
+        if assessments:
+            out.reallocated.append(ln.id)
+            for sequence, allocation in projection.allocations.items():
+                out.allocations.append(
+                    {
+                        "transaction_id": ids_by_sequence[sequence],
+                        "loan_id": ln.id,
+                        **allocation_columns(allocation),
+                    }
+                )
+        dirty = ln.last_transaction_on is not None and ln.last_transaction_on > as_of
+        columns = projection.loan_columns()
+        if dirty:  # balances include later transactions: not a pure as-of snapshot
+            columns["state_as_of"] = None
+        out.replayed.append(
+            {
+                "b_id": ln.id,
+                **columns,
+                "status": projection.status.value,
+                "next_sequence": next_sequence,
+                "cob_dirty": dirty,
+                "last_cob_date": as_of,
+                "updated_at": now,
+            }
+        )
+        self._bucket_move(out, ln, projection.bucket.value, projection.days_past_due, now)
+
+
+@dataclass
+class ChunkOutput:
+    """What one chunk writes back."""
+
+    quiet: list[dict[str, Any]] = field(default_factory=list)
+    replayed: list[dict[str, Any]] = field(default_factory=list)
+    installments: list[dict[str, Any]] = field(default_factory=list)
+    new_transactions: list[dict[str, Any]] = field(default_factory=list)
+    reallocated: list[str] = field(default_factory=list)
+    allocations: list[dict[str, Any]] = field(default_factory=list)
+    events: list[dict[str, Any]] = field(default_factory=list)
+
+    def event(self, *, topic: str, loan_id: str, now: datetime, data: dict[str, Any]) -> None:
+        """An outbox row shaped exactly as ``shared.webhooks.emit_event`` writes one."""
+        self.events.append(
+            {
+                "id": str(uuid.uuid4()),
+                "topic": topic,
+                "subject": f"loan:{loan_id}",
+                "owner": None,
+                "payload": canonical_json(data),
+                "created_at": now,
+                "dispatched_at": None,
+            }
+        )

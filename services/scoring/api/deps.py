@@ -1,0 +1,63 @@
+"""Who may call what, and the request-scoped helpers routes share.
+
+| who | may |
+| --- | --- |
+| loan_officer, service | score; read scores, segments and models |
+| credit_manager | all of the above; replay; train and promote; monitoring |
+| auditor | read scores, receipts, shadow scores, models, cards, monitoring; replay |
+| admin | read everything; train and promote; replay |
+| marketplace | nothing (403) |
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from fastapi import Depends, Header, Query, Request
+
+from services.scoring.store import ModelStore
+from shared.auth import Principal, Role, require_roles
+
+Scorer = Annotated[Principal, Depends(require_roles(Role.LOAN_OFFICER, Role.CREDIT_MANAGER, Role.SERVICE))]
+Reader = Annotated[Principal, Depends(require_roles(
+    Role.LOAN_OFFICER, Role.CREDIT_MANAGER, Role.SERVICE, Role.AUDITOR, Role.ADMIN))]
+Inspector = Annotated[Principal, Depends(require_roles(Role.CREDIT_MANAGER, Role.AUDITOR, Role.ADMIN))]
+Replayer = Annotated[Principal, Depends(require_roles(Role.AUDITOR, Role.ADMIN, Role.CREDIT_MANAGER))]
+Trainer = Annotated[Principal, Depends(require_roles(Role.ADMIN, Role.CREDIT_MANAGER))]
+
+Language = Literal["en", "zh"]
+
+
+def get_store(request: Request) -> ModelStore:
+    """The app's model store (artifacts and the loaded-model cache)."""
+    store: ModelStore = request.app.state.model_store
+    return store
+
+
+def preferred_language(
+    lang: Annotated[Language | None, Query(description="Reason text language (en, zh).")] = None,
+    accept_language: Annotated[str | None, Header()] = None,
+) -> Language:
+    """``?lang=`` when given, else the first of en/zh in Accept-Language (by q), else en."""
+    if lang is not None:
+        return lang
+    ranked: list[tuple[float, int, str]] = []
+    for i, part in enumerate((accept_language or "").split(",")):
+        tag, _, params = part.strip().partition(";")
+        q = 1.0
+        if params.strip().startswith("q="):
+            try:
+                q = float(params.strip()[2:])
+            except ValueError:
+                q = 0.0
+        ranked.append((-q, i, tag.strip().lower()))
+    for neg_q, _, tag in sorted(ranked):
+        if neg_q < 0 and (tag == "zh" or tag.startswith("zh-")):
+            return "zh"
+        if neg_q < 0 and (tag == "en" or tag.startswith("en-")):
+            return "en"
+    return "en"
+
+
+StoreDep = Annotated[ModelStore, Depends(get_store)]
+LangDep = Annotated[Language, Depends(preferred_language)]

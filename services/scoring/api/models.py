@@ -1,0 +1,71 @@
+"""The model registry: train, list, read, promote, and model cards."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import Query
+from fastapi.responses import PlainTextResponse
+
+from services.scoring.api.deps import Reader, StoreDep, Trainer
+from services.scoring.api.schemas import ModelDetail, ModelList, ModelOut, TrainIn
+from services.scoring.models import MODEL_STATUSES
+from services.scoring.repository import registry as repo
+from services.scoring.service import registry
+from shared.api import ContextDep, SessionDep, service_router
+from shared.errors import ValidationProblem
+
+router = service_router(prefix="/v1", tags=["models"])
+
+
+@router.post("/models/train", status_code=201, response_model=ModelOut)
+def train_model(
+    body: TrainIn, ctx: ContextDep, session: SessionDep, store: StoreDep, who: Trainer
+) -> dict[str, Any]:
+    """Train on seeded synthetic data: a challenger, or the champion if the segment has none."""
+    row = registry.train_synthetic(session, ctx, store, segment=body.segment, rows=body.rows,
+                                   seed=body.seed, actor=who.actor)
+    return registry.model_summary(row)
+
+
+@router.get("/models", response_model=ModelList)
+def list_models(
+    session: SessionDep, _: Reader,
+    segment: Annotated[str | None, Query(max_length=40)] = None,
+    status: Annotated[str | None, Query()] = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> dict[str, Any]:
+    """Registered versions, per segment newest first."""
+    if status is not None and status not in MODEL_STATUSES:
+        raise ValidationProblem([("status", f"must be one of {', '.join(MODEL_STATUSES)}")])
+    rows = repo.list_models(session, segment=segment, status=status, limit=limit, offset=offset)
+    return {"models": [registry.model_summary(row) for row in rows]}
+
+
+@router.get("/models/{version}", response_model=ModelDetail)
+def get_model(version: str, session: SessionDep, _: Reader) -> dict[str, Any]:
+    """A version: status, artifact SHA-256, spec, parameters, library versions, data, metrics."""
+    return registry.model_detail(registry.get_version(session, version))
+
+
+@router.post("/models/{version}/promote", response_model=ModelOut)
+def promote_model(
+    version: str, ctx: ContextDep, session: SessionDep, store: StoreDep, who: Trainer
+) -> dict[str, Any]:
+    """Make a version its segment's champion; the previous champion is retired (audited)."""
+    return registry.model_summary(registry.promote(session, ctx, store, version=version, actor=who.actor))
+
+
+@router.get("/models/{version}/card")
+def model_card(version: str, session: SessionDep, store: StoreDep, _: Reader) -> dict[str, Any]:
+    """The model card (JSON): use, data, metrics, calibration, scale, constraints, drivers."""
+    return registry.model_card(session, store, version)
+
+
+@router.get("/models/{version}/card.md", response_class=PlainTextResponse,
+            responses={200: {"content": {"text/markdown": {}}}})
+def model_card_markdown(version: str, session: SessionDep, store: StoreDep, _: Reader) -> PlainTextResponse:
+    """The model card as Markdown."""
+    text = registry.model_card_md(session, store, version)
+    return PlainTextResponse(text, media_type="text/markdown; charset=utf-8")

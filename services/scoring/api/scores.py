@@ -1,0 +1,78 @@
+"""Scores: create a signed, explained decision; read it back; replay it; draw it."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import Query, Response
+
+from services.scoring.api.deps import Inspector, LangDep, Reader, Replayer, Scorer, StoreDep
+from services.scoring.api.schemas import ReplayOut, ScoreIn, ScoreList, ScoreOut, ShadowList
+from services.scoring.service import decisions
+from services.scoring.service.replay import replay_decision
+from shared.api import ContextDep, SessionDep, service_router
+
+router = service_router(prefix="/v1", tags=["scores"])
+
+
+@router.post("/scores", status_code=201, response_model=ScoreOut)
+def create_score(
+    body: ScoreIn, ctx: ContextDep, session: SessionDep, store: StoreDep, lang: LangDep, who: Scorer
+) -> dict[str, Any]:
+    """Score an applicant with the segment's champion: points, PD, grade, reasons, signed receipt.
+
+    ``decision_hint``: approve when score ≥ ``approve_min_score`` (580), decline when score <
+    ``decline_below_score`` (520), review in between. Reasons are the (up to four) features
+    that cost the most points; ``?lang=zh`` or ``Accept-Language: zh`` gives Chinese text.
+    Invalid features are a 422 naming each field; nothing is stored then.
+    """
+    decision = decisions.score_applicant(
+        session, ctx, store, segment=body.segment, subject_id=body.subject_id,
+        features=body.features, monitoring_group=body.monitoring.group if body.monitoring else None,
+        actor=who.actor,
+    )
+    return decisions.decision_view(decision, lang)
+
+
+@router.get("/scores", response_model=ScoreList)
+def list_scores(
+    session: SessionDep, lang: LangDep, _: Reader,
+    subject_id: Annotated[str | None, Query(max_length=128)] = None,
+    segment: Annotated[str | None, Query(max_length=40)] = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> dict[str, Any]:
+    """Stored decisions, newest first, optionally for one subject or segment."""
+    rows = decisions.list_decisions(session, subject_id=subject_id, segment=segment, limit=limit,
+                                    offset=offset)
+    return {"scores": [decisions.decision_view(row, lang) for row in rows]}
+
+
+@router.get("/scores/{score_id}", response_model=ScoreOut)
+def get_score(score_id: str, session: SessionDep, lang: LangDep, _: Reader) -> dict[str, Any]:
+    """A stored decision with its contributions, reasons and receipt."""
+    return decisions.decision_view(decisions.get_decision(session, score_id), lang)
+
+
+@router.get("/scores/{score_id}/shadow", response_model=ShadowList)
+def get_shadow_scores(score_id: str, session: SessionDep, _: Inspector) -> dict[str, Any]:
+    """What the segment's challengers scored for this decision (shadow mode)."""
+    return {"decision_id": score_id, "shadow_scores": decisions.shadow_view(session, score_id)}
+
+
+@router.post("/scores/{score_id}/replay", response_model=ReplayOut)
+def replay_score(
+    score_id: str, ctx: ContextDep, session: SessionDep, store: StoreDep, who: Replayer
+) -> dict[str, Any]:
+    """Recompute a decision from its stored inputs with its stored model version (bit for bit)."""
+    return replay_decision(session, ctx, store, decision_id=score_id, actor=who.actor)
+
+
+@router.get(
+    "/scores/{score_id}/waterfall.png", response_class=Response,
+    responses={200: {"content": {"image/png": {}}, "description": "PNG waterfall chart"}},
+)
+def score_waterfall(score_id: str, session: SessionDep, lang: LangDep, _: Reader) -> Response:
+    """A waterfall chart from base points through each feature's points to the score."""
+    png = decisions.waterfall_png(decisions.get_decision(session, score_id), lang)
+    return Response(png, media_type="image/png")

@@ -1,0 +1,1 @@
+"""All SQL of the scoring service: the model registry and the stored decisions."""

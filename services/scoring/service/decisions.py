@@ -1,0 +1,199 @@
+"""Scoring use cases: score and sign a decision, read it back, replay it, draw it.
+
+The request path loads the champion from the store's cache, explains the applicant with
+the domain's ``explain_applicant`` (one LightGBM ``pred_contrib`` call, no pandas, no
+shap), signs a receipt, stores the decision with shadow scores of the newest challengers,
+appends ``score.created`` to the audit chain (with the receipt payload's hash) and emits
+the ``score.created`` event, all in the request's transaction.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from services.scoring.domain.explain import Explanation, Reason, explain_applicant
+from services.scoring.domain.model import TrainedModel
+from services.scoring.domain.receipt import (
+    RECEIPT_ALG,
+    features_sha256,
+    receipt_payload,
+    storable_features,
+)
+from services.scoring.domain.scale import grade_for, sigmoid_scalar
+from services.scoring.domain.spec import FeatureValidationError, row_to_matrix, validate_features
+from services.scoring.domain.waterfall import render_waterfall
+from services.scoring.models import Decision, ModelVersion, ShadowScore
+from services.scoring.repository import decisions as repo
+from services.scoring.repository import registry as registry_repo
+from services.scoring.service import segments
+from services.scoring.service.common import dumps_exact, new_id, record_change, scoring_settings
+from services.scoring.settings import ScoringSettings
+from services.scoring.store import ModelArtifactError, ModelStore
+from shared.clock import utc_iso
+from shared.crypto import canonical_json, sha256_hex
+from shared.errors import Conflict, NotFound, ValidationProblem
+from shared.platform import ServiceContext
+
+log = logging.getLogger("agrifin.scoring")
+
+
+def champion_for(session: Session, segment: str) -> ModelVersion:
+    """The segment's champion; NotFound for an unknown segment, Conflict when it has none."""
+    row = registry_repo.champion(session, segment)
+    if row is not None:
+        return row
+    if not segments.is_known(session, segment):
+        raise NotFound(f"unknown segment {segment!r}")
+    raise Conflict(f"segment {segment!r} has no champion model yet", current_state="no_champion",
+                   allowed_actions=["train"])
+
+
+def _reason_texts(model: TrainedModel, reasons: list[Reason]) -> list[dict[str, Any]]:
+    return [{"code": r.code, "feature": r.feature, "points": r.points,
+             "text": dict(model.spec.feature(r.feature).reason_text)} for r in reasons]
+
+
+def _shadow_scores(
+    session: Session, store: ModelStore, settings: ScoringSettings, *, segment: str,
+    decision_id: str, features: Mapping[str, Any], now: datetime,
+) -> list[ShadowScore]:
+    """What each of the newest challengers would have scored (failures never block)."""
+    out: list[ShadowScore] = []
+    for row in registry_repo.challengers(session, segment, limit=settings.shadow_max_challengers):
+        try:
+            model = store.load(segment, row.version, row.artifact_sha256)
+            clean = validate_features(model.spec, features)
+        except (ModelArtifactError, FeatureValidationError) as exc:
+            log.warning("shadow scoring skipped challenger %s: %s", row.version, exc)
+            continue
+        margin = float(model.margin(row_to_matrix(model.spec, clean))[0])
+        score = model.scale.score(margin)
+        out.append(ShadowScore(
+            decision_id=decision_id, challenger_version=row.version, score=score,
+            pd=sigmoid_scalar(margin), grade=grade_for(score),
+            decision_hint=settings.decision_hint(score), created_at=now,
+        ))
+    return out
+
+
+def score_applicant(
+    session: Session, ctx: ServiceContext, store: ModelStore, *, segment: str, subject_id: str,
+    features: Mapping[str, Any], monitoring_group: str | None, actor: str,
+) -> Decision:
+    """Score, explain, sign, store, audit and emit one decision."""
+    settings = scoring_settings(ctx)
+    champion = champion_for(session, segment)
+    model = store.load(segment, champion.version, champion.artifact_sha256)
+    try:
+        explanation = explain_applicant(model, features)
+    except FeatureValidationError as exc:
+        raise ValidationProblem(exc.errors) from exc
+    now = ctx.clock.now()
+    decision_id, created_at = new_id(), utc_iso(now)
+    stored_features = storable_features(features)
+    inputs_sha256 = features_sha256(stored_features)
+    payload = receipt_payload(
+        score_id=decision_id, segment=segment, subject_id=subject_id,
+        model_version=champion.version, model_sha256=champion.artifact_sha256,
+        features_sha256=inputs_sha256, score=explanation.score,
+        pd=explanation.pd, grade=explanation.grade,
+        reason_codes=[r.code for r in explanation.reasons], created_at=created_at,
+    )
+    key_id, signature = ctx.keyring.sign(payload)
+    receipt = {"alg": RECEIPT_ALG, "key_id": key_id, "payload": payload, "signature": signature}
+    hint = settings.decision_hint(explanation.score)
+    decision = Decision(
+        id=decision_id, segment=segment, subject_id=subject_id, model_version=champion.version,
+        model_sha256=champion.artifact_sha256, features=canonical_json(stored_features),
+        features_sha256=inputs_sha256, monitoring_group=monitoring_group,
+        score=explanation.score, pd=explanation.pd, grade=explanation.grade, decision_hint=hint,
+        outcome=dumps_exact(_outcome(explanation)),
+        reasons=dumps_exact(_reason_texts(model, explanation.reasons)),
+        receipt=canonical_json(receipt), receipt_payload_sha256=sha256_hex(payload),
+        created_at=now, created_by=actor,
+    )
+    shadows = _shadow_scores(session, store, settings, segment=segment, decision_id=decision_id,
+                             features=features, now=now)
+    repo.add_decision(session, decision, shadows)
+    facts = {"score_id": decision_id, "segment": segment, "subject_id": subject_id,
+             "model_version": champion.version, "score": explanation.score, "pd": explanation.pd,
+             "grade": explanation.grade, "decision_hint": hint,
+             "reason_codes": [r.code for r in explanation.reasons],
+             "receipt_payload_sha256": decision.receipt_payload_sha256}
+    record_change(session, ctx, actor=actor, action="score.created", subject=f"score:{decision_id}",
+                  payload=facts)
+    return decision
+
+
+def _outcome(explanation: Explanation) -> dict[str, Any]:
+    return {"margin": explanation.margin, "score": explanation.score, "pd": explanation.pd,
+            "base_points": explanation.base_points, "grade": explanation.grade,
+            "points": [[name, p] for name, p in explanation.points.items()]}
+
+
+def decision_view(decision: Decision, lang: str = "en") -> dict[str, Any]:
+    """The API view of a stored decision (reason texts in ``lang``)."""
+    outcome = json.loads(decision.outcome)
+    features = json.loads(decision.features)
+    receipt = json.loads(decision.receipt)
+    return {
+        "id": decision.id, "segment": decision.segment, "subject_id": decision.subject_id,
+        "model_version": decision.model_version, "model_sha256": decision.model_sha256,
+        "score": outcome["score"], "base_points": outcome["base_points"], "pd": outcome["pd"],
+        "grade": outcome["grade"], "decision_hint": decision.decision_hint,
+        "contributions": [{"feature": name, "value": features.get(name), "points": points}
+                          for name, points in outcome["points"]],
+        "reasons": [{"code": r["code"], "feature": r["feature"], "points": r["points"],
+                     "text": r["text"].get(lang) or r["text"]["en"]}
+                    for r in json.loads(decision.reasons)],
+        "receipt": receipt,
+        "created_at": json.loads(receipt["payload"])["created_at"],
+    }
+
+
+def get_decision(session: Session, decision_id: str) -> Decision:
+    """A stored decision or NotFound."""
+    decision = repo.get_decision(session, decision_id)
+    if decision is None:
+        raise NotFound(f"no score {decision_id!r}")
+    return decision
+
+
+def list_decisions(
+    session: Session, *, subject_id: str | None, segment: str | None, limit: int, offset: int
+) -> list[Decision]:
+    """Stored decisions, newest first."""
+    return list(repo.list_decisions(session, subject_id=subject_id, segment=segment, limit=limit,
+                                    offset=offset))
+
+
+def shadow_view(session: Session, decision_id: str) -> list[dict[str, Any]]:
+    """The challengers' shadow scores of a decision."""
+    get_decision(session, decision_id)
+    return [{"challenger_version": s.challenger_version, "score": s.score, "pd": s.pd,
+             "grade": s.grade, "decision_hint": s.decision_hint}
+            for s in repo.shadow_scores(session, decision_id)]
+
+
+def stored_explanation(decision: Decision, lang: str = "en") -> Explanation:
+    """The stored decision as an Explanation (for the waterfall chart)."""
+    outcome = json.loads(decision.outcome)
+    reasons = [Reason(r["code"], r["feature"], r["points"], r["text"].get(lang) or r["text"]["en"])
+               for r in json.loads(decision.reasons)]
+    return Explanation(margin=outcome["margin"], pd=outcome["pd"], score=outcome["score"],
+                       base_points=outcome["base_points"], points=dict(outcome["points"]),
+                       grade=outcome["grade"], reasons=reasons)
+
+
+def waterfall_png(decision: Decision, lang: str = "en") -> bytes:
+    """A PNG waterfall from base points through each feature's points to the score."""
+    explanation = stored_explanation(decision, lang)
+    title = (f"{decision.subject_id}: score {explanation.score:.1f}, grade {explanation.grade}, "
+             f"PD {explanation.pd:.2%} ({decision.model_version})")
+    return render_waterfall(explanation, title=title)

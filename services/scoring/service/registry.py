@@ -1,0 +1,196 @@
+"""Registry use cases: register a trained model, train from synthetic data, promote, read.
+
+Versions are named ``<segment>-v<n>`` (``n`` counts up per segment under the segment lock).
+The first version of a segment becomes its champion; later ones are challengers until an
+admin or credit manager promotes them, which retires the previous champion. Registration
+and promotion are audited (``model.registered``, ``model.promoted``) and emitted as events.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from services.scoring.domain.card import build_model_card, model_card_markdown
+from services.scoring.domain.model import TrainedModel
+from services.scoring.domain.spec import spec_to_dict
+from services.scoring.domain.synthetic import GENERATORS, generate, spec_for
+from services.scoring.domain.training import TrainingDataError, train_model
+from services.scoring.models import (
+    STATUS_CHALLENGER,
+    STATUS_CHAMPION,
+    STATUS_RETIRED,
+    ModelVersion,
+)
+from services.scoring.repository import registry as repo
+from services.scoring.service.common import (
+    check_segment_name,
+    dumps_exact,
+    record_change,
+    scoring_settings,
+)
+from services.scoring.store import ModelStore
+from shared.clock import utc_iso
+from shared.crypto import canonical_json
+from shared.errors import Conflict, NotFound, ValidationProblem
+from shared.platform import ServiceContext
+
+_PARAMETER_KEYS = (
+    "params", "num_boost_round", "early_stopping_rounds", "best_iteration", "seed",
+    "calibration", "score_scale", "base_points", "target",
+)  # fmt: skip
+
+
+def _parameters(meta: dict[str, Any]) -> dict[str, Any]:
+    return {key: meta[key] for key in _PARAMETER_KEYS if key in meta}
+
+
+def register_model(
+    session: Session, ctx: ServiceContext, store: ModelStore, *, model: TrainedModel, actor: str,
+    data_source: str, promote: bool = False,
+) -> ModelVersion:
+    """Store ``model``'s artifacts and registry row; champion if the segment has none or ``promote``."""
+    segment = check_segment_name(model.segment)
+    repo.lock_segment(session, segment)
+    sequence = repo.next_sequence(session, segment)
+    version = f"{segment}-v{sequence}"
+    meta = model.metadata
+    store.save(model, version)
+    current = repo.champion(session, segment, lock=True)
+    becomes_champion = current is None or promote
+    now = ctx.clock.now()
+    if becomes_champion and current is not None:
+        current.status = STATUS_RETIRED
+        session.flush()  # the partial unique index sees one champion at a time
+    row = ModelVersion(
+        version=version, segment=segment, sequence=sequence,
+        status=STATUS_CHAMPION if becomes_champion else STATUS_CHALLENGER,
+        artifact_sha256=model.artifact_sha256, spec=canonical_json(spec_to_dict(model.spec)),
+        parameters=dumps_exact(_parameters(meta)),
+        library_versions=canonical_json(meta["library_versions"]),
+        data_fingerprint=meta["data"]["fingerprint"], data_source=data_source[:200],
+        metrics=dumps_exact(meta["metrics"]), created_at=now, created_by=actor,
+        promoted_at=now if becomes_champion else None,
+        promoted_by=actor if becomes_champion else None,
+    )
+    repo.add_model(session, row)
+    facts = {"version": version, "segment": segment, "artifact_sha256": row.artifact_sha256,
+             "data_fingerprint": row.data_fingerprint, "data_source": row.data_source,
+             "status": row.status}
+    record_change(session, ctx, actor=actor, action="model.registered", subject=f"model:{version}",
+                  payload=facts)
+    if becomes_champion:
+        _record_promotion(session, ctx, row, actor=actor,
+                          previous=current.version if current is not None else None)
+    return row
+
+
+def _record_promotion(
+    session: Session, ctx: ServiceContext, row: ModelVersion, *, actor: str, previous: str | None
+) -> None:
+    record_change(session, ctx, actor=actor, action="model.promoted", subject=f"model:{row.version}",
+                  payload={"version": row.version, "segment": row.segment,
+                           "artifact_sha256": row.artifact_sha256, "previous_champion": previous})
+
+
+def train_synthetic(
+    session: Session, ctx: ServiceContext, store: ModelStore, *, segment: str, rows: int, seed: int,
+    actor: str,
+) -> ModelVersion:
+    """Train a model for a built-in segment on seeded synthetic data and register it."""
+    settings = scoring_settings(ctx)
+    if segment not in GENERATORS:
+        raise ValidationProblem([("segment", f"no synthetic data for {segment!r}; one of "
+                                             f"{', '.join(sorted(GENERATORS))}")])
+    if rows > settings.train_max_rows:
+        raise ValidationProblem([("rows", f"must be <= {settings.train_max_rows} "
+                                          "(train larger models with `agrifin train`)")])
+    frame = generate(segment, rows, seed)
+    try:
+        model = train_model(spec_for(segment), frame, seed=seed, scale=settings.score_scale)
+    except TrainingDataError as exc:
+        raise ValidationProblem([("rows", str(exc))]) from exc
+    return register_model(session, ctx, store, model=model, actor=actor,
+                          data_source=f"synthetic:{segment}:rows={rows}:seed={seed}")
+
+
+def promote(
+    session: Session, ctx: ServiceContext, store: ModelStore, *, version: str, actor: str
+) -> ModelVersion:
+    """Make ``version`` its segment's champion and retire the previous one (audited)."""
+    row = repo.get_model(session, version)
+    if row is None:
+        raise NotFound(f"no model version {version!r}")
+    repo.lock_segment(session, row.segment)
+    row = repo.get_model(session, version, lock=True)
+    assert row is not None  # versions are never deleted
+    if row.status == STATUS_CHAMPION:
+        raise Conflict(f"{version} is already the champion of {row.segment}",
+                       current_state=row.status, allowed_actions=[])
+    store.load(row.segment, row.version, row.artifact_sha256)  # refuse a broken artifact
+    current = repo.champion(session, row.segment, lock=True)
+    if current is not None:
+        current.status = STATUS_RETIRED
+        session.flush()
+    now = ctx.clock.now()
+    row.status, row.promoted_at, row.promoted_by = STATUS_CHAMPION, now, actor
+    session.flush()
+    _record_promotion(session, ctx, row, actor=actor,
+                      previous=current.version if current is not None else None)
+    return row
+
+
+def get_version(session: Session, version: str) -> ModelVersion:
+    """A registered version or NotFound."""
+    row = repo.get_model(session, version)
+    if row is None:
+        raise NotFound(f"no model version {version!r}")
+    return row
+
+
+def load_version(session: Session, store: ModelStore, version: str) -> tuple[ModelVersion, TrainedModel]:
+    """A registered version and its verified model."""
+    row = get_version(session, version)
+    return row, store.load(row.segment, row.version, row.artifact_sha256)
+
+
+def model_summary(row: ModelVersion) -> dict[str, Any]:
+    """The list view of a version."""
+    metrics = json.loads(row.metrics)
+    test = metrics.get("test", {})
+    return {
+        "version": row.version, "segment": row.segment, "status": row.status,
+        "artifact_sha256": row.artifact_sha256, "data_fingerprint": row.data_fingerprint,
+        "data_source": row.data_source,
+        "test_metrics": {k: test.get(k) for k in ("auc", "gini", "ks", "brier", "log_loss") if k in test},
+        "created_at": utc_iso(row.created_at), "created_by": row.created_by,
+        "promoted_at": utc_iso(row.promoted_at) if row.promoted_at else None,
+        "promoted_by": row.promoted_by,
+    }
+
+
+def model_detail(row: ModelVersion) -> dict[str, Any]:
+    """The full registry entry of a version."""
+    return {
+        **model_summary(row),
+        "spec": json.loads(row.spec),
+        "parameters": json.loads(row.parameters),
+        "library_versions": json.loads(row.library_versions),
+        "metrics": json.loads(row.metrics),
+    }
+
+
+def model_card(session: Session, store: ModelStore, version: str) -> dict[str, Any]:
+    """The model card (JSON) of a version, with its registry status."""
+    row, model = load_version(session, store, version)
+    return {"version": row.version, "status": row.status,
+            "created_at": utc_iso(row.created_at), **build_model_card(model)}
+
+
+def model_card_md(session: Session, store: ModelStore, version: str) -> str:
+    """The model card of a version as Markdown."""
+    card = model_card(session, store, version)
+    title, _, rest = model_card_markdown(card).partition("\n")
+    return f"{title}\n\n- Version: `{card['version']}` ({card['status']}){rest}"

@@ -1,0 +1,111 @@
+"""The model store: artifacts on disk under ``<store>/<segment>/<version>/`` and a cache.
+
+``save`` writes ``model.txt`` and ``metadata.json`` (``domain.model.write_artifacts``) into a
+temporary sibling directory and renames it into place, so a reader never sees half a
+model. ``load`` reads them back, checks the model text's SHA-256 against the registry's
+(and ``load_model`` checks it against the metadata), and keeps the result in a bounded,
+thread-safe LRU cache keyed by version, so the request path never re-reads a file.
+
+Errors: :class:`ModelArtifactError` (a 500 problem) when an artifact is missing or does not
+match the registry.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import shutil
+import tempfile
+import threading
+from collections import OrderedDict
+from pathlib import Path
+
+from services.scoring.domain.model import (
+    MODEL_FILE,
+    ArtifactIntegrityError,
+    TrainedModel,
+    read_artifacts,
+    write_artifacts,
+)
+from shared.errors import ProblemError
+
+_SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+
+
+class ModelArtifactError(ProblemError):
+    """A registered model whose artifact is missing or does not match its SHA-256."""
+
+    status, title, slug = 500, "Model Artifact Unusable", "model-artifact"
+
+
+class ModelStore:
+    """Artifacts of every registered version, plus a cache of loaded models."""
+
+    def __init__(self, root: Path, *, cache_size: int = 32) -> None:
+        self.root = Path(root)
+        self.cache_size = cache_size
+        self._cache: OrderedDict[str, tuple[str, TrainedModel]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def directory(self, segment: str, version: str) -> Path:
+        """Where a version's artifacts live."""
+        for name in (segment, version):
+            if not _SAFE_NAME.match(name):
+                raise ValueError(f"unsafe store path component {name!r}")
+        return self.root / segment / version
+
+    def save(self, model: TrainedModel, version: str) -> Path:
+        """Write a model's artifacts for ``version`` atomically; returns the directory."""
+        target = self.directory(model.segment, version)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix=f".{version}-", dir=target.parent))
+        try:
+            write_artifacts(model, staging)
+            if target.exists():
+                # left behind by a rolled-back registration: the registry never referenced it
+                shutil.rmtree(target)
+            staging.rename(target)
+        except BaseException:
+            shutil.rmtree(staging, ignore_errors=True)
+            raise
+        with self._lock:
+            self._remember(version, model)
+        return target
+
+    def load(self, segment: str, version: str, sha256: str) -> TrainedModel:
+        """The model of ``version``, verified against ``sha256`` (cached after the first load)."""
+        with self._lock:
+            cached = self._cache.get(version)
+            if cached is not None and cached[0] == sha256:
+                self._cache.move_to_end(version)
+                return cached[1]
+            directory = self.directory(segment, version)
+            try:
+                raw = (directory / MODEL_FILE).read_bytes()
+            except OSError as exc:
+                raise ModelArtifactError(
+                    f"artifact of model {version} is missing from the model store"
+                ) from exc
+            if hashlib.sha256(raw).hexdigest() != sha256:
+                raise ModelArtifactError(
+                    f"artifact of model {version} does not match its registered SHA-256"
+                )
+            try:
+                model = read_artifacts(directory)
+            except (OSError, ValueError, ArtifactIntegrityError) as exc:
+                raise ModelArtifactError(f"artifact of model {version} cannot be loaded: {exc}") from exc
+            if model.artifact_sha256 != sha256:  # the file changed between the two reads
+                raise ModelArtifactError(f"artifact of model {version} changed while loading")
+            self._remember(version, model)
+            return model
+
+    def forget(self, version: str) -> None:
+        """Drop a version from the cache (the next load re-reads and re-verifies it)."""
+        with self._lock:
+            self._cache.pop(version, None)
+
+    def _remember(self, version: str, model: TrainedModel) -> None:
+        self._cache[version] = (model.artifact_sha256, model)
+        self._cache.move_to_end(version)
+        while len(self._cache) > self.cache_size:
+            self._cache.popitem(last=False)

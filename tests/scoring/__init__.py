@@ -1,0 +1,1 @@
+"""API and database tests of the scoring service."""

@@ -1,0 +1,90 @@
+"""Scoring API fixtures: small models trained once per session, registered per test.
+
+Each test gets a fresh, migrated database (``make_ctx("scoring")``) whose ``var_dir`` is its
+``tmp_path``; the session's farmer and enterprise models are registered there as champions
+(their artifacts written into ``<tmp_path>/models``), so tests never train unless they mean to.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pytest
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+
+from services.scoring.app import create_app
+from services.scoring.domain.model import TrainedModel
+from services.scoring.domain.spec import load_segment_spec
+from services.scoring.domain.synthetic import generate
+from services.scoring.domain.training import train_model
+from services.scoring.service.common import build_store
+from services.scoring.service.registry import register_model
+from services.scoring.store import ModelStore
+from shared.auth import Role
+from shared.platform import ServiceContext
+from tests.support import auth, issue_key
+
+TRAIN_ROWS = 3000
+TRAIN_SEED = 7
+
+
+@pytest.fixture(scope="session")
+def trained_models() -> dict[str, TrainedModel]:
+    """A small farmer and enterprise model (trained once per session)."""
+    return {
+        segment: train_model(load_segment_spec(segment), generate(segment, TRAIN_ROWS, TRAIN_SEED),
+                             seed=TRAIN_SEED)
+        for segment in ("farmer", "enterprise")
+    }
+
+
+@pytest.fixture
+def ctx(make_ctx: Callable[[str], ServiceContext]) -> ServiceContext:
+    """The scoring service's context on a fresh database."""
+    return make_ctx("scoring")
+
+
+@pytest.fixture
+def store(ctx: ServiceContext) -> ModelStore:
+    """A model store on the test's var dir."""
+    return build_store(ctx)
+
+
+@pytest.fixture
+def champions(
+    ctx: ServiceContext, store: ModelStore, trained_models: dict[str, TrainedModel]
+) -> dict[str, str]:
+    """Register the session's models as champions; segment → version."""
+    versions = {}
+    with ctx.db.unit_of_work() as session:
+        for segment, model in trained_models.items():
+            row = register_model(session, ctx, store, model=model, actor="test:setup",
+                                 data_source=f"synthetic:{segment}:rows={TRAIN_ROWS}:seed={TRAIN_SEED}")
+            versions[segment] = row.version
+    return versions
+
+
+@pytest.fixture
+def app(ctx: ServiceContext, champions: dict[str, str]) -> FastAPI:
+    """The scoring app with champions for both built-in segments."""
+    return create_app(ctx)
+
+
+@pytest.fixture
+def client(app: FastAPI, client_for: Callable[..., TestClient]) -> TestClient:
+    """A client of the scoring app (server errors become 500 responses)."""
+    return client_for(app, raise_server_exceptions=False)
+
+
+@pytest.fixture
+def headers(ctx: ServiceContext) -> Callable[[Role], dict[str, str]]:
+    """Auth headers for a role (one key per role per test)."""
+    keys: dict[Role, str] = {}
+
+    def make(role: Role) -> dict[str, str]:
+        if role not in keys:
+            keys[role] = issue_key(ctx, role)
+        return auth(keys[role])
+
+    return make

@@ -1,0 +1,166 @@
+"""The registry: training via the API, determinism, promotion (audited), one champion, shadow."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from typing import Any
+
+import factory.random
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy.exc import IntegrityError
+
+from services.scoring.models import STATUS_CHAMPION, ModelVersion, ShadowScore
+from services.scoring.service.registry import promote
+from services.scoring.store import ModelStore
+from shared.audit import audit_entries, verify_chain
+from shared.auth import Role
+from shared.platform import ServiceContext
+from tests.factories import bind_session
+from tests.factories.scoring import ModelVersionFactory, ScoreRequestFactory
+from tests.scoring.scoring_testkit import count, post_score, problem
+
+Headers = Callable[[Role], dict[str, str]]
+SMALL = {"segment": "farmer", "rows": 2000, "seed": 3}
+
+
+def _train(client: TestClient, headers: Headers, **body: Any) -> dict[str, Any]:
+    response = client.post("/v1/models/train", json={**SMALL, **body}, headers=headers(Role.CREDIT_MANAGER))
+    assert response.status_code == 201, response.text
+    out: dict[str, Any] = response.json()
+    return out
+
+
+def _champions(client: TestClient, headers: Headers, segment: str) -> list[str]:
+    listed = client.get("/v1/models", params={"segment": segment, "status": "champion"},
+                        headers=headers(Role.AUDITOR)).json()["models"]
+    return [m["version"] for m in listed]
+
+
+def test_same_seed_same_artifact(client: TestClient, headers: Headers, champions: dict[str, str]) -> None:
+    first, second = _train(client, headers), _train(client, headers)
+    assert first["version"] != second["version"]
+    assert first["artifact_sha256"] == second["artifact_sha256"]
+    assert first["data_fingerprint"] == second["data_fingerprint"]
+    assert first["status"] == second["status"] == "challenger"  # the segment has a champion
+    other = _train(client, headers, seed=4)
+    assert other["artifact_sha256"] != first["artifact_sha256"]
+    detail = client.get(f"/v1/models/{first['version']}", headers=headers(Role.AUDITOR)).json()
+    assert detail["parameters"]["seed"] == 3 and detail["library_versions"]["lightgbm"]
+    assert detail["spec"]["segment"] == "farmer" and detail["metrics"]["test"]["auc"] > 0.6
+
+
+def test_training_refuses_bad_requests(client: TestClient, headers: Headers) -> None:
+    body = problem(client.post("/v1/models/train", json={**SMALL, "segment": "fishermen"},
+                               headers=headers(Role.ADMIN)), 422)
+    assert body["errors"][0]["field"] == "segment"
+    body = problem(client.post("/v1/models/train", json={**SMALL, "rows": 10_000_000},
+                               headers=headers(Role.ADMIN)), 422)
+    assert body["errors"][0]["field"] == "rows"
+    for role in (Role.LOAN_OFFICER, Role.AUDITOR, Role.SERVICE, Role.MARKETPLACE):
+        problem(client.post("/v1/models/train", json=SMALL, headers=headers(role)), 403)
+
+
+def test_promotion_is_audited_and_keeps_one_champion(
+    client: TestClient, ctx: ServiceContext, headers: Headers, champions: dict[str, str]
+) -> None:
+    challenger = _train(client, headers)
+    promote_path = f"/v1/models/{challenger['version']}/promote"
+    problem(client.post(promote_path, headers=headers(Role.LOAN_OFFICER)), 403)
+    response = client.post(promote_path, headers=headers(Role.ADMIN))
+    assert response.status_code == 200, response.text
+    assert response.json()["status"] == "champion" and response.json()["promoted_by"].startswith("admin:")
+    assert _champions(client, headers, "farmer") == [challenger["version"]]
+    old = client.get(f"/v1/models/{champions['farmer']}", headers=headers(Role.AUDITOR)).json()
+    assert old["status"] == "retired"
+    assert _champions(client, headers, "enterprise") == [champions["enterprise"]]
+
+    again = problem(client.post(promote_path, headers=headers(Role.ADMIN)), 409)
+    assert again["current_state"] == "champion"
+    problem(client.post("/v1/models/farmer-v999/promote", headers=headers(Role.ADMIN)), 404)
+
+    with ctx.db.unit_of_work(read_only=True) as session:
+        assert verify_chain(session, ctx.tables, ctx.keyring).ok
+        entries = audit_entries(session, ctx.tables, subject=f"model:{challenger['version']}")
+    promoted = [e for e in entries if e["action"] == "model.promoted"]
+    assert len(promoted) == 1 and promoted[0]["payload"]["previous_champion"] == champions["farmer"]
+    assert count(ctx, ctx.tables.outbox, ctx.tables.outbox.c.topic == "model.promoted") == 3
+    verified = client.get("/v1/audit/verify", headers=headers(Role.AUDITOR))
+    assert verified.status_code == 200 and verified.json()["ok"] is True
+
+    factory.random.reseed_random("after-promotion")
+    assert post_score(client, headers(Role.LOAN_OFFICER), ScoreRequestFactory())["model_version"] == \
+        challenger["version"]
+
+
+def test_the_database_refuses_a_second_champion(ctx: ServiceContext, champions: dict[str, str]) -> None:
+    with ctx.db.unit_of_work() as session:
+        bind_session(ModelVersionFactory, session=session)
+        ModelVersionFactory(segment="farmer")  # a challenger is fine
+    with ctx.db.unit_of_work() as session:
+        bind_session(ModelVersionFactory, session=session)
+        with pytest.raises(IntegrityError):
+            ModelVersionFactory(segment="farmer", status=STATUS_CHAMPION)
+        session.rollback()
+    with ctx.db.unit_of_work() as session:
+        bind_session(ModelVersionFactory, session=session)
+        ModelVersionFactory(segment="orchards", status=STATUS_CHAMPION)  # another segment may
+    assert count(ctx, ModelVersion, ModelVersion.status == STATUS_CHAMPION) == 3
+
+
+def test_racing_promotions_leave_one_champion(
+    client: TestClient, ctx: ServiceContext, headers: Headers, store: ModelStore
+) -> None:
+    versions = [_train(client, headers, seed=seed)["version"] for seed in (11, 12)]
+    barrier = threading.Barrier(2)
+    errors: list[BaseException] = []
+
+    def run(version: str) -> None:
+        try:
+            barrier.wait(timeout=10)
+            with ctx.db.unit_of_work() as session:
+                promote(session, ctx, store, version=version, actor="test:race")
+        except BaseException as exc:  # collected and asserted below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=run, args=(v,)) for v in versions]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert errors == []
+    champions = _champions(client, headers, "farmer")
+    assert len(champions) == 1 and champions[0] in versions
+
+
+def test_challengers_are_scored_in_shadow(
+    client: TestClient, ctx: ServiceContext, headers: Headers, champions: dict[str, str]
+) -> None:
+    challenger = _train(client, headers)
+    factory.random.reseed_random("shadow")
+    out = post_score(client, headers(Role.LOAN_OFFICER), ScoreRequestFactory())
+    assert out["model_version"] == champions["farmer"]
+    assert count(ctx, ShadowScore, ShadowScore.decision_id == out["id"]) == 1
+    shadow = client.get(f"/v1/scores/{out['id']}/shadow", headers=headers(Role.AUDITOR))
+    assert shadow.status_code == 200
+    (entry,) = shadow.json()["shadow_scores"]
+    assert entry["challenger_version"] == challenger["version"]
+    assert 0 < entry["pd"] < 1 and entry["grade"] in "ABCDE"
+    assert entry["decision_hint"] in ("approve", "review", "decline")
+    problem(client.get(f"/v1/scores/{out['id']}/shadow", headers=headers(Role.LOAN_OFFICER)), 403)
+
+
+def test_model_cards(client: TestClient, headers: Headers, champions: dict[str, str]) -> None:
+    version = champions["enterprise"]
+    card = client.get(f"/v1/models/{version}/card", headers=headers(Role.AUDITOR))
+    assert card.status_code == 200
+    body = card.json()
+    registry = client.get(f"/v1/models/{version}", headers=headers(Role.AUDITOR)).json()
+    assert body["version"] == version and body["status"] == "champion"
+    assert body["model"]["artifact_sha256"] == registry["artifact_sha256"]
+    assert {"intended_use", "metrics", "calibration", "monotone_constraints", "limitations"} <= set(body)
+    markdown = client.get(f"/v1/models/{version}/card.md", headers=headers(Role.AUDITOR))
+    assert markdown.status_code == 200 and markdown.headers["content-type"].startswith("text/markdown")
+    assert markdown.text.startswith("# Model card — enterprise") and version in markdown.text
+    problem(client.get("/v1/models/nope-v1/card", headers=headers(Role.AUDITOR)), 404)
