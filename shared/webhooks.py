@@ -89,17 +89,28 @@ def record_inbox(
     return True
 
 
+def outbox_row(
+    *, topic: str, subject: str, data: dict[str, Any], now: datetime, owner: str | None = None
+) -> dict[str, Any]:
+    """One outbox row (for ``emit_events``); its ``id`` is the event id."""
+    return {"id": str(uuid.uuid4()), "topic": topic, "subject": subject, "owner": owner,
+            "payload": canonical_json(data), "created_at": now, "dispatched_at": None}
+
+
+def emit_events(session: Session, tables: PlatformTables, rows: list[dict[str, Any]]) -> None:
+    """Write many outbox rows (from ``outbox_row``) in one multi-row insert, in the caller's transaction."""
+    if rows:
+        session.execute(tables.outbox.insert(), rows)
+
+
 def emit_event(
     session: Session, tables: PlatformTables, *, topic: str, subject: str,
     data: dict[str, Any], now: datetime, owner: str | None = None,
 ) -> str:
     """Write an outbox event in the caller's transaction; return its id."""
-    event_id = str(uuid.uuid4())
-    session.execute(tables.outbox.insert().values(
-        id=event_id, topic=topic, subject=subject, owner=owner, payload=canonical_json(data),
-        created_at=now, dispatched_at=None,
-    ))
-    return event_id
+    row = outbox_row(topic=topic, subject=subject, data=data, now=now, owner=owner)
+    emit_events(session, tables, [row])
+    return str(row["id"])
 
 
 def create_subscription(

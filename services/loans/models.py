@@ -11,7 +11,6 @@ allocation of each repayment is a projection in ``loan_allocations``.
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import TYPE_CHECKING
 
 from sqlalchemy import (
     BigInteger,
@@ -26,16 +25,16 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-from shared.db import BigIntPK, make_base
+from shared.db import BigIntPK, new_metadata
 from shared.platform_tables import define_platform_tables
 
-if TYPE_CHECKING:  # mypy cannot subclass the value make_base() returns; same class at run time
 
-    class Base(DeclarativeBase):
-        pass
+class Base(DeclarativeBase):
+    """Declarative base of the loans service, on its own MetaData."""
 
-else:
-    Base = make_base()
+    metadata = new_metadata()
+
+
 metadata = Base.metadata
 PLATFORM = define_platform_tables(metadata)
 

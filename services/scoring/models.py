@@ -16,7 +16,6 @@ backends.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import TYPE_CHECKING
 
 from sqlalchemy import (
     DateTime,
@@ -31,16 +30,16 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-from shared.db import BigIntPK, make_base
+from shared.db import BigIntPK, new_metadata
 from shared.platform_tables import define_platform_tables
 
-if TYPE_CHECKING:  # mypy cannot subclass the value make_base() returns; same class at run time
 
-    class Base(DeclarativeBase):
-        pass
+class Base(DeclarativeBase):
+    """Declarative base of the scoring service, on its own MetaData."""
 
-else:
-    Base = make_base()
+    metadata = new_metadata()
+
+
 metadata = Base.metadata
 PLATFORM = define_platform_tables(metadata)
 

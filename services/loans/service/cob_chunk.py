@@ -20,6 +20,7 @@ from services.loans.terms_codec import load_terms
 from shared.crypto import canonical_json
 from shared.money import round_decimal
 from shared.platform import ServiceContext
+from shared.webhooks import emit_events, outbox_row
 
 
 @dataclass
@@ -112,7 +113,7 @@ class ChunkWork:
         bulk.update_installments(session, out.installments)
         bulk.update_loans(session, out.quiet)
         bulk.update_loans(session, out.replayed)
-        bulk.insert_rows(session, self.ctx.tables.outbox, out.events)
+        emit_events(session, self.ctx.tables, out.events)
         self.summary.loans_processed += len(loans)
         self.summary.loans_evaluated += len(replay)
 
@@ -245,15 +246,5 @@ class ChunkOutput:
     events: list[dict[str, Any]] = field(default_factory=list)
 
     def event(self, *, topic: str, loan_id: str, now: datetime, data: dict[str, Any]) -> None:
-        """An outbox row shaped exactly as ``shared.webhooks.emit_event`` writes one."""
-        self.events.append(
-            {
-                "id": str(uuid.uuid4()),
-                "topic": topic,
-                "subject": f"loan:{loan_id}",
-                "owner": None,
-                "payload": canonical_json(data),
-                "created_at": now,
-                "dispatched_at": None,
-            }
-        )
+        """Collect an outbox event; the chunk writes them with one multi-row insert."""
+        self.events.append(outbox_row(topic=topic, subject=f"loan:{loan_id}", data=data, now=now))
