@@ -8,7 +8,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from services.loans.scoring_client import build_scoring_client
+from services.loans.scoring_client import build_scoring_client, score_idempotency_key
 from services.loans.settings import LoansSettings
 
 
@@ -36,7 +36,9 @@ def test_the_client_sends_the_key_to_the_configured_url(tmp_path: Path) -> None:
     settings = LoansSettings(scoring_url="http://scoring.example:9000", scoring_api_key="k",
                              scoring_timeout_seconds=3, var_dir=tmp_path)
     client = build_scoring_client(settings, transport=httpx.MockTransport(handler))
-    result = client.score(segment="farmer", subject_id="b1", features={}, application_id="a1")
+    result = client.score(
+        segment="farmer", subject_id="b1", features={}, idempotency_key=score_idempotency_key("a1")
+    )
     assert str(result.score) == "611.5" and result.decision_hint == "approve"
     (request,) = seen
     assert str(request.url) == "http://scoring.example:9000/v1/scores"

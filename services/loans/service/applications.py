@@ -21,7 +21,7 @@ from services.loans.domain import build_schedule
 from services.loans.models import Application, Loan
 from services.loans.repository import applications as repo
 from services.loans.repository import catalog
-from services.loans.scoring_client import ScoreResult, ScoringClient
+from services.loans.scoring_client import ScoreResult, ScoringClient, score_idempotency_key
 from services.loans.service.common import new_id, record_change
 from services.loans.terms_codec import load_terms
 from shared.auth import Principal
@@ -136,7 +136,7 @@ def submit_application(
             segment=segment,
             subject_id=body.borrower_id,
             features=body.features,
-            application_id=application.id,
+            idempotency_key=score_idempotency_key(application.id),
         )
     except UpstreamProblem as exc:
         if exc.status == 422:

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from services.loans.repository import applications as repo
 from services.loans.repository import catalog
-from services.loans.scoring_client import ScoreResult, ScoringClient
+from services.loans.scoring_client import ScoreResult, ScoringClient, score_idempotency_key
 from services.loans.service.applications import SEGMENTS, apply_score, retry_delay
 from services.loans.service.common import record_change
 from shared.http_client import ServiceUnreachable, UpstreamProblem
@@ -52,7 +52,7 @@ def retry_pending_scores(ctx: ServiceContext, scoring: ScoringClient, *, limit: 
                 segment=segment,
                 subject_id=application.borrower_id,
                 features=features,
-                application_id=application_id,
+                idempotency_key=score_idempotency_key(application_id),
             )
         except (UpstreamProblem, ServiceUnreachable) as exc:
             result = exc
