@@ -15,7 +15,7 @@ from typing import Any
 
 from sqlalchemy import BigInteger, Engine, Integer, MetaData, create_engine, event
 from sqlalchemy.engine import make_url
-from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
+from sqlalchemy.orm import Session, sessionmaker
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -34,15 +34,6 @@ BigIntPK = BigInteger().with_variant(Integer(), "sqlite")
 def new_metadata() -> MetaData:
     """A MetaData carrying the project's constraint naming convention."""
     return MetaData(naming_convention=NAMING_CONVENTION)
-
-
-def make_base() -> type[DeclarativeBase]:
-    """A fresh declarative base with its own MetaData (one per service)."""
-
-    class Base(DeclarativeBase):
-        metadata = new_metadata()
-
-    return Base
 
 
 def is_sqlite(url: str) -> bool:

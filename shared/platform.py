@@ -69,7 +69,7 @@ class ServiceContext:
         return cls(
             definition=definition,
             settings=settings,
-            db=Database(settings.database_url),
+            db=Database(settings.database_url, pool_size=settings.db_pool_size),
             keyring=keyring or Keyring.load(settings.resolved_keys_dir),
             metrics=Metrics(definition.name),
             clock=clock or SystemClock(),

@@ -36,6 +36,8 @@ class BaseServiceSettings(BaseSettings):
     database_url: str = ""
     host: str = "127.0.0.1"
     port: int = 8000
+    db_pool_size: int = 10
+    """PostgreSQL connections kept per process (twice as many more may overflow)."""
     max_body_bytes: int = 1_048_576
     idempotency_ttl_hours: int = 48
     idempotency_lease_seconds: int = 60

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
+from services.escrow.api import routers
 from services.escrow.definition import SERVICE
+from services.escrow.settings import escrow_settings
 from shared.app import create_service_app
 from shared.platform import ServiceContext
 
@@ -16,5 +18,5 @@ def create_app(ctx: ServiceContext | None = None) -> FastAPI:
         ctx,
         title="agrifin escrow",
         description="Third-party custody of marketplace payments on a double-entry ledger.",
-        routers=[],
+        routers=routers(escrow_settings(ctx)),
     )

@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+from pydantic import Field, model_validator
 from pydantic_settings import SettingsConfigDict
 
 from shared.settings import BaseServiceSettings
+
+if TYPE_CHECKING:
+    from shared.platform import ServiceContext
 
 
 class EscrowSettings(BaseServiceSettings):
@@ -14,3 +20,44 @@ class EscrowSettings(BaseServiceSettings):
 
     service_name: str = "escrow"
     port: int = 8002
+
+    default_provider: str = "sandbox"
+    """The payment provider that funds escrows and sends payouts."""
+
+    provider_secrets: dict[str, str] = Field(default_factory=dict)
+    """Callback signing secret per provider (JSON in ``AGRIFIN_ESCROW_PROVIDER_SECRETS``).
+
+    A provider without one here uses a secret derived from the keyring's lookup key, so the
+    embedded default needs no configuration and still never accepts an unsigned callback.
+    """
+
+    sandbox_enabled: bool | None = None
+    """Serve the sandbox's ``/v1/sandbox/...`` helper routes and let the worker confirm sandbox
+    payments; None (the default) means on everywhere except production."""
+
+    sandbox_auto_confirm: bool = True
+    """Let the worker confirm pending sandbox payments and settle sandbox payouts (only when
+    ``sandbox_enabled``)."""
+
+    sandbox_confirm_after_seconds: int = Field(default=2, ge=0)
+    """How old a pending sandbox payment or payout must be before the worker confirms it."""
+
+    auto_payout: bool = False
+    """Let the worker pay every seller's whole payable balance out (off: payouts are explicit)."""
+
+    job_batch_size: int = Field(default=100, ge=1, le=10_000)
+    """Rows one run of a periodic job processes at most."""
+
+    @model_validator(mode="after")
+    def _sandbox_off_in_production(self) -> EscrowSettings:
+        # Sandbox helpers confirm payments nobody made; production must opt in explicitly.
+        if self.sandbox_enabled is None:
+            self.sandbox_enabled = self.env != "production"
+        return self
+
+
+def escrow_settings(ctx: ServiceContext) -> EscrowSettings:
+    """The escrow settings of a service context."""
+    if not isinstance(ctx.settings, EscrowSettings):
+        raise TypeError(f"expected EscrowSettings, got {type(ctx.settings).__name__}")
+    return ctx.settings

@@ -10,6 +10,7 @@ Entries (Dr = debit, Cr = credit; see ``ledger`` for the accounts)::
     payout instructed   Dr <payable>                Cr payout_clearing
     payout settled      Dr payout_clearing          Cr provider_clearing
     payout returned     Dr payout_clearing          Cr <payable>
+    unapplied payment   Dr provider_clearing        Cr buyer_refund_payable[buyer]
 
 A leg of zero is left out (a release whose fee takes it all has no seller leg), since every
 leg must be positive.
@@ -196,6 +197,21 @@ def payout_returned_entry(
             credit(payable, amount),
         ],
         memo=f"payout to {payable} returned by {provider}",
+        ref=ref,
+    )
+
+
+def unapplied_payment_entry(*, buyer_id: str, amount: Money, provider: str, ref: str) -> JournalEntry:
+    """A payment that cannot fund its escrow (wrong amount, or the escrow no longer waits for
+    money) arrived at the provider all the same: it is owed back to the buyer, untouched by
+    any escrow's holding."""
+    return build_entry(
+        kind=EntryKind.REFUND,
+        postings=[
+            debit(provider_clearing_account(provider=provider, currency=amount.currency), amount),
+            credit(buyer_refund_account(buyer_id=buyer_id, currency=amount.currency), amount),
+        ],
+        memo=f"payment via {provider} that cannot fund an escrow, owed back to buyer {buyer_id}",
         ref=ref,
     )
 

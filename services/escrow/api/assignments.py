@@ -1,0 +1,41 @@
+"""Assignment-of-proceeds routes."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Query
+
+from services.escrow.api.deps import AssignmentReaderDep, AssignmentWriterDep
+from services.escrow.repository import assignments as assignment_repo
+from services.escrow.schemas import AssignmentIn, AssignmentList, AssignmentOut
+from services.escrow.service import assignments
+from shared.api import ContextDep, SessionDep, service_router
+
+router = service_router(prefix="/v1/assignments", tags=["assignments"])
+
+
+@router.post("", status_code=201, response_model=AssignmentOut)
+def create_assignment(
+    body: AssignmentIn, ctx: ContextDep, session: SessionDep, who: AssignmentWriterDep,
+) -> AssignmentOut:
+    """Assign share_bps of a seller's every release to a lender until cap_minor is repaid."""
+    return assignments.create_assignment(session, ctx, actor=who.actor, body=body)
+
+
+@router.get("", response_model=AssignmentList)
+def list_assignments(
+    session: SessionDep, _: AssignmentReaderDep,
+    seller_id: Annotated[str | None, Query(max_length=128)] = None,
+    loan_ref: Annotated[str | None, Query(max_length=128)] = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+) -> AssignmentList:
+    """Assignments, newest first (filter by seller or loan)."""
+    rows = assignment_repo.list_assignments(session, seller_id=seller_id, loan_ref=loan_ref, limit=limit)
+    return AssignmentList(assignments=[assignments.assignment_out(row) for row in rows])
+
+
+@router.get("/{assignment_id}", response_model=AssignmentOut)
+def read_assignment(assignment_id: str, session: SessionDep, _: AssignmentReaderDep) -> AssignmentOut:
+    """An assignment and how much of its cap has been swept."""
+    return assignments.read_assignment(session, assignment_id)

@@ -1,0 +1,136 @@
+"""Funding an escrow: start a payment at the provider, then act on its confirmation.
+
+Only a confirmed payment of exactly the escrow's total funds it, and only while the escrow
+is ``created``. Money that arrives otherwise (another amount or currency, or an escrow
+already funded, cancelled or expired) is recorded as owed back to the buyer
+(``unapplied_payment_entry``) and the escrow is left as it was.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+from sqlalchemy.orm import Session
+
+from services.escrow.domain import lifecycle
+from services.escrow.domain.model import Action, InvalidTransitionError
+from services.escrow.domain.postings import unapplied_payment_entry
+from services.escrow.models import PaymentRow
+from services.escrow.providers import get_provider
+from services.escrow.providers.base import ProviderEvent
+from services.escrow.repository import escrows as escrow_repo
+from services.escrow.repository import payments as payment_repo
+from services.escrow.repository.ledger import ensure_accounts, post_entries
+from services.escrow.schemas import CallbackResult, PaymentOut
+from services.escrow.service.audit import audit_at_commit
+from services.escrow.service.errors import domain_errors
+from services.escrow.service.escrows import allowed_now, lock_visible
+from services.escrow.service.mapping import to_domain
+from services.escrow.service.transitions import apply_transition, entry_legs, escrow_event
+from services.escrow.service.views import payment_out
+from shared.auth import Principal
+from shared.errors import NotFound
+from shared.money import Money
+from shared.platform import ServiceContext
+
+
+def start_funding(session: Session, ctx: ServiceContext, *, who: Principal, escrow_id: str) -> PaymentOut:
+    """Start the buyer's payment of the escrow total (or return the one already pending)."""
+    row = lock_visible(session, who=who, escrow_id=escrow_id)
+    escrow = to_domain(row, escrow_repo.lots_of(session, row.id))
+    allowed = allowed_now(escrow, ctx.clock.now())
+    if Action.FUND not in allowed:
+        with domain_errors():
+            raise InvalidTransitionError(escrow.status.value, Action.FUND, allowed)
+    pending = payment_repo.pending_payment(session, row.id)
+    if pending is not None:
+        return payment_out(pending)
+    now = ctx.clock.now()
+    payment_id = str(uuid.uuid4())
+    handle = get_provider(row.provider).start_payment(
+        payment_id=payment_id, amount=Money(row.total_minor, row.currency), reference=row.id
+    )
+    payment = PaymentRow(
+        id=payment_id, escrow_id=row.id, provider=row.provider, provider_ref=handle.provider_ref,
+        currency=row.currency, amount_minor=row.total_minor, received_minor=None, status="pending",
+        detail=None, created_at=now, updated_at=now,
+    )
+    session.add(payment)
+    escrow_repo.add_timeline(session, escrow_id=row.id, event="payment.started", actor=who.actor, now=now,
+                             data={"payment_id": payment_id, "provider": row.provider,
+                                   "amount_minor": row.total_minor})
+    escrow_event(session, ctx, row, "payment.started", {
+        "payment_id": payment_id, "provider": row.provider, "amount_minor": row.total_minor,
+        "currency": row.currency,
+    })
+    session.flush()
+    return payment_out(payment)
+
+
+def _locked_payment(
+    session: Session, *, provider: str, event: ProviderEvent
+) -> tuple[PaymentRow, str]:
+    found = payment_repo.find_payment(session, provider=provider, provider_ref=event.provider_ref)
+    if found is None:
+        raise NotFound(f"no {provider} payment {event.provider_ref!r}")
+    lock_visible(session, who=None, escrow_id=found.escrow_id)  # the escrow row first, then the payment
+    return payment_repo.lock_payment(session, found.id), f"provider:{provider}"
+
+
+def confirm_payment(
+    session: Session, ctx: ServiceContext, *, provider: str, event: ProviderEvent
+) -> CallbackResult:
+    """The provider confirmed a payment: fund the escrow if it is exact and still expected."""
+    payment, actor = _locked_payment(session, provider=provider, event=event)
+    if payment.status != "pending":
+        return CallbackResult(status="ignored", event_id=event.event_id,
+                              detail=f"payment {payment.id} is already {payment.status}")
+    row = lock_visible(session, who=None, escrow_id=payment.escrow_id)
+    lots = escrow_repo.lots_of(session, row.id)
+    escrow = to_domain(row, lots)
+    now = ctx.clock.now()
+    expected = Money(payment.amount_minor, payment.currency)
+    payment.received_minor, payment.updated_at = event.amount.minor, now
+    exact = event.amount == expected
+    if exact and Action.FUND in allowed_now(escrow, now):
+        payment.status = "confirmed"
+        with domain_errors():
+            transition = lifecycle.fund_escrow(escrow=escrow, amount=event.amount, now=now)
+        apply_transition(session, ctx, row=row, lots=lots, transition=transition, actor=actor,
+                         data={"payment_id": payment.id, "provider_ref": payment.provider_ref})
+        return CallbackResult(status="processed", event_id=event.event_id, detail=f"escrow {row.id} funded")
+
+    payment.status = "refunded" if exact else "mismatched"
+    payment.detail = (f"escrow is {row.status}; payment owed back to the buyer" if exact else
+                      f"expected {expected.minor} {expected.currency}, received "
+                      f"{event.amount.minor} {event.amount.currency}; owed back to the buyer")
+    entry = unapplied_payment_entry(buyer_id=row.buyer_id, amount=event.amount, provider=provider,
+                                    ref=f"payment:{payment.id}:unapplied")
+    ensure_accounts(session, refs=[leg.account for leg in entry.postings], now=now)
+    with domain_errors():
+        post_entries(session, entries=[entry], escrow_id=row.id, now=now)
+    data = {"payment_id": payment.id, "received_minor": event.amount.minor,
+            "currency": event.amount.currency, "detail": payment.detail}
+    escrow_repo.add_timeline(session, escrow_id=row.id, event=f"payment.{payment.status}", actor=actor,
+                             now=now, data=data)
+    escrow_event(session, ctx, row, f"payment.{payment.status}", data)
+    audit_at_commit(session, ctx, actor=actor, action=f"payment.{payment.status}", subject=f"escrow:{row.id}",
+                    payload={**data, "entry": entry.ref, "legs": entry_legs(entry)})
+    return CallbackResult(status="processed", event_id=event.event_id, detail=payment.detail)
+
+
+def fail_payment(
+    session: Session, ctx: ServiceContext, *, provider: str, event: ProviderEvent
+) -> CallbackResult:
+    """The provider reports the payment failed: nothing moved; the escrow still waits."""
+    payment, actor = _locked_payment(session, provider=provider, event=event)
+    if payment.status != "pending":
+        return CallbackResult(status="ignored", event_id=event.event_id,
+                              detail=f"payment {payment.id} is already {payment.status}")
+    now = ctx.clock.now()
+    payment.status, payment.updated_at, payment.detail = "failed", now, "the provider reported a failure"
+    row = lock_visible(session, who=None, escrow_id=payment.escrow_id)
+    escrow_repo.add_timeline(session, escrow_id=row.id, event="payment.failed", actor=actor, now=now,
+                             data={"payment_id": payment.id})
+    escrow_event(session, ctx, row, "payment.failed", {"payment_id": payment.id})
+    return CallbackResult(status="processed", event_id=event.event_id, detail=f"payment {payment.id} failed")

@@ -1,0 +1,175 @@
+"""Persisting one domain transition: state, ledger entries, sweeps, timeline, events, audit.
+
+The caller holds the escrow row's lock and has run the domain transition. Here, in the lock
+order of ``repository.ledger``: the seller's assignment rows are locked (only when money is
+released), the entries are posted, and the audit entry is queued to the commit tail. Entry references
+are ``<escrow>:<action>[:<lot>]/<n>`` and unique in the ledger, so a lot's money can never
+be released or refunded twice even if every other guard failed.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from services.escrow.domain.assignment import Assignment
+from services.escrow.domain.ledger import EntryKind, JournalEntry
+from services.escrow.domain.model import (
+    Action,
+    EscrowStatus,
+    Funding,
+    Movement,
+    Refund,
+    Release,
+    Transition,
+)
+from services.escrow.domain.postings import PostingPlan, entries_for_transition
+from services.escrow.models import AssignmentRow, EscrowRow, LotRow, SweepRow
+from services.escrow.repository import escrows as escrow_repo
+from services.escrow.repository.assignments import lock_active_assignments
+from services.escrow.repository.ledger import post_entries
+from services.escrow.service.audit import audit_at_commit
+from services.escrow.service.errors import domain_errors
+from services.escrow.service.mapping import write_back
+from shared.money import Money
+from shared.platform import ServiceContext
+from shared.webhooks import emit_event
+
+ACTION_TOPICS = {
+    Action.FUND: "escrow.funded",
+    Action.CANCEL: "escrow.cancelled",
+    Action.EXPIRE: "escrow.expired",
+    Action.SHIP: "lot.shipped",
+    Action.DELIVER: "lot.delivered",
+    Action.ACCEPT: "lot.accepted",
+    Action.REJECT: "lot.rejected",
+    Action.RETURN_RECEIVED: "lot.returned",
+    Action.DISPUTE: "escrow.disputed",
+    Action.RESOLVE: "dispute.resolved",
+    Action.AUTO_RELEASE: "lot.auto_released",
+    Action.REFUND_UNDELIVERED: "lot.undelivered",
+}
+"""The outbox topic of each action; money moved adds lot.released / lot.refunded events."""
+
+
+def entry_ref(escrow_id: str, action: Action, lot_ref: str | None) -> str:
+    """The reference prefix of the entries one action posts."""
+    return f"{escrow_id}:{action.value}" + (f":{lot_ref}" if lot_ref else "")
+
+
+def escrow_event(
+    session: Session, ctx: ServiceContext, row: EscrowRow, topic: str, data: dict[str, Any],
+) -> None:
+    """Emit an outbox event about ``row``, owned by its marketplace."""
+    body = {"escrow_id": row.id, "order_ref": row.order_ref, "marketplace": row.owner,
+            "status": row.status, **data}
+    emit_event(session, ctx.tables, topic=topic, subject=f"escrow:{row.id}", data=body,
+               now=ctx.clock.now(), owner=row.owner)
+
+
+def _assignment(row: AssignmentRow) -> Assignment:
+    return Assignment(row.id, row.lender_id, row.share_bps, Money(row.cap_minor, row.currency),
+                      Money(row.swept_minor, row.currency))
+
+
+def entry_legs(entry: JournalEntry) -> list[list[object]]:
+    """An entry's legs as [account, side, minor] rows (audit payloads)."""
+    return [[str(leg.account), leg.side.value, leg.amount.minor] for leg in entry.postings]
+
+
+def apply_transition(
+    session: Session, ctx: ServiceContext, *, row: EscrowRow, lots: list[LotRow],
+    transition: Transition, actor: str, data: dict[str, Any] | None = None,
+) -> None:
+    """Store ``transition`` of the locked escrow ``row`` with everything it implies."""
+    escrow, lot_ref = transition.escrow, transition.lot_id
+    now = escrow.updated_at
+    write_back(row, lots, escrow)
+    releases = any(isinstance(m, Release) for m in transition.movements)
+    assignment_rows = (lock_active_assignments(session, seller_id=row.seller_id, currency=row.currency)
+                       if releases else [])
+    plan = entries_for_transition(
+        transition=transition, assignments=[_assignment(a) for a in assignment_rows], provider=row.provider,
+        ref=entry_ref(row.id, transition.action, lot_ref),
+    )
+    with domain_errors():
+        post_entries(session, entries=plan.entries, escrow_id=row.id, now=now)
+    _record_sweeps(session, ctx, row=row, lot_ref=lot_ref, assignment_rows=assignment_rows, plan=plan)
+
+    extra = dict(data or {})
+    lot_status = escrow.lot(lot_ref).status.value if lot_ref else None
+    escrow_repo.add_timeline(session, escrow_id=row.id, event=transition.action.value, actor=actor,
+                             now=now, lot_ref=lot_ref, data={**extra, **_movements(transition.movements)})
+    base = {"lot_ref": lot_ref, "lot_status": lot_status} if lot_ref else {}
+    escrow_event(session, ctx, row, ACTION_TOPICS[transition.action], {**base, **extra})
+    for movement in transition.movements:
+        _movement_event(session, ctx, row, transition.action, movement, plan)
+    if escrow.status in (EscrowStatus.COMPLETED, EscrowStatus.REFUNDED) and lot_ref is not None:
+        escrow_event(session, ctx, row, "escrow.closed", {"closed_status": escrow.status.value})
+    if plan.entries:
+        audit_at_commit(session, ctx, actor=actor, action=f"escrow.{transition.action.value}",
+                        subject=f"escrow:{row.id}",
+                        payload={"order_ref": row.order_ref, "lot_ref": lot_ref, **extra,
+                                 "entries": [{"ref": e.ref, "kind": e.kind.value, "legs": entry_legs(e)}
+                                             for e in plan.entries]})
+
+
+def _movements(movements: tuple[Movement, ...]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for m in movements:
+        if isinstance(m, Funding):
+            out["funded_minor"] = m.amount.minor
+        elif isinstance(m, Release):
+            out.update(released_minor=m.gross.minor, fee_minor=m.fee.minor, net_minor=m.net.minor)
+        else:
+            out["refunded_minor"] = m.amount.minor
+    return out
+
+
+def _movement_event(
+    session: Session, ctx: ServiceContext, row: EscrowRow, action: Action, movement: Movement,
+    plan: PostingPlan,
+) -> None:
+    if isinstance(movement, Release):
+        swept = sum(s.amount.minor for s in plan.sweeps)
+        escrow_event(session, ctx, row, "lot.released", {
+            "lot_ref": movement.lot_id, "reason": action.value, "currency": row.currency,
+            "gross_minor": movement.gross.minor, "fee_minor": movement.fee.minor,
+            "net_minor": movement.net.minor, "swept_minor": swept,
+            "to_seller_minor": movement.net.minor - swept,
+        })
+    elif isinstance(movement, Refund):
+        topic = "lot.refunded" if movement.lot_id else "escrow.refunded"
+        escrow_event(session, ctx, row, topic, {
+            "lot_ref": movement.lot_id, "reason": action.value, "currency": row.currency,
+            "amount_minor": movement.amount.minor,
+        })
+
+
+def _record_sweeps(
+    session: Session, ctx: ServiceContext, *, row: EscrowRow, lot_ref: str | None,
+    assignment_rows: list[AssignmentRow], plan: PostingPlan,
+) -> None:
+    if not plan.sweeps:
+        return
+    release_ref = next(e.ref for e in plan.entries if e.kind is EntryKind.RELEASE)
+    after = {a.assignment_id: a for a in plan.assignments}
+    by_id = {a.id: a for a in assignment_rows}
+    now = ctx.clock.now()
+    for sweep in plan.sweeps:
+        assignment_row = by_id[sweep.assignment.assignment_id]
+        updated = after[assignment_row.id]
+        assignment_row.swept_minor = updated.swept.minor
+        assignment_row.status = "repaid" if updated.is_repaid else "active"
+        assignment_row.updated_at = now
+        session.add(SweepRow(assignment_id=assignment_row.id, escrow_id=row.id, lot_ref=lot_ref or "",
+                             entry_ref=release_ref, amount_minor=sweep.amount.minor, created_at=now))
+        escrow_event(session, ctx, row, "assignment.swept", {
+            "assignment_id": assignment_row.id, "loan_ref": assignment_row.loan_ref,
+            "lender_id": assignment_row.lender_id, "seller_id": assignment_row.seller_id,
+            "currency": row.currency, "amount_minor": sweep.amount.minor,
+            "swept_minor": updated.swept.minor, "cap_minor": updated.cap.minor,
+            "remaining_minor": updated.remaining.minor, "repaid": updated.is_repaid,
+            "lot_ref": lot_ref, "entry_ref": release_ref,
+        })
