@@ -22,7 +22,13 @@ from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
 from shared.auth import bearer_token
-from shared.errors import Conflict, PayloadTooLarge, UnsupportedMediaType, ValidationProblem
+from shared.errors import (
+    Conflict,
+    PayloadTooLarge,
+    ServiceUnavailable,
+    UnsupportedMediaType,
+    ValidationProblem,
+)
 from shared.idempotency import (
     MAX_KEY_LENGTH,
     Claimed,
@@ -39,6 +45,7 @@ from shared.platform import ServiceContext
 IDEMPOTENCY_HEADER = "Idempotency-Key"
 REPLAYED_HEADER = "Idempotent-Replayed"
 _BODY_METHODS = {"POST", "PUT", "PATCH"}
+WRITE_GATE_TIMEOUT_S = 30.0
 
 
 def _check_body(request: Request, body: bytes, limit: int) -> None:
@@ -103,6 +110,11 @@ class ServiceRoute(APIRoute):
                 claim = outcome
 
             read_only = request.method in ("GET", "HEAD", "OPTIONS")
+            gate = None if read_only else ctx.db.write_gate
+            if gate is not None and not await run_in_threadpool(gate.acquire, True, WRITE_GATE_TIMEOUT_S):
+                if claim is not None:
+                    await run_in_threadpool(release_key, ctx.db, ctx.tables, record_id=claim.record_id)
+                raise ServiceUnavailable("the embedded database is busy; retry shortly")
             session = ctx.db.read_sessionmaker() if read_only else ctx.db.sessionmaker()
             request.state.session = session
             try:
@@ -126,6 +138,8 @@ class ServiceRoute(APIRoute):
                 raise
             finally:
                 await run_in_threadpool(session.close)
+                if gate is not None:
+                    gate.release()
             return response
 
         return handler

@@ -8,6 +8,7 @@ services and repositories only ``flush``.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -96,6 +97,9 @@ class Database:
         self.read_sessionmaker = sessionmaker(
             self.engine.execution_options(agrifin_read_only=True), expire_on_commit=False
         )
+        # SQLite has one writer; its busy handler sleeps and polls, which starves some of many
+        # queued writers (seconds of p99). Requests queue on this in-process gate instead.
+        self.write_gate: threading.Lock | None = threading.Lock() if self.is_sqlite else None
 
     @property
     def is_sqlite(self) -> bool:

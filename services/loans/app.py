@@ -7,7 +7,7 @@ from collections.abc import Callable
 
 from fastapi import FastAPI
 
-from services.loans.api import applications, loans, operations, products
+from services.loans.api import applications, inbound, loans, operations, products
 from services.loans.definition import SERVICE
 from services.loans.scoring_client import ScoringClient, build_scoring_client
 from services.loans.settings import LoansSettings
@@ -44,7 +44,7 @@ def create_app(ctx: ServiceContext | None = None, scoring_client: ScoringClient 
         ctx,
         title="agrifin loans",
         description="Small agricultural loans from application to close.",
-        routers=[products.router, applications.router, loans.router, operations.router],
+        routers=[products.router, applications.router, loans.router, operations.router, inbound.router],
     )
     app.state.scoring_client = scoring_client_factory(ctx, scoring_client)
     return app

@@ -15,6 +15,8 @@ from pydantic_settings import SettingsConfigDict
 
 from shared.settings import BaseServiceSettings
 
+ESCROW_SECRET_FILE = "escrow-webhook.secret"  # noqa: S105 - a file name, not a secret
+
 
 def dev_service_key(var_dir: Path) -> str | None:
     """The ``service`` role key from ``<var_dir>/dev-keys.json``, if that file has one."""
@@ -40,6 +42,19 @@ class LoansSettings(BaseServiceSettings):
     scoring_retry_interval_seconds: float = Field(default=15.0, gt=0)
     cob_check_interval_seconds: float = Field(default=60.0, gt=0)
     cob_chunk_size: int = Field(default=2_000, ge=1, le=50_000)
+    escrow_webhook_secret: str | None = None
+    """Secret of loans' subscription to escrow's events (``assignment.swept``); in the embedded
+    default ``agrifin bootstrap`` subscribes loans and writes it to ``<var_dir>/escrow-webhook.secret``."""
+
+    @property
+    def resolved_escrow_webhook_secret(self) -> str | None:
+        """The configured escrow webhook secret, else the one the embedded bootstrap wrote."""
+        if self.escrow_webhook_secret:
+            return self.escrow_webhook_secret
+        try:
+            return (self.var_dir / ESCROW_SECRET_FILE).read_text().strip() or None
+        except OSError:
+            return None
 
     @property
     def resolved_scoring_api_key(self) -> str | None:
