@@ -50,6 +50,9 @@ def train(
     ] = None,
     seed: Annotated[int, typer.Option("--seed", min=0)] = 0,
     promote: Annotated[bool, typer.Option("--promote", help="Make it the champion.")] = False,
+    cv_folds: Annotated[
+        int, typer.Option("--cv-folds", min=0, help="Also report k-fold cross-validated AUC (0: off).")
+    ] = 0,
 ) -> None:
     """Train a model on your own data for a new or existing segment and register it."""
     from services.scoring.batch import read_table
@@ -77,7 +80,8 @@ def train(
         raise _fail(f"target {target!r} is also a feature of the spec")
     try:
         frame = read_table(data)
-        model = train_model(parsed, frame, target=target, seed=seed, scale=_settings().score_scale)
+        model = train_model(parsed, frame, target=target, seed=seed, cv_folds=cv_folds,
+                            scale=_settings().score_scale)
     except FeatureValidationError as exc:
         raise _fail("data does not fit the spec:\n" + _listing(exc.errors)) from exc
     except (TrainingDataError, ValueError, OSError) as exc:

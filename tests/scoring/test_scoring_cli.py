@@ -87,8 +87,11 @@ def test_bring_your_own_data_trains_a_new_segment_scorable_via_the_api(
     assert report["version"] == "orchards-v1" and report["status"] == "champion"
     assert report["metrics"]["test"]["auc"] > 0.6 and report["rows"] == 2500
     again = json.loads(_invoke(["train", "--spec", str(spec_file), "--data", str(data_file),
-                                "--target", "bad", "--seed", "2", "--segment", "orchards"], env).output)
+                                "--target", "bad", "--seed", "2", "--segment", "orchards",
+                                "--cv-folds", "3"], env).output)
     assert again["status"] == "challenger" and again["artifact_sha256"] == report["artifact_sha256"]
+    assert "cv" not in report["metrics"]
+    assert again["metrics"]["cv"]["folds"] == 3 and len(again["metrics"]["cv"]["auc"]) == 3
 
     listed = client.get("/v1/segments", headers=headers(Role.LOAN_OFFICER)).json()["segments"]
     orchards = next(s for s in listed if s["segment"] == "orchards")
