@@ -42,6 +42,7 @@ app.add_typer(db_app, name="db")
 app.add_typer(keys_app, name="keys")
 app.add_typer(audit_app, name="audit")
 
+DEV_MARKETPLACE = "dev-marketplace"
 ServiceOpt = Annotated[str | None, typer.Option("--service", "-s", help="One service; all when omitted.")]
 
 
@@ -144,7 +145,8 @@ def bootstrap(dev_keys: Annotated[Path, typer.Option()] = Path("var/dev-keys.jso
     keys_init()
     db_upgrade(None)
     existing: dict[str, str] = json.loads(dev_keys.read_text()) if dev_keys.exists() else {}
-    keys = {role.value: _store_key(role, None, "dev", existing.get(role.value)) for role in Role}
+    owners = {Role.MARKETPLACE: DEV_MARKETPLACE}  # a marketplace key always belongs to one marketplace
+    keys = {role.value: _store_key(role, owners.get(role), "dev", existing.get(role.value)) for role in Role}
     dev_keys.parent.mkdir(parents=True, exist_ok=True)
     fd = os.open(dev_keys, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w") as fh:

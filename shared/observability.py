@@ -53,6 +53,8 @@ def configure_logging(level: str = "INFO", *, service: str = "agrifin") -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
+    # /readyz asks Alembic for the current revision on every probe; its INFO lines are noise.
+    logging.getLogger("alembic").setLevel(max(logging.WARNING, root.level))
 
 
 class Metrics:

@@ -12,6 +12,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -29,6 +30,42 @@ def _agrifin(*args: str, env: dict[str, str], cwd: Path) -> subprocess.Completed
         [sys.executable, "-m", "services.cli", *args], env=env, cwd=cwd, capture_output=True,
         text=True, timeout=300, check=False,
     )
+
+
+def _call(method: str, port: int, path: str, key: str, body: object = None) -> dict[str, Any]:
+    response = httpx.request(method, f"http://127.0.0.1:{port}{path}", json=body, timeout=30,
+                             headers={"Authorization": f"Bearer {key}"})
+    assert response.status_code < 300, response.text
+    result: dict[str, Any] = response.json()
+    return result
+
+
+def _loan_application_is_scored_across_processes(ports: dict[str, int], keys: dict[str, str]) -> None:
+    """loans (one process) asks scoring (another) for a decision over real HTTP."""
+    example = _call("GET", ports["scoring"], "/v1/segments/farmer", keys["loan_officer"])["example"]
+    product = _call("POST", ports["loans"], "/v1/products", keys["credit_manager"], {
+        "name": "maize inputs", "currency": "KES", "min_principal_minor": 100_000,
+        "max_principal_minor": 50_000_000, "min_repayments": 1, "max_repayments": 24})
+    borrower = _call("POST", ports["loans"], "/v1/borrowers", keys["loan_officer"], {
+        "type": "farmer", "name": "Achieng Otieno", "national_id": "KE-30000001",
+        "phone": "+254700000001", "region": "Kisumu"})
+    application = _call("POST", ports["loans"], "/v1/applications", keys["loan_officer"], {
+        "product_id": product["id"], "borrower_id": borrower["id"], "principal_minor": 1_200_000,
+        "annual_interest_rate": "18", "number_of_repayments": 6, "disbursement_date": "2026-01-15",
+        "features": example})
+    assert application["status"] == "scored", application
+    score = application["score"]
+    stored = _call("GET", ports["scoring"], f"/v1/scores/{score['id']}", keys["auditor"])
+    assert stored["subject_id"] == borrower["id"] and stored["segment"] == "farmer"
+
+
+def _marketplace_key_is_bound_to_its_marketplace(ports: dict[str, int], keys: dict[str, str]) -> None:
+    escrow = _call("POST", ports["escrow"], "/v1/escrows", keys["marketplace"], {
+        "order_ref": "e2e-1", "buyer_id": "buyer-1", "seller_id": "seller-1", "currency": "KES",
+        "lots": [{"lot_ref": "A", "description": "maize", "amount_minor": 600_000}],
+        "fee": {"bps": 250}, "inspection_period_hours": 48,
+        "funding_deadline": "2030-01-01T00:00:00Z", "delivery_deadline": "2030-02-01T00:00:00Z"})
+    assert escrow["marketplace"] == "dev-marketplace"
 
 
 def test_bootstrap_then_run_brings_every_service_to_ready(tmp_path: Path) -> None:
@@ -76,6 +113,8 @@ def test_bootstrap_then_run_brings_every_service_to_ready(tmp_path: Path) -> Non
             authorised = httpx.get(f"http://127.0.0.1:{port}/v1/audit/verify", timeout=5,
                                    headers={"Authorization": f"Bearer {keys['auditor']}"})
             assert authorised.status_code == 200 and authorised.json()["ok"] is True
+        _loan_application_is_scored_across_processes(ports, keys)
+        _marketplace_key_is_bound_to_its_marketplace(ports, keys)
     finally:
         proc.send_signal(signal.SIGTERM)
         code = proc.wait(timeout=30)
