@@ -1,0 +1,111 @@
+"""Bad input never gets a 500 and never a non-problem answer, on any route of any service.
+
+Every state-changing route of every service is sent a battery of malformed bodies by a key
+whose role the route admits, with made-up path parameters. Whatever the route, the answer is a
+4xx ``application/problem+json`` with a ``detail``, and the refused request wrote nothing
+(outbox, audit chain and idempotency records unchanged). The only 2xx allowed is a JSON
+object (or null) sent to a route whose body is entirely optional: a valid request.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+from fastapi import FastAPI
+from fastapi.routing import APIRoute
+from fastapi.testclient import TestClient
+from sqlalchemy import func, select
+
+from services.escrow.app import create_app as escrow_app
+from services.loans.app import create_app as loans_app
+from services.scoring.app import create_app as scoring_app
+from shared.auth import Role, declared_access
+from shared.platform import ServiceContext
+from tests.loans.loans_kit import FakeScoring
+from tests.support import auth, issue_key
+
+BODIES: list[tuple[str, bytes]] = [
+    ("empty object", b"{}"),
+    ("array", b"[]"),
+    ("string", b'"hello"'),
+    ("null", b"null"),
+    ("truncated", b'{"a": '),
+    ("wrong types", b'{"amount_minor": "lots", "date": 12, "segment": 7, "features": [1], '
+                    b'"lots": "none", "currency": 978, "principal_minor": -1, "seller_minor": 1.5}'),
+    ("huge number", b'{"amount_minor": 1' + b"0" * 400 + b', "principal_minor": 1e999}'),
+    ("unknown fields", b'{"\\u0000": "\\ud800", "zzz": {"deep": [[[[[]]]]]}}'),
+]
+
+OBJECT_BODIES = {"empty object", "unknown fields", "null"}  # valid where the body is optional
+
+APPS: dict[str, Callable[[ServiceContext], FastAPI]] = {
+    "scoring": scoring_app,
+    "escrow": escrow_app,
+    "loans": lambda ctx: loans_app(ctx, scoring_client=FakeScoring().client()),
+}
+
+
+def _configured(service: str, ctx: ServiceContext) -> ServiceContext:
+    """Settings a deployed service would have (loans verifies escrow's events with a secret)."""
+    if service == "loans":
+        ctx.settings = ctx.settings.model_copy(update={"escrow_webhook_secret": "whsec_configured"})
+    return ctx
+
+
+def _routes(app: FastAPI) -> Iterator[APIRoute]:
+    def walk(routes: Any) -> Iterator[APIRoute]:
+        for route in routes:
+            if isinstance(route, APIRoute):
+                yield route
+            included = getattr(route, "original_router", None)
+            if included is not None:
+                yield from walk(included.routes)
+
+    yield from walk(app.routes)
+
+
+def _admitted(route: APIRoute) -> Role:
+    """A role the route admits, so that the request reaches body validation."""
+    access = declared_access(route.dependant.dependencies) or ()
+    roles = [Role(name) for name in access if name != "public"]
+    return roles[0] if roles else Role.ADMIN
+
+
+def _concrete(path: str) -> str:
+    return re.sub(r"\{[^}]+\}", "does-not-exist", path)
+
+
+def _count(ctx: ServiceContext, table: Any) -> int:
+    with ctx.db.unit_of_work(read_only=True) as session:
+        return int(session.execute(select(func.count()).select_from(table)).scalar_one())
+
+
+@pytest.mark.parametrize("service", sorted(APPS))
+def test_malformed_bodies_get_problems_and_change_nothing(
+    service: str, make_ctx: Callable[[str], ServiceContext], client_for: Callable[..., TestClient]
+) -> None:
+    ctx = _configured(service, make_ctx(service))
+    client = client_for(APPS[service](ctx), raise_server_exceptions=False)
+    keys = {role: issue_key(ctx, role) for role in Role}
+    posts = [r for r in _routes(client.app) if "POST" in (r.methods or set())]  # type: ignore[arg-type]
+    assert posts, f"{service} has no POST routes?"
+    tables = (ctx.tables.outbox, ctx.tables.audit_log, ctx.tables.idempotency)
+    for route in posts:
+        for n, (label, body) in enumerate(BODIES):
+            before = [_count(ctx, t) for t in tables]
+            response = client.post(
+                _concrete(route.path), content=body,
+                headers=auth(keys[_admitted(route)], **{"Content-Type": "application/json",
+                                                        "Idempotency-Key": f"k-{n}"}),
+            )
+            where = f"{service} POST {route.path} with {label}: {response.status_code} {response.text[:300]}"
+            if response.status_code < 300 and label in OBJECT_BODIES and "{" not in route.path:
+                continue  # every field of this body is optional: a valid request
+            assert 400 <= response.status_code < 500, where
+            assert response.headers["content-type"] == "application/problem+json", where
+            problem = response.json()
+            assert problem["status"] == response.status_code and problem["detail"], where
+            assert [_count(ctx, t) for t in tables] == before, f"refused but wrote: {where}"
