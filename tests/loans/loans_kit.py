@@ -38,6 +38,7 @@ class FakeScoring:
     down: bool = False
     calls: list[tuple[str | None, dict[str, Any]]] = field(default_factory=list)
     answers: dict[str, dict[str, Any]] = field(default_factory=dict)
+    request_ids: list[str | None] = field(default_factory=list)
 
     def handler(self, request: httpx.Request) -> httpx.Response:
         if self.down:
@@ -45,6 +46,7 @@ class FakeScoring:
         assert request.url.path == "/v1/scores" and request.method == "POST"
         assert request.headers["authorization"] == "Bearer svc-key"
         key = request.headers.get("idempotency-key")
+        self.request_ids.append(request.headers.get("x-request-id"))
         body = json.loads(request.content)
         self.calls.append((key, body))
         if key is not None and key in self.answers:

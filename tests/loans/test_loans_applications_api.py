@@ -133,3 +133,14 @@ def test_withdraw_and_roles(api: LoansApi) -> None:
     api.post(f"/v1/applications/{application['id']}/approve", as_="manager", expect=409)
     assert [a["id"] for a in api.get("/v1/applications", status="withdrawn")] == [application["id"]]
     api.get("/v1/applications/missing", expect=404)
+
+
+def test_the_request_id_follows_the_application_to_scoring(api: LoansApi, scoring: FakeScoring) -> None:
+    product, borrower = api.product(), api.borrower()
+    body = {"product_id": product["id"], "borrower_id": borrower["id"], "principal_minor": 1_200_000,
+            "annual_interest_rate": "18", "number_of_repayments": 6, "disbursement_date": "2026-01-15",
+            "features": {"land_area_ha": "2.5", "years_farming": 12}}
+    response = api.call("POST", "/v1/applications", as_="officer", expect=201, json=body,
+                        headers={"X-Request-ID": "req-from-the-officer"})
+    assert response.headers["x-request-id"] == "req-from-the-officer"
+    assert scoring.request_ids[-1] == "req-from-the-officer"
