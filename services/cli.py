@@ -124,15 +124,22 @@ def keys_revoke(key_id: str) -> None:
 
 
 @audit_app.command("verify")
-def audit_verify(service: ServiceOpt = None) -> None:
-    """Verify the audit chain(s); name the first broken entry."""
+def audit_verify(
+    service: ServiceOpt = None,
+    expect_head: Annotated[str | None, typer.Option(
+        "--expect-head", help="SEQ:HASH recorded from an earlier run (needs --service); detects truncation.",
+    )] = None,
+) -> None:
+    """Verify the audit chain(s); name the first broken entry; print the head to record."""
+    if expect_head is not None and service is None:
+        raise typer.BadParameter("--expect-head applies to one chain: give --service")
     failed = False
     for name in _names(service):
         ctx = _context(name)
-        with ctx.db.unit_of_work() as session:
-            report = verify_chain(session, ctx.tables, ctx.keyring)
+        with ctx.db.unit_of_work(read_only=True) as session:
+            report = verify_chain(session, ctx.tables, ctx.keyring, expect_head=expect_head)
         if report.ok:
-            typer.echo(f"{name}: ok ({report.entries} entries)")
+            typer.echo(f"{name}: ok ({report.entries} entries, head {report.head_seq}:{report.head_hash})")
         else:
             failed = True
             typer.echo(f"{name}: BROKEN at entry {report.first_broken_seq}: {report.reason}")

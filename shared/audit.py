@@ -38,11 +38,13 @@ class ChainReport:
     entries: int
     first_broken_seq: int | None = None
     reason: str | None = None
+    head_seq: int = 0
+    head_hash: str = GENESIS
 
     def as_dict(self) -> dict[str, Any]:
-        """JSON-able form."""
+        """JSON-able form; record ``head`` to detect a later truncation of the chain."""
         return {"ok": self.ok, "entries": self.entries, "first_broken_seq": self.first_broken_seq,
-                "reason": self.reason}
+                "reason": self.reason, "head": f"{self.head_seq}:{self.head_hash}"}
 
 
 def _entry_material(
@@ -82,10 +84,18 @@ def append_audit(
     return seq
 
 
-def verify_chain(session: Session, tables: PlatformTables, keyring: Keyring) -> ChainReport:
-    """Walk the whole chain; report the first broken entry, if any."""
+def verify_chain(
+    session: Session, tables: PlatformTables, keyring: Keyring, *, expect_head: str | None = None
+) -> ChainReport:
+    """Walk the whole chain; report the first broken entry, if any.
+
+    A chain whose newest entries were deleted is still internally consistent; only an anchor
+    kept elsewhere shows it. ``expect_head`` (``"<seq>:<entry_hash>"`` from an earlier report)
+    must still be in the chain, with the same hash.
+    """
     t = tables.audit_log
     expected_seq, expected_prev, count = 1, GENESIS, 0
+    anchor_seq, _, anchor_hash = (expect_head or "0:").partition(":")
     for row in session.execute(select(t).order_by(t.c.seq)).mappings():
         count += 1
         seq = int(row["seq"])
@@ -105,8 +115,13 @@ def verify_chain(session: Session, tables: PlatformTables, keyring: Keyring) -> 
             )
         if not keyring.verify(row["key_id"], row["entry_hash"], row["signature"]):
             return ChainReport(False, count, seq, "signature does not verify")
+        if str(seq) == anchor_seq and row["entry_hash"] != anchor_hash:
+            return ChainReport(False, count, seq, "entry differs from the recorded head")
         expected_seq, expected_prev = seq + 1, row["entry_hash"]
-    return ChainReport(True, count)
+    if anchor_seq.isdigit() and int(anchor_seq) >= expected_seq:
+        reason = f"chain ends at {expected_seq - 1}; the recorded head {anchor_seq} is gone (truncated)"
+        return ChainReport(False, count, expected_seq, reason)
+    return ChainReport(True, count, head_seq=expected_seq - 1, head_hash=expected_prev)
 
 
 def audit_entries(

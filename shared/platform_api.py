@@ -97,8 +97,10 @@ def platform_router() -> Any:
                                          after_seq=after_seq)}
 
     @router.get("/audit/verify")
-    def verify_audit(ctx: ContextDep, session: SessionDep, _: AuditorDep) -> dict[str, Any]:
-        """Verify this service's audit chain and name the first broken entry."""
-        return verify_chain(session, ctx.tables, ctx.keyring).as_dict()
+    def verify_audit(ctx: ContextDep, session: SessionDep, _: AuditorDep,
+                     expect_head: str | None = Query(None, pattern=r"^\d+:[0-9a-f]{64}$")) -> dict[str, Any]:
+        """Verify this service's audit chain, name the first broken entry, and report the head
+        (record it; pass it back as ``expect_head`` later to detect a truncated chain)."""
+        return verify_chain(session, ctx.tables, ctx.keyring, expect_head=expect_head).as_dict()
 
     return router

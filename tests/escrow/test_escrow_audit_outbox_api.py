@@ -45,8 +45,10 @@ def test_audit_chain_verifies_after_a_lifecycle_and_names_money_movements(
         "escrow.fund", "escrow.accept", "escrow.resolve", "payout.sent", "payout.settled"]
     accept = entries[1]["payload"]
     assert [entry["kind"] for entry in accept["entries"]] == ["release", "refund"]
-    assert api.get("/v1/audit/verify", key="auditor") == {
-        "ok": True, "entries": 5, "first_broken_seq": None, "reason": None}
+    verified = api.get("/v1/audit/verify", key="auditor")
+    head = verified.pop("head")
+    assert verified == {"ok": True, "entries": 5, "first_broken_seq": None, "reason": None}
+    assert head == f"5:{entries[-1]['entry_hash']}"
 
     audit = ctx.tables.audit_log
     with ctx.db.unit_of_work() as session:

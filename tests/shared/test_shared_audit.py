@@ -23,10 +23,15 @@ def ctx(make_ctx: Callable[[str], ServiceContext]) -> ServiceContext:
     return ctx
 
 
-def _verify(ctx: ServiceContext) -> tuple[bool, int | None, str | None]:
+def _verify(ctx: ServiceContext, expect_head: str | None = None) -> tuple[bool, int | None, str | None]:
     with ctx.db.unit_of_work(read_only=True) as session:
-        report = verify_chain(session, ctx.tables, ctx.keyring)
+        report = verify_chain(session, ctx.tables, ctx.keyring, expect_head=expect_head)
     return report.ok, report.first_broken_seq, report.reason
+
+
+def _head(ctx: ServiceContext) -> str:
+    with ctx.db.unit_of_work(read_only=True) as session:
+        return str(verify_chain(session, ctx.tables, ctx.keyring).as_dict()["head"])
 
 
 def test_an_intact_chain_verifies(ctx: ServiceContext) -> None:
@@ -81,3 +86,26 @@ def test_reordered_entries_are_found(ctx: ServiceContext) -> None:
             values = {k: v for k, v in rows[other]._mapping.items() if k != "seq"}
             session.execute(update(t).where(t.c.seq == seq).values(**values))
     assert _verify(ctx)[:2] == (False, 3)
+
+
+def test_a_truncated_tail_is_found_against_a_recorded_head(ctx: ServiceContext) -> None:
+    head = _head(ctx)
+    assert head.startswith("5:")
+    assert _verify(ctx, expect_head=head) == (True, None, None)
+    t = ctx.tables.audit_log
+    with ctx.db.unit_of_work() as session:
+        session.execute(delete(t).where(t.c.seq >= 4))
+    assert _verify(ctx)[0]  # internally consistent: only the anchor shows the loss
+    ok, seq, reason = _verify(ctx, expect_head=head)
+    assert (ok, seq) == (False, 4) and reason and "truncated" in reason
+
+
+def test_a_rewritten_chain_is_found_against_a_recorded_head(ctx: ServiceContext) -> None:
+    head = _head(ctx)
+    t = ctx.tables.audit_log
+    with ctx.db.unit_of_work() as session:
+        session.execute(delete(t).where(t.c.seq == 5))
+        append_audit(session, ctx.tables, ctx.keyring, actor="admin:k1", action="loan.approved",
+                     subject="loan:5", payload={"amount_minor": 1}, now=ctx.clock.now())
+    assert _verify(ctx)[0]  # re-signed with our own key, so only the anchor shows it
+    assert _verify(ctx, expect_head=head)[:2] == (False, 5)
