@@ -1,5 +1,8 @@
 """`make run`'s two steps from a fresh ./var: bootstrap, then every process up and ready,
-then SIGTERM stops them all cleanly. A second bootstrap reuses what the first prepared."""
+then SIGTERM stops them all cleanly. A second bootstrap reuses what the first prepared.
+
+While it runs, the system is used as a whole: loans scores an application through the scoring
+process, and a marketplace sale repays the loan through escrow, the worker and a signed webhook."""
 
 from __future__ import annotations
 
@@ -11,11 +14,14 @@ import stat
 import subprocess
 import sys
 import time
+from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import httpx
 
+TODAY = datetime.now(UTC).date().isoformat()
 ROLES = {"loan_officer", "credit_manager", "marketplace", "auditor", "admin", "service"}
 
 
@@ -40,23 +46,65 @@ def _call(method: str, port: int, path: str, key: str, body: object = None) -> d
     return result
 
 
-def _loan_application_is_scored_across_processes(ports: dict[str, int], keys: dict[str, str]) -> None:
-    """loans (one process) asks scoring (another) for a decision over real HTTP."""
+def _loan_application_is_scored_across_processes(ports: dict[str, int], keys: dict[str, str]) -> str:
+    """loans (one process) asks scoring (another) for a decision over real HTTP; returns the application."""
     example = _call("GET", ports["scoring"], "/v1/segments/farmer", keys["loan_officer"])["example"]
     product = _call("POST", ports["loans"], "/v1/products", keys["credit_manager"], {
         "name": "maize inputs", "currency": "KES", "min_principal_minor": 100_000,
-        "max_principal_minor": 50_000_000, "min_repayments": 1, "max_repayments": 24})
+        "max_principal_minor": 50_000_000, "min_repayments": 1, "max_repayments": 24,
+        "allow_sale_proceeds": True})
     borrower = _call("POST", ports["loans"], "/v1/borrowers", keys["loan_officer"], {
         "type": "farmer", "name": "Achieng Otieno", "national_id": "KE-30000001",
         "phone": "+254700000001", "region": "Kisumu"})
     application = _call("POST", ports["loans"], "/v1/applications", keys["loan_officer"], {
         "product_id": product["id"], "borrower_id": borrower["id"], "principal_minor": 1_200_000,
-        "annual_interest_rate": "18", "number_of_repayments": 6, "disbursement_date": "2026-01-15",
+        "annual_interest_rate": "18", "number_of_repayments": 6, "disbursement_date": TODAY,
         "features": example})
     assert application["status"] == "scored", application
     score = application["score"]
     stored = _call("GET", ports["scoring"], f"/v1/scores/{score['id']}", keys["auditor"])
     assert stored["subject_id"] == borrower["id"] and stored["segment"] == "farmer"
+    return str(application["id"])
+
+
+def _wait_for(probe: Callable[[], Any], what: str, timeout: float = 60.0) -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if result := probe():
+            return result
+        time.sleep(0.5)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def _sale_proceeds_repay_the_loan(ports: dict[str, int], keys: dict[str, str], application_id: str) -> None:
+    """The whole system: escrow sweeps a share of a release; the worker tells loans by webhook."""
+    loan = _call("POST", ports["loans"], f"/v1/applications/{application_id}/approve",
+                 keys["credit_manager"], {"note": "e2e"})
+    _call("POST", ports["loans"], f"/v1/loans/{loan['id']}/disburse", keys["credit_manager"], {"date": TODAY})
+    _call("POST", ports["escrow"], "/v1/assignments", keys["admin"], {
+        "seller_id": "farmer-seller", "lender_id": "agrifin-bank", "currency": "KES", "share_bps": 2_000,
+        "cap_minor": 50_000, "loan_ref": loan["id"]})
+    escrow = _call("POST", ports["escrow"], "/v1/escrows", keys["marketplace"], {
+        "order_ref": "e2e-proceeds", "buyer_id": "buyer-9", "seller_id": "farmer-seller", "currency": "KES",
+        "lots": [{"lot_ref": "A", "description": "maize, 10 bags", "amount_minor": 200_000}],
+        "fee": {"bps": 250}, "inspection_period_hours": 48,
+        "funding_deadline": "2030-01-01T00:00:00Z", "delivery_deadline": "2030-02-01T00:00:00Z"})
+    path = f"/v1/escrows/{escrow['id']}"
+    _call("POST", ports["escrow"], f"{path}/fund", keys["marketplace"])
+    _wait_for(lambda: _call("GET", ports["escrow"], path, keys["marketplace"])["status"] == "funded",
+              "the worker to confirm the sandbox payment")
+    lot = f"{path}/lots/A"
+    _call("POST", ports["escrow"], f"{lot}/ship", keys["marketplace"], {"carrier": "G4S", "tracking": "T1"})
+    _call("POST", ports["escrow"], f"{lot}/deliver", keys["marketplace"])
+    _call("POST", ports["escrow"], f"{lot}/accept", keys["marketplace"])
+
+    def swept_repayment() -> list[dict[str, Any]]:
+        items = _call("GET", ports["loans"], f"/v1/loans/{loan['id']}/transactions", keys["auditor"])
+        rows = items["transactions"] if isinstance(items, dict) else items
+        return [t for t in rows if t.get("source") == "sale_proceeds"]
+
+    (repayment,) = _wait_for(swept_repayment, "the worker to deliver assignment.swept to loans")
+    assert repayment["amount_minor"] == 39_000  # 20% of 200,000 less the 2.5% fee (195,000)
 
 
 def _marketplace_key_is_bound_to_its_marketplace(ports: dict[str, int], keys: dict[str, str]) -> None:
@@ -113,8 +161,9 @@ def test_bootstrap_then_run_brings_every_service_to_ready(tmp_path: Path) -> Non
             authorised = httpx.get(f"http://127.0.0.1:{port}/v1/audit/verify", timeout=5,
                                    headers={"Authorization": f"Bearer {keys['auditor']}"})
             assert authorised.status_code == 200 and authorised.json()["ok"] is True
-        _loan_application_is_scored_across_processes(ports, keys)
+        application_id = _loan_application_is_scored_across_processes(ports, keys)
         _marketplace_key_is_bound_to_its_marketplace(ports, keys)
+        _sale_proceeds_repay_the_loan(ports, keys, application_id)
     finally:
         proc.send_signal(signal.SIGTERM)
         code = proc.wait(timeout=30)
