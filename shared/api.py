@@ -59,6 +59,36 @@ def _check_body(request: Request, body: bytes, limit: int) -> None:
             )
 
 
+async def _claim_idempotency_key(
+    request: Request, ctx: ServiceContext, body: bytes
+) -> Claimed | Response | None:
+    """Claim the request's Idempotency-Key (POST only): a claim, a replayed response, or None."""
+    key = request.headers.get(IDEMPOTENCY_HEADER)
+    if key is None or request.method != "POST":
+        return None
+    if not 0 < len(key) <= MAX_KEY_LENGTH:
+        raise ValidationProblem([(f"header.{IDEMPOTENCY_HEADER}", f"must be 1-{MAX_KEY_LENGTH} characters")])
+    token = bearer_token(request)
+    scope = hashlib.sha256(token.encode()).hexdigest() if token else "anonymous"
+    fingerprint = request_fingerprint(request.method, request.url.path, request.url.query, body)
+    outcome = await run_in_threadpool(
+        claim_key, ctx.db, ctx.tables, scope=scope, key=key, request_hash=fingerprint,
+        now=ctx.clock.now(), lease=timedelta(seconds=ctx.settings.idempotency_lease_seconds),
+    )
+    if isinstance(outcome, Replay):
+        return Response(outcome.body, status_code=outcome.status, media_type=outcome.content_type,
+                        headers={REPLAYED_HEADER: "true"})
+    if isinstance(outcome, Mismatch):
+        raise ValidationProblem(
+            [(f"header.{IDEMPOTENCY_HEADER}", "was already used with a different request")],
+            detail="this Idempotency-Key was already used with a different request body",
+        )
+    if isinstance(outcome, InProgress):
+        raise Conflict("a request with this Idempotency-Key is still being processed; retry later",
+                       current_state="in_progress")
+    return outcome
+
+
 class ServiceRoute(APIRoute):
     """An APIRoute that owns the request's unit of work and idempotency."""
 
@@ -75,39 +105,9 @@ class ServiceRoute(APIRoute):
             body = await request.body()
             _check_body(request, body, ctx.settings.max_body_bytes)
 
-            claim: Claimed | None = None
-            key = request.headers.get(IDEMPOTENCY_HEADER)
-            if key is not None and request.method == "POST":
-                if not 0 < len(key) <= MAX_KEY_LENGTH:
-                    raise ValidationProblem(
-                        [(f"header.{IDEMPOTENCY_HEADER}", f"must be 1-{MAX_KEY_LENGTH} characters")]
-                    )
-                token = bearer_token(request)
-                scope = hashlib.sha256(token.encode()).hexdigest() if token else "anonymous"
-                fingerprint = request_fingerprint(
-                    request.method, request.url.path, request.url.query, body
-                )
-                outcome = await run_in_threadpool(
-                    claim_key, ctx.db, ctx.tables, scope=scope, key=key, request_hash=fingerprint,
-                    now=ctx.clock.now(),
-                    lease=timedelta(seconds=ctx.settings.idempotency_lease_seconds),
-                )
-                if isinstance(outcome, Replay):
-                    return Response(
-                        outcome.body, status_code=outcome.status, media_type=outcome.content_type,
-                        headers={REPLAYED_HEADER: "true"},
-                    )
-                if isinstance(outcome, Mismatch):
-                    raise ValidationProblem(
-                        [(f"header.{IDEMPOTENCY_HEADER}", "was already used with a different request")],
-                        detail="this Idempotency-Key was already used with a different request body",
-                    )
-                if isinstance(outcome, InProgress):
-                    raise Conflict(
-                        "a request with this Idempotency-Key is still being processed; retry later",
-                        current_state="in_progress",
-                    )
-                claim = outcome
+            claim = await _claim_idempotency_key(request, ctx, body)
+            if isinstance(claim, Response):
+                return claim
 
             read_only = request.method in ("GET", "HEAD", "OPTIONS")
             gate = None if read_only else ctx.db.write_gate

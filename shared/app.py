@@ -66,14 +66,14 @@ def _probe_router(ctx: ServiceContext, checks: Sequence[ReadinessCheck]) -> APIR
     return router
 
 
-def _api_routes(routes: Sequence[BaseRoute]) -> Iterator[APIRoute]:
+def api_routes(routes: Sequence[BaseRoute]) -> Iterator[APIRoute]:
     """Every APIRoute, descending into included routers."""
     for route in routes:
         if isinstance(route, APIRoute):
             yield route
         included = getattr(route, "original_router", None)
         if included is not None:
-            yield from _api_routes(included.routes)
+            yield from api_routes(included.routes)
 
 
 def create_service_app(
@@ -95,7 +95,7 @@ def create_service_app(
         app.include_router(router)
     undeclared = [
         f"{sorted(route.methods or ())} {route.path}"
-        for route in _api_routes(app.routes)
+        for route in api_routes(app.routes)
         if declared_access(route.dependant.dependencies) is None
     ]
     if undeclared:

@@ -127,8 +127,7 @@ def create_subscription(
     return sub_id, secret
 
 
-def _matches(topics_json: str, topic: str) -> bool:
-    topics = json.loads(topics_json)
+def _matches(topics: set[str], topic: str) -> bool:
     return "*" in topics or topic in topics or f"{topic.split('.')[0]}.*" in topics
 
 
@@ -142,16 +141,18 @@ def dispatch_events(db: Database, tables: PlatformTables, *, now: datetime, batc
         events = session.execute(query).mappings().all()
         if not events:
             return 0
-        subs = session.execute(select(sub).where(sub.c.active.is_(True))).mappings().all()
-        for event in events:
-            for s in subs:
-                owner_ok = s["owner"] is None or s["owner"] == event["owner"]
-                if owner_ok and _matches(s["topics"], event["topic"]):
-                    session.execute(tables.webhook_deliveries.insert().values(
-                        event_id=event["id"], subscription_id=s["id"], state="pending", attempts=0,
-                        next_attempt_at=now,
-                    ))
-            session.execute(update(ev).where(ev.c.id == event["id"]).values(dispatched_at=now))
+        subs = [(s["id"], s["owner"], set(json.loads(s["topics"])))
+                for s in session.execute(select(sub).where(sub.c.active.is_(True))).mappings()]
+        deliveries = [
+            {"event_id": event["id"], "subscription_id": sub_id, "state": "pending", "attempts": 0,
+             "next_attempt_at": now}
+            for event in events
+            for sub_id, owner, topics in subs
+            if (owner is None or owner == event["owner"]) and _matches(topics, event["topic"])
+        ]
+        if deliveries:
+            session.execute(tables.webhook_deliveries.insert(), deliveries)
+        session.execute(update(ev).where(ev.c.id.in_([e["id"] for e in events])).values(dispatched_at=now))
         return len(events)
 
 

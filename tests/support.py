@@ -1,6 +1,11 @@
-"""Helpers the tests share: API keys and auth headers."""
+"""Helpers the tests share: API keys, auth headers, problem and row-count assertions, ports."""
 
 from __future__ import annotations
+
+import socket
+from typing import Any
+
+from sqlalchemy import Table, func, select
 
 from shared.auth import Role, create_api_key
 from shared.platform import ServiceContext
@@ -17,3 +22,25 @@ def issue_key(ctx: ServiceContext, role: Role | str, owner: str | None = None) -
 def auth(key: str, **extra: str) -> dict[str, str]:
     """Headers carrying a bearer key (and any extra headers)."""
     return {"Authorization": f"Bearer {key}", **extra}
+
+
+def assert_problem(response: Any, status: int) -> dict[str, Any]:
+    """Assert ``response`` is an ``application/problem+json`` of ``status`` with a detail; return it."""
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"].startswith("application/problem+json"), response.text
+    body: dict[str, Any] = response.json()
+    assert body["status"] == status and body["detail"], body
+    return body
+
+
+def count_rows(ctx: ServiceContext, table: Table) -> int:
+    """Rows in one of a service's tables."""
+    with ctx.db.unit_of_work(read_only=True) as session:
+        return int(session.execute(select(func.count()).select_from(table)).scalar_one())
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 nobody listens on right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])

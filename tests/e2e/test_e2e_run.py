@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import stat
 import subprocess
 import sys
@@ -21,14 +20,10 @@ from typing import Any
 
 import httpx
 
+from tests.support import free_port
+
 TODAY = datetime.now(UTC).date().isoformat()
 ROLES = {"loan_officer", "credit_manager", "marketplace", "auditor", "admin", "service"}
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _agrifin(*args: str, env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess[str]:
@@ -118,7 +113,7 @@ def _marketplace_key_is_bound_to_its_marketplace(ports: dict[str, int], keys: di
 
 def test_bootstrap_then_run_brings_every_service_to_ready(tmp_path: Path) -> None:
     repo = Path(__file__).resolve().parents[2]
-    ports = {name: _free_port() for name in ("scoring", "escrow", "loans")}
+    ports = {name: free_port() for name in ("scoring", "escrow", "loans")}
     env = {k: v for k, v in os.environ.items() if not k.startswith("AGRIFIN_")}
     env.update({"AGRIFIN_VAR_DIR": str(tmp_path / "var"), "PYTHONPATH": str(repo)})
     env.update({f"AGRIFIN_{name.upper()}_PORT": str(port) for name, port in ports.items()})

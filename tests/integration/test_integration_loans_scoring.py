@@ -7,7 +7,6 @@ scoring restarted → the retry job scores it with the same Idempotency-Key.
 
 from __future__ import annotations
 
-import socket
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -23,19 +22,12 @@ from fastapi.testclient import TestClient
 from services.loans.app import create_app as create_loans_app
 from services.loans.scoring_client import ScoringClient
 from services.loans.service.scoring_retry import retry_pending_scores
+from services.scoring import bootstrap as scoring_bootstrap
+from services.scoring.app import create_app as create_scoring_app
 from shared.auth import Role
 from shared.clock import ManualClock
 from shared.platform import ServiceContext
-from tests.support import auth, issue_key
-
-scoring_app = pytest.importorskip("services.scoring.app", reason="the scoring service API is not there yet")
-scoring_bootstrap = pytest.importorskip("services.scoring.bootstrap", reason="scoring has no bootstrap yet")
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+from tests.support import auth, free_port, issue_key
 
 
 class ScoringServer:
@@ -81,7 +73,7 @@ def scoring_ctx(make_ctx: Callable[[str], ServiceContext]) -> ServiceContext:
 
 @pytest.fixture
 def server(scoring_ctx: ServiceContext) -> Iterator[ScoringServer]:
-    running = ScoringServer(scoring_app.create_app(scoring_ctx), _free_port())
+    running = ScoringServer(create_scoring_app(scoring_ctx), free_port())
     running.start()
     yield running
     if running._server is not None and not running._server.should_exit:

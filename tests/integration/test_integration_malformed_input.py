@@ -10,22 +10,21 @@ object (or null) sent to a route whose body is entirely optional: a valid reques
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterator
-from typing import Any
+from collections.abc import Callable
 
 import pytest
 from fastapi import FastAPI
 from fastapi.routing import APIRoute
 from fastapi.testclient import TestClient
-from sqlalchemy import func, select
 
 from services.escrow.app import create_app as escrow_app
 from services.loans.app import create_app as loans_app
 from services.scoring.app import create_app as scoring_app
+from shared.app import api_routes
 from shared.auth import Role, declared_access
 from shared.platform import ServiceContext
 from tests.loans.loans_kit import FakeScoring
-from tests.support import auth, issue_key
+from tests.support import auth, count_rows, issue_key
 
 BODIES: list[tuple[str, bytes]] = [
     ("empty object", b"{}"),
@@ -55,18 +54,6 @@ def _configured(service: str, ctx: ServiceContext) -> ServiceContext:
     return ctx
 
 
-def _routes(app: FastAPI) -> Iterator[APIRoute]:
-    def walk(routes: Any) -> Iterator[APIRoute]:
-        for route in routes:
-            if isinstance(route, APIRoute):
-                yield route
-            included = getattr(route, "original_router", None)
-            if included is not None:
-                yield from walk(included.routes)
-
-    yield from walk(app.routes)
-
-
 def _admitted(route: APIRoute) -> Role:
     """A role the route admits, so that the request reaches body validation."""
     access = declared_access(route.dependant.dependencies) or ()
@@ -78,11 +65,6 @@ def _concrete(path: str) -> str:
     return re.sub(r"\{[^}]+\}", "does-not-exist", path)
 
 
-def _count(ctx: ServiceContext, table: Any) -> int:
-    with ctx.db.unit_of_work(read_only=True) as session:
-        return int(session.execute(select(func.count()).select_from(table)).scalar_one())
-
-
 @pytest.mark.parametrize("service", sorted(APPS))
 def test_malformed_bodies_get_problems_and_change_nothing(
     service: str, make_ctx: Callable[[str], ServiceContext], client_for: Callable[..., TestClient]
@@ -90,12 +72,12 @@ def test_malformed_bodies_get_problems_and_change_nothing(
     ctx = _configured(service, make_ctx(service))
     client = client_for(APPS[service](ctx), raise_server_exceptions=False)
     keys = {role: issue_key(ctx, role) for role in Role}
-    posts = [r for r in _routes(client.app) if "POST" in (r.methods or set())]  # type: ignore[arg-type]
+    posts = [r for r in api_routes(client.app.routes) if "POST" in (r.methods or set())]  # type: ignore[arg-type]
     assert posts, f"{service} has no POST routes?"
     tables = (ctx.tables.outbox, ctx.tables.audit_log, ctx.tables.idempotency)
     for route in posts:
         for n, (label, body) in enumerate(BODIES):
-            before = [_count(ctx, t) for t in tables]
+            before = [count_rows(ctx, t) for t in tables]
             response = client.post(
                 _concrete(route.path), content=body,
                 headers=auth(keys[_admitted(route)], **{"Content-Type": "application/json",
@@ -108,4 +90,4 @@ def test_malformed_bodies_get_problems_and_change_nothing(
             assert response.headers["content-type"] == "application/problem+json", where
             problem = response.json()
             assert problem["status"] == response.status_code and problem["detail"], where
-            assert [_count(ctx, t) for t in tables] == before, f"refused but wrote: {where}"
+            assert [count_rows(ctx, t) for t in tables] == before, f"refused but wrote: {where}"

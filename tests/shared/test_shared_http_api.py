@@ -14,7 +14,6 @@ import pytest
 from fastapi import Depends, FastAPI
 from fastapi.testclient import TestClient
 from pydantic import BaseModel
-from sqlalchemy import func, select
 
 from shared.api import ContextDep, SessionDep, service_router
 from shared.app import create_service_app
@@ -23,7 +22,7 @@ from shared.auth import Principal, Role, require_roles
 from shared.errors import Conflict, NotFound
 from shared.platform import ServiceContext
 from shared.webhooks import emit_event
-from tests.support import auth, issue_key
+from tests.support import assert_problem, auth, count_rows, issue_key
 
 Writer = Annotated[Principal, Depends(require_roles(Role.ADMIN, Role.MARKETPLACE))]
 
@@ -83,29 +82,16 @@ def admin(ctx: ServiceContext) -> str:
     return issue_key(ctx, Role.ADMIN)
 
 
-def _count(ctx: ServiceContext, table: Any) -> int:
-    with ctx.db.unit_of_work() as session:
-        return int(session.execute(select(func.count()).select_from(table)).scalar_one())
-
-
-def _is_problem(response: Any, status: int) -> dict[str, Any]:
-    assert response.status_code == status, response.text
-    assert response.headers["content-type"].startswith("application/problem+json")
-    body: dict[str, Any] = response.json()
-    assert body["status"] == status and body["detail"] and body["type"].startswith("https://")
-    return body
-
-
 # --- problem+json for every error class ------------------------------------------------
 
 def test_missing_key_is_401_problem(client: TestClient) -> None:
     response = client.post("/t/things", json={"name": "a"})
-    _is_problem(response, 401)
+    assert_problem(response, 401)
     assert response.headers["www-authenticate"] == "Bearer"
 
 
 def test_wrong_role_is_403_problem(client: TestClient, ctx: ServiceContext) -> None:
-    body = _is_problem(
+    body = assert_problem(
         client.post("/t/things", json={"name": "a"}, headers=auth(issue_key(ctx, Role.AUDITOR))), 403
     )
     assert body["allowed_roles"] == ["admin", "marketplace"]
@@ -117,22 +103,22 @@ def test_revoked_key_is_401(client: TestClient, ctx: ServiceContext) -> None:
     key = issue_key(ctx, Role.ADMIN)
     with ctx.db.unit_of_work() as session:
         revoke_api_key(session, ctx.tables, key_id=key[:12], now=ctx.clock.now())
-    _is_problem(client.post("/t/things", json={"name": "a"}, headers=auth(key)), 401)
+    assert_problem(client.post("/t/things", json={"name": "a"}, headers=auth(key)), 401)
 
 
 def test_owner_scoping_hides_other_owners_records(client: TestClient, ctx: ServiceContext) -> None:
     market = issue_key(ctx, Role.MARKETPLACE, owner="shop-1")
     assert client.get("/t/owned/shop-1", headers=auth(market)).status_code == 200
-    _is_problem(client.get("/t/owned/shop-2", headers=auth(market)), 404)
+    assert_problem(client.get("/t/owned/shop-2", headers=auth(market)), 404)
     assert client.get("/t/owned/shop-2", headers=auth(issue_key(ctx, Role.ADMIN))).status_code == 200
 
 
 def test_unknown_route_is_404_problem(client: TestClient) -> None:
-    _is_problem(client.get("/nope"), 404)
+    assert_problem(client.get("/nope"), 404)
 
 
 def test_validation_error_names_the_field(client: TestClient, admin: str) -> None:
-    body = _is_problem(client.post("/t/things", json={"nam": "a"}, headers=auth(admin)), 422)
+    body = assert_problem(client.post("/t/things", json={"nam": "a"}, headers=auth(admin)), 422)
     assert body["errors"][0]["field"] == "name"
     assert "name" in body["detail"]
 
@@ -140,27 +126,28 @@ def test_validation_error_names_the_field(client: TestClient, admin: str) -> Non
 def test_malformed_json_is_422_problem(client: TestClient, admin: str) -> None:
     response = client.post("/t/things", content=b"{not json",
                            headers=auth(admin, **{"Content-Type": "application/json"}))
-    _is_problem(response, 422)
+    assert_problem(response, 422)
 
 
 def test_state_conflict_is_409_naming_the_state(client: TestClient, admin: str) -> None:
-    body = _is_problem(client.post("/t/things", json={"name": "a", "fail": True}, headers=auth(admin)), 409)
+    response = client.post("/t/things", json={"name": "a", "fail": True}, headers=auth(admin))
+    body = assert_problem(response, 409)
     assert body["current_state"] == "frozen" and body["allowed_actions"] == ["thaw"]
 
 
 def test_oversized_body_is_413(client: TestClient, admin: str) -> None:
-    _is_problem(client.post("/t/things", json={"name": "x" * 2_000_000}, headers=auth(admin)), 413)
+    assert_problem(client.post("/t/things", json={"name": "x" * 2_000_000}, headers=auth(admin)), 413)
 
 
 def test_non_json_body_is_415(client: TestClient, admin: str) -> None:
     response = client.post("/t/things", content=b"name=a",
                            headers=auth(admin, **{"Content-Type": "application/x-www-form-urlencoded"}))
-    _is_problem(response, 415)
+    assert_problem(response, 415)
 
 
 def test_unexpected_error_is_generic_500_without_internals(client: TestClient, admin: str) -> None:
     response = client.get("/t/boom", headers=auth(admin, **{"X-Request-ID": "req-42"}))
-    body = _is_problem(response, 500)
+    body = assert_problem(response, 500)
     assert "secret stack detail" not in response.text and "Traceback" not in response.text
     assert body["request_id"] == "req-42" and response.headers["x-request-id"] == "req-42"
 
@@ -182,16 +169,16 @@ def test_outbox_event_and_audit_entry_commit_with_the_change(
     client: TestClient, ctx: ServiceContext, admin: str
 ) -> None:
     assert client.post("/t/things", json={"name": "a"}, headers=auth(admin)).status_code == 201
-    assert _count(ctx, ctx.tables.outbox) == 1
-    assert _count(ctx, ctx.tables.audit_log) == 1
+    assert count_rows(ctx, ctx.tables.outbox) == 1
+    assert count_rows(ctx, ctx.tables.audit_log) == 1
 
 
 def test_a_failed_request_writes_no_event_and_no_audit(
     client: TestClient, ctx: ServiceContext, admin: str
 ) -> None:
     assert client.post("/t/things", json={"name": "a", "fail": True}, headers=auth(admin)).status_code == 409
-    assert _count(ctx, ctx.tables.outbox) == 0
-    assert _count(ctx, ctx.tables.audit_log) == 0
+    assert count_rows(ctx, ctx.tables.outbox) == 0
+    assert count_rows(ctx, ctx.tables.audit_log) == 0
 
 
 # --- idempotency ------------------------------------------------------------------------
@@ -206,13 +193,13 @@ def test_same_key_same_body_replays_the_first_response(
     assert second.json() == first.json()
     assert second.headers["idempotent-replayed"] == "true"
     assert "idempotent-replayed" not in first.headers
-    assert _count(ctx, ctx.tables.outbox) == 1
+    assert count_rows(ctx, ctx.tables.outbox) == 1
 
 
 def test_same_key_other_body_is_422(client: TestClient, admin: str) -> None:
     headers = auth(admin, **{"Idempotency-Key": "order-2"})
     assert client.post("/t/things", json={"name": "a"}, headers=headers).status_code == 201
-    body = _is_problem(client.post("/t/things", json={"name": "b"}, headers=headers), 422)
+    body = assert_problem(client.post("/t/things", json={"name": "b"}, headers=headers), 422)
     assert body["errors"][0]["field"] == "header.Idempotency-Key"
 
 
@@ -229,7 +216,7 @@ def test_a_failed_request_frees_its_key_for_a_retry(
 ) -> None:
     headers = auth(admin, **{"Idempotency-Key": "retry-me"})
     assert client.post("/t/things", json={"name": "a", "fail": True}, headers=headers).status_code == 409
-    assert _count(ctx, ctx.tables.idempotency) == 0
+    assert count_rows(ctx, ctx.tables.idempotency) == 0
     assert client.post("/t/things", json={"name": "a", "fail": True}, headers=headers).status_code == 409
 
 
@@ -249,11 +236,11 @@ def test_concurrent_duplicate_gets_409_while_the_first_runs(
     duplicate = client.post("/t/things", json={"name": "a", "sleep_s": 1.5}, headers=headers)
     thread.join()
     assert results["first"] == 201
-    body = _is_problem(duplicate, 409)
+    body = assert_problem(duplicate, 409)
     assert body["current_state"] == "in_progress"
     replay = client.post("/t/things", json={"name": "a", "sleep_s": 1.5}, headers=headers)
     assert replay.headers["idempotent-replayed"] == "true"
-    assert _count(ctx, ctx.tables.outbox) == 1
+    assert count_rows(ctx, ctx.tables.outbox) == 1
 
 
 # --- probes -------------------------------------------------------------------------------
