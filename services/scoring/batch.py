@@ -81,9 +81,8 @@ def score_chunk(
     columns["score"] = pa.array(batch.score, pa.float64())
     columns["pd"] = pa.array(batch.pd, pa.float64())
     columns["grade"] = pa.array(batch.grades.astype(str), pa.string())
-    hint = np.where(batch.score >= settings.approve_min_score, "approve",
-                    np.where(batch.score < settings.decline_below_score, "decline", "review"))
-    columns["decision_hint"] = pa.array(hint, pa.string())
+    hints = [settings.decision_hint(score) for score in batch.score.tolist()]  # the one rule
+    columns["decision_hint"] = pa.array(hints, pa.string())
     codes = np.array([*(f.reason_code for f in spec.features), None], dtype=object)  # -1 → None
     for k in range(MAX_REASONS):
         index = batch.reason_index[:, k] if k < batch.reason_index.shape[1] else np.full(len(batch), -1)

@@ -2,7 +2,7 @@
 
 ``save`` writes ``model.txt`` and ``metadata.json`` (``domain.model.write_artifacts``) into a
 temporary sibling directory and renames it into place, so a reader never sees half a
-model. ``load`` reads them back, checks the model text's SHA-256 against the registry's
+model. ``load`` reads them back once, checks the model text's SHA-256 against the registry's
 (and ``load_model`` checks it against the metadata), and keeps the result in a bounded,
 thread-safe LRU cache keyed by version, so the request path never re-reads a file.
 
@@ -12,7 +12,6 @@ match the registry.
 
 from __future__ import annotations
 
-import hashlib
 import re
 import shutil
 import tempfile
@@ -21,12 +20,14 @@ from collections import OrderedDict
 from pathlib import Path
 
 from services.scoring.domain.model import (
+    METADATA_FILE,
     MODEL_FILE,
     ArtifactIntegrityError,
     TrainedModel,
-    read_artifacts,
+    load_model,
     write_artifacts,
 )
+from shared.crypto import sha256_hex
 from shared.errors import ProblemError
 
 _SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
@@ -86,23 +87,17 @@ class ModelStore:
                 raise ModelArtifactError(
                     f"artifact of model {version} is missing from the model store"
                 ) from exc
-            if hashlib.sha256(raw).hexdigest() != sha256:
+            if sha256_hex(raw) != sha256:
                 raise ModelArtifactError(
                     f"artifact of model {version} does not match its registered SHA-256"
                 )
-            try:
-                model = read_artifacts(directory)
+            try:  # the verified bytes themselves are loaded: no second read that could differ
+                metadata = (directory / METADATA_FILE).read_text(encoding="utf-8")
+                model = load_model(raw.decode("utf-8"), metadata)
             except (OSError, ValueError, ArtifactIntegrityError) as exc:
                 raise ModelArtifactError(f"artifact of model {version} cannot be loaded: {exc}") from exc
-            if model.artifact_sha256 != sha256:  # the file changed between the two reads
-                raise ModelArtifactError(f"artifact of model {version} changed while loading")
             self._remember(version, model)
             return model
-
-    def forget(self, version: str) -> None:
-        """Drop a version from the cache (the next load re-reads and re-verifies it)."""
-        with self._lock:
-            self._cache.pop(version, None)
 
     def _remember(self, version: str, model: TrainedModel) -> None:
         self._cache[version] = (model.artifact_sha256, model)

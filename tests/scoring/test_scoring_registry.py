@@ -11,8 +11,12 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy.exc import IntegrityError
 
+from services.scoring.domain.explain import explain_applicant
+from services.scoring.domain.model import TrainedModel
+from services.scoring.domain.scale import grade_for
 from services.scoring.models import STATUS_CHAMPION, ModelVersion, ShadowScore
-from services.scoring.service.registry import promote
+from services.scoring.service.common import scoring_settings
+from services.scoring.service.registry import promote, register_model
 from services.scoring.store import ModelStore
 from shared.audit import audit_entries, verify_chain
 from shared.auth import Role
@@ -135,20 +139,40 @@ def test_racing_promotions_leave_one_champion(
 
 
 def test_challengers_are_scored_in_shadow(
-    client: TestClient, ctx: ServiceContext, headers: Headers, champions: dict[str, str]
+    client: TestClient, ctx: ServiceContext, headers: Headers, champions: dict[str, str], store: ModelStore
 ) -> None:
     challenger = _train(client, headers)
     factory.random.reseed_random("shadow")
-    out = post_score(client, headers(Role.LOAN_OFFICER), ScoreRequestFactory())
+    body = ScoreRequestFactory()
+    out = post_score(client, headers(Role.LOAN_OFFICER), body)
     assert out["model_version"] == champions["farmer"]
     assert count(ctx, ShadowScore, ShadowScore.decision_id == out["id"]) == 1
     shadow = client.get(f"/v1/scores/{out['id']}/shadow", headers=headers(Role.AUDITOR))
     assert shadow.status_code == 200
     (entry,) = shadow.json()["shadow_scores"]
     assert entry["challenger_version"] == challenger["version"]
-    assert 0 < entry["pd"] < 1 and entry["grade"] in "ABCDE"
-    assert entry["decision_hint"] in ("approve", "review", "decline")
+    # the challenger's own score of the same applicant, not just any plausible number
+    model = store.load("farmer", challenger["version"], challenger["artifact_sha256"])
+    expected = explain_applicant(model, body["features"])
+    assert entry["score"] == pytest.approx(expected.score, abs=1e-9)
+    assert entry["pd"] == pytest.approx(expected.pd, rel=1e-9)
+    assert entry["grade"] == grade_for(entry["score"])
+    assert entry["decision_hint"] == scoring_settings(ctx).decision_hint(entry["score"])
     problem(client.get(f"/v1/scores/{out['id']}/shadow", headers=headers(Role.LOAN_OFFICER)), 403)
+
+
+def test_only_the_newest_challengers_are_scored_in_shadow(
+    client: TestClient, ctx: ServiceContext, headers: Headers, store: ModelStore,
+    trained_models: dict[str, TrainedModel], champions: dict[str, str],
+) -> None:
+    limit = scoring_settings(ctx).shadow_max_challengers
+    with ctx.db.unit_of_work() as session:
+        versions = [register_model(session, ctx, store, model=trained_models["farmer"], actor="test:setup",
+                                   data_source="synthetic:test").version for _ in range(limit + 1)]
+    factory.random.reseed_random("shadow-limit")
+    out = post_score(client, headers(Role.LOAN_OFFICER), ScoreRequestFactory())
+    shadow = client.get(f"/v1/scores/{out['id']}/shadow", headers=headers(Role.AUDITOR)).json()
+    assert [s["challenger_version"] for s in shadow["shadow_scores"]] == sorted(versions[-limit:])
 
 
 def test_model_cards(client: TestClient, headers: Headers, champions: dict[str, str]) -> None:

@@ -18,11 +18,11 @@ whose hash differs from the metadata's (:class:`ArtifactIntegrityError`).
 
 from __future__ import annotations
 
-import hashlib
 import json
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +31,7 @@ import numpy as np
 
 from services.scoring.domain.scale import ScoreScale, sigmoid
 from services.scoring.domain.spec import Matrix, SegmentSpec, spec_from_dict
+from shared.crypto import sha256_hex
 
 METADATA_FORMAT = "agrifin-scoring-model/1"
 MODEL_FILE = "model.txt"
@@ -39,11 +40,6 @@ METADATA_FILE = "metadata.json"
 
 class ArtifactIntegrityError(ValueError):
     """The model text does not match the hash recorded in its metadata."""
-
-
-def sha256_text(text: str) -> str:
-    """Hex SHA-256 of ``text`` encoded as UTF-8."""
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
 @dataclass
@@ -58,10 +54,10 @@ class TrainedModel:
     scale: ScoreScale = field(default_factory=ScoreScale)
     metadata: dict[str, Any] = field(default_factory=dict)
 
-    @property
+    @cached_property
     def artifact_sha256(self) -> str:
-        """SHA-256 over the UTF-8 bytes of the model text."""
-        return sha256_text(self.model_text)
+        """SHA-256 over the UTF-8 bytes of the model text (computed once; the text never changes)."""
+        return sha256_hex(self.model_text)
 
     @property
     def segment(self) -> str:
@@ -97,7 +93,7 @@ def load_model(model_text: str, metadata: Mapping[str, Any] | str) -> TrainedMod
     if meta.get("format") != METADATA_FORMAT:
         raise ValueError(f"unsupported model metadata format {meta.get('format')!r}")
     expected = meta.get("artifact_sha256")
-    if expected != sha256_text(model_text):
+    if expected != sha256_hex(model_text):
         raise ArtifactIntegrityError("model text does not match metadata artifact_sha256")
     spec = spec_from_dict(meta["spec"])
     calibration = meta["calibration"]

@@ -15,6 +15,7 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
+from services.scoring.domain.scale import sigmoid
 from services.scoring.domain.spec import SegmentSpec, load_segment_spec
 
 FloatArray = npt.NDArray[np.float64]
@@ -57,10 +58,6 @@ def _with_missing(rng: np.random.Generator, values: FloatArray, rate: float) -> 
     out = values.copy()
     out[rng.random(len(values)) < rate] = np.nan
     return out
-
-
-def _sigmoid(z: FloatArray) -> FloatArray:
-    return 1.0 / (1.0 + np.exp(-z))
 
 
 def generate_farmers(n: int, seed: int = 0) -> pd.DataFrame:
@@ -138,7 +135,7 @@ def generate_farmers(n: int, seed: int = 0) -> pd.DataFrame:
             "rainfall_anomaly_pct": rain,
         }
     )
-    frame[TARGET] = (rng.random(n) < _sigmoid(farmer_log_odds(frame))).astype(np.int8)
+    frame[TARGET] = (rng.random(n) < sigmoid(farmer_log_odds(frame))).astype(np.int8)
     return frame
 
 
@@ -177,7 +174,7 @@ def generate_enterprises(n: int, seed: int = 0) -> pd.DataFrame:
     suppliers = np.clip(suppliers, 0, 1_000_000)
     delivery = _with_missing(rng, np.round(rng.beta(12.0, 1.5, n), 3), 0.06)
     volume = np.round(revenue * rng.beta(2.0, 6.0, n), 0)
-    audited = rng.random(n) < _sigmoid(-1.0 + 0.5 * np.log(revenue / 300_000.0))
+    audited = rng.random(n) < sigmoid(-1.0 + 0.5 * np.log(revenue / 300_000.0))
     concentration = _with_missing(rng, np.round(rng.beta(2.0, 4.0, n) * 100.0, 1), 0.08)
     dpd = np.where(rng.random(n) < 0.75, 0.0, np.round(_lognormal(rng, 20.0, 0.9, n)))
     dpd = _with_missing(rng, np.clip(dpd, 0, 3650), 0.12)
@@ -201,7 +198,7 @@ def generate_enterprises(n: int, seed: int = 0) -> pd.DataFrame:
             "employees": employees,
         }
     )
-    frame[TARGET] = (rng.random(n) < _sigmoid(enterprise_log_odds(frame))).astype(np.int8)
+    frame[TARGET] = (rng.random(n) < sigmoid(enterprise_log_odds(frame))).astype(np.int8)
     return frame
 
 

@@ -31,7 +31,7 @@ import pandas as pd
 
 from services.scoring.domain.explain import contributions
 from services.scoring.domain.metrics import auc, classification_metrics, fit_platt
-from services.scoring.domain.model import METADATA_FORMAT, TrainedModel, sha256_text
+from services.scoring.domain.model import METADATA_FORMAT, TrainedModel
 from services.scoring.domain.monitoring import build_baseline
 from services.scoring.domain.scale import ScoreScale, sigmoid
 from services.scoring.domain.spec import Matrix, SegmentSpec, frame_to_matrix, spec_to_dict
@@ -286,7 +286,7 @@ def train_model(
                 name: {"mean_abs_margin": float(m), "mean_abs_points": float(m * scale.factor)}
                 for name, m in zip(spec.feature_names, mean_abs, strict=True)
             },
-            "artifact_sha256": sha256_text(model_text),
+            "artifact_sha256": model.artifact_sha256,
         }
     )
     return model

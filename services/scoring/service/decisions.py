@@ -113,7 +113,7 @@ def score_applicant(
         model_sha256=champion.artifact_sha256, features=canonical_json(stored_features),
         features_sha256=inputs_sha256, monitoring_group=monitoring_group,
         score=explanation.score, pd=explanation.pd, grade=explanation.grade, decision_hint=hint,
-        outcome=dumps_exact(_outcome(explanation)),
+        outcome=dumps_exact(outcome_record(explanation)),
         reasons=dumps_exact(_reason_texts(model, explanation.reasons)),
         receipt=canonical_json(receipt), receipt_payload_sha256=sha256_hex(payload),
         created_at=now, created_by=actor,
@@ -131,7 +131,8 @@ def score_applicant(
     return decision
 
 
-def _outcome(explanation: Explanation) -> dict[str, Any]:
+def outcome_record(explanation: Explanation) -> dict[str, Any]:
+    """What a decision stores of its explanation (``scoring_decisions.outcome``; replay compares it)."""
     return {"margin": explanation.margin, "score": explanation.score, "pd": explanation.pd,
             "base_points": explanation.base_points, "grade": explanation.grade,
             "points": [[name, p] for name, p in explanation.points.items()]}

@@ -120,10 +120,7 @@ def promote(
     session: Session, ctx: ServiceContext, store: ModelStore, *, version: str, actor: str
 ) -> ModelVersion:
     """Make ``version`` its segment's champion and retire the previous one (audited)."""
-    row = repo.get_model(session, version)
-    if row is None:
-        raise NotFound(f"no model version {version!r}")
-    repo.lock_segment(session, row.segment)
+    repo.lock_segment(session, get_version(session, version).segment)
     row = repo.get_model(session, version, lock=True)
     assert row is not None  # versions are never deleted
     if row.status == STATUS_CHAMPION:

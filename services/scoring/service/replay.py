@@ -19,7 +19,7 @@ from services.scoring.domain.receipt import features_sha256
 from services.scoring.domain.spec import FeatureValidationError
 from services.scoring.models import Decision
 from services.scoring.service.common import record_change
-from services.scoring.service.decisions import get_decision
+from services.scoring.service.decisions import get_decision, outcome_record
 from services.scoring.store import ModelStore
 from shared.crypto import sha256_hex
 from shared.platform import ServiceContext
@@ -88,12 +88,7 @@ def replay_decision(
         differences = [{"field": "features", "original": decision.features_sha256,
                         "replayed": f"stored inputs no longer validate: {exc}"}]
     else:
-        replayed = _view(
-            {"score": explanation.score, "pd": explanation.pd,
-             "base_points": explanation.base_points, "grade": explanation.grade,
-             "points": list(explanation.points.items())},
-            [r.code for r in explanation.reasons],
-        )
+        replayed = _view(outcome_record(explanation), [r.code for r in explanation.reasons])
         differences = _differences(original, replayed)
     differences += _receipt_problems(ctx, decision, features, original)
     identical = not differences

@@ -21,6 +21,7 @@ from services.scoring.domain.spec import (
     spec_from_dict,
     spec_to_dict,
 )
+from services.scoring.models import ModelVersion
 from services.scoring.repository import registry as repo
 from services.scoring.store import ModelStore
 from shared.errors import NotFound
@@ -42,7 +43,7 @@ def list_segments(session: Session) -> list[dict[str, Any]]:
     champions = repo.champions(session)
     out = []
     for segment in sorted(set(SEGMENTS) | set(repo.registered_segments(session))):
-        spec = _spec_without_model(session, segment)
+        spec = _segment_spec(session, segment, champions.get(segment))
         out.append({
             "segment": segment,
             "source": "builtin" if segment in SEGMENTS else "registered",
@@ -53,10 +54,11 @@ def list_segments(session: Session) -> list[dict[str, Any]]:
     return out
 
 
-def _spec_without_model(session: Session, segment: str) -> SegmentSpec:
-    champion = repo.champion(session, segment) or repo.latest_model(session, segment)
-    if champion is not None:
-        return spec_from_dict(json.loads(champion.spec))
+def _segment_spec(session: Session, segment: str, champion: ModelVersion | None) -> SegmentSpec:
+    """The champion's spec (looked up by the caller), else the newest version's, else the built-in one."""
+    row = champion or repo.latest_model(session, segment)
+    if row is not None:
+        return spec_from_dict(json.loads(row.spec))
     if segment in SEGMENTS:
         return builtin_spec(segment)
     raise NotFound(f"unknown segment {segment!r}")
@@ -70,7 +72,7 @@ def segment_detail(session: Session, store: ModelStore, segment: str) -> dict[st
         model = store.load(segment, champion.version, champion.artifact_sha256)
         spec, baseline = model.spec, model.metadata.get("baseline")
     else:
-        spec = _spec_without_model(session, segment)
+        spec = _segment_spec(session, segment, None)
     return {
         **spec_to_dict(spec),
         "source": "builtin" if segment in SEGMENTS else "registered",

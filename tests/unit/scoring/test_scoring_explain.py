@@ -17,6 +17,7 @@ from services.scoring.domain.explain import (
     grade_for,
 )
 from services.scoring.domain.model import TrainedModel
+from services.scoring.domain.scale import sigmoid_scalar
 from services.scoring.domain.spec import Matrix, SegmentSpec, frame_to_matrix
 from services.scoring.domain.synthetic import generate
 
@@ -52,6 +53,9 @@ def test_score_scale_anchors() -> None:
     assert scale.score(math.log(1 / 100)) == pytest.approx(620.0)  # doubled good odds: +PDO
     assert scale.factor == pytest.approx(20 / math.log(2))
     assert scale.margin(scale.score(-1.234)) == pytest.approx(-1.234)
+    # the PDs docs/scoring.md quotes at the decision-hint thresholds (580 and 520 points)
+    assert sigmoid_scalar(scale.margin(580.0)) == pytest.approx(0.038, abs=5e-4)
+    assert sigmoid_scalar(scale.margin(520.0)) == pytest.approx(0.24, abs=5e-3)
 
 
 def test_grades() -> None:
