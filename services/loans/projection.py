@@ -1,10 +1,10 @@
 """From stored rows to the domain and back: one replay gives everything a loan stores.
 
-Pure (no SQL): ``schedule_from_rows`` and ``transactions_from_rows`` rebuild the domain
-objects from what persistence loaded, and ``project`` replays the account once and derives
-the stored projection — outstanding components, days past due and bucket (the domain's
-rule: the oldest installment due before ``as_of`` and unpaid beyond the tolerance),
-accrued interest, per-installment paid/overdue state and each repayment's allocation.
+Pure (no SQL): ``account_from_rows`` (with ``schedule_from_rows`` and
+``transactions_from_rows``) rebuilds the domain account from what persistence loaded, and
+``project`` replays the account once and derives the stored projection — outstanding
+components, days past due and bucket (the domain's ``days_past_due_of``), accrued interest,
+per-installment paid/overdue state and each repayment's allocation.
 """
 
 from __future__ import annotations
@@ -17,7 +17,6 @@ from decimal import Decimal
 from typing import Any, Protocol
 
 from services.loans.domain import (
-    AccountState,
     AccountStatus,
     Allocation,
     Components,
@@ -31,6 +30,7 @@ from services.loans.domain import (
     ScheduleRow,
     Transaction,
     WriteOff,
+    days_past_due_of,
     delinquency_bucket,
 )
 from services.loans.domain.arrears import accrue_interest
@@ -94,6 +94,35 @@ def schedule_from_rows(
         disbursement_fees_minor=disbursement_fees_minor,
         level_installment_minor=None,
     )
+
+
+class LoanRowLike(Protocol):
+    """What a stored loan row offers to rebuild its schedule (ORM object or result row)."""
+
+    principal_minor: int
+    annual_interest_rate: str
+    disbursed_on: date | None
+    disbursement_fees_minor: int
+
+
+def account_from_rows(
+    loan: LoanRowLike,
+    *,
+    terms: LoanTerms,
+    installments: Iterable[InstallmentRowLike],
+    transactions: Sequence[TransactionRowLike],
+) -> LoanAccount:
+    """The domain account of a disbursed loan from its stored rows."""
+    assert loan.disbursed_on is not None
+    schedule = schedule_from_rows(
+        terms=terms,
+        principal_minor=loan.principal_minor,
+        annual_interest_rate=loan.annual_interest_rate,
+        disbursed_on=loan.disbursed_on,
+        disbursement_fees_minor=loan.disbursement_fees_minor,
+        rows=installments,
+    )
+    return LoanAccount(schedule=schedule, transactions=transactions_from_rows(transactions))
 
 
 def transactions_from_rows(rows: Sequence[TransactionRowLike]) -> tuple[Transaction, ...]:
@@ -179,16 +208,6 @@ class Projection:
         }
 
 
-def days_past_due_of(state: AccountState, *, tolerance_minor: int, as_of: date) -> int:
-    """The domain's days-past-due rule applied to an already replayed state."""
-    if state.status is AccountStatus.WRITTEN_OFF:
-        return 0
-    for inst in state.installments:
-        if inst.due_date < as_of and inst.outstanding.total_minor > tolerance_minor:
-            return (as_of - inst.due_date).days
-    return 0
-
-
 def project(account: LoanAccount, *, as_of: date) -> Projection:
     """Replay ``account`` (once, twice only when it has transactions after ``as_of``)."""
     full = account.state()
@@ -197,8 +216,9 @@ def project(account: LoanAccount, *, as_of: date) -> Projection:
     terms = account.schedule.terms
     tolerance = terms.arrears_tolerance_minor
     dpd = days_past_due_of(snap, tolerance_minor=tolerance, as_of=as_of)
-    accrual = accrue_interest(schedule=account.schedule, as_of=as_of)
-    accrued = accrual.due_interest_minor if snap.written_off_on else accrual.total_minor
+    accrued = accrue_interest(
+        schedule=account.schedule, as_of=as_of, written_off=snap.written_off_on is not None
+    ).total_minor
     installments = tuple(
         InstallmentProjection(
             number=i.number,

@@ -128,15 +128,8 @@ def transaction_out(
 
 def _one_transaction(session: Session, txn: LoanTransaction) -> TransactionOut:
     allocation = repo.allocations_of(session, txn.loan_id).get(txn.id)
-    reversed_by = next(
-        (
-            t.id
-            for t in repo.transactions_of(session, txn.loan_id)
-            if t.kind == "reversal" and t.reverses_id == txn.id
-        ),
-        None,
-    )
-    return transaction_out(txn, allocation, reversed_by)
+    reversal = repo.reversal_of(session, txn.loan_id, txn.id)
+    return transaction_out(txn, allocation, reversal.id if reversal is not None else None)
 
 
 @router.get("/loans", response_model=list[LoanOut])
@@ -215,7 +208,8 @@ def list_transactions(loan_id: str, session: SessionDep, _: Reader) -> list[Tran
 def disburse(loan_id: str, body: DisburseIn, ctx: ContextDep, session: SessionDep, who: Manager) -> LoanOut:
     """Disburse an approved loan: its schedule is fixed and stored; the loan becomes active."""
     loan = service.disburse_loan(session, ctx, who=who, loan_id=loan_id, on=body.date)
-    return loan_out(session, ctx, loan)
+    # Disbursing just replayed the account as of the business date and stored it on the loan.
+    return loan_out(session, ctx, loan, live=False)
 
 
 @router.post("/loans/{loan_id}/repayments", status_code=201, response_model=TransactionOut)

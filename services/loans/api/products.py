@@ -76,20 +76,7 @@ def preview_schedule(body: PreviewIn, session: SessionDep, _: Quoter) -> Preview
         disbursement_date=body.disbursement_date,
         first_repayment_date=body.first_repayment_date,
     )
-    rows = [
-        ScheduleRowOut(
-            number=r.number,
-            from_date=r.from_date,
-            due_date=r.due_date,
-            principal_minor=r.principal_minor,
-            interest_minor=r.interest_minor,
-            fee_minor=r.fee_minor,
-            penalty_minor=r.penalty_minor,
-            total_minor=r.total_minor,
-            balance_minor=r.balance_minor,
-        )
-        for r in schedule.rows
-    ]
+    rows = [ScheduleRowOut.model_validate(r, from_attributes=True) for r in schedule.rows]
     totals = ScheduleTotals(
         principal_minor=schedule.total_principal_minor,
         interest_minor=schedule.total_interest_minor,

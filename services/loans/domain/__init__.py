@@ -20,6 +20,7 @@ from services.loans.domain.account import (
     Components,
     InstallmentState,
     LoanAccount,
+    days_past_due_of,
     replay_account,
 )
 from services.loans.domain.arrears import (
@@ -97,6 +98,7 @@ __all__ = [
     "Transaction",
     "WriteOff",
     "build_schedule",
+    "days_past_due_of",
     "delinquency_bucket",
     "exposure_of",
     "portfolio_at_risk",

@@ -278,6 +278,17 @@ def replay_account(
     )
 
 
+def days_past_due_of(state: AccountState, *, tolerance_minor: int, as_of: date) -> int:
+    """Days past due of a replayed state: from the oldest installment due before ``as_of`` and
+    unpaid beyond ``tolerance_minor`` (0 once written off)."""
+    if state.status is AccountStatus.WRITTEN_OFF:
+        return 0
+    for inst in state.installments:
+        if inst.due_date < as_of and inst.outstanding.total_minor > tolerance_minor:
+            return (as_of - inst.due_date).days
+    return 0
+
+
 @dataclass(frozen=True, slots=True)
 class LoanAccount:
     """A disbursed loan: its fixed schedule plus every transaction recorded against it."""
@@ -303,14 +314,9 @@ class LoanAccount:
 
     def days_past_due(self, *, as_of: date) -> int:
         """Days since the oldest installment due before ``as_of`` and unpaid beyond tolerance."""
-        state = self.state(as_of=as_of)
-        if state.status is AccountStatus.WRITTEN_OFF:
-            return 0
-        tolerance = self.schedule.terms.arrears_tolerance_minor
-        for inst in state.installments:
-            if inst.due_date < as_of and inst.outstanding.total_minor > tolerance:
-                return (as_of - inst.due_date).days
-        return 0
+        return days_past_due_of(
+            self.state(as_of=as_of), tolerance_minor=self.schedule.terms.arrears_tolerance_minor, as_of=as_of
+        )
 
     def delinquency_bucket(self, *, as_of: date) -> DelinquencyBucket:
         """The delinquency bucket as of ``as_of``."""
@@ -353,13 +359,8 @@ class LoanAccount:
 
     def accrued_interest(self, *, as_of: date) -> InterestAccrual:
         """Interest accrued as of ``as_of`` (nothing accrues once written off)."""
-        accrual = accrue_interest(schedule=self.schedule, as_of=as_of)
-        written_off_on = self.state(as_of=as_of).written_off_on
-        if written_off_on is not None:
-            return InterestAccrual(
-                as_of=as_of, due_interest_minor=accrual.due_interest_minor, accrued_not_due_minor=0
-            )
-        return accrual
+        written_off = self.state(as_of=as_of).written_off_on is not None
+        return accrue_interest(schedule=self.schedule, as_of=as_of, written_off=written_off)
 
     def outstanding_principal_minor(self, *, as_of: date | None = None) -> int:
         """Principal still owed as of ``as_of`` (zero when written off)."""

@@ -127,19 +127,33 @@ class InterestAccrual:
         return self.due_interest_minor + self.accrued_not_due_minor
 
 
-def accrue_interest(*, schedule: Schedule, as_of: date) -> InterestAccrual:
+def period_accrual(
+    *, interest_minor: int, from_date: date, due_date: date, as_of: date, terms: LoanTerms
+) -> int:
+    """The share of one period's interest earned by ``as_of``, linear by days, in the terms' rounding."""
+    elapsed = Decimal((as_of - from_date).days)
+    length = Decimal((due_date - from_date).days)
+    return round_decimal(interest_minor * elapsed / length, terms.rounding_mode)
+
+
+def accrue_interest(*, schedule: Schedule, as_of: date, written_off: bool = False) -> InterestAccrual:
     """Scheduled interest due by ``as_of`` plus the current period's interest, linear by days.
 
     Like Fineract's periodic accrual, each installment's interest (including interest
-    deferred into it by a grace) accrues evenly over that installment's own period.
+    deferred into it by a grace) accrues evenly over that installment's own period. Once
+    the loan is ``written_off`` nothing accrues beyond what has fallen due.
     """
     due = 0
     accrued = 0
     for row in schedule.rows:
         if row.due_date <= as_of:
             due += row.interest_minor
-        elif row.from_date <= as_of:
-            elapsed = Decimal((as_of - row.from_date).days)
-            length = Decimal((row.due_date - row.from_date).days)
-            accrued = round_decimal(row.interest_minor * elapsed / length, schedule.terms.rounding_mode)
+        elif row.from_date <= as_of and not written_off:
+            accrued = period_accrual(
+                interest_minor=row.interest_minor,
+                from_date=row.from_date,
+                due_date=row.due_date,
+                as_of=as_of,
+                terms=schedule.terms,
+            )
     return InterestAccrual(as_of=as_of, due_interest_minor=due, accrued_not_due_minor=accrued)

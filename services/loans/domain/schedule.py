@@ -194,25 +194,16 @@ def _period_rates(
     return rates
 
 
-def _installment_fee(terms: LoanTerms, principal: int) -> int:
+def _fees(terms: LoanTerms, principal: int, timing: ChargeTiming) -> int:
+    """The fees of ``terms`` charged at ``timing``; a percentage is of ``principal``."""
     fee = 0
     for charge in terms.fees:
-        if charge.timing is ChargeTiming.PER_INSTALLMENT:
-            if charge.calculation is ChargeCalculation.FLAT:
-                fee += charge.amount_minor
-            else:
-                fee += round_decimal(principal * charge.percent / _HUNDRED, terms.rounding_mode)
-    return fee
-
-
-def _disbursement_fee(terms: LoanTerms, principal: int) -> int:
-    fee = 0
-    for charge in terms.fees:
-        if charge.timing is ChargeTiming.DISBURSEMENT:
-            if charge.calculation is ChargeCalculation.FLAT:
-                fee += charge.amount_minor
-            else:
-                fee += round_decimal(principal * charge.percent / _HUNDRED, terms.rounding_mode)
+        if charge.timing is not timing:
+            continue
+        if charge.calculation is ChargeCalculation.FLAT:
+            fee += charge.amount_minor
+        else:
+            fee += round_decimal(principal * charge.percent / _HUNDRED, terms.rounding_mode)
     return fee
 
 
@@ -323,7 +314,7 @@ def _build(
             target = level - charged if level is not None else equal_principal
             paid_principal = min(max(target, 0), max(balance - balloon, 0))
         balance -= paid_principal
-        fee = _installment_fee(terms, paid_principal)
+        fee = _fees(terms, paid_principal, ChargeTiming.PER_INSTALLMENT)
         rows.append(
             ScheduleRow(
                 number=k,
@@ -343,6 +334,6 @@ def _build(
         annual_interest_rate=annual,
         disbursement_date=disbursed,
         rows=tuple(rows),
-        disbursement_fees_minor=_disbursement_fee(terms, principal),
+        disbursement_fees_minor=_fees(terms, principal, ChargeTiming.DISBURSEMENT),
         level_installment_minor=level,
     )

@@ -24,6 +24,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from decimal import Decimal
 from enum import StrEnum
+from typing import TypeGuard
 
 from shared.money import RoundingMode, check_currency
 
@@ -160,9 +161,27 @@ class OverduePenalty:
         _check_amount(calculation=self.calculation, amount_minor=self.amount_minor, percent=self.percent)
 
 
+def _is_int(value: object) -> TypeGuard[int]:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
 def _non_negative_int(name: str, value: object) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+    if not _is_int(value) or value < 0:
         raise ValueError(f"{name} must be a non-negative int")
+
+
+def _positive_int(name: str, value: object, *, optional: bool = False) -> None:
+    if optional and value is None:
+        return
+    if not _is_int(value) or value < 1:
+        raise ValueError(f"{name} must be {'None or ' if optional else ''}a positive int")
+
+
+_GRACES = (
+    "grace_on_principal_periods",
+    "grace_on_interest_payment_periods",
+    "grace_on_interest_charged_periods",
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -206,27 +225,11 @@ class LoanTerms:
                 object.__setattr__(self, name, enum(getattr(self, name)))
             except ValueError as exc:
                 raise ValueError(f"{name}: {exc}") from None
-        if (
-            isinstance(self.repay_every, bool)
-            or not isinstance(self.repay_every, int)
-            or self.repay_every < 1
-        ):
-            raise ValueError("repay_every must be a positive int")
-        multiple = self.installment_multiple_of_minor
-        if multiple is not None and (
-            isinstance(multiple, bool) or not isinstance(multiple, int) or multiple < 1
-        ):
-            raise ValueError("installment_multiple_of_minor must be None or a positive int")
-        for name in (
-            "grace_on_principal_periods",
-            "grace_on_interest_payment_periods",
-            "grace_on_interest_charged_periods",
-            "arrears_tolerance_minor",
-        ):
+        _positive_int("repay_every", self.repay_every)
+        _positive_int("installment_multiple_of_minor", self.installment_multiple_of_minor, optional=True)
+        for name in (*_GRACES, "arrears_tolerance_minor"):
             _non_negative_int(name, getattr(self, name))
-        every = self.principal_moratorium_every
-        if every is not None and (isinstance(every, bool) or not isinstance(every, int) or every < 1):
-            raise ValueError("principal_moratorium_every must be None or a positive int")
+        _positive_int("principal_moratorium_every", self.principal_moratorium_every, optional=True)
         if self.balloon_percent is not None:
             if not isinstance(self.balloon_percent, Decimal):
                 raise ValueError("balloon_percent must be a Decimal")
@@ -256,10 +259,6 @@ class LoanTerms:
         _non_negative_int("number_of_repayments", number_of_repayments)
         if number_of_repayments < 1:
             raise ValueError("number_of_repayments must be at least 1")
-        for name in (
-            "grace_on_principal_periods",
-            "grace_on_interest_payment_periods",
-            "grace_on_interest_charged_periods",
-        ):
+        for name in _GRACES:
             if getattr(self, name) >= number_of_repayments:
                 raise ValueError(f"{name} must be less than number_of_repayments")

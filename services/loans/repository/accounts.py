@@ -74,6 +74,16 @@ def get_transaction(session: Session, loan_id: str, transaction_id: str) -> Loan
     return session.scalars(query).first()
 
 
+def reversal_of(session: Session, loan_id: str, transaction_id: str) -> LoanTransaction | None:
+    """The reversal of one transaction of one loan, if it was reversed."""
+    query = select(LoanTransaction).where(
+        LoanTransaction.loan_id == loan_id,
+        LoanTransaction.kind == "reversal",
+        LoanTransaction.reverses_id == transaction_id,
+    )
+    return session.scalars(query).first()
+
+
 def save_projection(
     session: Session,
     *,

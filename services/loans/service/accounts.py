@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 
 from services.loans.domain import LoanAccount, build_schedule
 from services.loans.models import Installment, Loan, LoanTransaction
-from services.loans.projection import Projection, project, schedule_from_rows, transactions_from_rows
+from services.loans.projection import Projection, account_from_rows, project
 from services.loans.repository import accounts as repo
 from services.loans.repository import catalog
 from services.loans.service.common import (
@@ -33,7 +33,8 @@ from shared.crypto import canonical_json
 from shared.errors import Conflict, Forbidden, NotFound, ValidationProblem
 from shared.platform import ServiceContext
 
-_STATUS_EVENTS = {"closed": "loan.closed", "overpaid": "loan.overpaid", "written_off": "loan.written_off"}
+# A write-off announces itself (``loan.written_off`` from ``write_off_loan``, with its amounts).
+_STATUS_EVENTS = {"closed": "loan.closed", "overpaid": "loan.overpaid"}
 
 
 def require_loan(session: Session, loan_id: str, *, lock: bool = False) -> Loan:
@@ -48,16 +49,9 @@ def account_of(
     loan: Loan, installments: list[Installment], transactions: list[LoanTransaction]
 ) -> LoanAccount:
     """The domain account of a disbursed loan."""
-    assert loan.disbursed_on is not None
-    schedule = schedule_from_rows(
-        terms=load_terms(loan.terms),
-        principal_minor=loan.principal_minor,
-        annual_interest_rate=loan.annual_interest_rate,
-        disbursed_on=loan.disbursed_on,
-        disbursement_fees_minor=loan.disbursement_fees_minor,
-        rows=installments,
+    return account_from_rows(
+        loan, terms=load_terms(loan.terms), installments=installments, transactions=transactions
     )
-    return LoanAccount(schedule=schedule, transactions=transactions_from_rows(transactions))
 
 
 def live_projection(
@@ -84,7 +78,7 @@ def recompute_loan(session: Session, ctx: ServiceContext, loan: Loan, *, actor: 
     loan.cob_dirty = True
     loan.updated_at = ctx.clock.now()
     session.flush()
-    if loan.status != before and loan.status in _STATUS_EVENTS and loan.status != "written_off":
+    if loan.status != before and loan.status in _STATUS_EVENTS:
         record_change(
             session,
             ctx,
@@ -208,6 +202,36 @@ def check_booking_date(session: Session, ctx: ServiceContext, loan: Loan, *, fie
         )
 
 
+def append_transaction(
+    session: Session,
+    ctx: ServiceContext,
+    loan: Loan,
+    *,
+    who: Principal,
+    kind: str,
+    on: date,
+    amount_minor: int,
+    **columns: Any,
+) -> tuple[LoanTransaction, Projection]:
+    """Append one transaction to a locked loan and replay the account; return both."""
+    (sequence,) = repo.next_sequences(loan, 1)
+    txn = LoanTransaction(
+        id=new_id(),
+        loan_id=loan.id,
+        sequence=sequence,
+        kind=kind,
+        on_date=on,
+        amount_minor=amount_minor,
+        currency=loan.currency,
+        created_at=ctx.clock.now(),
+        created_by=who.actor,
+        **columns,
+    )
+    catalog.add(session, txn)
+    loan.last_transaction_on = repo.latest_date(loan.last_transaction_on, on)
+    return txn, recompute_loan(session, ctx, loan, actor=who.actor)
+
+
 def post_repayment(
     session: Session,
     ctx: ServiceContext,
@@ -239,25 +263,19 @@ def post_repayment(
         if product is None or not product.allow_sale_proceeds:
             raise Forbidden("this loan's product does not accept repayment from sale proceeds")
     check_booking_date(session, ctx, loan, field="date", on=on)
-    (sequence,) = repo.next_sequences(loan, 1)
-    txn = LoanTransaction(
-        id=new_id(),
-        loan_id=loan.id,
-        sequence=sequence,
+    txn, projection = append_transaction(
+        session,
+        ctx,
+        loan,
+        who=who,
         kind="repayment",
-        on_date=on,
+        on=on,
         amount_minor=amount_minor,
-        currency=loan.currency,
         external_id=external_id,
         request_hash=request_hash,
         source=source,
-        created_at=ctx.clock.now(),
-        created_by=who.actor,
     )
-    catalog.add(session, txn)
-    loan.last_transaction_on = repo.latest_date(loan.last_transaction_on, on)
-    projection = recompute_loan(session, ctx, loan, actor=who.actor)
-    allocation = projection.allocations[sequence]
+    allocation = projection.allocations[txn.sequence]
     record_change(
         session,
         ctx,

@@ -1,7 +1,7 @@
 """Corrections on a loan account: reversals (never edits) and write-offs.
 
 Like every change, they lock the loan row, append a transaction and replay the account
-(``accounts.recompute_loan``).
+(``accounts.append_transaction``).
 """
 
 from __future__ import annotations
@@ -12,15 +12,14 @@ from sqlalchemy.orm import Session
 
 from services.loans.models import LoanTransaction
 from services.loans.repository import accounts as repo
-from services.loans.repository import catalog
 from services.loans.service.accounts import (
+    account_of,
+    append_transaction,
     check_booking_date,
     check_disbursed,
-    live_projection,
-    recompute_loan,
     require_loan,
 )
-from services.loans.service.common import business_date, new_id, record_change
+from services.loans.service.common import business_date, record_change
 from shared.auth import Principal
 from shared.errors import Conflict, NotFound, ValidationProblem
 from shared.platform import ServiceContext
@@ -43,31 +42,23 @@ def reverse_transaction(
         raise NotFound(f"transaction {transaction_id} not found on loan {loan_id}")
     if target.kind == "reversal":
         raise Conflict("a reversal cannot be reversed", current_state="reversal", allowed_actions=[])
-    if any(
-        t.kind == "reversal" and t.reverses_id == target.id for t in repo.transactions_of(session, loan.id)
-    ):
+    if repo.reversal_of(session, loan.id, target.id) is not None:
         raise Conflict("this transaction is already reversed", current_state="reversed", allowed_actions=[])
     on = on or business_date(session, ctx)
     check_booking_date(session, ctx, loan, field="date", on=on)
     if on < target.on_date:
         raise ValidationProblem([("date", "a reversal cannot be dated before the transaction it reverses")])
-    (sequence,) = repo.next_sequences(loan, 1)
-    reversal = LoanTransaction(
-        id=new_id(),
-        loan_id=loan.id,
-        sequence=sequence,
+    reversal, _ = append_transaction(
+        session,
+        ctx,
+        loan,
+        who=who,
         kind="reversal",
-        on_date=on,
+        on=on,
         amount_minor=target.amount_minor,
-        currency=loan.currency,
         reverses_id=target.id,
         note=note,
-        created_at=ctx.clock.now(),
-        created_by=who.actor,
     )
-    catalog.add(session, reversal)
-    loan.last_transaction_on = repo.latest_date(loan.last_transaction_on, on)
-    recompute_loan(session, ctx, loan, actor=who.actor)
     record_change(
         session,
         ctx,
@@ -101,24 +92,14 @@ def write_off_loan(
         )
     on = on or business_date(session, ctx)
     check_booking_date(session, ctx, loan, field="date", on=on)
-    before = live_projection(session, ctx, loan, as_of=on).outstanding
+    # What is owed with every recorded transaction (a projection's ``outstanding`` is the
+    # full replay's, whatever its as-of date): one replay, no snapshot, no accrual.
+    account = account_of(loan, repo.installments_of(session, loan.id), repo.transactions_of(session, loan.id))
+    before = account.state().outstanding
     written = before.total_minor
-    (sequence,) = repo.next_sequences(loan, 1)
-    txn = LoanTransaction(
-        id=new_id(),
-        loan_id=loan.id,
-        sequence=sequence,
-        kind="write_off",
-        on_date=on,
-        amount_minor=written,
-        currency=loan.currency,
-        note=note,
-        created_at=ctx.clock.now(),
-        created_by=who.actor,
+    txn, projection = append_transaction(
+        session, ctx, loan, who=who, kind="write_off", on=on, amount_minor=written, note=note
     )
-    catalog.add(session, txn)
-    loan.last_transaction_on = repo.latest_date(loan.last_transaction_on, on)
-    projection = recompute_loan(session, ctx, loan, actor=who.actor)
     record_change(
         session,
         ctx,

@@ -141,9 +141,9 @@ def submit_application(
     except UpstreamProblem as exc:
         if exc.status == 422:
             raise _features_problem(exc) from None
-        _note_failure(application, str(exc), now)
+        note_score_failure(application, str(exc), now)
     except ServiceUnreachable as exc:
-        _note_failure(application, str(exc), now)
+        note_score_failure(application, str(exc), now)
     catalog.add(session, application)
     record_change(
         session,
@@ -165,7 +165,8 @@ def submit_application(
     return application
 
 
-def _note_failure(application: Application, error: str, now: datetime) -> None:
+def note_score_failure(application: Application, error: str, now: datetime) -> None:
+    """Count a failed scoring attempt and schedule the next one (with backoff)."""
     application.score_attempts += 1
     application.last_score_error = error[:2000]
     application.next_score_attempt_at = now + retry_delay(application.score_attempts)

@@ -8,17 +8,16 @@ import uuid
 from collections import Counter
 from dataclasses import asdict, dataclass, field
 from datetime import date, datetime
-from decimal import Decimal
 from typing import Any
 
 from sqlalchemy.orm import Session
 
-from services.loans.domain import LoanAccount, LoanTerms
-from services.loans.projection import allocation_columns, project, schedule_from_rows, transactions_from_rows
+from services.loans.domain import LoanTerms
+from services.loans.domain.arrears import period_accrual
+from services.loans.projection import account_from_rows, allocation_columns, project
 from services.loans.repository import bulk
 from services.loans.terms_codec import load_terms
 from shared.crypto import canonical_json
-from shared.money import round_decimal
 from shared.platform import ServiceContext
 from shared.webhooks import emit_events, outbox_row
 
@@ -50,10 +49,13 @@ def accrued_interest_minor(
     """The domain's accrual rule on pre-aggregated rows: interest due plus the running share."""
     if current is None:
         return due_interest_minor
-    elapsed = Decimal((as_of - current.from_date).days)
-    length = Decimal((current.due_date - current.from_date).days)
-    share = round_decimal(current.interest_minor * elapsed / length, terms.rounding_mode)
-    return due_interest_minor + share
+    return due_interest_minor + period_accrual(
+        interest_minor=current.interest_minor,
+        from_date=current.from_date,
+        due_date=current.due_date,
+        as_of=as_of,
+        terms=terms,
+    )
 
 
 @dataclass
@@ -138,15 +140,7 @@ class ChunkWork:
         self, out: ChunkOutput, ln: Any, inst_rows: list[Any], txn_rows: list[Any], now: datetime
     ) -> None:
         as_of, terms = self.as_of, self.terms(ln.terms)
-        schedule = schedule_from_rows(
-            terms=terms,
-            principal_minor=ln.principal_minor,
-            annual_interest_rate=ln.annual_interest_rate,
-            disbursed_on=ln.disbursed_on,
-            disbursement_fees_minor=ln.disbursement_fees_minor,
-            rows=inst_rows,
-        )
-        account = LoanAccount(schedule=schedule, transactions=transactions_from_rows(txn_rows))
+        account = account_from_rows(ln, terms=terms, installments=inst_rows, transactions=txn_rows)
         assessments = account.penalties_due(as_of=as_of) if terms.overdue_penalty is not None else ()
         next_sequence = ln.next_sequence
         ids_by_sequence = {t.sequence: t.id for t in txn_rows}

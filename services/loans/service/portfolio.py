@@ -15,8 +15,8 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from services.loans.domain import LoanAccount, LoanExposure, ParReport, portfolio_at_risk
-from services.loans.projection import days_past_due_of, schedule_from_rows, transactions_from_rows
+from services.loans.domain import LoanExposure, ParReport, days_past_due_of, portfolio_at_risk
+from services.loans.projection import account_from_rows
 from services.loans.repository import bulk, catalog
 from services.loans.terms_codec import load_terms
 
@@ -44,16 +44,8 @@ def _replayed(session: Session, ids: list[str], *, as_of: date) -> list[LoanExpo
     for loan_id in ids:
         ln = loans[loan_id]
         terms = load_terms(ln.terms)
-        schedule = schedule_from_rows(
-            terms=terms,
-            principal_minor=ln.principal_minor,
-            annual_interest_rate=ln.annual_interest_rate,
-            disbursed_on=ln.disbursed_on,
-            disbursement_fees_minor=ln.disbursement_fees_minor,
-            rows=installments[loan_id],
-        )
-        account = LoanAccount(
-            schedule=schedule, transactions=transactions_from_rows(transactions.get(loan_id, []))
+        account = account_from_rows(
+            ln, terms=terms, installments=installments[loan_id], transactions=transactions.get(loan_id, [])
         )
         state = account.state(as_of=as_of)
         dpd = days_past_due_of(state, tolerance_minor=terms.arrears_tolerance_minor, as_of=as_of)

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from services.loans.repository import applications as repo
 from services.loans.repository import catalog
 from services.loans.scoring_client import ScoreResult, ScoringClient, score_idempotency_key
-from services.loans.service.applications import SEGMENTS, apply_score, retry_delay
+from services.loans.service.applications import SEGMENTS, apply_score, note_score_failure
 from services.loans.service.common import record_change
 from shared.http_client import ServiceUnreachable, UpstreamProblem
 from shared.platform import ServiceContext
@@ -74,9 +74,7 @@ def _store_outcome(
         if isinstance(result, ScoreResult):
             apply_score(session, ctx, application, result, actor=RETRY_ACTOR)
             return "scored"
-        application.score_attempts += 1
-        application.last_score_error = str(result)[:2000]
-        application.updated_at = now
+        note_score_failure(application, str(result), now)
         if isinstance(result, UpstreamProblem) and result.status == 422:
             application.status = "score_failed"
             application.next_score_attempt_at = None
@@ -90,6 +88,5 @@ def _store_outcome(
                 payload={"application_id": application.id, "error": application.last_score_error},
             )
             return "failed"
-        application.next_score_attempt_at = now + retry_delay(application.score_attempts)
         log.warning("scoring still unavailable for application %s: %s", application_id, result)
         return "pending"
