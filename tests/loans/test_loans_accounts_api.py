@@ -168,6 +168,17 @@ def test_write_off_then_a_recovery(api: LoansApi) -> None:
     api.post(f"/v1/loans/{loan['id']}/write-off", as_="manager", expect=409)
 
 
+def test_a_back_dated_write_off_records_what_was_owed_that_day(api: LoansApi) -> None:
+    loan = small_loan(api)
+    api.set_date("2025-06-30")
+    api.repay(loan["id"], 103_500, "2025-02-01", "first")
+    api.repay(loan["id"], 30_000, "2025-06-01", "late")  # dated after the write-off below
+    written = api.post(f"/v1/loans/{loan['id']}/write-off", {"date": "2025-05-01"}, as_="manager", expect=201)
+    assert written["amount_minor"] == 204_000  # owed on 2025-05-01; the June payment is a recovery
+    late = next(t for t in api.transactions(loan["id"]) if t.get("external_id") == "late")
+    assert late["allocation"]["recovery_minor"] == 30_000
+
+
 def test_external_id_makes_a_repayment_idempotent(api: LoansApi, ctx: ServiceContext) -> None:
     loan = small_loan(api)
     api.set_date("2025-02-01")

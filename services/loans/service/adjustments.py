@@ -10,6 +10,7 @@ from datetime import date
 
 from sqlalchemy.orm import Session
 
+from services.loans.domain import WriteOff
 from services.loans.models import LoanTransaction
 from services.loans.repository import accounts as repo
 from services.loans.service.accounts import (
@@ -92,10 +93,11 @@ def write_off_loan(
         )
     on = on or business_date(session, ctx)
     check_booking_date(session, ctx, loan, field="date", on=on)
-    # What is owed with every recorded transaction (a projection's ``outstanding`` is the
-    # full replay's, whatever its as-of date): one replay, no snapshot, no accrual.
+    # The domain decides what a write-off on ``on`` writes off (what was owed that day; any
+    # repayment dated later becomes a recovery), so the recorded amount is the replay's.
     account = account_of(loan, repo.installments_of(session, loan.id), repo.transactions_of(session, loan.id))
-    before = account.state().outstanding
+    after = max((t.sequence for t in account.transactions), default=0) + 1
+    before = account.with_transactions(WriteOff(sequence=after, on=on)).state().written_off
     written = before.total_minor
     txn, projection = append_transaction(
         session, ctx, loan, who=who, kind="write_off", on=on, amount_minor=written, note=note
