@@ -59,9 +59,19 @@ def test_audit_chain_verifies_after_a_lifecycle_and_names_money_movements(
 
 def test_a_refused_action_writes_no_event_no_audit_no_entry(api: EscrowApi, ctx: ServiceContext) -> None:
     eid = api.create()["id"]
-    before = (api.count(ctx.tables.outbox), api.count(ctx.tables.audit_log))
-    is_problem(api.client.post(f"/v1/escrows/{eid}/lots/A/deliver", headers=auth(api.keys["market"])), 409)
-    assert (api.count(ctx.tables.outbox), api.count(ctx.tables.audit_log)) == before
+    api.fund(eid)  # so there is money an accept would move, and entries, events and audit to count
+
+    def state() -> tuple[int, int, int, int]:
+        escrow = api.escrow(eid)
+        return (api.count(ctx.tables.outbox), api.count(ctx.tables.audit_log), api.verify()["entries"],
+                len(escrow["timeline"]))
+
+    before = state()
+    assert before[1:3] == (1, 1)
+    market = auth(api.keys["market"])
+    is_problem(api.client.post(f"/v1/escrows/{eid}/lots/A/deliver", headers=market), 409)
+    is_problem(api.client.post(f"/v1/escrows/{eid}/lots/A/accept", headers=market), 409)
+    assert state() == before
 
 
 def test_an_idempotent_replay_returns_the_first_answer_and_moves_money_once(api: EscrowApi) -> None:

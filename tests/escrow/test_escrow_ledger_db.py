@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import text
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.orm import Session
 from typer.testing import CliRunner
 
@@ -149,3 +149,15 @@ def test_hot_balances_and_the_audit_entry_land_at_commit_once_or_not_at_all(
         assert session.execute(text(clearing)).scalar_one() == 0  # a SAVEPOINT is not the commit
     assert api.balances()["provider_clearing:sandbox:KES"] == 100_000
     assert api.verify()["ok"] and api.count(ctx.tables.audit_log) == 1
+
+
+def test_an_entry_reference_is_posted_at_most_once(api: EscrowApi, ctx: ServiceContext) -> None:
+    """Entry refs are unique, so an action's money can never be moved twice, whatever else fails."""
+    eid = api.create()["id"]
+    entry = funding_entry(escrow_id=eid, amount=Money(100_000, "KES"), provider="sandbox",
+                          ref=f"{eid}:fund/1")
+    with ctx.db.unit_of_work() as session:
+        post_entries(session, entries=[entry], escrow_id=eid, now=ctx.clock.now())
+    with pytest.raises(IntegrityError), ctx.db.unit_of_work() as session:
+        post_entries(session, entries=[entry], escrow_id=eid, now=ctx.clock.now())
+    assert api.verify()["entries"] == 1 and api.balances()["provider_clearing:sandbox:KES"] == 100_000

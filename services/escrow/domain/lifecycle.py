@@ -172,8 +172,12 @@ def open_escrow(
 def allowed_actions(
     *, escrow: Escrow, now: datetime, lot_id: str | None = None
 ) -> tuple[Action, ...]:
-    """Actions allowed at ``now`` on the escrow (``lot_id`` None) or on one of its lots."""
-    require_utc(now)
+    """Actions allowed at ``now`` on the escrow (``lot_id`` None) or on one of its lots.
+
+    A ``now`` behind the escrow's last change (clock skew between replicas) is taken as the
+    time of that change, as the transitions take it (``_check``).
+    """
+    now = max(require_utc(now), escrow.updated_at)
     if lot_id is None:
         by_status = ESCROW_TRANSITIONS.get(escrow.status, {})
         return tuple(a for a in sorted(by_status) if _escrow_guard(escrow, a, now))

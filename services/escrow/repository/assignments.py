@@ -5,7 +5,7 @@ from __future__ import annotations
 from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
 
-from services.escrow.models import AssignmentRow, SweepRow
+from services.escrow.models import AssignmentRow
 
 
 def serialize_seller(session: Session, *, seller_id: str, currency: str) -> None:
@@ -51,10 +51,3 @@ def list_assignments(
     if loan_ref is not None:
         query = query.where(AssignmentRow.loan_ref == loan_ref)
     return list(session.execute(query).scalars())
-
-
-def sweeps_of(session: Session, assignment_id: str) -> list[SweepRow]:
-    """Every sweep made for an assignment, oldest first."""
-    return list(session.execute(
-        select(SweepRow).where(SweepRow.assignment_id == assignment_id).order_by(SweepRow.id)
-    ).scalars())

@@ -51,7 +51,6 @@ from services.escrow.domain.ledger import (
     JournalEntry,
     Posting,
     Side,
-    UnbalancedEntryError,
     UnknownAccountError,
     apply_entries,
     guarded_accounts,
@@ -161,8 +160,8 @@ def post_entries(
 
     entry_ids = []
     deltas: dict[AccountRef, int] = defaultdict(int)
+    # Each JournalEntry balances by construction; PostgreSQL checks again at commit (0002).
     for entry in entries:
-        _check_balanced(entry)
         entry_id = session.execute(
             insert(ENTRIES).values(ref=entry.ref, kind=entry.kind.value, memo=entry.memo[:500],
                                    escrow_id=escrow_id, created_at=now).returning(ENTRIES.c.id)
@@ -191,15 +190,6 @@ def post_entries(
             changes,
         )
     return entry_ids
-
-
-def _check_balanced(entry: JournalEntry) -> None:
-    """Belt and braces before insert: the entry's legs sum to zero per currency."""
-    nets: dict[str, int] = defaultdict(int)
-    for leg in entry.postings:
-        nets[leg.amount.currency] += leg.signed.minor
-    if any(nets.values()):
-        raise UnbalancedEntryError(f"refusing to insert unbalanced entry {entry.ref!r}: {dict(nets)}")
 
 
 # --- reading ----------------------------------------------------------------------------------

@@ -167,18 +167,13 @@ def auto_release(session: Session, ctx: ServiceContext, *, escrow_id: str, actor
     """Release every lot of a locked escrow whose inspection is over; return how many."""
     row = lock_visible(session, who=None, escrow_id=escrow_id)
     lots = escrow_repo.lots_of(session, row.id)
+    escrow, now = to_domain(row, lots), ctx.clock.now()
     released = 0
-    for lot_row in lots:
-        escrow = to_domain(row, lots)
-        now = max(ctx.clock.now(), escrow.updated_at)
-        if Action.AUTO_RELEASE not in allowed_now(escrow, now, lot_row.lot_ref):
+    for lot_ref in [lot.lot_id for lot in escrow.lots]:
+        if Action.AUTO_RELEASE not in lifecycle.allowed_actions(escrow=escrow, now=now, lot_id=lot_ref):
             continue
-        transition = lifecycle.auto_release_lot(escrow=escrow, lot_id=lot_row.lot_ref, now=now)
+        transition = lifecycle.auto_release_lot(escrow=escrow, lot_id=lot_ref, now=now)
         apply_transition(session, ctx, row=row, lots=lots, transition=transition, actor=actor)
+        escrow = transition.escrow
         released += 1
     return released
-
-
-def allowed_now(escrow: Escrow, now: datetime, lot_ref: str | None = None) -> tuple[Action, ...]:
-    """The actions allowed on the escrow (or a lot) at ``now`` (never before its last change)."""
-    return lifecycle.allowed_actions(escrow=escrow, now=max(now, escrow.updated_at), lot_id=lot_ref)

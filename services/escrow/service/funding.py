@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 from services.escrow.domain import lifecycle
 from services.escrow.domain.model import Action, InvalidTransitionError
 from services.escrow.domain.postings import unapplied_payment_entry
-from services.escrow.models import PaymentRow
+from services.escrow.models import EscrowRow, PaymentRow
 from services.escrow.providers import get_provider
 from services.escrow.providers.base import ProviderEvent
 from services.escrow.repository import escrows as escrow_repo
@@ -24,7 +24,7 @@ from services.escrow.repository.ledger import ensure_accounts, post_entries
 from services.escrow.schemas import CallbackResult, PaymentOut
 from services.escrow.service.audit import audit_at_commit
 from services.escrow.service.errors import domain_errors
-from services.escrow.service.escrows import allowed_now, lock_visible
+from services.escrow.service.escrows import lock_visible
 from services.escrow.service.mapping import to_domain
 from services.escrow.service.transitions import apply_transition, entry_legs, escrow_event
 from services.escrow.service.views import payment_out
@@ -38,7 +38,7 @@ def start_funding(session: Session, ctx: ServiceContext, *, who: Principal, escr
     """Start the buyer's payment of the escrow total (or return the one already pending)."""
     row = lock_visible(session, who=who, escrow_id=escrow_id)
     escrow = to_domain(row, escrow_repo.lots_of(session, row.id))
-    allowed = allowed_now(escrow, ctx.clock.now())
+    allowed = lifecycle.allowed_actions(escrow=escrow, now=ctx.clock.now())
     if Action.FUND not in allowed:
         with domain_errors():
             raise InvalidTransitionError(escrow.status.value, Action.FUND, allowed)
@@ -69,30 +69,31 @@ def start_funding(session: Session, ctx: ServiceContext, *, who: Principal, escr
 
 def _locked_payment(
     session: Session, *, provider: str, event: ProviderEvent
-) -> tuple[PaymentRow, str]:
+) -> tuple[PaymentRow, EscrowRow]:
+    """The payment and its escrow, both locked: the escrow row first, then the payment."""
     found = payment_repo.find_payment(session, provider=provider, provider_ref=event.provider_ref)
     if found is None:
         raise NotFound(f"no {provider} payment {event.provider_ref!r}")
-    lock_visible(session, who=None, escrow_id=found.escrow_id)  # the escrow row first, then the payment
-    return payment_repo.lock_payment(session, found.id), f"provider:{provider}"
+    row = lock_visible(session, who=None, escrow_id=found.escrow_id)
+    return payment_repo.lock_payment(session, found.id), row
 
 
 def confirm_payment(
     session: Session, ctx: ServiceContext, *, provider: str, event: ProviderEvent
 ) -> CallbackResult:
     """The provider confirmed a payment: fund the escrow if it is exact and still expected."""
-    payment, actor = _locked_payment(session, provider=provider, event=event)
+    payment, row = _locked_payment(session, provider=provider, event=event)
     if payment.status != "pending":
         return CallbackResult(status="ignored", event_id=event.event_id,
                               detail=f"payment {payment.id} is already {payment.status}")
-    row = lock_visible(session, who=None, escrow_id=payment.escrow_id)
+    actor = f"provider:{provider}"
     lots = escrow_repo.lots_of(session, row.id)
     escrow = to_domain(row, lots)
     now = ctx.clock.now()
     expected = Money(payment.amount_minor, payment.currency)
     payment.received_minor, payment.updated_at = event.amount.minor, now
     exact = event.amount == expected
-    if exact and Action.FUND in allowed_now(escrow, now):
+    if exact and Action.FUND in lifecycle.allowed_actions(escrow=escrow, now=now):
         payment.status = "confirmed"
         with domain_errors():
             transition = lifecycle.fund_escrow(escrow=escrow, amount=event.amount, now=now)
@@ -123,14 +124,13 @@ def fail_payment(
     session: Session, ctx: ServiceContext, *, provider: str, event: ProviderEvent
 ) -> CallbackResult:
     """The provider reports the payment failed: nothing moved; the escrow still waits."""
-    payment, actor = _locked_payment(session, provider=provider, event=event)
+    payment, row = _locked_payment(session, provider=provider, event=event)
     if payment.status != "pending":
         return CallbackResult(status="ignored", event_id=event.event_id,
                               detail=f"payment {payment.id} is already {payment.status}")
     now = ctx.clock.now()
     payment.status, payment.updated_at, payment.detail = "failed", now, "the provider reported a failure"
-    row = lock_visible(session, who=None, escrow_id=payment.escrow_id)
-    escrow_repo.add_timeline(session, escrow_id=row.id, event="payment.failed", actor=actor, now=now,
-                             data={"payment_id": payment.id})
+    escrow_repo.add_timeline(session, escrow_id=row.id, event="payment.failed", actor=f"provider:{provider}",
+                             now=now, data={"payment_id": payment.id})
     escrow_event(session, ctx, row, "payment.failed", {"payment_id": payment.id})
     return CallbackResult(status="processed", event_id=event.event_id, detail=f"payment {payment.id} failed")

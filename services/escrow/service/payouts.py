@@ -37,8 +37,6 @@ from shared.money import Money
 from shared.platform import ServiceContext
 from shared.webhooks import emit_event
 
-PAYEE_KINDS = ("seller", "buyer", "lender")
-
 
 def payable_account(*, payee_kind: str, payee_id: str, currency: str) -> AccountRef:
     """The account holding what the platform owes a payee."""

@@ -34,7 +34,7 @@ from services.escrow.service.errors import domain_errors
 from services.escrow.service.mapping import write_back
 from shared.money import Money
 from shared.platform import ServiceContext
-from shared.webhooks import emit_event
+from shared.webhooks import emit_events, outbox_row
 
 ACTION_TOPICS = {
     Action.FUND: "escrow.funded",
@@ -58,14 +58,19 @@ def entry_ref(escrow_id: str, action: Action, lot_ref: str | None) -> str:
     return f"{escrow_id}:{action.value}" + (f":{lot_ref}" if lot_ref else "")
 
 
+def _event_row(ctx: ServiceContext, row: EscrowRow, topic: str, data: dict[str, Any]) -> dict[str, Any]:
+    """An outbox row about ``row``, owned by its marketplace."""
+    body = {"escrow_id": row.id, "order_ref": row.order_ref, "marketplace": row.owner,
+            "status": row.status, **data}
+    return outbox_row(topic=topic, subject=f"escrow:{row.id}", data=body, now=ctx.clock.now(),
+                      owner=row.owner)
+
+
 def escrow_event(
     session: Session, ctx: ServiceContext, row: EscrowRow, topic: str, data: dict[str, Any],
 ) -> None:
     """Emit an outbox event about ``row``, owned by its marketplace."""
-    body = {"escrow_id": row.id, "order_ref": row.order_ref, "marketplace": row.owner,
-            "status": row.status, **data}
-    emit_event(session, ctx.tables, topic=topic, subject=f"escrow:{row.id}", data=body,
-               now=ctx.clock.now(), owner=row.owner)
+    emit_events(session, ctx.tables, [_event_row(ctx, row, topic, data)])
 
 
 def _assignment(row: AssignmentRow) -> Assignment:
@@ -95,18 +100,20 @@ def apply_transition(
     )
     with domain_errors():
         post_entries(session, entries=plan.entries, escrow_id=row.id, now=now)
-    _record_sweeps(session, ctx, row=row, lot_ref=lot_ref, assignment_rows=assignment_rows, plan=plan)
+    events = _record_sweeps(session, ctx, row=row, lot_ref=lot_ref, assignment_rows=assignment_rows,
+                            plan=plan)
 
     extra = dict(data or {})
     lot_status = escrow.lot(lot_ref).status.value if lot_ref else None
     escrow_repo.add_timeline(session, escrow_id=row.id, event=transition.action.value, actor=actor,
                              now=now, lot_ref=lot_ref, data={**extra, **_movements(transition.movements)})
     base = {"lot_ref": lot_ref, "lot_status": lot_status} if lot_ref else {}
-    escrow_event(session, ctx, row, ACTION_TOPICS[transition.action], {**base, **extra})
-    for movement in transition.movements:
-        _movement_event(session, ctx, row, transition.action, movement, plan)
+    events.append(_event_row(ctx, row, ACTION_TOPICS[transition.action], {**base, **extra}))
+    events.extend(_movement_event(ctx, row, transition.action, m, plan) for m in transition.movements
+                  if not isinstance(m, Funding))
     if escrow.status in (EscrowStatus.COMPLETED, EscrowStatus.REFUNDED) and lot_ref is not None:
-        escrow_event(session, ctx, row, "escrow.closed", {"closed_status": escrow.status.value})
+        events.append(_event_row(ctx, row, "escrow.closed", {"closed_status": escrow.status.value}))
+    emit_events(session, ctx.tables, events)  # one multi-row insert
     if plan.entries:
         audit_at_commit(session, ctx, actor=actor, action=f"escrow.{transition.action.value}",
                         subject=f"escrow:{row.id}",
@@ -128,35 +135,35 @@ def _movements(movements: tuple[Movement, ...]) -> dict[str, Any]:
 
 
 def _movement_event(
-    session: Session, ctx: ServiceContext, row: EscrowRow, action: Action, movement: Movement,
-    plan: PostingPlan,
-) -> None:
+    ctx: ServiceContext, row: EscrowRow, action: Action, movement: Release | Refund, plan: PostingPlan,
+) -> dict[str, Any]:
     if isinstance(movement, Release):
         swept = sum(s.amount.minor for s in plan.sweeps)
-        escrow_event(session, ctx, row, "lot.released", {
+        return _event_row(ctx, row, "lot.released", {
             "lot_ref": movement.lot_id, "reason": action.value, "currency": row.currency,
             "gross_minor": movement.gross.minor, "fee_minor": movement.fee.minor,
             "net_minor": movement.net.minor, "swept_minor": swept,
             "to_seller_minor": movement.net.minor - swept,
         })
-    elif isinstance(movement, Refund):
-        topic = "lot.refunded" if movement.lot_id else "escrow.refunded"
-        escrow_event(session, ctx, row, topic, {
-            "lot_ref": movement.lot_id, "reason": action.value, "currency": row.currency,
-            "amount_minor": movement.amount.minor,
-        })
+    topic = "lot.refunded" if movement.lot_id else "escrow.refunded"
+    return _event_row(ctx, row, topic, {
+        "lot_ref": movement.lot_id, "reason": action.value, "currency": row.currency,
+        "amount_minor": movement.amount.minor,
+    })
 
 
 def _record_sweeps(
     session: Session, ctx: ServiceContext, *, row: EscrowRow, lot_ref: str | None,
     assignment_rows: list[AssignmentRow], plan: PostingPlan,
-) -> None:
+) -> list[dict[str, Any]]:
+    """Store the sweeps of ``plan`` on the assignments; return their outbox rows."""
     if not plan.sweeps:
-        return
+        return []
     release_ref = next(e.ref for e in plan.entries if e.kind is EntryKind.RELEASE)
     after = {a.assignment_id: a for a in plan.assignments}
     by_id = {a.id: a for a in assignment_rows}
     now = ctx.clock.now()
+    events = []
     for sweep in plan.sweeps:
         assignment_row = by_id[sweep.assignment.assignment_id]
         updated = after[assignment_row.id]
@@ -165,11 +172,12 @@ def _record_sweeps(
         assignment_row.updated_at = now
         session.add(SweepRow(assignment_id=assignment_row.id, escrow_id=row.id, lot_ref=lot_ref or "",
                              entry_ref=release_ref, amount_minor=sweep.amount.minor, created_at=now))
-        escrow_event(session, ctx, row, "assignment.swept", {
+        events.append(_event_row(ctx, row, "assignment.swept", {
             "assignment_id": assignment_row.id, "loan_ref": assignment_row.loan_ref,
             "lender_id": assignment_row.lender_id, "seller_id": assignment_row.seller_id,
             "currency": row.currency, "amount_minor": sweep.amount.minor,
             "swept_minor": updated.swept.minor, "cap_minor": updated.cap.minor,
             "remaining_minor": updated.remaining.minor, "repaid": updated.is_repaid,
             "lot_ref": lot_ref, "entry_ref": release_ref,
-        })
+        }))
+    return events

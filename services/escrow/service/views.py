@@ -26,10 +26,6 @@ from services.escrow.service.mapping import to_domain
 from shared.clock import as_utc
 
 
-def _opt(value: datetime | None) -> datetime | None:
-    return None if value is None else as_utc(value)
-
-
 def payment_out(row: PaymentRow) -> PaymentOut:
     """A payment as the API shows it."""
     return PaymentOut(
@@ -69,7 +65,6 @@ def escrow_out(
     """The full view of an escrow at ``now``: state, money from the ledger, actions, timeline."""
     lots = escrow_repo.lots_of(session, row.id) if lots is None else lots
     escrow = to_domain(row, lots)
-    now = max(now, escrow.updated_at)
     totals = escrow_totals(
         escrow_id=row.id, currency=row.currency,
         entries=[s.entry for s in ledger_repo.entries_of_escrow(session, row.id)],
@@ -90,7 +85,7 @@ def escrow_out(
         seller_id=row.seller_id, currency=row.currency, total_minor=row.total_minor,
         fee=FeeOut(bps=row.fee_bps, min_minor=row.fee_min_minor),
         inspection_period_hours=row.inspection_seconds // 3600,
-        funding_deadline=as_utc(row.funding_deadline), delivery_deadline=as_utc(row.delivery_deadline),
+        funding_deadline=escrow.funding_deadline, delivery_deadline=as_utc(row.delivery_deadline),
         provider=row.provider, status=row.status,
         funded_minor=totals.funded.minor, released_minor=totals.released.minor,
         refunded_minor=totals.refunded.minor, fees_minor=totals.fees.minor, held_minor=totals.held.minor,
@@ -102,6 +97,5 @@ def escrow_out(
                          actor=item.actor, data=data)
             for item, data in escrow_repo.timeline_of(session, row.id)
         ],
-        created_at=as_utc(row.created_at), updated_at=as_utc(row.updated_at),
-        closed_at=_opt(row.closed_at),
+        created_at=escrow.created_at, updated_at=escrow.updated_at, closed_at=escrow.closed_at,
     )

@@ -461,9 +461,13 @@ def test_now_must_be_tz_aware_utc_and_recorded_times_never_go_backwards() -> Non
         perform(escrow, A.SHIP, datetime(2025, 3, 2, 8, 0), "A")
     with pytest.raises(ValueError, match="UTC"):
         perform(escrow, A.SHIP, SHIPPED_AT.astimezone(timezone(timedelta(hours=3))), "A")
-    # A clock slightly behind the last change (replica skew) is taken as that change's time.
+    # A clock slightly behind the last change (replica skew) is taken as that change's time,
+    # by allowed_actions as by the transitions, so the two never disagree.
     shipped = perform(escrow, A.SHIP, T0, "A").escrow
     assert shipped.lot("A").shipped_at == shipped.updated_at == FUNDED_AT
+    late = fund_escrow(escrow=two_lot_escrow(), amount=kes(100_000), now=T0 + timedelta(days=10)).escrow
+    assert allowed_actions(escrow=late, now=T0, lot_id="A") == (A.REFUND_UNDELIVERED, A.SHIP)
+    assert perform(late, A.REFUND_UNDELIVERED, T0, "A").escrow.lot("A").status is LotStatus.REFUNDED
 
 
 @pytest.mark.parametrize(
