@@ -14,15 +14,6 @@ from tests.factories.escrow import EscrowPayloadFactory
 from tests.support import auth
 
 
-def is_problem(response: Any, status: int) -> dict[str, Any]:
-    """Assert ``response`` is a problem+json of ``status``; return its body."""
-    assert response.status_code == status, response.text
-    assert response.headers["content-type"].startswith("application/problem+json"), response.text
-    body: dict[str, Any] = response.json()
-    assert body["status"] == status and body["detail"]
-    return body
-
-
 def assert_conserved(escrow: dict[str, Any]) -> None:
     """The escrow's money adds up: funded = released + refunded + fees + held."""
     out = escrow["released_minor"] + escrow["refunded_minor"] + escrow["fees_minor"] + escrow["held_minor"]

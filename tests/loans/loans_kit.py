@@ -8,10 +8,8 @@ from typing import Any
 
 import httpx
 from fastapi.testclient import TestClient
-from sqlalchemy import func, select
 
 from services.loans.scoring_client import ScoringClient
-from shared.platform import ServiceContext
 from tests.factories.loans import (
     ApplicationPayloadFactory,
     BorrowerPayloadFactory,
@@ -163,8 +161,3 @@ class LoansApi:
     def cob(self, on: str | None = None) -> dict[str, Any]:
         return dict(self.post("/v1/close-of-business", {"date": on} if on else None))
 
-
-def count_rows(ctx: ServiceContext, table: Any) -> int:
-    """Rows in a table of the loans database."""
-    with ctx.db.unit_of_work(read_only=True) as session:
-        return int(session.execute(select(func.count()).select_from(table)).scalar_one())

@@ -9,7 +9,8 @@ from services.loans.scoring_client import score_idempotency_key
 from services.loans.service.scoring_retry import retry_pending_scores
 from shared.clock import ManualClock
 from shared.platform import ServiceContext
-from tests.loans.loans_kit import FakeScoring, LoansApi, count_rows
+from tests.loans.loans_kit import FakeScoring, LoansApi
+from tests.support import count_rows
 
 
 def test_limits_are_checked_against_the_product_and_nothing_is_stored(

@@ -15,7 +15,8 @@ from services.loans.projection import transactions_from_rows
 from services.loans.repository import accounts as repo
 from services.loans.service.accounts import account_of
 from shared.platform import ServiceContext
-from tests.loans.loans_kit import LoansApi, count_rows
+from tests.loans.loans_kit import LoansApi
+from tests.support import count_rows
 
 
 def test_concurrent_repayments_on_one_loan(api: LoansApi, ctx: ServiceContext) -> None:

@@ -12,7 +12,8 @@ from services.loans.domain import build_schedule
 from services.loans.models import Borrower, Product
 from services.loans.terms_codec import terms_from_dict
 from shared.platform import ServiceContext
-from tests.loans.loans_kit import LoansApi, count_rows
+from tests.loans.loans_kit import LoansApi
+from tests.support import count_rows
 
 PENALTY = {"calculation": "flat", "frequency": "once", "amount_minor": 5_000}
 SEASONAL = {

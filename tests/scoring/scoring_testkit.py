@@ -19,13 +19,6 @@ def count(ctx: ServiceContext, table: Any, *where: Any) -> int:
         return int(session.execute(query).scalar_one())
 
 
-def problem(response: Any, status: int) -> dict[str, Any]:
-    """Assert a problem+json response of ``status``; return its body."""
-    assert response.status_code == status, response.text
-    assert response.headers["content-type"].startswith("application/problem+json")
-    body: dict[str, Any] = response.json()
-    assert body["status"] == status
-    return body
 
 
 def post_score(

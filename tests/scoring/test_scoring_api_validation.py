@@ -12,7 +12,8 @@ from services.scoring.domain.spec import load_segment_spec
 from services.scoring.models import Decision, ShadowScore
 from shared.auth import Role
 from shared.platform import ServiceContext
-from tests.scoring.scoring_testkit import count, problem
+from tests.scoring.scoring_testkit import count
+from tests.support import assert_problem as problem
 
 Headers = Callable[[Role], dict[str, str]]
 EXAMPLE: dict[str, Any] = dict(load_segment_spec("farmer").example)

@@ -23,7 +23,8 @@ from shared.auth import Role
 from shared.platform import ServiceContext
 from tests.factories import bind_session
 from tests.factories.scoring import ModelVersionFactory, ScoreRequestFactory
-from tests.scoring.scoring_testkit import count, post_score, problem
+from tests.scoring.scoring_testkit import count, post_score
+from tests.support import assert_problem as problem
 
 Headers = Callable[[Role], dict[str, str]]
 SMALL = {"segment": "farmer", "rows": 2000, "seed": 3}
