@@ -162,5 +162,11 @@ def get_context(request: Request) -> ServiceContext:
     return ctx
 
 
+async def raw_body(request: Request) -> bytes:
+    """The request body exactly as received (signatures are computed over these bytes)."""
+    return await request.body()
+
+
 SessionDep = Annotated[Session, Depends(get_session)]
 ContextDep = Annotated[ServiceContext, Depends(get_context)]
+RawBodyDep = Annotated[bytes, Depends(raw_body)]

@@ -3,6 +3,10 @@
 ``ServiceDefinition`` names a service, its settings class, its MetaData and platform
 tables and its migrations; ``ServiceContext`` is the live settings, database, keyring,
 metrics and clock that routes, jobs and CLI commands share.
+
+Both are generic over the service's settings class, so a service's code sees its own
+settings typed (``ServiceContext[EscrowSettings]``, aliased ``EscrowContext`` in the
+service's ``settings`` module) and platform code sees ``ServiceContext`` (the base settings).
 """
 
 from __future__ import annotations
@@ -10,8 +14,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Generic
 
 from sqlalchemy import MetaData
+from typing_extensions import TypeVar
 
 from shared.clock import Clock, SystemClock
 from shared.crypto import Keyring
@@ -23,13 +29,16 @@ from shared.settings import BaseServiceSettings
 REPO_ROOT = Path(__file__).resolve().parent.parent
 MIGRATIONS_ROOT = REPO_ROOT / "migrations"
 
+SettingsT = TypeVar("SettingsT", bound=BaseServiceSettings, default=BaseServiceSettings, covariant=True)
+"""A service's settings class (covariant: a context of EscrowSettings is a context of the base)."""
+
 
 @dataclass(frozen=True)
-class ServiceDefinition:
+class ServiceDefinition(Generic[SettingsT]):
     """The static facts about one service."""
 
     name: str
-    settings_factory: Callable[[], BaseServiceSettings]
+    settings_factory: Callable[[], SettingsT]
     metadata: MetaData
     tables: PlatformTables
 
@@ -45,11 +54,11 @@ class ServiceDefinition:
 
 
 @dataclass
-class ServiceContext:
+class ServiceContext(Generic[SettingsT]):
     """Runtime handles shared by the routes, jobs and commands of one service."""
 
-    definition: ServiceDefinition
-    settings: BaseServiceSettings
+    definition: ServiceDefinition[SettingsT]
+    settings: SettingsT
     db: Database
     keyring: Keyring
     metrics: Metrics
@@ -58,15 +67,15 @@ class ServiceContext:
     @classmethod
     def build(
         cls,
-        definition: ServiceDefinition,
-        settings: BaseServiceSettings | None = None,
+        definition: ServiceDefinition[SettingsT],
+        settings: SettingsT | None = None,
         *,
         clock: Clock | None = None,
         keyring: Keyring | None = None,
-    ) -> ServiceContext:
+    ) -> ServiceContext[SettingsT]:
         """Connect to the database and load the keys named by ``settings``."""
         settings = settings or definition.settings_factory()
-        return cls(
+        return ServiceContext(
             definition=definition,
             settings=settings,
             db=Database(settings.database_url, pool_size=settings.db_pool_size),

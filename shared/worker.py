@@ -3,6 +3,10 @@
 Platform jobs per service (outbox fan-out, webhook delivery, idempotency purge) come from
 ``platform_jobs``; each service adds its own (escrow timers, loans close of business, ...).
 A failing job is logged and retried on its next tick; it never stops the others.
+
+``claim_each`` is the loop of a job that works through rows one at a time: claim one row
+(``SELECT ... FOR UPDATE SKIP LOCKED`` on PostgreSQL, so replicas never take the same row)
+and work on it in one short transaction, until nothing is left or the batch is done.
 """
 
 from __future__ import annotations
@@ -12,9 +16,12 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from datetime import timedelta
+from typing import TypeVar
 
 import httpx
+from sqlalchemy.orm import Session
 
+from shared.db import Database
 from shared.idempotency import purge_expired
 from shared.observability import set_request_id
 from shared.platform import ServiceContext
@@ -23,6 +30,31 @@ from shared.webhooks import deliver_due, dispatch_events
 log = logging.getLogger("agrifin.worker")
 
 Job = tuple[str, float, Callable[[], object]]
+"""(name, interval in seconds, callable) run by the worker."""
+
+T = TypeVar("T")
+
+
+def claim_each(
+    db: Database,
+    *,
+    limit: int,
+    claim: Callable[[Session], T | None],
+    work: Callable[[Session, T], int | None],
+) -> int:
+    """Claim and work one item per transaction, up to ``limit``; return the items done.
+
+    ``work`` may return how many things it did for the item (None counts as one).
+    """
+    done = 0
+    for _ in range(limit):
+        with db.unit_of_work() as session:
+            item = claim(session)
+            if item is None:
+                break
+            result = work(session, item)
+            done += 1 if result is None else result
+    return done
 
 
 def platform_jobs(ctx: ServiceContext, client: httpx.Client) -> list[Job]:
