@@ -1,7 +1,10 @@
 """Recording a change: the audit entry and the outbox event every use case writes with it.
 
 ``record_change`` joins the caller's transaction, so the audit entry and the event exist if
-and only if the change they describe commits. ``new_id`` makes the record ids.
+and only if the change they describe commits. The audit entry is appended at commit
+(``shared.commit_tail``): the chain head is one lock every audited transaction shares, so it
+is taken as the transaction's last statement and held only for the commit. ``new_id`` makes
+the record ids.
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from shared.audit import append_audit
+from shared.commit_tail import at_commit
 from shared.platform import ServiceContext
 from shared.webhooks import emit_event
 
@@ -31,10 +35,27 @@ def record_change(
     payload: dict[str, Any],
     event: bool = True,
     owner: str | None = None,
+    audit_payload: dict[str, Any] | None = None,
 ) -> None:
-    """One audit entry and (unless ``event`` is False) one outbox event with topic ``action``."""
+    """One outbox event with topic ``action`` (unless ``event`` is False) and one audit entry.
+
+    The audit entry records ``audit_payload`` when given (an event may carry less than the
+    auditor needs, e.g. the ledger legs), else ``payload``.
+    """
     now = ctx.clock.now()
-    append_audit(session, ctx.tables, ctx.keyring, actor=actor, action=action, subject=subject,
-                 payload=payload, now=now)
     if event:
         emit_event(session, ctx.tables, topic=action, subject=subject, data=payload, now=now, owner=owner)
+    recorded = payload if audit_payload is None else audit_payload
+    at_commit(
+        session,
+        lambda: append_audit(
+            session,
+            ctx.tables,
+            ctx.keyring,
+            actor=actor,
+            action=action,
+            subject=subject,
+            payload=recorded,
+            now=now,
+        ),
+    )

@@ -13,60 +13,63 @@ share the work without ever processing the same row twice; time is ``ctx.clock``
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from sqlalchemy.orm import Session
 
-from services.escrow.domain.ledger import AccountKind
+from services.escrow.domain.ledger import AccountKind, AccountRef
 from services.escrow.repository import escrows as escrow_repo
 from services.escrow.repository.ledger import claim_payable_account
 from services.escrow.service import escrows, payouts, sandbox
-from services.escrow.settings import escrow_settings
-from shared.platform import ServiceContext
+from services.escrow.settings import EscrowContext
+from shared.worker import Job, claim_each
 
 WORKER = "worker:escrow"
 
 
-def expire_unfunded(ctx: ServiceContext) -> int:
+def expire_unfunded(ctx: EscrowContext) -> int:
     """Expire every escrow still unfunded at its funding deadline; return how many."""
-    done = 0
-    for _ in range(escrow_settings(ctx).job_batch_size):
-        with ctx.db.unit_of_work() as session:
-            escrow_id = escrow_repo.claim_expirable(session, now=ctx.clock.now())
-            if escrow_id is None:
-                break
-            escrows.expire(session, ctx, escrow_id=escrow_id, actor=WORKER)
-            done += 1
-    return done
+    return claim_each(
+        ctx.db,
+        limit=ctx.settings.job_batch_size,
+        claim=lambda session: escrow_repo.claim_expirable(session, now=ctx.clock.now()),
+        work=lambda session, escrow_id: escrows.expire(session, ctx, escrow_id=escrow_id, actor=WORKER),
+    )
 
 
-def auto_release(ctx: ServiceContext) -> int:
-    """Release every delivered lot whose inspection ended without a dispute; return how many."""
-    done = 0
-    for _ in range(escrow_settings(ctx).job_batch_size):
-        with ctx.db.unit_of_work() as session:
-            escrow_id = escrow_repo.claim_inspection_over(session, now=ctx.clock.now())
-            if escrow_id is None:
-                break
-            done += escrows.auto_release(session, ctx, escrow_id=escrow_id, actor=WORKER)
-    return done
+def auto_release(ctx: EscrowContext) -> int:
+    """Release every delivered lot whose inspection ended without a dispute; return how many lots."""
+    return claim_each(
+        ctx.db,
+        limit=ctx.settings.job_batch_size,
+        claim=lambda session: escrow_repo.claim_inspection_over(session, now=ctx.clock.now()),
+        work=lambda session, escrow_id: escrows.auto_release(session, ctx, escrow_id=escrow_id, actor=WORKER),
+    )
 
 
-def pay_sellers(ctx: ServiceContext) -> int:
+def pay_sellers(ctx: EscrowContext) -> int:
     """Pay every seller's whole payable balance out (only with ``auto_payout``); return how many."""
-    if not escrow_settings(ctx).auto_payout:
+    if not ctx.settings.auto_payout:
         return 0
-    done = 0
-    for _ in range(escrow_settings(ctx).job_batch_size):
-        with ctx.db.unit_of_work() as session:
-            account = claim_payable_account(session, kind=AccountKind.SELLER_PAYABLE)
-            if account is None:
-                break
-            payouts.create_payout(session, ctx, actor=WORKER, payee_kind="seller", payee_id=account.owner,
-                                  currency=account.currency, amount_minor=None)
-            done += 1
-    return done
+
+    def pay(session: Session, account: AccountRef) -> None:
+        payouts.create_payout(
+            session,
+            ctx,
+            actor=WORKER,
+            payee_kind="seller",
+            payee_id=account.owner,
+            currency=account.currency,
+            amount_minor=None,
+        )
+
+    return claim_each(
+        ctx.db,
+        limit=ctx.settings.job_batch_size,
+        claim=lambda session: claim_payable_account(session, kind=AccountKind.SELLER_PAYABLE),
+        work=pay,
+    )
 
 
-def periodic_jobs(ctx: ServiceContext) -> list[tuple[str, float, Callable[[], object]]]:
+def periodic_jobs(ctx: EscrowContext) -> list[Job]:
     """The escrow jobs for the worker: (name, interval in seconds, callable)."""
     return [
         ("escrow.expire_unfunded", 30.0, lambda: expire_unfunded(ctx)),

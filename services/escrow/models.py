@@ -171,7 +171,8 @@ class PostingRow(Base):
     __tablename__ = "ledger_postings"
     __table_args__ = (
         ForeignKeyConstraint(
-            ["account_id", "currency"], ["ledger_accounts.id", "ledger_accounts.currency"],
+            ["account_id", "currency"],
+            ["ledger_accounts.id", "ledger_accounts.currency"],
             name="fk_ledger_postings_account_currency",
         ),
         CheckConstraint("amount_minor > 0", name="amount_positive"),

@@ -2,15 +2,11 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from pydantic import Field, model_validator
 from pydantic_settings import SettingsConfigDict
 
+from shared.platform import ServiceContext
 from shared.settings import BaseServiceSettings
-
-if TYPE_CHECKING:
-    from shared.platform import ServiceContext
 
 
 class EscrowSettings(BaseServiceSettings):
@@ -56,8 +52,5 @@ class EscrowSettings(BaseServiceSettings):
         return self
 
 
-def escrow_settings(ctx: ServiceContext) -> EscrowSettings:
-    """The escrow settings of a service context."""
-    if not isinstance(ctx.settings, EscrowSettings):
-        raise TypeError(f"expected EscrowSettings, got {type(ctx.settings).__name__}")
-    return ctx.settings
+EscrowContext = ServiceContext[EscrowSettings]
+"""The escrow service's context: its settings typed as ``EscrowSettings``."""

@@ -19,7 +19,7 @@ from typer.testing import CliRunner
 from services.cli import app as cli
 from services.escrow.domain.postings import funding_entry
 from services.escrow.repository.ledger import post_entries
-from services.escrow.service.audit import audit_at_commit
+from shared.changes import record_change
 from shared.money import Money
 from shared.platform import ServiceContext
 from shared.webhooks import record_inbox
@@ -37,17 +37,21 @@ def _settled(api: EscrowApi) -> str:
 def _ids(ctx: ServiceContext) -> tuple[int, int, int]:
     """(an entry id, a KES account id, a posting id)."""
     with ctx.db.unit_of_work(read_only=True) as session:
-        row = session.execute(text(
-            "SELECT p.entry_id, p.account_id, p.id FROM ledger_postings p ORDER BY p.id LIMIT 1")).one()
+        row = session.execute(
+            text("SELECT p.entry_id, p.account_id, p.id FROM ledger_postings p ORDER BY p.id LIMIT 1")
+        ).one()
     return int(row[0]), int(row[1]), int(row[2])
 
 
-@pytest.mark.parametrize("statement", [
-    "UPDATE ledger_entries SET memo = 'edited' WHERE id = :entry",
-    "DELETE FROM ledger_entries WHERE id = :entry",
-    "UPDATE ledger_postings SET amount_minor = amount_minor + 1 WHERE id = :posting",
-    "DELETE FROM ledger_postings WHERE id = :posting",
-])
+@pytest.mark.parametrize(
+    "statement",
+    [
+        "UPDATE ledger_entries SET memo = 'edited' WHERE id = :entry",
+        "DELETE FROM ledger_entries WHERE id = :entry",
+        "UPDATE ledger_postings SET amount_minor = amount_minor + 1 WHERE id = :posting",
+        "DELETE FROM ledger_postings WHERE id = :posting",
+    ],
+)
 def test_entries_and_postings_are_append_only(api: EscrowApi, ctx: ServiceContext, statement: str) -> None:
     _settled(api)
     entry, _, posting = _ids(ctx)
@@ -55,18 +59,28 @@ def test_entries_and_postings_are_append_only(api: EscrowApi, ctx: ServiceContex
         session.execute(text(statement), {"entry": entry, "posting": posting})
 
 
-@pytest.mark.parametrize(("side", "amount", "currency"), [
-    ("debit", 0, "KES"), ("credit", -5, "KES"), ("sideways", 5, "KES"), ("debit", 5, "UGX"),
-])
+@pytest.mark.parametrize(
+    ("side", "amount", "currency"),
+    [
+        ("debit", 0, "KES"),
+        ("credit", -5, "KES"),
+        ("sideways", 5, "KES"),
+        ("debit", 5, "UGX"),
+    ],
+)
 def test_postings_are_positive_debit_or_credit_in_their_accounts_currency(
     api: EscrowApi, ctx: ServiceContext, side: str, amount: int, currency: str
 ) -> None:
     _settled(api)
     entry, account, _ = _ids(ctx)
     with pytest.raises(DBAPIError), ctx.db.unit_of_work() as session:
-        session.execute(text(
-            "INSERT INTO ledger_postings (entry_id, account_id, currency, side, amount_minor) "
-            "VALUES (:e, :a, :c, :s, :m)"), {"e": entry, "a": account, "c": currency, "s": side, "m": amount})
+        session.execute(
+            text(
+                "INSERT INTO ledger_postings (entry_id, account_id, currency, side, amount_minor) "
+                "VALUES (:e, :a, :c, :s, :m)"
+            ),
+            {"e": entry, "a": account, "c": currency, "s": side, "m": amount},
+        )
 
 
 def test_an_account_that_may_not_go_negative_never_does(api: EscrowApi, ctx: ServiceContext) -> None:
@@ -84,12 +98,19 @@ def test_an_unbalanced_entry_cannot_commit_on_postgresql(
     _, account, _ = _ids(ctx)
     session = ctx.db.sessionmaker()
     try:
-        entry = session.execute(text(
-            "INSERT INTO ledger_entries (ref, kind, memo, created_at) "
-            "VALUES ('forged', 'funding', 'x', now()) RETURNING id")).scalar_one()
-        session.execute(text(
-            "INSERT INTO ledger_postings (entry_id, account_id, currency, side, amount_minor) "
-            "VALUES (:e, :a, 'KES', 'debit', 500)"), {"e": entry, "a": account})
+        entry = session.execute(
+            text(
+                "INSERT INTO ledger_entries (ref, kind, memo, created_at) "
+                "VALUES ('forged', 'funding', 'x', now()) RETURNING id"
+            )
+        ).scalar_one()
+        session.execute(
+            text(
+                "INSERT INTO ledger_postings (entry_id, account_id, currency, side, amount_minor) "
+                "VALUES (:e, :a, 'KES', 'debit', 500)"
+            ),
+            {"e": entry, "a": account},
+        )
         with pytest.raises(DBAPIError, match="does not balance"):
             session.commit()  # the check is deferred to here
     finally:
@@ -113,8 +134,11 @@ def test_ledger_verify_cli_passes_then_fails_on_a_tampered_balance(
     assert trial.exit_code == 0 and json.loads(trial.output)["currencies"][0]["debits_minor"] == 100_000
 
     with ctx.db.unit_of_work() as session:  # someone edits a stored balance behind the ledger's back
-        session.execute(text(
-            "UPDATE ledger_accounts SET balance_minor = balance_minor + 7 WHERE kind = 'provider_clearing'"))
+        session.execute(
+            text(
+                "UPDATE ledger_accounts SET balance_minor = balance_minor + 7 WHERE kind = 'provider_clearing'"
+            )
+        )
     broken = runner.invoke(cli, ["ledger", "verify"])
     assert broken.exit_code == 1
     problems = json.loads(broken.output)["problems"]
@@ -131,7 +155,9 @@ def test_hot_balances_and_the_audit_entry_land_at_commit_once_or_not_at_all(
 
     def post(session: Session) -> None:
         post_entries(session, entries=[entry], escrow_id=eid, now=ctx.clock.now())
-        audit_at_commit(session, ctx, actor="test", action="escrow.fund", subject=f"escrow:{eid}", payload={})
+        record_change(
+            session, ctx, actor="test", action="escrow.fund", subject=f"escrow:{eid}", payload={}, event=False
+        )
 
     def fail_after_posting() -> None:
         with ctx.db.unit_of_work() as session:
@@ -154,8 +180,9 @@ def test_hot_balances_and_the_audit_entry_land_at_commit_once_or_not_at_all(
 def test_an_entry_reference_is_posted_at_most_once(api: EscrowApi, ctx: ServiceContext) -> None:
     """Entry refs are unique, so an action's money can never be moved twice, whatever else fails."""
     eid = api.create()["id"]
-    entry = funding_entry(escrow_id=eid, amount=Money(100_000, "KES"), provider="sandbox",
-                          ref=f"{eid}:fund/1")
+    entry = funding_entry(
+        escrow_id=eid, amount=Money(100_000, "KES"), provider="sandbox", ref=f"{eid}:fund/1"
+    )
     with ctx.db.unit_of_work() as session:
         post_entries(session, entries=[entry], escrow_id=eid, now=ctx.clock.now())
     with pytest.raises(IntegrityError), ctx.db.unit_of_work() as session:

@@ -6,18 +6,20 @@ from typing import Annotated
 
 from fastapi import Query
 
-from services.escrow.api.deps import AssignmentReaderDep, AssignmentWriterDep
-from services.escrow.repository import assignments as assignment_repo
+from services.escrow.api.deps import AssignmentReaderDep, AssignmentWriterDep, EscrowContextDep
 from services.escrow.schemas import AssignmentIn, AssignmentList, AssignmentOut
 from services.escrow.service import assignments
-from shared.api import ContextDep, SessionDep, service_router
+from shared.api import SessionDep, service_router
 
 router = service_router(prefix="/v1/assignments", tags=["assignments"])
 
 
 @router.post("", status_code=201, response_model=AssignmentOut)
 def create_assignment(
-    body: AssignmentIn, ctx: ContextDep, session: SessionDep, who: AssignmentWriterDep,
+    body: AssignmentIn,
+    ctx: EscrowContextDep,
+    session: SessionDep,
+    who: AssignmentWriterDep,
 ) -> AssignmentOut:
     """Assign share_bps of a seller's every release to a lender until cap_minor is repaid."""
     return assignments.create_assignment(session, ctx, actor=who.actor, body=body)
@@ -25,14 +27,14 @@ def create_assignment(
 
 @router.get("", response_model=AssignmentList)
 def list_assignments(
-    session: SessionDep, _: AssignmentReaderDep,
+    session: SessionDep,
+    _: AssignmentReaderDep,
     seller_id: Annotated[str | None, Query(max_length=128)] = None,
     loan_ref: Annotated[str | None, Query(max_length=128)] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> AssignmentList:
     """Assignments, newest first (filter by seller or loan)."""
-    rows = assignment_repo.list_assignments(session, seller_id=seller_id, loan_ref=loan_ref, limit=limit)
-    return AssignmentList(assignments=[assignments.assignment_out(row) for row in rows])
+    return assignments.list_assignments(session, seller_id=seller_id, loan_ref=loan_ref, limit=limit)
 
 
 @router.get("/{assignment_id}", response_model=AssignmentOut)

@@ -1,12 +1,17 @@
-"""Who may call what: the role dependencies of the escrow routes."""
+"""Who may call what (the role dependencies of the escrow routes), and the typed context."""
 
 from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends
 
+from services.escrow.settings import EscrowContext
+from shared.api import get_context
 from shared.auth import Principal, Role, require_roles
+
+EscrowContextDep = Annotated[EscrowContext, Depends(get_context)]
+"""The escrow service's context, its settings typed."""
 
 MarketplaceDep = Annotated[Principal, Depends(require_roles(Role.MARKETPLACE, Role.ADMIN))]
 """Marketplace checkout (its own escrows only) or an admin."""
@@ -25,11 +30,3 @@ AssignmentWriterDep = Annotated[Principal, Depends(require_roles(Role.ADMIN, Rol
 
 AssignmentReaderDep = Annotated[Principal, Depends(require_roles(Role.ADMIN, Role.SERVICE, Role.AUDITOR))]
 """Admins, services and auditors."""
-
-
-async def raw_body(request: Request) -> bytes:
-    """The request body exactly as received (signatures are over these bytes)."""
-    return await request.body()
-
-
-RawBodyDep = Annotated[bytes, Depends(raw_body)]

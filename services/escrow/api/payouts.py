@@ -6,17 +6,16 @@ from typing import Annotated, Literal
 
 from fastapi import Query
 
-from services.escrow.api.deps import AdminDep, FinanceReaderDep
-from services.escrow.repository import payments as payment_repo
+from services.escrow.api.deps import AdminDep, EscrowContextDep, FinanceReaderDep
 from services.escrow.schemas import PayoutIn, PayoutList, PayoutOut
 from services.escrow.service import payouts
-from shared.api import ContextDep, SessionDep, service_router
+from shared.api import SessionDep, service_router
 
 router = service_router(prefix="/v1/payouts", tags=["payouts"])
 
 
 @router.post("", status_code=201, response_model=PayoutOut)
-def create_payout(body: PayoutIn, ctx: ContextDep, session: SessionDep, who: AdminDep) -> PayoutOut:
+def create_payout(body: PayoutIn, ctx: EscrowContextDep, session: SessionDep, who: AdminDep) -> PayoutOut:
     """Pay a payee's balance (all of it unless amount_minor) out through the provider."""
     if body.seller_id is not None:
         kind, payee = "seller", body.seller_id
@@ -25,22 +24,28 @@ def create_payout(body: PayoutIn, ctx: ContextDep, session: SessionDep, who: Adm
     else:
         assert body.lender_id is not None
         kind, payee = "lender", body.lender_id
-    return payouts.create_payout(session, ctx, actor=who.actor, payee_kind=kind, payee_id=payee,
-                                 currency=body.currency, amount_minor=body.amount_minor)
+    return payouts.create_payout(
+        session,
+        ctx,
+        actor=who.actor,
+        payee_kind=kind,
+        payee_id=payee,
+        currency=body.currency,
+        amount_minor=body.amount_minor,
+    )
 
 
 @router.get("", response_model=PayoutList)
 def list_payouts(
-    session: SessionDep, _: FinanceReaderDep,
+    session: SessionDep,
+    _: FinanceReaderDep,
     payee_kind: Literal["seller", "buyer", "lender"] | None = None,
     payee_id: Annotated[str | None, Query(max_length=128)] = None,
     status: Annotated[str | None, Query(max_length=16)] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> PayoutList:
     """Payouts, newest first."""
-    rows = payment_repo.list_payouts(session, payee_kind=payee_kind, payee_id=payee_id, status=status,
-                                     limit=limit)
-    return PayoutList(payouts=[payouts.payout_out(row) for row in rows])
+    return payouts.list_payouts(session, payee_kind=payee_kind, payee_id=payee_id, status=status, limit=limit)
 
 
 @router.get("/{payout_id}", response_model=PayoutOut)

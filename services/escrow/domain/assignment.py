@@ -88,9 +88,7 @@ def split_release(*, net_to_seller: Money, assignments: Sequence[Assignment]) ->
     return ReleaseSplit(to_seller=to_seller, sweeps=tuple(sweeps))
 
 
-def record_sweeps(
-    *, assignments: Sequence[Assignment], sweeps: Iterable[Sweep]
-) -> tuple[Assignment, ...]:
+def record_sweeps(*, assignments: Sequence[Assignment], sweeps: Iterable[Sweep]) -> tuple[Assignment, ...]:
     """The assignments with ``sweeps`` added to what each has swept so far."""
     added: dict[str, Money] = {}
     for sweep in sweeps:

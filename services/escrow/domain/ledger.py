@@ -225,9 +225,7 @@ def open_account(*, kind: AccountKind, owner: str, currency: str) -> Account:
 
 def open_accounts(*, refs: Iterable[AccountRef]) -> dict[AccountRef, Account]:
     """Open (with their kinds' rules) every account in ``refs``, keyed by reference."""
-    return {
-        ref: open_account(kind=ref.kind, owner=ref.owner, currency=ref.currency) for ref in refs
-    }
+    return {ref: open_account(kind=ref.kind, owner=ref.owner, currency=ref.currency) for ref in refs}
 
 
 # --- postings and entries -------------------------------------------------------------------
@@ -246,8 +244,7 @@ class Posting:
             raise InvalidPostingError(f"leg on {self.account} must be positive, got {self.amount}")
         if self.amount.currency != self.account.currency:
             raise InvalidPostingError(
-                f"leg of {self.amount.currency} on {self.account}, "
-                f"an account in {self.account.currency}"
+                f"leg of {self.amount.currency} on {self.account}, an account in {self.account.currency}"
             )
 
     @property
@@ -288,9 +285,7 @@ class JournalEntry:
         """Net signed change per account (legs on the same account combined)."""
         changes: dict[AccountRef, Money] = {}
         for leg in self.postings:
-            changes[leg.account] = (
-                changes.get(leg.account, Money.zero(leg.account.currency)) + leg.signed
-            )
+            changes[leg.account] = changes.get(leg.account, Money.zero(leg.account.currency)) + leg.signed
         return changes
 
 
@@ -301,9 +296,7 @@ def _net_by_currency(postings: Iterable[Posting]) -> dict[str, int]:
     return nets
 
 
-def build_entry(
-    *, kind: EntryKind, postings: Sequence[Posting], memo: str, ref: str
-) -> JournalEntry:
+def build_entry(*, kind: EntryKind, postings: Sequence[Posting], memo: str, ref: str) -> JournalEntry:
     """A journal entry, refused unless every leg is positive and it balances per currency."""
     if not ref:
         raise InvalidPostingError("an entry needs a reference")

@@ -138,9 +138,7 @@ def open_escrow(
         raise AmountError("lot ids must be unique within an escrow")
     for terms in lots:
         if terms.amount.currency != currency or terms.amount.minor <= 0:
-            raise AmountError(
-                f"lot {terms.lot_id!r}: amounts must be positive and all in {currency}"
-            )
+            raise AmountError(f"lot {terms.lot_id!r}: amounts must be positive and all in {currency}")
         require_utc(terms.delivery_deadline)
     if inspection_period <= timedelta(0):
         raise ValueError("the inspection period must be positive")
@@ -152,10 +150,7 @@ def open_escrow(
         buyer_id=buyer_id,
         seller_id=seller_id,
         currency=currency,
-        lots=tuple(
-            Lot(t.lot_id, t.amount, t.delivery_deadline, LotStatus.PENDING, zero, zero)
-            for t in lots
-        ),
+        lots=tuple(Lot(t.lot_id, t.amount, t.delivery_deadline, LotStatus.PENDING, zero, zero) for t in lots),
         fee_schedule=fee_schedule,
         inspection_period=inspection_period,
         funding_deadline=funding_deadline,
@@ -169,9 +164,7 @@ def open_escrow(
 # --- what is allowed ------------------------------------------------------------------------
 
 
-def allowed_actions(
-    *, escrow: Escrow, now: datetime, lot_id: str | None = None
-) -> tuple[Action, ...]:
+def allowed_actions(*, escrow: Escrow, now: datetime, lot_id: str | None = None) -> tuple[Action, ...]:
     """Actions allowed at ``now`` on the escrow (``lot_id`` None) or on one of its lots.
 
     A ``now`` behind the escrow's last change (clock skew between replicas) is taken as the
@@ -266,9 +259,7 @@ def fund_escrow(*, escrow: Escrow, amount: Money, now: datetime) -> Transition:
             f"funding must be exactly {escrow.total.minor} {escrow.currency}, "
             f"got {amount.minor} {amount.currency}"
         )
-    funded = replace(
-        escrow, status=EscrowStatus.FUNDED, funded=amount, funded_at=now, updated_at=now
-    )
+    funded = replace(escrow, status=EscrowStatus.FUNDED, funded=amount, funded_at=now, updated_at=now)
     return Transition(funded, Action.FUND, None, (Funding(amount),))
 
 
@@ -285,9 +276,7 @@ def cancel_escrow(*, escrow: Escrow, now: datetime) -> Transition:
         )
         for lot in escrow.lots
     )
-    cancelled = replace(
-        escrow, lots=lots, status=EscrowStatus.CANCELLED, updated_at=now, closed_at=now
-    )
+    cancelled = replace(escrow, lots=lots, status=EscrowStatus.CANCELLED, updated_at=now, closed_at=now)
     movements: tuple[Movement, ...] = (Refund(None, escrow.funded),) if refund else ()
     return Transition(cancelled, Action.CANCEL, None, movements)
 
@@ -303,9 +292,7 @@ def expire_escrow(*, escrow: Escrow, now: datetime) -> Transition:
 # --- lot-level transitions ------------------------------------------------------------------
 
 
-def ship_lot(
-    *, escrow: Escrow, lot_id: str, carrier: str, tracking: str, now: datetime
-) -> Transition:
+def ship_lot(*, escrow: Escrow, lot_id: str, carrier: str, tracking: str, now: datetime) -> Transition:
     """The seller shipped a lot, with the carrier and tracking reference."""
     now = _check(escrow, Action.SHIP, now, lot_id)
     lot = replace(
@@ -325,9 +312,7 @@ def deliver_lot(*, escrow: Escrow, lot_id: str, now: datetime) -> Transition:
     return _transition(escrow, lot, Action.DELIVER, now, ())
 
 
-def accept_lot(
-    *, escrow: Escrow, lot_id: str, now: datetime, amount_minor: int | None = None
-) -> Transition:
+def accept_lot(*, escrow: Escrow, lot_id: str, now: datetime, amount_minor: int | None = None) -> Transition:
     """The buyer accepts a delivered lot, fully or (``amount_minor``) partly; rest refunded."""
     now = _check(escrow, Action.ACCEPT, now, lot_id)
     lot = escrow.lot(lot_id)
@@ -368,9 +353,7 @@ def resolve_dispute(*, escrow: Escrow, lot_id: str, seller_minor: int, now: date
     now = _check(escrow, Action.RESOLVE, now, lot_id)
     lot = escrow.lot(lot_id)
     if not 0 <= seller_minor <= lot.amount.minor:
-        raise AmountError(
-            f"seller's share must be within 0..{lot.amount.minor}, got {seller_minor}"
-        )
+        raise AmountError(f"seller's share must be within 0..{lot.amount.minor}, got {seller_minor}")
     return _settle(escrow, lot, Action.RESOLVE, now, seller_minor, LotStatus.RESOLVED)
 
 

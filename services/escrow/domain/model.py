@@ -120,8 +120,7 @@ class InvalidTransitionError(EscrowError):
         self.subject = subject
         allowed = ", ".join(self.allowed_actions) or "none"
         super().__init__(
-            f"cannot {action.value} {subject} in state {current_state!r}; "
-            f"allowed actions: {allowed}"
+            f"cannot {action.value} {subject} in state {current_state!r}; allowed actions: {allowed}"
         )
 
 

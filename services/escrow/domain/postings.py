@@ -115,17 +115,12 @@ def release_entry(
     """A lot's release: holding -> fee revenue + seller payable + each lender's receivable."""
     currency = release.gross.currency
     swept = sum(s.amount.minor for s in split.sweeps)
-    if (
-        split.to_seller.minor + swept != release.net.minor
-        or release.fee + release.net != release.gross
-    ):
+    if split.to_seller.minor + swept != release.net.minor or release.fee + release.net != release.gross:
         raise ValueError("release split does not add up to the released gross amount")
     legs = [
         debit(holding_account(escrow_id=escrow_id, currency=currency), release.gross),
         *_credit_if_positive(fee_revenue_account(currency=currency), release.fee),
-        *_credit_if_positive(
-            seller_payable_account(seller_id=seller_id, currency=currency), split.to_seller
-        ),
+        *_credit_if_positive(seller_payable_account(seller_id=seller_id, currency=currency), split.to_seller),
     ]
     for sweep in split.sweeps:
         legs.append(
@@ -186,9 +181,7 @@ def payout_settled_entry(*, amount: Money, provider: str, ref: str) -> JournalEn
     )
 
 
-def payout_returned_entry(
-    *, payable: AccountRef, amount: Money, provider: str, ref: str
-) -> JournalEntry:
+def payout_returned_entry(*, payable: AccountRef, amount: Money, provider: str, ref: str) -> JournalEntry:
     """The provider returned a payout: payout clearing -> back to the payee's payable."""
     return build_entry(
         kind=EntryKind.PAYOUT_RETURNED,
@@ -305,9 +298,7 @@ class EscrowTotals:
 _RELEASED_TO = frozenset({AccountKind.SELLER_PAYABLE, AccountKind.LENDER_RECEIVABLE})
 
 
-def escrow_totals(
-    *, escrow_id: str, currency: str, entries: Iterable[JournalEntry]
-) -> EscrowTotals:
+def escrow_totals(*, escrow_id: str, currency: str, entries: Iterable[JournalEntry]) -> EscrowTotals:
     """Funded, released (net to seller + lenders), refunded, fees and held of one escrow."""
     holding = holding_account(escrow_id=escrow_id, currency=currency)
     sums = dict.fromkeys(("funded", "released", "refunded", "fees", "held"), 0)

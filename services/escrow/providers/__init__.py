@@ -9,9 +9,8 @@ from __future__ import annotations
 
 from services.escrow.providers.base import PaymentProvider
 from services.escrow.providers.sandbox import SandboxProvider
-from services.escrow.settings import escrow_settings
+from services.escrow.settings import EscrowContext
 from shared.errors import NotFound
-from shared.platform import ServiceContext
 
 _ADAPTERS: dict[str, PaymentProvider] = {"sandbox": SandboxProvider()}
 
@@ -24,9 +23,9 @@ def get_provider(name: str) -> PaymentProvider:
         raise NotFound(f"unknown payment provider {name!r}") from None
 
 
-def callback_secret(ctx: ServiceContext, provider: str) -> str:
+def callback_secret(ctx: EscrowContext, provider: str) -> str:
     """The provider's callback secret: from settings, else derived from the keyring."""
-    configured = escrow_settings(ctx).provider_secrets
+    configured = ctx.settings.provider_secrets
     if provider in configured:
         return configured[provider]
     return ctx.keyring.hmac_hex(f"escrow-provider-callback:{provider}".encode())

@@ -61,8 +61,10 @@ class SandboxProvider:
             if isinstance(amount, bool) or not isinstance(amount, int) or amount <= 0:
                 raise CallbackFormatError("amount_minor must be a positive integer")
             return ProviderEvent(
-                event_id=str(data["event_id"]), type=CallbackType(data["type"]),
-                provider_ref=str(data["provider_ref"]), amount=Money(amount, str(data["currency"])),
+                event_id=str(data["event_id"]),
+                type=CallbackType(data["type"]),
+                provider_ref=str(data["provider_ref"]),
+                amount=Money(amount, str(data["currency"])),
             )
         except (KeyError, ValueError, CurrencyError) as exc:
             if isinstance(exc, CallbackFormatError):
@@ -71,14 +73,24 @@ class SandboxProvider:
 
 
 def sandbox_callback(
-    *, secret: str, type: CallbackType, provider_ref: str, amount: Money, now: datetime,
+    *,
+    secret: str,
+    type: CallbackType,
+    provider_ref: str,
+    amount: Money,
+    now: datetime,
     event_id: str | None = None,
 ) -> tuple[bytes, dict[str, str]]:
     """The body and headers the sandbox would POST to our callback route, signed."""
-    body = canonical_json({
-        "event_id": event_id or f"sbx_evt_{uuid.uuid4().hex}", "type": type.value,
-        "provider_ref": provider_ref, "amount_minor": amount.minor, "currency": amount.currency,
-    }).encode("utf-8")
+    body = canonical_json(
+        {
+            "event_id": event_id or f"sbx_evt_{uuid.uuid4().hex}",
+            "type": type.value,
+            "provider_ref": provider_ref,
+            "amount_minor": amount.minor,
+            "currency": amount.currency,
+        }
+    ).encode("utf-8")
     headers = {
         "Content-Type": "application/json",
         SIGNATURE_HEADER: sign_payload(secret, body, int(now.timestamp())),

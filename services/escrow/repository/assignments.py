@@ -11,15 +11,18 @@ from services.escrow.models import AssignmentRow
 def serialize_seller(session: Session, *, seller_id: str, currency: str) -> None:
     """Serialise assignment changes of one seller and currency (advisory lock on PostgreSQL)."""
     if session.get_bind().dialect.name == "postgresql":
-        session.execute(text("SELECT pg_advisory_xact_lock(hashtextextended(:k, 0))"),
-                        {"k": f"escrow-assignment:{seller_id}:{currency}"})
+        session.execute(
+            text("SELECT pg_advisory_xact_lock(hashtextextended(:k, 0))"),
+            {"k": f"escrow-assignment:{seller_id}:{currency}"},
+        )
 
 
 def active_share_bps(session: Session, *, seller_id: str, currency: str) -> int:
     """The shares of a seller's assignments in ``currency`` not yet repaid, added up."""
     total = session.execute(
         select(func.coalesce(func.sum(AssignmentRow.share_bps), 0)).where(
-            AssignmentRow.seller_id == seller_id, AssignmentRow.currency == currency,
+            AssignmentRow.seller_id == seller_id,
+            AssignmentRow.currency == currency,
             AssignmentRow.status == "active",
         )
     ).scalar_one()
@@ -28,12 +31,19 @@ def active_share_bps(session: Session, *, seller_id: str, currency: str) -> int:
 
 def lock_active_assignments(session: Session, *, seller_id: str, currency: str) -> list[AssignmentRow]:
     """The seller's active assignments in ``currency``, locked in id order."""
-    return list(session.execute(
-        select(AssignmentRow).where(
-            AssignmentRow.seller_id == seller_id, AssignmentRow.currency == currency,
-            AssignmentRow.status == "active",
-        ).order_by(AssignmentRow.id).with_for_update().execution_options(populate_existing=True)
-    ).scalars())
+    return list(
+        session.execute(
+            select(AssignmentRow)
+            .where(
+                AssignmentRow.seller_id == seller_id,
+                AssignmentRow.currency == currency,
+                AssignmentRow.status == "active",
+            )
+            .order_by(AssignmentRow.id)
+            .with_for_update()
+            .execution_options(populate_existing=True)
+        ).scalars()
+    )
 
 
 def get_assignment(session: Session, assignment_id: str) -> AssignmentRow | None:
@@ -42,7 +52,11 @@ def get_assignment(session: Session, assignment_id: str) -> AssignmentRow | None
 
 
 def list_assignments(
-    session: Session, *, seller_id: str | None, loan_ref: str | None, limit: int,
+    session: Session,
+    *,
+    seller_id: str | None,
+    loan_ref: str | None,
+    limit: int,
 ) -> list[AssignmentRow]:
     """Assignments, newest first, filtered."""
     query = select(AssignmentRow).order_by(AssignmentRow.created_at.desc(), AssignmentRow.id).limit(limit)

@@ -38,7 +38,9 @@ def add_escrow(session: Session, escrow: EscrowRow, lots: list[LotRow]) -> None:
 def lock_escrow(session: Session, escrow_id: str) -> EscrowRow | None:
     """The escrow row, locked for this transaction (``SELECT ... FOR UPDATE``)."""
     return session.execute(
-        select(EscrowRow).where(EscrowRow.id == escrow_id).with_for_update()
+        select(EscrowRow)
+        .where(EscrowRow.id == escrow_id)
+        .with_for_update()
         .execution_options(populate_existing=True)
     ).scalar_one_or_none()
 
@@ -50,13 +52,20 @@ def get_escrow(session: Session, escrow_id: str) -> EscrowRow | None:
 
 def lots_of(session: Session, escrow_id: str) -> list[LotRow]:
     """The escrow's lots in their order (guarded by the escrow row's lock)."""
-    return list(session.execute(
-        select(LotRow).where(LotRow.escrow_id == escrow_id).order_by(LotRow.position)
-    ).scalars())
+    return list(
+        session.execute(
+            select(LotRow).where(LotRow.escrow_id == escrow_id).order_by(LotRow.position)
+        ).scalars()
+    )
 
 
 def list_escrows(
-    session: Session, *, owner: str | None, order_ref: str | None, status: str | None, limit: int,
+    session: Session,
+    *,
+    owner: str | None,
+    order_ref: str | None,
+    status: str | None,
+    limit: int,
 ) -> list[EscrowRow]:
     """Escrows, newest first, filtered (``owner`` None: every marketplace's)."""
     query = select(EscrowRow).order_by(EscrowRow.created_at.desc(), EscrowRow.id).limit(limit)
@@ -70,12 +79,26 @@ def list_escrows(
 
 
 def add_timeline(
-    session: Session, *, escrow_id: str, event: str, actor: str, now: datetime,
-    lot_ref: str | None = None, data: dict[str, Any] | None = None,
+    session: Session,
+    *,
+    escrow_id: str,
+    event: str,
+    actor: str,
+    now: datetime,
+    lot_ref: str | None = None,
+    data: dict[str, Any] | None = None,
 ) -> None:
     """Append one item to an escrow's timeline."""
-    session.add(TimelineRow(escrow_id=escrow_id, lot_ref=lot_ref, event=event, actor=actor,
-                            data=canonical_json(data or {}), created_at=now))
+    session.add(
+        TimelineRow(
+            escrow_id=escrow_id,
+            lot_ref=lot_ref,
+            event=event,
+            actor=actor,
+            data=canonical_json(data or {}),
+            created_at=now,
+        )
+    )
 
 
 def timeline_of(session: Session, escrow_id: str) -> list[tuple[TimelineRow, dict[str, Any]]]:
@@ -91,7 +114,8 @@ def claim_expirable(session: Session, *, now: datetime) -> str | None:
     return session.execute(
         select(EscrowRow.id)
         .where(EscrowRow.status == "created", EscrowRow.funding_deadline <= now)
-        .order_by(EscrowRow.funding_deadline).limit(1)
+        .order_by(EscrowRow.funding_deadline)
+        .limit(1)
         .with_for_update(skip_locked=True)
     ).scalar_one_or_none()
 
@@ -99,9 +123,11 @@ def claim_expirable(session: Session, *, now: datetime) -> str | None:
 def claim_inspection_over(session: Session, *, now: datetime) -> str | None:
     """One escrow with a delivered lot whose inspection is over, locked (skip locked)."""
     return session.execute(
-        select(EscrowRow.id).join(LotRow, LotRow.escrow_id == EscrowRow.id)
+        select(EscrowRow.id)
+        .join(LotRow, LotRow.escrow_id == EscrowRow.id)
         .where(LotRow.status == "delivered", LotRow.inspection_ends_at <= now)
-        .order_by(LotRow.inspection_ends_at).limit(1)
+        .order_by(LotRow.inspection_ends_at)
+        .limit(1)
         .with_for_update(of=EscrowRow, skip_locked=True)
     ).scalar_one_or_none()
 
@@ -109,9 +135,12 @@ def claim_inspection_over(session: Session, *, now: datetime) -> str | None:
 def claim_escrow_with_payment(session: Session, *, provider: str, before: datetime) -> str | None:
     """One escrow with a payment pending at ``provider`` since ``before``, locked (skip locked)."""
     return session.execute(
-        select(EscrowRow.id).join(PaymentRow, PaymentRow.escrow_id == EscrowRow.id)
-        .where(PaymentRow.status == "pending", PaymentRow.provider == provider,
-               PaymentRow.created_at <= before)
-        .order_by(PaymentRow.created_at).limit(1)
+        select(EscrowRow.id)
+        .join(PaymentRow, PaymentRow.escrow_id == EscrowRow.id)
+        .where(
+            PaymentRow.status == "pending", PaymentRow.provider == provider, PaymentRow.created_at <= before
+        )
+        .order_by(PaymentRow.created_at)
+        .limit(1)
         .with_for_update(of=EscrowRow, skip_locked=True)
     ).scalar_one_or_none()

@@ -95,11 +95,17 @@ def ensure_accounts(session: Session, *, refs: Iterable[AccountRef], now: dateti
     values = []
     for ref in sorted(missing):
         account = open_account(kind=ref.kind, owner=ref.owner, currency=ref.currency)
-        values.append({
-            "kind": ref.kind.value, "owner": ref.owner, "currency": ref.currency,
-            "normal_side": account.normal_side.value, "may_go_negative": account.may_go_negative,
-            "balance_minor": 0, "created_at": now,
-        })
+        values.append(
+            {
+                "kind": ref.kind.value,
+                "owner": ref.owner,
+                "currency": ref.currency,
+                "normal_side": account.normal_side.value,
+                "may_go_negative": account.may_go_negative,
+                "balance_minor": 0,
+                "created_at": now,
+            }
+        )
     if not values:
         return
     dialect = session.get_bind().dialect.name
@@ -163,29 +169,47 @@ def post_entries(
     # Each JournalEntry balances by construction; PostgreSQL checks again at commit (0002).
     for entry in entries:
         entry_id = session.execute(
-            insert(ENTRIES).values(ref=entry.ref, kind=entry.kind.value, memo=entry.memo[:500],
-                                   escrow_id=escrow_id, created_at=now).returning(ENTRIES.c.id)
+            insert(ENTRIES)
+            .values(
+                ref=entry.ref,
+                kind=entry.kind.value,
+                memo=entry.memo[:500],
+                escrow_id=escrow_id,
+                created_at=now,
+            )
+            .returning(ENTRIES.c.id)
         ).scalar_one()
         entry_ids.append(int(entry_id))
-        session.execute(insert(POSTINGS), [
-            {"entry_id": entry_id, "account_id": stored[leg.account].id, "currency": leg.amount.currency,
-             "side": leg.side.value, "amount_minor": leg.amount.minor}
-            for leg in entry.postings
-        ])
+        session.execute(
+            insert(POSTINGS),
+            [
+                {
+                    "entry_id": entry_id,
+                    "account_id": stored[leg.account].id,
+                    "currency": leg.amount.currency,
+                    "side": leg.side.value,
+                    "amount_minor": leg.amount.minor,
+                }
+                for leg in entry.postings
+            ],
+        )
         for leg in entry.postings:
             deltas[leg.account] += leg.signed.minor
     for ref in sorted(deltas, key=lock_key):
         if ref in locked or not deltas[ref]:
             continue
-        add_balance_delta(session, table=ACCOUNTS, account_id=stored[ref].id, sort_key=lock_key(ref),
-                          delta=deltas[ref])
+        add_balance_delta(
+            session, table=ACCOUNTS, account_id=stored[ref].id, sort_key=lock_key(ref), delta=deltas[ref]
+        )
     changes = [
         {"account_id_": stored[ref].id, "delta_": deltas[ref]}
-        for ref in sorted(locked, key=lock_key) if deltas.get(ref)
+        for ref in sorted(locked, key=lock_key)
+        if deltas.get(ref)
     ]
     if changes:
         session.execute(
-            update(ACCOUNTS).where(ACCOUNTS.c.id == bindparam("account_id_"))
+            update(ACCOUNTS)
+            .where(ACCOUNTS.c.id == bindparam("account_id_"))
             .values(balance_minor=ACCOUNTS.c.balance_minor + bindparam("delta_")),
             changes,
         )
@@ -207,9 +231,18 @@ class StoredEntry:
 def entries_of_escrow(session: Session, escrow_id: str) -> list[StoredEntry]:
     """Every entry recorded for an escrow, oldest first, with its postings."""
     rows = session.execute(
-        select(ENTRIES.c.id, ENTRIES.c.ref, ENTRIES.c.kind, ENTRIES.c.memo, ENTRIES.c.created_at,
-               POSTINGS.c.side, POSTINGS.c.amount_minor, ACCOUNTS.c.kind.label("account_kind"),
-               ACCOUNTS.c.owner, ACCOUNTS.c.currency)
+        select(
+            ENTRIES.c.id,
+            ENTRIES.c.ref,
+            ENTRIES.c.kind,
+            ENTRIES.c.memo,
+            ENTRIES.c.created_at,
+            POSTINGS.c.side,
+            POSTINGS.c.amount_minor,
+            ACCOUNTS.c.kind.label("account_kind"),
+            ACCOUNTS.c.owner,
+            ACCOUNTS.c.currency,
+        )
         .join(POSTINGS, POSTINGS.c.entry_id == ENTRIES.c.id)
         .join(ACCOUNTS, ACCOUNTS.c.id == POSTINGS.c.account_id)
         .where(ENTRIES.c.escrow_id == escrow_id)
@@ -222,10 +255,16 @@ def entries_of_escrow(session: Session, escrow_id: str) -> list[StoredEntry]:
         ref = AccountRef(AccountKind(r.account_kind), r.owner, r.currency)
         grouped[r.id].append(Posting(ref, Side(r.side), Money(int(r.amount_minor), r.currency)))
     return [
-        StoredEntry(entry_id, heads[entry_id].created_at, JournalEntry(
-            kind=EntryKind(heads[entry_id].kind), postings=tuple(legs), memo=heads[entry_id].memo,
-            ref=heads[entry_id].ref,
-        ))
+        StoredEntry(
+            entry_id,
+            heads[entry_id].created_at,
+            JournalEntry(
+                kind=EntryKind(heads[entry_id].kind),
+                postings=tuple(legs),
+                memo=heads[entry_id].memo,
+                ref=heads[entry_id].ref,
+            ),
+        )
         for entry_id, legs in grouped.items()
     ]
 
@@ -240,20 +279,21 @@ def posted_sums(session: Session) -> dict[int, tuple[int, int]]:
     """Per account id: (sum of debit postings, sum of credit postings)."""
     debit = func.sum(case((POSTINGS.c.side == "debit", POSTINGS.c.amount_minor), else_=0))
     credit = func.sum(case((POSTINGS.c.side == "credit", POSTINGS.c.amount_minor), else_=0))
-    rows = session.execute(
-        select(POSTINGS.c.account_id, debit, credit).group_by(POSTINGS.c.account_id)
-    ).all()
+    rows = session.execute(select(POSTINGS.c.account_id, debit, credit).group_by(POSTINGS.c.account_id)).all()
     return {int(r[0]): (int(r[1] or 0), int(r[2] or 0)) for r in rows}
 
 
 def unbalanced_entries(session: Session, limit: int = 50) -> list[tuple[str, str, int]]:
     """Entries whose postings do not sum to zero in some currency: (ref, currency, net)."""
-    net = func.sum(case((POSTINGS.c.side == "debit", POSTINGS.c.amount_minor),
-                        else_=-POSTINGS.c.amount_minor))
+    net = func.sum(
+        case((POSTINGS.c.side == "debit", POSTINGS.c.amount_minor), else_=-POSTINGS.c.amount_minor)
+    )
     rows = session.execute(
         select(ENTRIES.c.ref, POSTINGS.c.currency, net)
         .join(POSTINGS, POSTINGS.c.entry_id == ENTRIES.c.id)
-        .group_by(ENTRIES.c.ref, POSTINGS.c.currency).having(net != 0).limit(limit)
+        .group_by(ENTRIES.c.ref, POSTINGS.c.currency)
+        .having(net != 0)
+        .limit(limit)
     ).all()
     return [(str(r[0]), str(r[1]), int(r[2])) for r in rows]
 
@@ -262,8 +302,11 @@ def short_entries(session: Session, limit: int = 50) -> list[str]:
     """Entries with fewer than two postings."""
     count = func.count(POSTINGS.c.id)
     rows = session.execute(
-        select(ENTRIES.c.ref).outerjoin(POSTINGS, POSTINGS.c.entry_id == ENTRIES.c.id)
-        .group_by(ENTRIES.c.ref).having(count < 2).limit(limit)
+        select(ENTRIES.c.ref)
+        .outerjoin(POSTINGS, POSTINGS.c.entry_id == ENTRIES.c.id)
+        .group_by(ENTRIES.c.ref)
+        .having(count < 2)
+        .limit(limit)
     ).all()
     return [str(r[0]) for r in rows]
 
@@ -277,8 +320,15 @@ def ledger_counts(session: Session) -> tuple[int, int]:
 
 def claim_payable_account(session: Session, *, kind: AccountKind) -> AccountRef | None:
     """One account of ``kind`` with money to pay out, locked; others' locked rows skipped."""
-    row = session.execute(
-        select(ACCOUNTS).where(ACCOUNTS.c.kind == kind.value, ACCOUNTS.c.balance_minor < 0)
-        .order_by(ACCOUNTS.c.id).limit(1).with_for_update(skip_locked=True)
-    ).mappings().first()
+    row = (
+        session.execute(
+            select(ACCOUNTS)
+            .where(ACCOUNTS.c.kind == kind.value, ACCOUNTS.c.balance_minor < 0)
+            .order_by(ACCOUNTS.c.id)
+            .limit(1)
+            .with_for_update(skip_locked=True)
+        )
+        .mappings()
+        .first()
+    )
     return None if row is None else _ref_of(row)

@@ -13,17 +13,22 @@ from services.escrow.models import PaymentRow, PayoutRow
 def pending_payment(session: Session, escrow_id: str) -> PaymentRow | None:
     """The escrow's payment still pending at its provider, if any."""
     return session.execute(
-        select(PaymentRow).where(PaymentRow.escrow_id == escrow_id, PaymentRow.status == "pending")
-        .order_by(PaymentRow.created_at).limit(1)
+        select(PaymentRow)
+        .where(PaymentRow.escrow_id == escrow_id, PaymentRow.status == "pending")
+        .order_by(PaymentRow.created_at)
+        .limit(1)
     ).scalar_one_or_none()
 
 
 def payments_of(session: Session, escrow_id: str) -> list[PaymentRow]:
     """Every payment started for an escrow, oldest first."""
-    return list(session.execute(
-        select(PaymentRow).where(PaymentRow.escrow_id == escrow_id)
-        .order_by(PaymentRow.created_at, PaymentRow.id)
-    ).scalars())
+    return list(
+        session.execute(
+            select(PaymentRow)
+            .where(PaymentRow.escrow_id == escrow_id)
+            .order_by(PaymentRow.created_at, PaymentRow.id)
+        ).scalars()
+    )
 
 
 def get_payment(session: Session, payment_id: str) -> PaymentRow | None:
@@ -41,17 +46,26 @@ def find_payment(session: Session, *, provider: str, provider_ref: str) -> Payme
 def lock_payment(session: Session, payment_id: str) -> PaymentRow:
     """A payment row, locked (after its escrow's row)."""
     return session.execute(
-        select(PaymentRow).where(PaymentRow.id == payment_id).with_for_update()
+        select(PaymentRow)
+        .where(PaymentRow.id == payment_id)
+        .with_for_update()
         .execution_options(populate_existing=True)
     ).scalar_one()
 
 
 def pending_payments_of(session: Session, *, escrow_id: str, provider: str) -> list[PaymentRow]:
     """An escrow's payments still pending at ``provider``."""
-    return list(session.execute(
-        select(PaymentRow).where(PaymentRow.escrow_id == escrow_id, PaymentRow.provider == provider,
-                                 PaymentRow.status == "pending").order_by(PaymentRow.created_at)
-    ).scalars())
+    return list(
+        session.execute(
+            select(PaymentRow)
+            .where(
+                PaymentRow.escrow_id == escrow_id,
+                PaymentRow.provider == provider,
+                PaymentRow.status == "pending",
+            )
+            .order_by(PaymentRow.created_at)
+        ).scalars()
+    )
 
 
 def get_payout(session: Session, payout_id: str) -> PayoutRow | None:
@@ -69,13 +83,20 @@ def find_payout(session: Session, *, provider: str, provider_ref: str) -> Payout
 def lock_payout(session: Session, payout_id: str) -> PayoutRow:
     """A payout row, locked."""
     return session.execute(
-        select(PayoutRow).where(PayoutRow.id == payout_id).with_for_update()
+        select(PayoutRow)
+        .where(PayoutRow.id == payout_id)
+        .with_for_update()
         .execution_options(populate_existing=True)
     ).scalar_one()
 
 
 def list_payouts(
-    session: Session, *, payee_kind: str | None, payee_id: str | None, status: str | None, limit: int,
+    session: Session,
+    *,
+    payee_kind: str | None,
+    payee_id: str | None,
+    status: str | None,
+    limit: int,
 ) -> list[PayoutRow]:
     """Payouts, newest first, filtered."""
     query = select(PayoutRow).order_by(PayoutRow.created_at.desc(), PayoutRow.id).limit(limit)
@@ -93,5 +114,7 @@ def claim_pending_payout(session: Session, *, provider: str, before: datetime) -
     return session.execute(
         select(PayoutRow.id)
         .where(PayoutRow.status == "pending", PayoutRow.provider == provider, PayoutRow.created_at <= before)
-        .order_by(PayoutRow.created_at).limit(1).with_for_update(skip_locked=True)
+        .order_by(PayoutRow.created_at)
+        .limit(1)
+        .with_for_update(skip_locked=True)
     ).scalar_one_or_none()

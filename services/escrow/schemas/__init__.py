@@ -44,6 +44,8 @@ from services.escrow.schemas.payments import (
     PayoutList,
     PayoutOut,
     SandboxConfirmIn,
+    SandboxPaymentResult,
+    SandboxPayoutResult,
     SandboxSettleIn,
 )
 
@@ -76,6 +78,8 @@ __all__ = [
     "RejectIn",
     "ResolveIn",
     "SandboxConfirmIn",
+    "SandboxPaymentResult",
+    "SandboxPayoutResult",
     "SandboxSettleIn",
     "ShipIn",
     "TimelineItem",

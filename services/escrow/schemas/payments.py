@@ -8,6 +8,7 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, Field, field_validator, model_validator
 
 from services.escrow.schemas.common import Party, PositiveMinor, Strict, known_currency
+from services.escrow.schemas.escrows import PaymentOut
 
 
 class SandboxConfirmIn(Strict):
@@ -110,3 +111,15 @@ class AssignmentList(BaseModel):
     """A page of assignments."""
 
     assignments: list[AssignmentOut]
+
+
+class SandboxPaymentResult(CallbackResult):
+    """The callback's result and the payment afterwards."""
+
+    payment: PaymentOut
+
+
+class SandboxPayoutResult(CallbackResult):
+    """The callback's result and the payout afterwards."""
+
+    payout: PayoutOut

@@ -15,9 +15,9 @@ from services.escrow.providers.base import CallbackFormatError, CallbackType
 from services.escrow.schemas import CallbackResult
 from services.escrow.service.funding import confirm_payment, fail_payment
 from services.escrow.service.payouts import finish_payout
+from services.escrow.settings import EscrowContext
 from shared.crypto import sha256_hex
 from shared.errors import BadRequest, Unauthorized
-from shared.platform import ServiceContext
 from shared.webhooks import WebhookSignatureError, record_inbox, verify_signature_header
 
 _INBOX_ID_LENGTH = 64
@@ -29,7 +29,12 @@ def _inbox_id(provider: str, event_id: str) -> str:
 
 
 def receive_callback(
-    session: Session, ctx: ServiceContext, *, provider: str, body: bytes, signature: str | None,
+    session: Session,
+    ctx: EscrowContext,
+    *,
+    provider: str,
+    body: bytes,
+    signature: str | None,
 ) -> CallbackResult:
     """Verify, deduplicate and apply one provider callback."""
     adapter = get_provider(provider)
@@ -42,11 +47,18 @@ def receive_callback(
         event = adapter.parse_callback(body)
     except CallbackFormatError as exc:
         raise BadRequest(str(exc)) from exc
-    fresh = record_inbox(session, ctx.tables, event_id=_inbox_id(provider, event.event_id),
-                         source=f"provider:{provider}", topic=event.type.value, now=now)
+    fresh = record_inbox(
+        session,
+        ctx.tables,
+        event_id=_inbox_id(provider, event.event_id),
+        source=f"provider:{provider}",
+        topic=event.type.value,
+        now=now,
+    )
     if not fresh:
-        return CallbackResult(status="duplicate", event_id=event.event_id,
-                              detail="this event was received before; nothing done")
+        return CallbackResult(
+            status="duplicate", event_id=event.event_id, detail="this event was received before; nothing done"
+        )
     if event.type is CallbackType.PAYMENT_CONFIRMED:
         return confirm_payment(session, ctx, provider=provider, event=event)
     if event.type is CallbackType.PAYMENT_FAILED:

@@ -33,8 +33,10 @@ def domain_errors(*, amount_field: str = "amount_minor") -> Iterator[None]:
         raise ValidationProblem([(amount_field, str(exc))]) from exc
     except InsufficientFundsError as exc:
         raise Conflict(
-            str(exc), current_state="insufficient_funds",
-            balance_minor=exc.normal_balance.minor, currency=exc.normal_balance.currency,
+            str(exc),
+            current_state="insufficient_funds",
+            balance_minor=exc.normal_balance.minor,
+            currency=exc.normal_balance.currency,
         ) from exc
     except UnknownAccountError as exc:
         raise NotFound(str(exc)) from exc

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
@@ -21,19 +20,20 @@ from services.escrow.domain.postings import (
     seller_payable_account,
 )
 from services.escrow.models import EscrowRow, LotRow
+from services.escrow.presenters import escrow_summary
 from services.escrow.providers import get_provider
 from services.escrow.repository import escrows as escrow_repo
 from services.escrow.repository.ledger import ensure_accounts
-from services.escrow.schemas import EscrowIn, EscrowOut
+from services.escrow.schemas import EntryList, EscrowIn, EscrowList, EscrowOut
 from services.escrow.service.errors import domain_errors
 from services.escrow.service.mapping import to_domain
-from services.escrow.service.transitions import apply_transition, escrow_event
-from services.escrow.service.views import escrow_out
-from services.escrow.settings import escrow_settings
+from services.escrow.service.transitions import apply_transition, escrow_event_row, record_escrow_change
+from services.escrow.service.views import entries_out, escrow_out
+from services.escrow.settings import EscrowContext
 from shared.auth import Principal
+from shared.changes import new_id
 from shared.errors import Conflict, NotFound, ValidationProblem
 from shared.money import Money
-from shared.platform import ServiceContext
 
 DomainStep = Callable[[Escrow, datetime], Transition]
 """A domain transition waiting for the locked escrow and the time."""
@@ -60,56 +60,110 @@ def _check_deadlines(body: EscrowIn, now: datetime) -> None:
         raise ValidationProblem(errors)
 
 
-def create_escrow(session: Session, ctx: ServiceContext, *, who: Principal, body: EscrowIn) -> EscrowOut:
+def create_escrow(session: Session, ctx: EscrowContext, *, who: Principal, body: EscrowIn) -> EscrowOut:
     """Open an escrow for a marketplace order (status ``created``, waiting for funding)."""
     now = ctx.clock.now()
     owner = _owner(who, body.marketplace)
     _check_deadlines(body, now)
-    provider = get_provider(escrow_settings(ctx).default_provider).name
-    escrow_id = str(uuid.uuid4())
+    provider = get_provider(ctx.settings.default_provider).name
+    escrow_id = new_id()
     with domain_errors(amount_field="lots"):
         escrow = lifecycle.open_escrow(
-            escrow_id=escrow_id, buyer_id=body.buyer_id, seller_id=body.seller_id,
-            lots=[LotTerms(lot.lot_ref, Money(lot.amount_minor, body.currency),
-                           lot.delivery_deadline or body.delivery_deadline) for lot in body.lots],
+            escrow_id=escrow_id,
+            buyer_id=body.buyer_id,
+            seller_id=body.seller_id,
+            lots=[
+                LotTerms(
+                    lot.lot_ref,
+                    Money(lot.amount_minor, body.currency),
+                    lot.delivery_deadline or body.delivery_deadline,
+                )
+                for lot in body.lots
+            ],
             fee_schedule=FeeSchedule(bps=body.fee.bps, min_minor=body.fee.min_minor),
             inspection_period=timedelta(hours=body.inspection_period_hours),
-            funding_deadline=body.funding_deadline, now=now,
+            funding_deadline=body.funding_deadline,
+            now=now,
         )
     row = EscrowRow(
-        id=escrow_id, owner=owner, order_ref=body.order_ref, buyer_id=body.buyer_id,
-        seller_id=body.seller_id, currency=body.currency, total_minor=escrow.total.minor,
-        fee_bps=body.fee.bps, fee_min_minor=body.fee.min_minor,
-        inspection_seconds=body.inspection_period_hours * 3600, funding_deadline=body.funding_deadline,
-        delivery_deadline=body.delivery_deadline, provider=provider, status=escrow.status.value,
-        funded_minor=0, funded_at=None, closed_at=None, created_at=now, updated_at=now,
+        id=escrow_id,
+        owner=owner,
+        order_ref=body.order_ref,
+        buyer_id=body.buyer_id,
+        seller_id=body.seller_id,
+        currency=body.currency,
+        total_minor=escrow.total.minor,
+        fee_bps=body.fee.bps,
+        fee_min_minor=body.fee.min_minor,
+        inspection_seconds=body.inspection_period_hours * 3600,
+        funding_deadline=body.funding_deadline,
+        delivery_deadline=body.delivery_deadline,
+        provider=provider,
+        status=escrow.status.value,
+        funded_minor=0,
+        funded_at=None,
+        closed_at=None,
+        created_at=now,
+        updated_at=now,
     )
     lots = [
-        LotRow(escrow_id=escrow_id, position=i, lot_ref=lot.lot_id, description=body.lots[i].description,
-               amount_minor=lot.amount.minor, delivery_deadline=lot.delivery_deadline,
-               status=LotStatus.PENDING.value, released_minor=0, refunded_minor=0)
+        LotRow(
+            escrow_id=escrow_id,
+            position=i,
+            lot_ref=lot.lot_id,
+            description=body.lots[i].description,
+            amount_minor=lot.amount.minor,
+            delivery_deadline=lot.delivery_deadline,
+            status=LotStatus.PENDING.value,
+            released_minor=0,
+            refunded_minor=0,
+        )
         for i, lot in enumerate(escrow.lots)
     ]
     try:
         escrow_repo.add_escrow(session, row, lots)
     except escrow_repo.DuplicateOrderRef as exc:
-        raise Conflict(f"marketplace {owner!r} already has an escrow for order {body.order_ref!r}",
-                       current_state="exists", order_ref=body.order_ref) from exc
+        raise Conflict(
+            f"marketplace {owner!r} already has an escrow for order {body.order_ref!r}",
+            current_state="exists",
+            order_ref=body.order_ref,
+        ) from exc
     currency = body.currency
-    ensure_accounts(session, now=now, refs=[
-        holding_account(escrow_id=escrow_id, currency=currency),
-        seller_payable_account(seller_id=body.seller_id, currency=currency),
-        buyer_refund_account(buyer_id=body.buyer_id, currency=currency),
-        fee_revenue_account(currency=currency),
-        provider_clearing_account(provider=provider, currency=currency),
-        payout_clearing_account(provider=provider, currency=currency),
-    ])
-    escrow_repo.add_timeline(session, escrow_id=escrow_id, event="created", actor=who.actor, now=now,
-                             data={"total_minor": row.total_minor, "currency": currency})
-    escrow_event(session, ctx, row, "escrow.created", {
-        "buyer_id": row.buyer_id, "seller_id": row.seller_id, "currency": currency,
-        "total_minor": row.total_minor, "lots": [lot.lot_id for lot in escrow.lots],
-    })
+    ensure_accounts(
+        session,
+        now=now,
+        refs=[
+            holding_account(escrow_id=escrow_id, currency=currency),
+            seller_payable_account(seller_id=body.seller_id, currency=currency),
+            buyer_refund_account(buyer_id=body.buyer_id, currency=currency),
+            fee_revenue_account(currency=currency),
+            provider_clearing_account(provider=provider, currency=currency),
+            payout_clearing_account(provider=provider, currency=currency),
+        ],
+    )
+    record_escrow_change(
+        session,
+        ctx,
+        row,
+        actor=who.actor,
+        now=now,
+        timeline_event="created",
+        timeline_data={"total_minor": row.total_minor, "currency": currency},
+        events=[
+            escrow_event_row(
+                ctx,
+                row,
+                "escrow.created",
+                {
+                    "buyer_id": row.buyer_id,
+                    "seller_id": row.seller_id,
+                    "currency": currency,
+                    "total_minor": row.total_minor,
+                    "lots": [lot.lot_id for lot in escrow.lots],
+                },
+            )
+        ],
+    )
     return escrow_out(session, row, now=now, lots=lots)
 
 
@@ -119,15 +173,24 @@ def _visible(row: EscrowRow | None, who: Principal | None, escrow_id: str) -> Es
     return row
 
 
-def read_escrow(session: Session, ctx: ServiceContext, *, who: Principal, escrow_id: str) -> EscrowOut:
+def read_escrow(session: Session, ctx: EscrowContext, *, who: Principal, escrow_id: str) -> EscrowOut:
     """An escrow the caller may see."""
     row = _visible(escrow_repo.get_escrow(session, escrow_id), who, escrow_id)
     return escrow_out(session, row, now=ctx.clock.now())
 
 
-def visible_escrow(session: Session, *, who: Principal, escrow_id: str) -> EscrowRow:
-    """The escrow row if the caller may see it, else NotFound (unlocked)."""
-    return _visible(escrow_repo.get_escrow(session, escrow_id), who, escrow_id)
+def list_escrows(
+    session: Session, *, who: Principal, order_ref: str | None, status: str | None, limit: int
+) -> EscrowList:
+    """Escrows the caller may see, newest first (filter by order_ref or status)."""
+    rows = escrow_repo.list_escrows(session, owner=who.owner, order_ref=order_ref, status=status, limit=limit)
+    return EscrowList(escrows=[escrow_summary(row) for row in rows])
+
+
+def read_entries(session: Session, *, who: Principal, escrow_id: str) -> EntryList:
+    """The journal entries of an escrow the caller may see, oldest first."""
+    row = _visible(escrow_repo.get_escrow(session, escrow_id), who, escrow_id)
+    return EntryList(escrow_id=row.id, entries=entries_out(session, row.id))
 
 
 def lock_visible(session: Session, *, who: Principal | None, escrow_id: str) -> EscrowRow:
@@ -136,8 +199,15 @@ def lock_visible(session: Session, *, who: Principal | None, escrow_id: str) -> 
 
 
 def run_action(
-    session: Session, ctx: ServiceContext, *, who: Principal | None, actor: str, escrow_id: str,
-    step: DomainStep, data: dict[str, Any] | None = None, amount_field: str = "amount_minor",
+    session: Session,
+    ctx: EscrowContext,
+    *,
+    who: Principal | None,
+    actor: str,
+    escrow_id: str,
+    step: DomainStep,
+    data: dict[str, Any] | None = None,
+    amount_field: str = "amount_minor",
 ) -> EscrowOut:
     """Lock the escrow, run one domain transition on it, store everything it implies."""
     row = lock_visible(session, who=who, escrow_id=escrow_id)
@@ -148,22 +218,32 @@ def run_action(
     return escrow_out(session, row, now=ctx.clock.now(), lots=lots)
 
 
-def cancel(
-    session: Session, ctx: ServiceContext, *, who: Principal, escrow_id: str, reason: str
-) -> EscrowOut:
+def cancel(session: Session, ctx: EscrowContext, *, who: Principal, escrow_id: str, reason: str) -> EscrowOut:
     """Cancel an escrow before anything shipped; a funded one is refunded in full."""
-    return run_action(session, ctx, who=who, actor=who.actor, escrow_id=escrow_id,
-                      step=lambda e, now: lifecycle.cancel_escrow(escrow=e, now=now),
-                      data={"reason": reason} if reason else None)
+    return run_action(
+        session,
+        ctx,
+        who=who,
+        actor=who.actor,
+        escrow_id=escrow_id,
+        step=lambda e, now: lifecycle.cancel_escrow(escrow=e, now=now),
+        data={"reason": reason} if reason else None,
+    )
 
 
-def expire(session: Session, ctx: ServiceContext, *, escrow_id: str, actor: str) -> None:
+def expire(session: Session, ctx: EscrowContext, *, escrow_id: str, actor: str) -> None:
     """Expire an escrow still unfunded at its funding deadline (the worker's job)."""
-    run_action(session, ctx, who=None, actor=actor, escrow_id=escrow_id,
-               step=lambda e, now: lifecycle.expire_escrow(escrow=e, now=now))
+    run_action(
+        session,
+        ctx,
+        who=None,
+        actor=actor,
+        escrow_id=escrow_id,
+        step=lambda e, now: lifecycle.expire_escrow(escrow=e, now=now),
+    )
 
 
-def auto_release(session: Session, ctx: ServiceContext, *, escrow_id: str, actor: str) -> int:
+def auto_release(session: Session, ctx: EscrowContext, *, escrow_id: str, actor: str) -> int:
     """Release every lot of a locked escrow whose inspection is over; return how many."""
     row = lock_visible(session, who=None, escrow_id=escrow_id)
     lots = escrow_repo.lots_of(session, row.id)

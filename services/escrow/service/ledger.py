@@ -26,14 +26,26 @@ def trial_balance(session: Session) -> TrialBalanceOut:
         debit, credit = max(minor, 0), max(-minor, 0)
         debits[ref.currency] += debit
         credits[ref.currency] += credit
-        rows.append(AccountBalance(
-            account=str(ref), kind=ref.kind.value, owner=ref.owner, currency=ref.currency,
-            debit_minor=debit, credit_minor=credit, may_go_negative=stored.account.may_go_negative,
-        ))
-    currencies = [CurrencyTotals(currency=c, debits_minor=debits[c], credits_minor=credits[c])
-                  for c in sorted(debits.keys() | credits.keys())]
-    return TrialBalanceOut(currencies=currencies, accounts=rows,
-                           balanced=all(c.debits_minor == c.credits_minor for c in currencies))
+        rows.append(
+            AccountBalance(
+                account=str(ref),
+                kind=ref.kind.value,
+                owner=ref.owner,
+                currency=ref.currency,
+                debit_minor=debit,
+                credit_minor=credit,
+                may_go_negative=stored.account.may_go_negative,
+            )
+        )
+    currencies = [
+        CurrencyTotals(currency=c, debits_minor=debits[c], credits_minor=credits[c])
+        for c in sorted(debits.keys() | credits.keys())
+    ]
+    return TrialBalanceOut(
+        currencies=currencies,
+        accounts=rows,
+        balanced=all(c.debits_minor == c.credits_minor for c in currencies),
+    )
 
 
 def verify_ledger(session: Session) -> LedgerReport:
@@ -61,5 +73,6 @@ def verify_ledger(session: Session) -> LedgerReport:
     known = {stored.id for stored in accounts}
     problems.extend(f"postings on unknown account id {account_id}" for account_id in sums.keys() - known)
     entries, postings = ledger_repo.ledger_counts(session)
-    return LedgerReport(ok=not problems, accounts=len(accounts), entries=entries, postings=postings,
-                        problems=problems)
+    return LedgerReport(
+        ok=not problems, accounts=len(accounts), entries=entries, postings=postings, problems=problems
+    )

@@ -9,6 +9,7 @@ be released or refunded twice even if every other guard failed.
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy.orm import Session
@@ -29,11 +30,11 @@ from services.escrow.models import AssignmentRow, EscrowRow, LotRow, SweepRow
 from services.escrow.repository import escrows as escrow_repo
 from services.escrow.repository.assignments import lock_active_assignments
 from services.escrow.repository.ledger import post_entries
-from services.escrow.service.audit import audit_at_commit
 from services.escrow.service.errors import domain_errors
 from services.escrow.service.mapping import write_back
+from services.escrow.settings import EscrowContext
+from shared.changes import record_change
 from shared.money import Money
-from shared.platform import ServiceContext
 from shared.webhooks import emit_events, outbox_row
 
 ACTION_TOPICS = {
@@ -58,24 +59,66 @@ def entry_ref(escrow_id: str, action: Action, lot_ref: str | None) -> str:
     return f"{escrow_id}:{action.value}" + (f":{lot_ref}" if lot_ref else "")
 
 
-def _event_row(ctx: ServiceContext, row: EscrowRow, topic: str, data: dict[str, Any]) -> dict[str, Any]:
+def escrow_event_row(ctx: EscrowContext, row: EscrowRow, topic: str, data: dict[str, Any]) -> dict[str, Any]:
     """An outbox row about ``row``, owned by its marketplace."""
-    body = {"escrow_id": row.id, "order_ref": row.order_ref, "marketplace": row.owner,
-            "status": row.status, **data}
-    return outbox_row(topic=topic, subject=f"escrow:{row.id}", data=body, now=ctx.clock.now(),
-                      owner=row.owner)
+    body = {
+        "escrow_id": row.id,
+        "order_ref": row.order_ref,
+        "marketplace": row.owner,
+        "status": row.status,
+        **data,
+    }
+    return outbox_row(
+        topic=topic, subject=f"escrow:{row.id}", data=body, now=ctx.clock.now(), owner=row.owner
+    )
 
 
-def escrow_event(
-    session: Session, ctx: ServiceContext, row: EscrowRow, topic: str, data: dict[str, Any],
+def record_escrow_change(
+    session: Session,
+    ctx: EscrowContext,
+    row: EscrowRow,
+    *,
+    actor: str,
+    now: datetime,
+    timeline_event: str,
+    timeline_data: dict[str, Any],
+    events: list[dict[str, Any]],
+    lot_ref: str | None = None,
+    audit_action: str | None = None,
+    audit_payload: dict[str, Any] | None = None,
 ) -> None:
-    """Emit an outbox event about ``row``, owned by its marketplace."""
-    emit_events(session, ctx.tables, [_event_row(ctx, row, topic, data)])
+    """The records of one change to an escrow: a timeline item, its outbox events (one multi-row
+    insert, rows from ``escrow_event_row``) and, when money moved, an audit entry (at commit)."""
+    escrow_repo.add_timeline(
+        session,
+        escrow_id=row.id,
+        event=timeline_event,
+        actor=actor,
+        now=now,
+        lot_ref=lot_ref,
+        data=timeline_data,
+    )
+    emit_events(session, ctx.tables, events)
+    if audit_payload is not None:
+        record_change(
+            session,
+            ctx,
+            actor=actor,
+            action=audit_action or timeline_event,
+            subject=f"escrow:{row.id}",
+            payload=audit_payload,
+            event=False,
+        )
 
 
 def _assignment(row: AssignmentRow) -> Assignment:
-    return Assignment(row.id, row.lender_id, row.share_bps, Money(row.cap_minor, row.currency),
-                      Money(row.swept_minor, row.currency))
+    return Assignment(
+        row.id,
+        row.lender_id,
+        row.share_bps,
+        Money(row.cap_minor, row.currency),
+        Money(row.swept_minor, row.currency),
+    )
 
 
 def entry_legs(entry: JournalEntry) -> list[list[object]]:
@@ -84,42 +127,69 @@ def entry_legs(entry: JournalEntry) -> list[list[object]]:
 
 
 def apply_transition(
-    session: Session, ctx: ServiceContext, *, row: EscrowRow, lots: list[LotRow],
-    transition: Transition, actor: str, data: dict[str, Any] | None = None,
+    session: Session,
+    ctx: EscrowContext,
+    *,
+    row: EscrowRow,
+    lots: list[LotRow],
+    transition: Transition,
+    actor: str,
+    data: dict[str, Any] | None = None,
 ) -> None:
     """Store ``transition`` of the locked escrow ``row`` with everything it implies."""
     escrow, lot_ref = transition.escrow, transition.lot_id
     now = escrow.updated_at
     write_back(row, lots, escrow)
     releases = any(isinstance(m, Release) for m in transition.movements)
-    assignment_rows = (lock_active_assignments(session, seller_id=row.seller_id, currency=row.currency)
-                       if releases else [])
+    assignment_rows = (
+        lock_active_assignments(session, seller_id=row.seller_id, currency=row.currency) if releases else []
+    )
     plan = entries_for_transition(
-        transition=transition, assignments=[_assignment(a) for a in assignment_rows], provider=row.provider,
+        transition=transition,
+        assignments=[_assignment(a) for a in assignment_rows],
+        provider=row.provider,
         ref=entry_ref(row.id, transition.action, lot_ref),
     )
     with domain_errors():
         post_entries(session, entries=plan.entries, escrow_id=row.id, now=now)
-    events = _record_sweeps(session, ctx, row=row, lot_ref=lot_ref, assignment_rows=assignment_rows,
-                            plan=plan)
+    events = _record_sweeps(
+        session, ctx, row=row, lot_ref=lot_ref, assignment_rows=assignment_rows, plan=plan
+    )
 
     extra = dict(data or {})
     lot_status = escrow.lot(lot_ref).status.value if lot_ref else None
-    escrow_repo.add_timeline(session, escrow_id=row.id, event=transition.action.value, actor=actor,
-                             now=now, lot_ref=lot_ref, data={**extra, **_movements(transition.movements)})
     base = {"lot_ref": lot_ref, "lot_status": lot_status} if lot_ref else {}
-    events.append(_event_row(ctx, row, ACTION_TOPICS[transition.action], {**base, **extra}))
-    events.extend(_movement_event(ctx, row, transition.action, m, plan) for m in transition.movements
-                  if not isinstance(m, Funding))
+    events.append(escrow_event_row(ctx, row, ACTION_TOPICS[transition.action], {**base, **extra}))
+    events.extend(
+        _movement_event(ctx, row, transition.action, m, plan)
+        for m in transition.movements
+        if not isinstance(m, Funding)
+    )
     if escrow.status in (EscrowStatus.COMPLETED, EscrowStatus.REFUNDED) and lot_ref is not None:
-        events.append(_event_row(ctx, row, "escrow.closed", {"closed_status": escrow.status.value}))
-    emit_events(session, ctx.tables, events)  # one multi-row insert
-    if plan.entries:
-        audit_at_commit(session, ctx, actor=actor, action=f"escrow.{transition.action.value}",
-                        subject=f"escrow:{row.id}",
-                        payload={"order_ref": row.order_ref, "lot_ref": lot_ref, **extra,
-                                 "entries": [{"ref": e.ref, "kind": e.kind.value, "legs": entry_legs(e)}
-                                             for e in plan.entries]})
+        events.append(escrow_event_row(ctx, row, "escrow.closed", {"closed_status": escrow.status.value}))
+    audit = (
+        {
+            "order_ref": row.order_ref,
+            "lot_ref": lot_ref,
+            **extra,
+            "entries": [{"ref": e.ref, "kind": e.kind.value, "legs": entry_legs(e)} for e in plan.entries],
+        }
+        if plan.entries
+        else None
+    )
+    record_escrow_change(
+        session,
+        ctx,
+        row,
+        actor=actor,
+        now=now,
+        timeline_event=transition.action.value,
+        timeline_data={**extra, **_movements(transition.movements)},
+        events=events,
+        lot_ref=lot_ref,
+        audit_action=f"escrow.{transition.action.value}",
+        audit_payload=audit,
+    )
 
 
 def _movements(movements: tuple[Movement, ...]) -> dict[str, Any]:
@@ -135,26 +205,51 @@ def _movements(movements: tuple[Movement, ...]) -> dict[str, Any]:
 
 
 def _movement_event(
-    ctx: ServiceContext, row: EscrowRow, action: Action, movement: Release | Refund, plan: PostingPlan,
+    ctx: EscrowContext,
+    row: EscrowRow,
+    action: Action,
+    movement: Release | Refund,
+    plan: PostingPlan,
 ) -> dict[str, Any]:
     if isinstance(movement, Release):
         swept = sum(s.amount.minor for s in plan.sweeps)
-        return _event_row(ctx, row, "lot.released", {
-            "lot_ref": movement.lot_id, "reason": action.value, "currency": row.currency,
-            "gross_minor": movement.gross.minor, "fee_minor": movement.fee.minor,
-            "net_minor": movement.net.minor, "swept_minor": swept,
-            "to_seller_minor": movement.net.minor - swept,
-        })
+        return escrow_event_row(
+            ctx,
+            row,
+            "lot.released",
+            {
+                "lot_ref": movement.lot_id,
+                "reason": action.value,
+                "currency": row.currency,
+                "gross_minor": movement.gross.minor,
+                "fee_minor": movement.fee.minor,
+                "net_minor": movement.net.minor,
+                "swept_minor": swept,
+                "to_seller_minor": movement.net.minor - swept,
+            },
+        )
     topic = "lot.refunded" if movement.lot_id else "escrow.refunded"
-    return _event_row(ctx, row, topic, {
-        "lot_ref": movement.lot_id, "reason": action.value, "currency": row.currency,
-        "amount_minor": movement.amount.minor,
-    })
+    return escrow_event_row(
+        ctx,
+        row,
+        topic,
+        {
+            "lot_ref": movement.lot_id,
+            "reason": action.value,
+            "currency": row.currency,
+            "amount_minor": movement.amount.minor,
+        },
+    )
 
 
 def _record_sweeps(
-    session: Session, ctx: ServiceContext, *, row: EscrowRow, lot_ref: str | None,
-    assignment_rows: list[AssignmentRow], plan: PostingPlan,
+    session: Session,
+    ctx: EscrowContext,
+    *,
+    row: EscrowRow,
+    lot_ref: str | None,
+    assignment_rows: list[AssignmentRow],
+    plan: PostingPlan,
 ) -> list[dict[str, Any]]:
     """Store the sweeps of ``plan`` on the assignments; return their outbox rows."""
     if not plan.sweeps:
@@ -170,14 +265,35 @@ def _record_sweeps(
         assignment_row.swept_minor = updated.swept.minor
         assignment_row.status = "repaid" if updated.is_repaid else "active"
         assignment_row.updated_at = now
-        session.add(SweepRow(assignment_id=assignment_row.id, escrow_id=row.id, lot_ref=lot_ref or "",
-                             entry_ref=release_ref, amount_minor=sweep.amount.minor, created_at=now))
-        events.append(_event_row(ctx, row, "assignment.swept", {
-            "assignment_id": assignment_row.id, "loan_ref": assignment_row.loan_ref,
-            "lender_id": assignment_row.lender_id, "seller_id": assignment_row.seller_id,
-            "currency": row.currency, "amount_minor": sweep.amount.minor,
-            "swept_minor": updated.swept.minor, "cap_minor": updated.cap.minor,
-            "remaining_minor": updated.remaining.minor, "repaid": updated.is_repaid,
-            "lot_ref": lot_ref, "entry_ref": release_ref,
-        }))
+        session.add(
+            SweepRow(
+                assignment_id=assignment_row.id,
+                escrow_id=row.id,
+                lot_ref=lot_ref or "",
+                entry_ref=release_ref,
+                amount_minor=sweep.amount.minor,
+                created_at=now,
+            )
+        )
+        events.append(
+            escrow_event_row(
+                ctx,
+                row,
+                "assignment.swept",
+                {
+                    "assignment_id": assignment_row.id,
+                    "loan_ref": assignment_row.loan_ref,
+                    "lender_id": assignment_row.lender_id,
+                    "seller_id": assignment_row.seller_id,
+                    "currency": row.currency,
+                    "amount_minor": sweep.amount.minor,
+                    "swept_minor": updated.swept.minor,
+                    "cap_minor": updated.cap.minor,
+                    "remaining_minor": updated.remaining.minor,
+                    "repaid": updated.is_repaid,
+                    "lot_ref": lot_ref,
+                    "entry_ref": release_ref,
+                },
+            )
+        )
     return events

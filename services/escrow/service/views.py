@@ -1,4 +1,4 @@
-"""What the API shows of an escrow, its entries and its payments (read side)."""
+"""The read side: load what a view of an escrow needs and present it (``presenters``)."""
 
 from __future__ import annotations
 
@@ -6,57 +6,20 @@ from datetime import datetime
 
 from sqlalchemy.orm import Session
 
-from services.escrow.domain.lifecycle import allowed_actions
 from services.escrow.domain.postings import escrow_totals
-from services.escrow.models import EscrowRow, LotRow, PaymentRow
+from services.escrow.models import EscrowRow, LotRow
+from services.escrow.presenters import entry_out
+from services.escrow.presenters import escrow_out as present_escrow
 from services.escrow.repository import escrows as escrow_repo
 from services.escrow.repository import ledger as ledger_repo
 from services.escrow.repository import payments as payment_repo
-from services.escrow.schemas import (
-    EntryOut,
-    EscrowOut,
-    EscrowSummary,
-    FeeOut,
-    LotOut,
-    PaymentOut,
-    PostingOut,
-    TimelineItem,
-)
+from services.escrow.schemas import EntryOut, EscrowOut
 from services.escrow.service.mapping import to_domain
-from shared.clock import as_utc
-
-
-def payment_out(row: PaymentRow) -> PaymentOut:
-    """A payment as the API shows it."""
-    return PaymentOut(
-        id=row.id, escrow_id=row.escrow_id, provider=row.provider, provider_ref=row.provider_ref,
-        currency=row.currency, amount_minor=row.amount_minor, received_minor=row.received_minor,
-        status=row.status, detail=row.detail, created_at=as_utc(row.created_at),
-        updated_at=as_utc(row.updated_at),
-    )
 
 
 def entries_out(session: Session, escrow_id: str) -> list[EntryOut]:
-    """An escrow's journal entries with their legs."""
-    return [
-        EntryOut(
-            id=stored.id, ref=stored.entry.ref, kind=stored.entry.kind.value, memo=stored.entry.memo,
-            created_at=as_utc(stored.created_at),
-            postings=[
-                PostingOut(account=str(leg.account), kind=leg.account.kind.value, owner=leg.account.owner,
-                           currency=leg.account.currency, side=leg.side.value, amount_minor=leg.amount.minor)
-                for leg in stored.entry.postings
-            ],
-        )
-        for stored in ledger_repo.entries_of_escrow(session, escrow_id)
-    ]
-
-
-def escrow_summary(row: EscrowRow) -> EscrowSummary:
-    """An escrow in a list."""
-    return EscrowSummary(id=row.id, marketplace=row.owner, order_ref=row.order_ref, status=row.status,
-                         currency=row.currency, total_minor=row.total_minor,
-                         created_at=as_utc(row.created_at))
+    """An escrow's journal entries with their legs, oldest first."""
+    return [entry_out(stored) for stored in ledger_repo.entries_of_escrow(session, escrow_id)]
 
 
 def escrow_out(
@@ -64,38 +27,13 @@ def escrow_out(
 ) -> EscrowOut:
     """The full view of an escrow at ``now``: state, money from the ledger, actions, timeline."""
     lots = escrow_repo.lots_of(session, row.id) if lots is None else lots
-    escrow = to_domain(row, lots)
-    totals = escrow_totals(
-        escrow_id=row.id, currency=row.currency,
-        entries=[s.entry for s in ledger_repo.entries_of_escrow(session, row.id)],
-    )
-    lot_views = []
-    for lot_row, lot in zip(lots, escrow.lots, strict=True):
-        lot_views.append(LotOut(
-            lot_ref=lot.lot_id, description=lot_row.description, amount_minor=lot.amount.minor,
-            status=lot.status.value, released_minor=lot.released.minor, refunded_minor=lot.refunded.minor,
-            delivery_deadline=lot.delivery_deadline, carrier=lot.carrier, tracking=lot.tracking,
-            shipped_at=lot.shipped_at, delivered_at=lot.delivered_at,
-            inspection_ends_at=escrow.inspection_ends_at(lot), closed_at=lot.closed_at,
-            rejection_reason=lot.rejection_reason, dispute_reason=lot.dispute_reason,
-            allowed_actions=[a.value for a in allowed_actions(escrow=escrow, now=now, lot_id=lot.lot_id)],
-        ))
-    return EscrowOut(
-        id=row.id, marketplace=row.owner, order_ref=row.order_ref, buyer_id=row.buyer_id,
-        seller_id=row.seller_id, currency=row.currency, total_minor=row.total_minor,
-        fee=FeeOut(bps=row.fee_bps, min_minor=row.fee_min_minor),
-        inspection_period_hours=row.inspection_seconds // 3600,
-        funding_deadline=escrow.funding_deadline, delivery_deadline=as_utc(row.delivery_deadline),
-        provider=row.provider, status=row.status,
-        funded_minor=totals.funded.minor, released_minor=totals.released.minor,
-        refunded_minor=totals.refunded.minor, fees_minor=totals.fees.minor, held_minor=totals.held.minor,
-        allowed_actions=[a.value for a in allowed_actions(escrow=escrow, now=now)],
-        lots=lot_views,
-        payments=[payment_out(p) for p in payment_repo.payments_of(session, row.id)],
-        timeline=[
-            TimelineItem(at=as_utc(item.created_at), event=item.event, lot_ref=item.lot_ref,
-                         actor=item.actor, data=data)
-            for item, data in escrow_repo.timeline_of(session, row.id)
-        ],
-        created_at=escrow.created_at, updated_at=escrow.updated_at, closed_at=escrow.closed_at,
+    entries = [s.entry for s in ledger_repo.entries_of_escrow(session, row.id)]
+    return present_escrow(
+        row,
+        lots,
+        escrow=to_domain(row, lots),
+        totals=escrow_totals(escrow_id=row.id, currency=row.currency, entries=entries),
+        payments=payment_repo.payments_of(session, row.id),
+        timeline=escrow_repo.timeline_of(session, row.id),
+        now=now,
     )

@@ -1,0 +1,82 @@
+"""The tail of a transaction: steps that run as its last statements, just before COMMIT.
+
+Some statements take a lock that every writer shares — the audit chain's head (an advisory
+lock in ``shared.audit``) and, in escrow, the rows of its hot ledger accounts. Such a lock is
+held from the statement that takes it until the commit, so the later it is taken, the more
+transactions per second the service sustains. A use case therefore *queues* those statements
+here (``at_commit``) and a ``before_commit`` listener on the session runs them:
+
+- in phase order (``Phase.BALANCES`` before ``Phase.AUDIT``), then in the order queued;
+- for the outermost commit only (never for a SAVEPOINT release);
+- not at all on rollback: the queue is dropped, so a failed request leaves nothing behind.
+
+Whoever commits the session (``ServiceRoute``, ``Database.unit_of_work``) runs the tail;
+nothing can forget it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from enum import IntEnum
+from typing import Any, TypeVar
+
+from sqlalchemy import event
+from sqlalchemy.orm import Session
+
+_QUEUE = "agrifin.commit_tail"
+_STATE = "agrifin.commit_tail.state"
+_LISTENING = "agrifin.commit_tail.listening"
+T = TypeVar("T")
+
+
+class Phase(IntEnum):
+    """When, within the tail, a step runs (lower first)."""
+
+    BALANCES = 10
+    """Hot balance updates (escrow's clearing and fee accounts)."""
+    AUDIT = 20
+    """Audit chain appends: last, so the chain head is held only for the commit itself."""
+
+
+def _queue(session: Session) -> list[tuple[int, int, Callable[[], object]]]:
+    if not session.info.get(_LISTENING):
+        event.listen(session, "before_commit", _run)
+        event.listen(session, "after_soft_rollback", _drop)
+        session.info[_LISTENING] = True
+    queue: list[tuple[int, int, Callable[[], object]]] = session.info.setdefault(_QUEUE, [])
+    return queue
+
+
+def at_commit(session: Session, step: Callable[[], object], *, phase: Phase = Phase.AUDIT) -> None:
+    """Run ``step`` as one of the transaction's last statements (see the module docstring)."""
+    queue = _queue(session)
+    queue.append((int(phase), len(queue), step))
+
+
+def tail_state(session: Session, key: str, factory: Callable[[], T]) -> tuple[T, bool]:
+    """State that lives as long as this transaction's tail: (the state, whether it is new).
+
+    For steps that accumulate (escrow sums balance deltas and applies them in one step): the
+    state is dropped with the queue at commit or rollback, never leaking into the next one.
+    """
+    _queue(session)
+    state: dict[str, Any] = session.info.setdefault(_STATE, {})
+    if key in state:
+        return state[key], False
+    value = state[key] = factory()
+    return value, True
+
+
+def _run(session: Session) -> None:
+    if session.in_nested_transaction():
+        return  # a SAVEPOINT being released, not the transaction's commit
+    queue = session.info.pop(_QUEUE, None)
+    for _, _, step in sorted(queue or (), key=lambda item: (item[0], item[1])):
+        step()
+    session.info.pop(_STATE, None)
+
+
+def _drop(session: Session, previous_transaction: Any) -> None:
+    if previous_transaction.parent is None:
+        session.info.pop(_QUEUE, None)
+        session.info.pop(_STATE, None)
