@@ -11,7 +11,7 @@ from fastapi.testclient import TestClient
 from services.escrow.app import create_app
 from shared.auth import Role
 from shared.platform import ServiceContext
-from tests.escrow.escrow_kit import EscrowApi
+from tests.escrow.kit import EscrowApi
 from tests.support import issue_key
 
 

@@ -13,7 +13,7 @@ from services.escrow.settings import EscrowSettings
 from shared.clock import ManualClock
 from shared.crypto import Keyring
 from shared.platform import ServiceContext
-from tests.escrow.escrow_kit import EscrowApi, assert_conserved
+from tests.escrow.kit import EscrowApi, assert_conserved
 
 
 def test_unfunded_escrows_expire_at_their_funding_deadline(

@@ -31,7 +31,7 @@ from shared.webhooks import (
     event_body,
     sign_payload,
 )
-from tests.escrow.escrow_kit import EscrowApi
+from tests.escrow.kit import EscrowApi
 from tests.factories.escrow import AssignmentPayloadFactory
 from tests.loans.loans_kit import FakeScoring, LoansApi
 from tests.support import issue_key

@@ -17,7 +17,6 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 import pytest
-from escrow_testkit import PROVIDER, T0, Book, perform
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
@@ -41,6 +40,7 @@ from services.escrow.domain.postings import (
     payout_settled_entry,
 )
 from shared.money import Money
+from tests.escrow.domain.kit import PROVIDER, T0, Book, perform
 
 SELLER = "S1"
 Subject = tuple[str, str | None]  # (escrow id, lot id or None for the escrow itself)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from sqlalchemy import update
 
 from shared.platform import ServiceContext
-from tests.escrow.escrow_kit import EscrowApi
+from tests.escrow.kit import EscrowApi
 from tests.support import assert_problem as is_problem
 from tests.support import auth
 

@@ -12,7 +12,6 @@ from datetime import datetime, timedelta, timezone
 from typing import NamedTuple
 
 import pytest
-from escrow_testkit import FEES, INSPECTION, T0, kes, perform, two_lot_escrow
 
 from services.escrow.domain.lifecycle import (
     ESCROW_TRANSITIONS,
@@ -40,6 +39,7 @@ from services.escrow.domain.model import (
     UnknownLotError,
 )
 from shared.money import Money
+from tests.escrow.domain.kit import FEES, INSPECTION, T0, kes, perform, two_lot_escrow
 
 A = Action
 FUNDED_AT = T0 + timedelta(hours=1)

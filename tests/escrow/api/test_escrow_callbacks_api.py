@@ -19,7 +19,7 @@ from shared.clock import ManualClock
 from shared.money import Money
 from shared.platform import ServiceContext
 from shared.webhooks import SIGNATURE_HEADER, sign_payload
-from tests.escrow.escrow_kit import EscrowApi, assert_conserved
+from tests.escrow.kit import EscrowApi, assert_conserved
 from tests.support import assert_problem as is_problem
 
 CALLBACKS = "/v1/providers/sandbox/callbacks"

@@ -23,7 +23,7 @@ from shared.changes import record_change
 from shared.money import Money
 from shared.platform import ServiceContext
 from shared.webhooks import record_inbox
-from tests.escrow.escrow_kit import EscrowApi
+from tests.escrow.kit import EscrowApi
 
 
 def _settled(api: EscrowApi) -> str:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-from escrow_testkit import kes
 
 from services.escrow.domain.ledger import (
     ACCOUNT_KIND_RULES,
@@ -27,6 +26,7 @@ from services.escrow.domain.ledger import (
     trial_balance,
 )
 from shared.money import Money
+from tests.escrow.domain.kit import kes
 
 CLEARING = AccountRef(AccountKind.PROVIDER_CLEARING, "sandbox", "KES")
 HOLDING = AccountRef(AccountKind.ESCROW_HOLDING, "E1", "KES")

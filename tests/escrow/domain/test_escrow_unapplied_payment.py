@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from escrow_testkit import PROVIDER, Book, kes, legs
-
 from services.escrow.domain.ledger import EntryKind, trial_balance
 from services.escrow.domain.postings import escrow_totals, unapplied_payment_entry
+from tests.escrow.domain.kit import PROVIDER, Book, kes, legs
 
 
 def test_unapplied_payment_is_owed_to_the_buyer_and_leaves_escrow_totals_alone() -> None:

@@ -12,7 +12,7 @@ from datetime import timedelta
 from typing import Any
 
 from shared.clock import ManualClock
-from tests.escrow.escrow_kit import EscrowApi, assert_conserved
+from tests.escrow.kit import EscrowApi, assert_conserved
 from tests.factories.escrow import AssignmentPayloadFactory
 
 CLEARING = "provider_clearing:sandbox:KES"

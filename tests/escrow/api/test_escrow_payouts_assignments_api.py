@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tests.escrow.escrow_kit import EscrowApi
+from tests.escrow.kit import EscrowApi
 from tests.factories.escrow import AssignmentPayloadFactory
 from tests.support import assert_problem as is_problem
 from tests.support import auth

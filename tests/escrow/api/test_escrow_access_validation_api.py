@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from tests.escrow.escrow_kit import EscrowApi
+from tests.escrow.kit import EscrowApi
 from tests.factories.escrow import EscrowPayloadFactory
 from tests.support import assert_problem as is_problem
 from tests.support import auth

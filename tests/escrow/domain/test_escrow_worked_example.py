@@ -8,8 +8,6 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from escrow_testkit import PROVIDER, T0, Book, kes, legs, two_lot_escrow
-
 from services.escrow.domain.assignment import Assignment
 from services.escrow.domain.ledger import trial_balance
 from services.escrow.domain.lifecycle import (
@@ -34,6 +32,7 @@ from services.escrow.domain.postings import (
     provider_clearing_account,
     seller_payable_account,
 )
+from tests.escrow.domain.kit import PROVIDER, T0, Book, kes, legs, two_lot_escrow
 
 HOLDING = "escrow_holding:E1:KES"
 CLEARING = "provider_clearing:sandbox:KES"

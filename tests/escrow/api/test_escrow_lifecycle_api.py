@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from shared.clock import ManualClock
-from tests.escrow.escrow_kit import EscrowApi, assert_conserved
+from tests.escrow.kit import EscrowApi, assert_conserved
 from tests.support import assert_problem as is_problem
 from tests.support import auth
 

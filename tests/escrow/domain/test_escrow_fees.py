@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import pytest
-from escrow_testkit import FEES, kes
 from hypothesis import given
 from hypothesis import strategies as st
 
 from services.escrow.domain.fees import FeeSchedule, platform_fee, split_fee
+from tests.escrow.domain.kit import FEES, kes
 
 
 @pytest.mark.parametrize(

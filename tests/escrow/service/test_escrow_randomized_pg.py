@@ -23,7 +23,7 @@ from services.escrow.jobs import auto_release, expire_unfunded
 from services.escrow.models import AssignmentRow, SweepRow
 from shared.clock import ManualClock
 from shared.platform import ServiceContext
-from tests.escrow.escrow_kit import EscrowApi, assert_conserved
+from tests.escrow.kit import EscrowApi, assert_conserved
 from tests.factories.escrow import AssignmentPayloadFactory
 from tests.support import auth
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-from escrow_testkit import kes
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -13,6 +12,7 @@ from services.escrow.domain.assignment import (
     record_sweeps,
     split_release,
 )
+from tests.escrow.domain.kit import kes
 
 
 def assignment(aid: str, bps: int, cap: int, swept: int = 0, lender: str = "L1") -> Assignment:
