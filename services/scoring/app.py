@@ -8,7 +8,8 @@ from services.scoring.api import routers
 from services.scoring.definition import SERVICE
 from services.scoring.domain.spec import SEGMENTS
 from services.scoring.repository import registry as repo
-from services.scoring.service.common import build_store
+from services.scoring.repository.artifacts import build_store
+from services.scoring.settings import ScoringContext
 from shared.app import create_service_app
 from shared.platform import ServiceContext
 
@@ -23,7 +24,7 @@ def champions_ready(ctx: ServiceContext) -> str | None:
     return None
 
 
-def create_app(ctx: ServiceContext | None = None) -> FastAPI:
+def create_app(ctx: ScoringContext | None = None) -> FastAPI:
     """Build the scoring app on ctx (a context from the environment when omitted)."""
     ctx = ctx or ServiceContext.build(SERVICE)
     app = create_service_app(

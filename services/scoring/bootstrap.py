@@ -17,14 +17,14 @@ import typer
 
 from services.scoring.domain.scale import ScoreScale
 from services.scoring.domain.spec import SEGMENTS
-from services.scoring.domain.synthetic import generate, spec_for
+from services.scoring.domain.synthetic import generate
 from services.scoring.domain.training import train_model
 from services.scoring.models import ModelVersion
 from services.scoring.repository import registry as repo
-from services.scoring.service.common import build_store, scoring_settings
+from services.scoring.repository.artifacts import ModelArtifactError, ModelStore, build_store
+from services.scoring.repository.specs import builtin_spec
 from services.scoring.service.registry import register_model
-from services.scoring.store import ModelArtifactError, ModelStore
-from shared.platform import ServiceContext
+from services.scoring.settings import ScoringContext
 
 ACTOR = "system:bootstrap"
 _SYNTHETIC_SOURCE = re.compile(r"^synthetic:(?P<segment>\w+):rows=(?P<rows>\d+):seed=(?P<seed>\d+)$")
@@ -42,7 +42,7 @@ def _restore_artifact(store: ModelStore, row: ModelVersion) -> str:
         return "missing (not synthetic; cannot be rebuilt)"
     scale = ScoreScale.from_dict(json.loads(row.parameters)["score_scale"])
     seed = int(match["seed"])
-    model = train_model(spec_for(row.segment), generate(row.segment, int(match["rows"]), seed),
+    model = train_model(builtin_spec(row.segment), generate(row.segment, int(match["rows"]), seed),
                         seed=seed, scale=scale)
     if model.artifact_sha256 != row.artifact_sha256:
         return "missing (retraining gave another artifact; libraries changed?)"
@@ -50,9 +50,9 @@ def _restore_artifact(store: ModelStore, row: ModelVersion) -> str:
     return "restored"
 
 
-def bootstrap(ctx: ServiceContext) -> None:
+def bootstrap(ctx: ScoringContext) -> None:
     """Train and register a champion for each built-in segment that has none."""
-    settings = scoring_settings(ctx)
+    settings = ctx.settings
     store = build_store(ctx)
     for segment in SEGMENTS:
         with ctx.db.unit_of_work() as session:
@@ -64,7 +64,7 @@ def bootstrap(ctx: ServiceContext) -> None:
                 continue
             start = time.perf_counter()
             rows, seed = settings.bootstrap_rows, settings.bootstrap_seed
-            model = train_model(spec_for(segment), generate(segment, rows, seed), seed=seed,
+            model = train_model(builtin_spec(segment), generate(segment, rows, seed), seed=seed,
                                 scale=settings.score_scale)
             row = register_model(session, ctx, store, model=model, actor=ACTOR,
                                  data_source=f"synthetic:{segment}:rows={rows}:seed={seed}")

@@ -26,9 +26,7 @@ from services.scoring.settings import ScoringSettings
 
 
 def _settings() -> ScoringSettings:
-    settings = SERVICE.settings_factory()
-    assert isinstance(settings, ScoringSettings)
-    return settings
+    return SERVICE.settings_factory()
 
 
 def _fail(message: str) -> typer.Exit:
@@ -55,16 +53,18 @@ def train(
     ] = 0,
 ) -> None:
     """Train a model on your own data for a new or existing segment and register it."""
-    from services.scoring.batch import read_table
     from services.scoring.domain.spec import (
+        SEGMENT_NAME,
         FeatureValidationError,
         SpecError,
-        load_spec,
+        is_segment_name,
         spec_from_dict,
         spec_to_dict,
     )
     from services.scoring.domain.training import TrainingDataError, train_model
-    from services.scoring.service.common import SEGMENT_NAME, build_store
+    from services.scoring.repository.artifacts import build_store
+    from services.scoring.repository.datafiles import read_table
+    from services.scoring.repository.specs import load_spec
     from services.scoring.service.registry import register_model
     from shared.platform import ServiceContext
 
@@ -74,7 +74,7 @@ def train(
             parsed = spec_from_dict({**spec_to_dict(parsed), "segment": segment})
     except SpecError as exc:
         raise _fail(f"spec {spec}: {exc}") from exc
-    if not SEGMENT_NAME.match(parsed.segment):
+    if not is_segment_name(parsed.segment):
         raise _fail(f"segment {parsed.segment!r} must match {SEGMENT_NAME.pattern}")
     if target in parsed.feature_names:
         raise _fail(f"target {target!r} is also a feature of the spec")
@@ -112,9 +112,9 @@ def score_batch(
     progress: Annotated[bool, typer.Option("--progress/--no-progress")] = True,
 ) -> None:
     """Score, explain and give reasons for every row of a file (vectorised, chunked)."""
-    from services.scoring.batch import score_file
     from services.scoring.domain.spec import FeatureValidationError
-    from services.scoring.service.common import build_store
+    from services.scoring.repository.artifacts import build_store
+    from services.scoring.service.batch import score_file
     from services.scoring.service.decisions import champion_for
     from services.scoring.service.registry import get_version
     from shared.errors import ProblemError

@@ -21,6 +21,7 @@ from pydantic import Field, model_validator
 from pydantic_settings import SettingsConfigDict
 
 from services.scoring.domain.scale import ScoreScale
+from shared.platform import ServiceContext
 from shared.settings import BaseServiceSettings
 
 
@@ -70,3 +71,7 @@ class ScoringSettings(BaseServiceSettings):
         if self.decline_below_score > self.approve_min_score:
             raise ValueError("decline_below_score must not exceed approve_min_score")
         return self
+
+
+ScoringContext = ServiceContext[ScoringSettings]
+"""The scoring service's context: ``ctx.settings`` is a :class:`ScoringSettings`."""

@@ -18,8 +18,8 @@ from factory import fuzzy
 from factory.alchemy import SQLAlchemyModelFactory
 from factory.random import randgen
 
-from services.scoring.domain.spec import load_segment_spec
 from services.scoring.models import STATUS_CHALLENGER, ModelVersion
+from services.scoring.repository.specs import load_segment_spec
 
 MISSING_RATE = 0.15
 

@@ -15,12 +15,11 @@ from fastapi.testclient import TestClient
 
 from services.scoring.app import create_app
 from services.scoring.domain.model import TrainedModel
-from services.scoring.domain.spec import load_segment_spec
 from services.scoring.domain.synthetic import generate
 from services.scoring.domain.training import train_model
-from services.scoring.service.common import build_store
+from services.scoring.repository.artifacts import ModelStore, build_store
+from services.scoring.repository.specs import load_segment_spec
 from services.scoring.service.registry import register_model
-from services.scoring.store import ModelStore
 from shared.auth import Role
 from shared.platform import ServiceContext
 from tests.support import auth, issue_key

@@ -12,8 +12,8 @@ import pytest
 from fastapi.testclient import TestClient
 
 from services.scoring.domain.scale import GRADE_CUTOFFS, ScoreScale, grade_for
-from services.scoring.domain.spec import load_segment_spec
 from services.scoring.models import Decision
+from services.scoring.repository.specs import load_segment_spec
 from shared.audit import audit_entries, verify_chain
 from shared.auth import Role
 from shared.crypto import sha256_hex

@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from services.scoring.domain.spec import load_segment_spec
 from services.scoring.models import Decision, ShadowScore
+from services.scoring.repository.specs import load_segment_spec
 from shared.auth import Role
 from shared.platform import ServiceContext
 from tests.scoring.scoring_testkit import count

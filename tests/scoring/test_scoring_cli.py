@@ -21,7 +21,7 @@ from services.scoring.bootstrap import bootstrap
 from services.scoring.domain.explain import explain_applicant
 from services.scoring.domain.synthetic import generate
 from services.scoring.models import ModelVersion
-from services.scoring.store import ModelStore
+from services.scoring.repository.artifacts import ModelStore
 from shared.auth import Role
 from shared.platform import ServiceContext
 from tests.factories.scoring import frame_to_requests

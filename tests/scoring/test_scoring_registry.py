@@ -15,9 +15,8 @@ from services.scoring.domain.explain import explain_applicant
 from services.scoring.domain.model import TrainedModel
 from services.scoring.domain.scale import grade_for
 from services.scoring.models import STATUS_CHAMPION, ModelVersion, ShadowScore
-from services.scoring.service.common import scoring_settings
+from services.scoring.repository.artifacts import ModelStore
 from services.scoring.service.registry import promote, register_model
-from services.scoring.store import ModelStore
 from shared.audit import audit_entries, verify_chain
 from shared.auth import Role
 from shared.platform import ServiceContext
@@ -158,7 +157,7 @@ def test_challengers_are_scored_in_shadow(
     assert entry["score"] == pytest.approx(expected.score, abs=1e-9)
     assert entry["pd"] == pytest.approx(expected.pd, rel=1e-9)
     assert entry["grade"] == grade_for(entry["score"])
-    assert entry["decision_hint"] == scoring_settings(ctx).decision_hint(entry["score"])
+    assert entry["decision_hint"] == ctx.settings.decision_hint(entry["score"])
     problem(client.get(f"/v1/scores/{out['id']}/shadow", headers=headers(Role.LOAN_OFFICER)), 403)
 
 
@@ -166,7 +165,7 @@ def test_only_the_newest_challengers_are_scored_in_shadow(
     client: TestClient, ctx: ServiceContext, headers: Headers, store: ModelStore,
     trained_models: dict[str, TrainedModel], champions: dict[str, str],
 ) -> None:
-    limit = scoring_settings(ctx).shadow_max_challengers
+    limit = ctx.settings.shadow_max_challengers
     with ctx.db.unit_of_work() as session:
         versions = [register_model(session, ctx, store, model=trained_models["farmer"], actor="test:setup",
                                    data_source="synthetic:test").version for _ in range(limit + 1)]

@@ -1,4 +1,4 @@
-"""Who may call what, and the request-scoped helpers routes share.
+"""Who may call what, the typed context, and the request-scoped helpers routes share.
 
 | who | may |
 | --- | --- |
@@ -15,8 +15,13 @@ from typing import Annotated, Literal
 
 from fastapi import Depends, Header, Query, Request
 
-from services.scoring.store import ModelStore
+from services.scoring.service.store import ModelStore
+from services.scoring.settings import ScoringContext
+from shared.api import get_context
 from shared.auth import Principal, Role, require_roles
+
+ScoringContextDep = Annotated[ScoringContext, Depends(get_context)]
+"""The scoring service's context, its settings typed."""
 
 Scorer = Annotated[Principal, Depends(require_roles(Role.LOAN_OFFICER, Role.CREDIT_MANAGER, Role.SERVICE))]
 Reader = Annotated[Principal, Depends(require_roles(

@@ -6,7 +6,7 @@ from typing import Any
 
 from fastapi import Depends
 
-from services.scoring.api.schemas import PublicKeys
+from services.scoring.schemas import PublicKeys
 from shared.api import ContextDep, service_router
 from shared.auth import public_access
 

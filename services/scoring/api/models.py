@@ -7,25 +7,23 @@ from typing import Annotated, Any
 from fastapi import Query
 from fastapi.responses import PlainTextResponse
 
-from services.scoring.api.deps import Reader, StoreDep, Trainer
-from services.scoring.api.schemas import ModelDetail, ModelList, ModelOut, TrainIn
-from services.scoring.models import MODEL_STATUSES
-from services.scoring.repository import registry as repo
+from services.scoring.api.deps import Reader, ScoringContextDep, StoreDep, Trainer
+from services.scoring.presenters import model_detail_out, model_out
+from services.scoring.schemas import ModelDetail, ModelList, ModelOut, TrainIn
 from services.scoring.service import registry
-from shared.api import ContextDep, SessionDep, service_router
-from shared.errors import ValidationProblem
+from shared.api import SessionDep, service_router
 
 router = service_router(prefix="/v1", tags=["models"])
 
 
 @router.post("/models/train", status_code=201, response_model=ModelOut)
 def train_model(
-    body: TrainIn, ctx: ContextDep, session: SessionDep, store: StoreDep, who: Trainer
-) -> dict[str, Any]:
+    body: TrainIn, ctx: ScoringContextDep, session: SessionDep, store: StoreDep, who: Trainer
+) -> ModelOut:
     """Train on seeded synthetic data: a challenger, or the champion if the segment has none."""
     row = registry.train_synthetic(session, ctx, store, segment=body.segment, rows=body.rows,
                                    seed=body.seed, actor=who.actor)
-    return registry.model_summary(row)
+    return model_out(row)
 
 
 @router.get("/models", response_model=ModelList)
@@ -35,26 +33,24 @@ def list_models(
     status: Annotated[str | None, Query()] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
     offset: Annotated[int, Query(ge=0)] = 0,
-) -> dict[str, Any]:
+) -> ModelList:
     """Registered versions, per segment newest first."""
-    if status is not None and status not in MODEL_STATUSES:
-        raise ValidationProblem([("status", f"must be one of {', '.join(MODEL_STATUSES)}")])
-    rows = repo.list_models(session, segment=segment, status=status, limit=limit, offset=offset)
-    return {"models": [registry.model_summary(row) for row in rows]}
+    rows = registry.list_versions(session, segment=segment, status=status, limit=limit, offset=offset)
+    return ModelList(models=[model_out(row) for row in rows])
 
 
 @router.get("/models/{version}", response_model=ModelDetail)
-def get_model(version: str, session: SessionDep, _: Reader) -> dict[str, Any]:
+def get_model(version: str, session: SessionDep, _: Reader) -> ModelDetail:
     """A version: status, artifact SHA-256, spec, parameters, library versions, data, metrics."""
-    return registry.model_detail(registry.get_version(session, version))
+    return model_detail_out(registry.get_version(session, version))
 
 
 @router.post("/models/{version}/promote", response_model=ModelOut)
 def promote_model(
-    version: str, ctx: ContextDep, session: SessionDep, store: StoreDep, who: Trainer
-) -> dict[str, Any]:
+    version: str, ctx: ScoringContextDep, session: SessionDep, store: StoreDep, who: Trainer
+) -> ModelOut:
     """Make a version its segment's champion; the previous champion is retired (audited)."""
-    return registry.model_summary(registry.promote(session, ctx, store, version=version, actor=who.actor))
+    return model_out(registry.promote(session, ctx, store, version=version, actor=who.actor))
 
 
 @router.get("/models/{version}/card")

@@ -7,9 +7,9 @@ from typing import Annotated, Any
 
 from fastapi import Query
 
-from services.scoring.api.deps import Inspector, StoreDep
+from services.scoring.api.deps import Inspector, ScoringContextDep, StoreDep
 from services.scoring.service.monitoring import stability_report
-from shared.api import ContextDep, SessionDep, service_router
+from shared.api import SessionDep, service_router
 from shared.clock import as_utc
 
 router = service_router(prefix="/v1", tags=["monitoring"])
@@ -17,7 +17,7 @@ router = service_router(prefix="/v1", tags=["monitoring"])
 
 @router.get("/monitoring/psi")
 def population_stability(
-    ctx: ContextDep, session: SessionDep, store: StoreDep, _: Inspector,
+    ctx: ScoringContextDep, session: SessionDep, store: StoreDep, _: Inspector,
     segment: Annotated[str, Query(max_length=40)],
     since: Annotated[datetime | None, Query(description="ISO-8601; default: the monitoring window")] = None,
 ) -> dict[str, Any]:

@@ -6,19 +6,28 @@ from typing import Annotated, Any
 
 from fastapi import Query, Response
 
-from services.scoring.api.deps import Inspector, LangDep, Reader, Replayer, Scorer, StoreDep
-from services.scoring.api.schemas import ReplayOut, ScoreIn, ScoreList, ScoreOut, ShadowList
+from services.scoring.api.deps import (
+    Inspector,
+    LangDep,
+    Reader,
+    Replayer,
+    Scorer,
+    ScoringContextDep,
+    StoreDep,
+)
+from services.scoring.presenters import decision_out, shadow_out
+from services.scoring.schemas import ReplayOut, ScoreIn, ScoreList, ScoreOut, ShadowList
 from services.scoring.service import decisions
 from services.scoring.service.replay import replay_decision
-from shared.api import ContextDep, SessionDep, service_router
+from shared.api import SessionDep, service_router
 
 router = service_router(prefix="/v1", tags=["scores"])
 
 
 @router.post("/scores", status_code=201, response_model=ScoreOut)
 def create_score(
-    body: ScoreIn, ctx: ContextDep, session: SessionDep, store: StoreDep, lang: LangDep, who: Scorer
-) -> dict[str, Any]:
+    body: ScoreIn, ctx: ScoringContextDep, session: SessionDep, store: StoreDep, lang: LangDep, who: Scorer
+) -> ScoreOut:
     """Score an applicant with the segment's champion: points, PD, grade, reasons, signed receipt.
 
     ``decision_hint``: approve when score ≥ ``approve_min_score`` (580), decline when score <
@@ -31,7 +40,7 @@ def create_score(
         features=body.features, monitoring_group=body.monitoring.group if body.monitoring else None,
         actor=who.actor,
     )
-    return decisions.decision_view(decision, lang)
+    return decision_out(decision, lang)
 
 
 @router.get("/scores", response_model=ScoreList)
@@ -41,28 +50,29 @@ def list_scores(
     segment: Annotated[str | None, Query(max_length=40)] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     offset: Annotated[int, Query(ge=0)] = 0,
-) -> dict[str, Any]:
+) -> ScoreList:
     """Stored decisions, newest first, optionally for one subject or segment."""
     rows = decisions.list_decisions(session, subject_id=subject_id, segment=segment, limit=limit,
                                     offset=offset)
-    return {"scores": [decisions.decision_view(row, lang) for row in rows]}
+    return ScoreList(scores=[decision_out(row, lang) for row in rows])
 
 
 @router.get("/scores/{score_id}", response_model=ScoreOut)
-def get_score(score_id: str, session: SessionDep, lang: LangDep, _: Reader) -> dict[str, Any]:
+def get_score(score_id: str, session: SessionDep, lang: LangDep, _: Reader) -> ScoreOut:
     """A stored decision with its contributions, reasons and receipt."""
-    return decisions.decision_view(decisions.get_decision(session, score_id), lang)
+    return decision_out(decisions.get_decision(session, score_id), lang)
 
 
 @router.get("/scores/{score_id}/shadow", response_model=ShadowList)
-def get_shadow_scores(score_id: str, session: SessionDep, _: Inspector) -> dict[str, Any]:
+def get_shadow_scores(score_id: str, session: SessionDep, _: Inspector) -> ShadowList:
     """What the segment's challengers scored for this decision (shadow mode)."""
-    return {"decision_id": score_id, "shadow_scores": decisions.shadow_view(session, score_id)}
+    rows = decisions.shadow_scores(session, score_id)
+    return ShadowList(decision_id=score_id, shadow_scores=[shadow_out(row) for row in rows])
 
 
 @router.post("/scores/{score_id}/replay", response_model=ReplayOut)
 def replay_score(
-    score_id: str, ctx: ContextDep, session: SessionDep, store: StoreDep, who: Replayer
+    score_id: str, ctx: ScoringContextDep, session: SessionDep, store: StoreDep, who: Replayer
 ) -> dict[str, Any]:
     """Recompute a decision from its stored inputs with its stored model version (bit for bit)."""
     return replay_decision(session, ctx, store, decision_id=score_id, actor=who.actor)

@@ -13,7 +13,8 @@ Artifact = two pieces, both produced by :func:`services.scoring.domain.training.
   and ``artifact_sha256``. It has no timestamps, so it is deterministic too.
 
 :func:`load_model` rebuilds a :class:`TrainedModel` from the two and refuses a model text
-whose hash differs from the metadata's (:class:`ArtifactIntegrityError`).
+whose hash differs from the metadata's (:class:`ArtifactIntegrityError`). Nothing here
+touches files: the model store (``repository.artifacts``) reads and writes them.
 """
 
 from __future__ import annotations
@@ -23,7 +24,6 @@ import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
-from pathlib import Path
 from typing import Any
 
 import lightgbm as lgb
@@ -34,8 +34,6 @@ from services.scoring.domain.spec import Matrix, SegmentSpec, spec_from_dict
 from shared.crypto import sha256_hex
 
 METADATA_FORMAT = "agrifin-scoring-model/1"
-MODEL_FILE = "model.txt"
-METADATA_FILE = "metadata.json"
 
 
 class ArtifactIntegrityError(ValueError):
@@ -110,18 +108,3 @@ def load_model(model_text: str, metadata: Mapping[str, Any] | str) -> TrainedMod
         metadata=meta,
     )
 
-
-def write_artifacts(model: TrainedModel, directory: str | Path) -> Path:
-    """Write ``model.txt`` and ``metadata.json`` into ``directory``; returns it."""
-    out = Path(directory)
-    out.mkdir(parents=True, exist_ok=True)
-    (out / MODEL_FILE).write_bytes(model.model_text.encode("utf-8"))
-    (out / METADATA_FILE).write_text(model.metadata_json(), encoding="utf-8")
-    return out
-
-
-def read_artifacts(directory: str | Path) -> TrainedModel:
-    """Load a model written by :func:`write_artifacts`."""
-    src = Path(directory)
-    text = (src / MODEL_FILE).read_bytes().decode("utf-8")
-    return load_model(text, (src / METADATA_FILE).read_text(encoding="utf-8"))

@@ -36,6 +36,15 @@ _RESPONSE_FIELDS = {
 }  # fmt: skip
 
 
+def dumps_exact(value: Any) -> str:
+    """JSON whose floats round-trip bit for bit (``repr`` precision), keys in given order.
+
+    What a decision stores of its outcome and reasons (and the registry of its metrics), so
+    that a replay compares the very bits that were computed.
+    """
+    return json.dumps(value, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+
+
 def storable_features(features: Mapping[str, Any]) -> dict[str, Any]:
     """Input features as stored and hashed: NaN (a missing value) becomes ``None``."""
     return {k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in features.items()}

@@ -1,6 +1,7 @@
 """Feature specs: what a segment's model accepts, and how inputs become the model matrix.
 
-A spec is a YAML file (``services/scoring/specs/<segment>.yaml``) declaring, per feature,
+A spec is YAML (``services/scoring/specs/<segment>.yaml``, read by ``repository.specs``;
+parsed here by :func:`spec_from_yaml` / :func:`spec_from_dict`) declaring, per feature,
 its type (``numeric``, ``categorical``, ``boolean``), unit, allowed range or categories,
 whether it may be missing, a monotone direction and a reason code with English and
 Simplified Chinese text.
@@ -21,9 +22,9 @@ Errors: :class:`FeatureValidationError` (a ``ValueError``) carries ``errors``, a
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, Literal, cast
 
 import numpy as np
@@ -35,10 +36,16 @@ FeatureType = Literal["numeric", "categorical", "boolean"]
 FeatureValue = float | str | bool | None
 Matrix = npt.NDArray[np.float64]
 
-SPECS_DIR = Path(__file__).resolve().parent.parent / "specs"
 SEGMENTS: tuple[str, ...] = ("farmer", "enterprise")
 LANGUAGES: tuple[str, ...] = ("en", "zh")
 _FEATURE_TYPES: tuple[str, ...] = ("numeric", "categorical", "boolean")
+SEGMENT_NAME = re.compile(r"^[a-z][a-z0-9_]{1,39}$")
+"""Segment names are short lower-case identifiers (they name model-store directories)."""
+
+
+def is_segment_name(name: str) -> bool:
+    """True when ``name`` matches :data:`SEGMENT_NAME`."""
+    return SEGMENT_NAME.match(name) is not None
 
 
 class SpecError(ValueError):
@@ -207,21 +214,15 @@ def spec_to_dict(spec: SegmentSpec) -> dict[str, Any]:
     }
 
 
-def load_spec(path: str | Path) -> SegmentSpec:
-    """Load and check a spec YAML file."""
-    with Path(path).open(encoding="utf-8") as fh:
-        data = yaml.safe_load(fh)
+def spec_from_yaml(text: str, source: str = "spec") -> SegmentSpec:
+    """Parse and check a spec's YAML text (``source`` names it in errors)."""
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise SpecError(f"{source}: not valid YAML: {exc}") from exc
     if not isinstance(data, dict):
-        raise SpecError(f"{path}: not a mapping")
+        raise SpecError(f"{source}: not a mapping")
     return spec_from_dict(data)
-
-
-def load_segment_spec(segment: str, specs_dir: str | Path = SPECS_DIR) -> SegmentSpec:
-    """Load the spec of a named segment (``farmer``, ``enterprise``) from ``specs_dir``."""
-    path = Path(specs_dir) / f"{segment}.yaml"
-    if not path.is_file():
-        raise KeyError(f"no spec for segment {segment!r}")
-    return load_spec(path)
 
 
 # ---------------------------------------------------------------- validation

@@ -16,7 +16,6 @@ import numpy.typing as npt
 import pandas as pd
 
 from services.scoring.domain.scale import sigmoid
-from services.scoring.domain.spec import SegmentSpec, load_segment_spec
 
 FloatArray = npt.NDArray[np.float64]
 TARGET = "default"
@@ -283,8 +282,3 @@ def generate(segment: str, n: int, seed: int = 0) -> pd.DataFrame:
     except KeyError:
         raise KeyError(f"no synthetic generator for segment {segment!r}") from None
     return generator(n, seed)
-
-
-def spec_for(segment: str) -> SegmentSpec:
-    """The bundled spec matching a synthetic segment."""
-    return load_segment_spec(segment)

@@ -21,6 +21,7 @@ from services.scoring.domain.explain import Explanation, Reason, explain_applica
 from services.scoring.domain.model import TrainedModel
 from services.scoring.domain.receipt import (
     RECEIPT_ALG,
+    dumps_exact,
     features_sha256,
     receipt_payload,
     storable_features,
@@ -31,14 +32,13 @@ from services.scoring.domain.waterfall import render_waterfall
 from services.scoring.models import Decision, ModelVersion, ShadowScore
 from services.scoring.repository import decisions as repo
 from services.scoring.repository import registry as registry_repo
+from services.scoring.repository.artifacts import ModelArtifactError, ModelStore
 from services.scoring.service import segments
-from services.scoring.service.common import dumps_exact, new_id, record_change, scoring_settings
-from services.scoring.settings import ScoringSettings
-from services.scoring.store import ModelArtifactError, ModelStore
+from services.scoring.settings import ScoringContext, ScoringSettings
+from shared.changes import new_id, record_change
 from shared.clock import utc_iso
 from shared.crypto import canonical_json, sha256_hex
 from shared.errors import Conflict, NotFound, ValidationProblem
-from shared.platform import ServiceContext
 
 log = logging.getLogger("agrifin.scoring")
 
@@ -83,11 +83,11 @@ def _shadow_scores(
 
 
 def score_applicant(
-    session: Session, ctx: ServiceContext, store: ModelStore, *, segment: str, subject_id: str,
+    session: Session, ctx: ScoringContext, store: ModelStore, *, segment: str, subject_id: str,
     features: Mapping[str, Any], monitoring_group: str | None, actor: str,
 ) -> Decision:
     """Score, explain, sign, store, audit and emit one decision."""
-    settings = scoring_settings(ctx)
+    settings = ctx.settings
     champion = champion_for(session, segment)
     model = store.load(segment, champion.version, champion.artifact_sha256)
     try:
@@ -138,26 +138,6 @@ def outcome_record(explanation: Explanation) -> dict[str, Any]:
             "points": [[name, p] for name, p in explanation.points.items()]}
 
 
-def decision_view(decision: Decision, lang: str = "en") -> dict[str, Any]:
-    """The API view of a stored decision (reason texts in ``lang``)."""
-    outcome = json.loads(decision.outcome)
-    features = json.loads(decision.features)
-    receipt = json.loads(decision.receipt)
-    return {
-        "id": decision.id, "segment": decision.segment, "subject_id": decision.subject_id,
-        "model_version": decision.model_version, "model_sha256": decision.model_sha256,
-        "score": outcome["score"], "base_points": outcome["base_points"], "pd": outcome["pd"],
-        "grade": outcome["grade"], "decision_hint": decision.decision_hint,
-        "contributions": [{"feature": name, "value": features.get(name), "points": points}
-                          for name, points in outcome["points"]],
-        "reasons": [{"code": r["code"], "feature": r["feature"], "points": r["points"],
-                     "text": r["text"].get(lang) or r["text"]["en"]}
-                    for r in json.loads(decision.reasons)],
-        "receipt": receipt,
-        "created_at": json.loads(receipt["payload"])["created_at"],
-    }
-
-
 def get_decision(session: Session, decision_id: str) -> Decision:
     """A stored decision or NotFound."""
     decision = repo.get_decision(session, decision_id)
@@ -174,12 +154,10 @@ def list_decisions(
                                     offset=offset))
 
 
-def shadow_view(session: Session, decision_id: str) -> list[dict[str, Any]]:
-    """The challengers' shadow scores of a decision."""
+def shadow_scores(session: Session, decision_id: str) -> list[ShadowScore]:
+    """The challengers' shadow scores of a decision (NotFound for an unknown decision)."""
     get_decision(session, decision_id)
-    return [{"challenger_version": s.challenger_version, "score": s.score, "pd": s.pd,
-             "grade": s.grade, "decision_hint": s.decision_hint}
-            for s in repo.shadow_scores(session, decision_id)]
+    return list(repo.shadow_scores(session, decision_id))
 
 
 def stored_explanation(decision: Decision, lang: str = "en") -> Explanation:

@@ -25,21 +25,20 @@ from services.scoring.domain.monitoring import (
 )
 from services.scoring.domain.spec import FeatureValidationError, rows_to_matrix, validate_features
 from services.scoring.repository import decisions as repo
-from services.scoring.service.common import scoring_settings
+from services.scoring.repository.artifacts import ModelStore
 from services.scoring.service.decisions import champion_for
-from services.scoring.store import ModelStore
+from services.scoring.settings import ScoringContext
 from shared.clock import utc_iso
-from shared.platform import ServiceContext
 
 BANDS = {"stable": f"psi < {PSI_MODERATE}", "moderate": f"{PSI_MODERATE} <= psi < {PSI_SIGNIFICANT}",
          "significant": f"psi >= {PSI_SIGNIFICANT}"}
 
 
 def stability_report(
-    session: Session, ctx: ServiceContext, store: ModelStore, *, segment: str, since: datetime | None
+    session: Session, ctx: ScoringContext, store: ModelStore, *, segment: str, since: datetime | None
 ) -> dict[str, Any]:
     """PSI of scores and features against the champion's baseline, plus adverse impact."""
-    settings = scoring_settings(ctx)
+    settings = ctx.settings
     champion = champion_for(session, segment)
     model = store.load(segment, champion.version, champion.artifact_sha256)
     since = since or ctx.clock.now() - timedelta(days=settings.monitoring_window_days)

@@ -8,34 +8,31 @@ and promotion are audited (``model.registered``, ``model.promoted``) and emitted
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from sqlalchemy.orm import Session
 
 from services.scoring.domain.card import build_model_card, model_card_markdown
 from services.scoring.domain.model import TrainedModel
-from services.scoring.domain.spec import spec_to_dict
-from services.scoring.domain.synthetic import GENERATORS, generate, spec_for
+from services.scoring.domain.receipt import dumps_exact
+from services.scoring.domain.spec import SEGMENT_NAME, is_segment_name, spec_to_dict
+from services.scoring.domain.synthetic import GENERATORS, generate
 from services.scoring.domain.training import TrainingDataError, train_model
 from services.scoring.models import (
+    MODEL_STATUSES,
     STATUS_CHALLENGER,
     STATUS_CHAMPION,
     STATUS_RETIRED,
     ModelVersion,
 )
 from services.scoring.repository import registry as repo
-from services.scoring.service.common import (
-    check_segment_name,
-    dumps_exact,
-    record_change,
-    scoring_settings,
-)
-from services.scoring.store import ModelStore
+from services.scoring.repository.artifacts import ModelStore
+from services.scoring.repository.specs import builtin_spec
+from services.scoring.settings import ScoringContext
+from shared.changes import record_change
 from shared.clock import utc_iso
 from shared.crypto import canonical_json
 from shared.errors import Conflict, NotFound, ValidationProblem
-from shared.platform import ServiceContext
 
 _PARAMETER_KEYS = (
     "params", "num_boost_round", "early_stopping_rounds", "best_iteration", "seed",
@@ -43,12 +40,19 @@ _PARAMETER_KEYS = (
 )  # fmt: skip
 
 
+def check_segment_name(segment: str, field: str = "segment") -> str:
+    """Refuse segment names that are not short lower-case identifiers (they name directories)."""
+    if not is_segment_name(segment):
+        raise ValidationProblem([(field, f"must match {SEGMENT_NAME.pattern}")])
+    return segment
+
+
 def _parameters(meta: dict[str, Any]) -> dict[str, Any]:
     return {key: meta[key] for key in _PARAMETER_KEYS if key in meta}
 
 
 def register_model(
-    session: Session, ctx: ServiceContext, store: ModelStore, *, model: TrainedModel, actor: str,
+    session: Session, ctx: ScoringContext, store: ModelStore, *, model: TrainedModel, actor: str,
     data_source: str, promote: bool = False,
 ) -> ModelVersion:
     """Store ``model``'s artifacts and registry row; champion if the segment has none or ``promote``."""
@@ -88,7 +92,7 @@ def register_model(
 
 
 def _record_promotion(
-    session: Session, ctx: ServiceContext, row: ModelVersion, *, actor: str, previous: str | None
+    session: Session, ctx: ScoringContext, row: ModelVersion, *, actor: str, previous: str | None
 ) -> None:
     record_change(session, ctx, actor=actor, action="model.promoted", subject=f"model:{row.version}",
                   payload={"version": row.version, "segment": row.segment,
@@ -96,11 +100,11 @@ def _record_promotion(
 
 
 def train_synthetic(
-    session: Session, ctx: ServiceContext, store: ModelStore, *, segment: str, rows: int, seed: int,
+    session: Session, ctx: ScoringContext, store: ModelStore, *, segment: str, rows: int, seed: int,
     actor: str,
 ) -> ModelVersion:
     """Train a model for a built-in segment on seeded synthetic data and register it."""
-    settings = scoring_settings(ctx)
+    settings = ctx.settings
     if segment not in GENERATORS:
         raise ValidationProblem([("segment", f"no synthetic data for {segment!r}; one of "
                                              f"{', '.join(sorted(GENERATORS))}")])
@@ -109,7 +113,7 @@ def train_synthetic(
                                           "(train larger models with `agrifin train`)")])
     frame = generate(segment, rows, seed)
     try:
-        model = train_model(spec_for(segment), frame, seed=seed, scale=settings.score_scale)
+        model = train_model(builtin_spec(segment), frame, seed=seed, scale=settings.score_scale)
     except TrainingDataError as exc:
         raise ValidationProblem([("rows", str(exc))]) from exc
     return register_model(session, ctx, store, model=model, actor=actor,
@@ -117,7 +121,7 @@ def train_synthetic(
 
 
 def promote(
-    session: Session, ctx: ServiceContext, store: ModelStore, *, version: str, actor: str
+    session: Session, ctx: ScoringContext, store: ModelStore, *, version: str, actor: str
 ) -> ModelVersion:
     """Make ``version`` its segment's champion and retire the previous one (audited)."""
     repo.lock_segment(session, get_version(session, version).segment)
@@ -139,6 +143,15 @@ def promote(
     return row
 
 
+def list_versions(
+    session: Session, *, segment: str | None, status: str | None, limit: int, offset: int
+) -> list[ModelVersion]:
+    """Registered versions, per segment newest first (``status`` one of MODEL_STATUSES)."""
+    if status is not None and status not in MODEL_STATUSES:
+        raise ValidationProblem([("status", f"must be one of {', '.join(MODEL_STATUSES)}")])
+    return list(repo.list_models(session, segment=segment, status=status, limit=limit, offset=offset))
+
+
 def get_version(session: Session, version: str) -> ModelVersion:
     """A registered version or NotFound."""
     row = repo.get_model(session, version)
@@ -151,32 +164,6 @@ def load_version(session: Session, store: ModelStore, version: str) -> tuple[Mod
     """A registered version and its verified model."""
     row = get_version(session, version)
     return row, store.load(row.segment, row.version, row.artifact_sha256)
-
-
-def model_summary(row: ModelVersion) -> dict[str, Any]:
-    """The list view of a version."""
-    metrics = json.loads(row.metrics)
-    test = metrics.get("test", {})
-    return {
-        "version": row.version, "segment": row.segment, "status": row.status,
-        "artifact_sha256": row.artifact_sha256, "data_fingerprint": row.data_fingerprint,
-        "data_source": row.data_source,
-        "test_metrics": {k: test.get(k) for k in ("auc", "gini", "ks", "brier", "log_loss") if k in test},
-        "created_at": utc_iso(row.created_at), "created_by": row.created_by,
-        "promoted_at": utc_iso(row.promoted_at) if row.promoted_at else None,
-        "promoted_by": row.promoted_by,
-    }
-
-
-def model_detail(row: ModelVersion) -> dict[str, Any]:
-    """The full registry entry of a version."""
-    return {
-        **model_summary(row),
-        "spec": json.loads(row.spec),
-        "parameters": json.loads(row.parameters),
-        "library_versions": json.loads(row.library_versions),
-        "metrics": json.loads(row.metrics),
-    }
 
 
 def model_card(session: Session, store: ModelStore, version: str) -> dict[str, Any]:

@@ -18,11 +18,11 @@ from services.scoring.domain.explain import explain_applicant
 from services.scoring.domain.receipt import features_sha256
 from services.scoring.domain.spec import FeatureValidationError
 from services.scoring.models import Decision
-from services.scoring.service.common import record_change
+from services.scoring.repository.artifacts import ModelStore
 from services.scoring.service.decisions import get_decision, outcome_record
-from services.scoring.store import ModelStore
+from services.scoring.settings import ScoringContext
+from shared.changes import record_change
 from shared.crypto import sha256_hex
-from shared.platform import ServiceContext
 
 
 def _same(a: Any, b: Any) -> bool:
@@ -50,7 +50,7 @@ def _differences(original: dict[str, Any], replayed: dict[str, Any]) -> list[dic
     return out
 
 
-def _receipt_problems(ctx: ServiceContext, decision: Decision, features: dict[str, Any],
+def _receipt_problems(ctx: ScoringContext, decision: Decision, features: dict[str, Any],
                       original: dict[str, Any]) -> list[dict[str, Any]]:
     receipt = json.loads(decision.receipt)
     problems: list[dict[str, Any]] = []
@@ -73,7 +73,7 @@ def _receipt_problems(ctx: ServiceContext, decision: Decision, features: dict[st
 
 
 def replay_decision(
-    session: Session, ctx: ServiceContext, store: ModelStore, *, decision_id: str, actor: str
+    session: Session, ctx: ScoringContext, store: ModelStore, *, decision_id: str, actor: str
 ) -> dict[str, Any]:
     """Recompute a stored decision and report whether it is identical."""
     decision = get_decision(session, decision_id)

@@ -8,29 +8,39 @@ any version, the built-in YAML.
 from __future__ import annotations
 
 import json
-from functools import cache
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy.orm import Session
 
 from services.scoring.domain.examples import example_features
-from services.scoring.domain.spec import (
-    SEGMENTS,
-    SegmentSpec,
-    load_segment_spec,
-    spec_from_dict,
-    spec_to_dict,
-)
+from services.scoring.domain.spec import SEGMENTS, SegmentSpec, is_segment_name, spec_from_dict
 from services.scoring.models import ModelVersion
 from services.scoring.repository import registry as repo
-from services.scoring.store import ModelStore
+from services.scoring.repository.artifacts import ModelStore
+from services.scoring.repository.specs import builtin_spec
 from shared.errors import NotFound
 
 
-@cache
-def builtin_spec(segment: str) -> SegmentSpec:
-    """A built-in segment's spec (parsed once per process)."""
-    return load_segment_spec(segment)
+@dataclass(frozen=True)
+class SegmentEntry:
+    """A segment, its current spec and its champion."""
+
+    segment: str
+    spec: SegmentSpec
+    champion_version: str | None
+
+    @property
+    def source(self) -> str:
+        """``builtin`` (a bundled YAML spec) or ``registered`` (bring-your-own-data)."""
+        return "builtin" if self.segment in SEGMENTS else "registered"
+
+
+@dataclass(frozen=True)
+class SegmentDetail(SegmentEntry):
+    """A segment with an example applicant its champion scores."""
+
+    example: dict[str, Any]
 
 
 def is_known(session: Session, segment: str) -> bool:
@@ -38,19 +48,14 @@ def is_known(session: Session, segment: str) -> bool:
     return segment in SEGMENTS or repo.latest_model(session, segment) is not None
 
 
-def list_segments(session: Session) -> list[dict[str, Any]]:
-    """Every segment with its source, champion and feature count."""
+def list_segments(session: Session) -> list[SegmentEntry]:
+    """Every segment with its spec and champion."""
     champions = repo.champions(session)
     out = []
     for segment in sorted(set(SEGMENTS) | set(repo.registered_segments(session))):
-        spec = _segment_spec(session, segment, champions.get(segment))
-        out.append({
-            "segment": segment,
-            "source": "builtin" if segment in SEGMENTS else "registered",
-            "description": spec.description,
-            "features": len(spec.features),
-            "champion_version": champions[segment].version if segment in champions else None,
-        })
+        champion = champions.get(segment)
+        out.append(SegmentEntry(segment=segment, spec=_segment_spec(session, segment, champion),
+                                champion_version=champion.version if champion is not None else None))
     return out
 
 
@@ -64,8 +69,10 @@ def _segment_spec(session: Session, segment: str, champion: ModelVersion | None)
     raise NotFound(f"unknown segment {segment!r}")
 
 
-def segment_detail(session: Session, store: ModelStore, segment: str) -> dict[str, Any]:
+def segment_detail(session: Session, store: ModelStore, segment: str) -> SegmentDetail:
     """A segment's spec with an ``example`` applicant its champion scores."""
+    if not is_segment_name(segment):
+        raise NotFound(f"unknown segment {segment!r}")
     champion = repo.champion(session, segment)
     baseline: dict[str, Any] | None = None
     if champion is not None:
@@ -73,9 +80,8 @@ def segment_detail(session: Session, store: ModelStore, segment: str) -> dict[st
         spec, baseline = model.spec, model.metadata.get("baseline")
     else:
         spec = _segment_spec(session, segment, None)
-    return {
-        **spec_to_dict(spec),
-        "source": "builtin" if segment in SEGMENTS else "registered",
-        "champion_version": champion.version if champion is not None else None,
-        "example": example_features(spec, baseline),
-    }
+    return SegmentDetail(
+        segment=segment, spec=spec,
+        champion_version=champion.version if champion is not None else None,
+        example=example_features(spec, baseline),
+    )

@@ -6,9 +6,10 @@ import pandas as pd
 import pytest
 
 from services.scoring.domain.model import TrainedModel
-from services.scoring.domain.spec import SegmentSpec, load_segment_spec
+from services.scoring.domain.spec import SegmentSpec
 from services.scoring.domain.synthetic import generate
 from services.scoring.domain.training import train_model
+from services.scoring.repository.specs import load_segment_spec
 
 TRAIN_ROWS = 8000
 DATA_SEED = 11

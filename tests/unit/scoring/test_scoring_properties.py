@@ -9,7 +9,8 @@ from hypothesis import strategies as st
 
 from services.scoring.domain.explain import explain_applicant
 from services.scoring.domain.model import TrainedModel
-from services.scoring.domain.spec import FeatureSpec, load_segment_spec
+from services.scoring.domain.spec import FeatureSpec
+from services.scoring.repository.specs import load_segment_spec
 
 FARMER = load_segment_spec("farmer")
 

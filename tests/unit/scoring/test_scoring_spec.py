@@ -17,14 +17,13 @@ from services.scoring.domain.spec import (
     SegmentSpec,
     SpecError,
     frame_to_matrix,
-    load_segment_spec,
-    load_spec,
     row_to_matrix,
     rows_to_matrix,
     spec_from_dict,
     spec_to_dict,
     validate_features,
 )
+from services.scoring.repository.specs import load_segment_spec, load_spec
 
 
 def _errors(spec: SegmentSpec, features: dict[str, Any]) -> dict[str, str]:

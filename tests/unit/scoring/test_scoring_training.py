@@ -22,12 +22,11 @@ from services.scoring.domain.model import (
     ArtifactIntegrityError,
     TrainedModel,
     load_model,
-    read_artifacts,
-    write_artifacts,
 )
 from services.scoring.domain.spec import SegmentSpec, frame_to_matrix
 from services.scoring.domain.synthetic import generate
 from services.scoring.domain.training import TrainingDataError, data_fingerprint, train_model
+from services.scoring.repository.artifacts import read_artifacts, write_artifacts
 
 
 def test_same_seed_same_artifact_other_seed_other_artifact(enterprise_spec: SegmentSpec) -> None:

@@ -1,10 +1,13 @@
-"""The model store: artifacts on disk under ``<store>/<segment>/<version>/`` and a cache.
+"""The model-artifact store: files on disk under ``<store>/<segment>/<version>/`` and a cache.
 
-``save`` writes ``model.txt`` and ``metadata.json`` (``domain.model.write_artifacts``) into a
-temporary sibling directory and renames it into place, so a reader never sees half a
-model. ``load`` reads them back once, checks the model text's SHA-256 against the registry's
-(and ``load_model`` checks it against the metadata), and keeps the result in a bounded,
-thread-safe LRU cache keyed by version, so the request path never re-reads a file.
+Each version's directory holds ``model.txt`` (the LightGBM text, whose SHA-256 is the
+model's identity) and ``metadata.json`` (``TrainedModel.metadata_json()``).
+:meth:`ModelStore.save` writes them into a temporary sibling directory and renames it into
+place, so a reader never sees half a model. :meth:`ModelStore.load` reads them back once,
+checks the model text's SHA-256 against the registry's (and ``domain.model.load_model``
+checks it against the metadata), and keeps the result in a bounded, thread-safe LRU cache
+keyed by version, so the request path never re-reads a file. :func:`write_artifacts` and
+:func:`read_artifacts` are the plain directory form (no registry, no cache).
 
 Errors: :class:`ModelArtifactError` (a 500 problem) when an artifact is missing or does not
 match the registry.
@@ -19,17 +22,13 @@ import threading
 from collections import OrderedDict
 from pathlib import Path
 
-from services.scoring.domain.model import (
-    METADATA_FILE,
-    MODEL_FILE,
-    ArtifactIntegrityError,
-    TrainedModel,
-    load_model,
-    write_artifacts,
-)
+from services.scoring.domain.model import ArtifactIntegrityError, TrainedModel, load_model
+from services.scoring.settings import ScoringContext
 from shared.crypto import sha256_hex
 from shared.errors import ProblemError
 
+MODEL_FILE = "model.txt"
+METADATA_FILE = "metadata.json"
 _SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 
 
@@ -37,6 +36,22 @@ class ModelArtifactError(ProblemError):
     """A registered model whose artifact is missing or does not match its SHA-256."""
 
     status, title, slug = 500, "Model Artifact Unusable", "model-artifact"
+
+
+def write_artifacts(model: TrainedModel, directory: str | Path) -> Path:
+    """Write ``model.txt`` and ``metadata.json`` into ``directory``; returns it."""
+    out = Path(directory)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / MODEL_FILE).write_bytes(model.model_text.encode("utf-8"))
+    (out / METADATA_FILE).write_text(model.metadata_json(), encoding="utf-8")
+    return out
+
+
+def read_artifacts(directory: str | Path) -> TrainedModel:
+    """Load a model written by :func:`write_artifacts`."""
+    src = Path(directory)
+    text = (src / MODEL_FILE).read_bytes().decode("utf-8")
+    return load_model(text, (src / METADATA_FILE).read_text(encoding="utf-8"))
 
 
 class ModelStore:
@@ -104,3 +119,9 @@ class ModelStore:
         self._cache.move_to_end(version)
         while len(self._cache) > self.cache_size:
             self._cache.popitem(last=False)
+
+
+def build_store(ctx: ScoringContext) -> ModelStore:
+    """A model store on the context's ``model_store_dir`` (``<var_dir>/models`` by default)."""
+    settings = ctx.settings
+    return ModelStore(settings.resolved_model_store_dir, cache_size=settings.model_cache_size)

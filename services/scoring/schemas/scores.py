@@ -1,4 +1,4 @@
-"""Request and response bodies of the scoring API."""
+"""Bodies of the scores resource: a score request, the stored decision, shadow scores, replay."""
 
 from __future__ import annotations
 
@@ -108,74 +108,3 @@ class ReplayOut(BaseModel):
     original: dict[str, Any]
     replayed: dict[str, Any] | None
     differences: list[dict[str, Any]]
-
-
-class TrainIn(BaseModel):
-    """Train a model for a built-in segment on seeded synthetic data."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    segment: str = Field(examples=["farmer"])
-    rows: int = Field(default=20_000, ge=1_000)
-    seed: int = Field(default=0, ge=0, le=2**31 - 1)
-
-
-class ModelOut(BaseModel):
-    """A registry entry."""
-
-    version: str
-    segment: str
-    status: str
-    artifact_sha256: str
-    data_fingerprint: str
-    data_source: str
-    test_metrics: dict[str, Any]
-    created_at: str
-    created_by: str
-    promoted_at: str | None
-    promoted_by: str | None
-
-
-class ModelDetail(ModelOut):
-    """A registry entry with its spec, parameters, library versions and metrics."""
-
-    spec: dict[str, Any]
-    parameters: dict[str, Any]
-    library_versions: dict[str, str]
-    metrics: dict[str, Any]
-
-
-class ModelList(BaseModel):
-    """Registry entries."""
-
-    models: list[ModelOut]
-
-
-class SegmentOut(BaseModel):
-    """A segment: built in or registered by bring-your-own-data training."""
-
-    segment: str
-    source: str
-    description: str
-    features: int
-    champion_version: str | None
-
-
-class SegmentList(BaseModel):
-    """Every segment."""
-
-    segments: list[SegmentOut]
-
-
-class PublicKey(BaseModel):
-    """A receipt verification key (base64url of the raw 32 bytes)."""
-
-    key_id: str
-    alg: str
-    public_key: str
-
-
-class PublicKeys(BaseModel):
-    """Every key that verifies receipts (the newest signs)."""
-
-    keys: list[PublicKey]

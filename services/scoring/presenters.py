@@ -1,0 +1,91 @@
+"""What the API shows: stored rows and use-case results as response models.
+
+A decision's outcome, reasons and receipt are stored as exact JSON (``scoring_decisions``), so
+its view is built from that JSON, not from the float columns that duplicate it for queries;
+reason texts are picked in the caller's language (English when a text is missing).
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from services.scoring.domain.spec import spec_to_dict
+from services.scoring.models import Decision, ModelVersion, ShadowScore
+from services.scoring.schemas import ModelDetail, ModelOut, ScoreOut, SegmentOut, ShadowOut
+from services.scoring.service.segments import SegmentDetail, SegmentEntry
+from shared.clock import utc_iso
+
+TEST_METRICS = ("auc", "gini", "ks", "brier", "log_loss")
+
+
+def decision_out(decision: Decision, lang: str = "en") -> ScoreOut:
+    """A stored decision (reason texts in ``lang``)."""
+    outcome = json.loads(decision.outcome)
+    features = json.loads(decision.features)
+    receipt = json.loads(decision.receipt)
+    return ScoreOut.model_validate({
+        "id": decision.id, "segment": decision.segment, "subject_id": decision.subject_id,
+        "model_version": decision.model_version, "model_sha256": decision.model_sha256,
+        "score": outcome["score"], "base_points": outcome["base_points"], "pd": outcome["pd"],
+        "grade": outcome["grade"], "decision_hint": decision.decision_hint,
+        "contributions": [{"feature": name, "value": features.get(name), "points": points}
+                          for name, points in outcome["points"]],
+        "reasons": [{"code": r["code"], "feature": r["feature"], "points": r["points"],
+                     "text": r["text"].get(lang) or r["text"]["en"]}
+                    for r in json.loads(decision.reasons)],
+        "receipt": receipt,
+        "created_at": json.loads(receipt["payload"])["created_at"],
+    })
+
+
+def shadow_out(row: ShadowScore) -> ShadowOut:
+    """What a challenger scored beside a decision."""
+    return ShadowOut.model_validate(row, from_attributes=True)
+
+
+def _model_fields(row: ModelVersion) -> dict[str, Any]:
+    test = json.loads(row.metrics).get("test", {})
+    return {
+        "version": row.version, "segment": row.segment, "status": row.status,
+        "artifact_sha256": row.artifact_sha256, "data_fingerprint": row.data_fingerprint,
+        "data_source": row.data_source,
+        "test_metrics": {k: test.get(k) for k in TEST_METRICS if k in test},
+        "created_at": utc_iso(row.created_at), "created_by": row.created_by,
+        "promoted_at": utc_iso(row.promoted_at) if row.promoted_at else None,
+        "promoted_by": row.promoted_by,
+    }
+
+
+def model_out(row: ModelVersion) -> ModelOut:
+    """A registry entry (the list view)."""
+    return ModelOut.model_validate(_model_fields(row))
+
+
+def model_detail_out(row: ModelVersion) -> ModelDetail:
+    """A registry entry with its spec, parameters, library versions and metrics."""
+    return ModelDetail.model_validate({
+        **_model_fields(row),
+        "spec": json.loads(row.spec),
+        "parameters": json.loads(row.parameters),
+        "library_versions": json.loads(row.library_versions),
+        "metrics": json.loads(row.metrics),
+    })
+
+
+def segment_out(entry: SegmentEntry) -> SegmentOut:
+    """A segment in the segment list."""
+    return SegmentOut(
+        segment=entry.segment, source=entry.source, description=entry.spec.description,
+        features=len(entry.spec.features), champion_version=entry.champion_version,
+    )
+
+
+def segment_detail_view(detail: SegmentDetail) -> dict[str, Any]:
+    """A segment's spec (as stored), its source and champion, and an example applicant."""
+    return {
+        **spec_to_dict(detail.spec),
+        "source": detail.source,
+        "champion_version": detail.champion_version,
+        "example": detail.example,
+    }
