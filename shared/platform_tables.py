@@ -111,6 +111,10 @@ def define_platform_tables(metadata: MetaData) -> PlatformTables:
         Column("last_status_code", Integer, nullable=True),
         Column("last_error", Text, nullable=True),
         Column("delivered_at", DateTime(timezone=True), nullable=True),
+        # The lease of the worker sending it (shared.webhooks.deliver_due): while
+        # ``leased_until`` is in the future only the holder of ``lease_token`` may send it.
+        Column("lease_token", String(36), nullable=True),
+        Column("leased_until", DateTime(timezone=True), nullable=True),
         UniqueConstraint("event_id", "subscription_id", name="uq_webhook_deliveries_event_sub"),
     )
     inbox = Table(

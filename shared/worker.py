@@ -65,7 +65,7 @@ def platform_jobs(ctx: ServiceContext, client: httpx.Client) -> list[Job]:
         return dispatch_events(ctx.db, ctx.tables, now=ctx.clock.now())
 
     def deliver() -> int:
-        return deliver_due(ctx.db, ctx.tables, ctx.keyring, client, now=ctx.clock.now())
+        return deliver_due(ctx.db, ctx.tables, ctx.keyring, client, now=ctx.clock.now)
 
     def purge() -> int:
         with ctx.db.unit_of_work() as session:

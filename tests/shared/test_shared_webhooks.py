@@ -24,6 +24,7 @@ from shared.webhooks import (
     sign_payload,
     verify_signature_header,
 )
+from shared.worker import platform_jobs
 
 NOW = datetime(2026, 3, 2, 8, 0, tzinfo=UTC)
 SECRET = "whsec_test"
@@ -102,3 +103,33 @@ def test_outbox_delivery_signs_retries_and_logs(make_ctx: Callable[[str], Servic
     with ctx.db.unit_of_work(read_only=True) as session:
         log = session.execute(select(ctx.tables.webhook_deliveries)).mappings().one()
     assert (log["state"], log["attempts"], log["last_status_code"]) == ("delivered", 2, 200)
+    assert log["delivered_at"].replace(tzinfo=None) == clock.now().replace(tzinfo=None)
+    assert (log["lease_token"], log["leased_until"]) == (None, None)  # the lease is released
+
+
+def test_the_worker_job_delivers_on_the_service_clock(make_ctx: Callable[[str], ServiceContext]) -> None:
+    ctx = make_ctx("loans")
+    clock = ctx.clock
+    assert isinstance(clock, ManualClock)
+    sent_at: list[datetime] = []
+
+    def subscriber(request: httpx.Request) -> httpx.Response:
+        sent_at.append(clock.now())
+        clock.advance(timedelta(seconds=3))  # the answer takes 3 s
+        return httpx.Response(204)
+
+    with ctx.db.unit_of_work() as session:
+        create_subscription(session, ctx.tables, ctx.keyring, url="http://hook.test/in",
+                            topics=["*"], owner=None, now=clock.now())
+        emit_event(session, ctx.tables, topic="loan.disbursed", subject="loan:1", data={},
+                   now=clock.now())
+    with httpx.Client(transport=httpx.MockTransport(subscriber)) as client:
+        jobs = {name: job for name, _, job in platform_jobs(ctx, client)}
+        assert jobs["loans.outbox.dispatch"]() == 1
+        assert jobs["loans.webhooks.deliver"]() == 1
+        assert jobs["loans.webhooks.deliver"]() == 0
+    with ctx.db.unit_of_work(read_only=True) as session:
+        log = session.execute(select(ctx.tables.webhook_deliveries)).mappings().one()
+    assert log["state"] == "delivered"
+    answered_at = sent_at[0] + timedelta(seconds=3)
+    assert log["delivered_at"].replace(tzinfo=None) == answered_at.replace(tzinfo=None)
