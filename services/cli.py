@@ -15,9 +15,8 @@ from typing import Annotated
 
 import httpx
 import typer
-from sqlalchemy import select, update
+from sqlalchemy import select
 
-from services.loans.settings import ESCROW_SECRET_FILE, LoansSettings
 from services.registry import (
     SERVICE_NAMES,
     definition,
@@ -31,7 +30,6 @@ from shared.crypto import Keyring
 from shared.migrate import upgrade
 from shared.observability import configure_logging
 from shared.platform import ServiceContext
-from shared.webhooks import create_subscription
 from shared.worker import platform_jobs, run_jobs
 
 app = typer.Typer(help="agrifin: scoring, escrow and loans for rural e-commerce.", no_args_is_help=True)
@@ -163,34 +161,7 @@ def bootstrap(dev_keys: Annotated[Path, typer.Option()] = Path("var/dev-keys.jso
         ctx = _context(name)
         service_bootstrap(name, ctx)
         ctx.db.dispose()
-    _subscribe_loans_to_escrow()
     typer.echo(f"API keys per role: {dev_keys.resolve()}")
-
-
-def _subscribe_loans_to_escrow() -> None:
-    """Embedded default: escrow tells loans about sale-proceeds sweeps by signed webhook."""
-    loans = definition("loans").settings_factory()
-    assert isinstance(loans, LoansSettings)
-    if loans.escrow_webhook_secret:
-        return  # configured by the operator, who also made the subscription
-    url = f"http://{loans.host}:{loans.port}/v1/inbound/escrow"
-    secret_file = loans.var_dir / ESCROW_SECRET_FILE
-    escrow = _context("escrow")
-    subs = escrow.tables.webhook_subscriptions
-    with escrow.db.unit_of_work() as session:
-        current = session.execute(
-            select(subs.c.id).where(subs.c.url == url, subs.c.active.is_(True))
-        ).first()
-        if current is not None and secret_file.exists():
-            return
-        session.execute(update(subs).where(subs.c.url == url).values(active=False))
-        _, secret = create_subscription(session, escrow.tables, escrow.keyring, url=url,
-                                        topics=["assignment.swept"], owner=None, now=escrow.clock.now())
-    escrow.db.dispose()
-    secret_file.unlink(missing_ok=True)
-    fd = os.open(secret_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "w") as fh:
-        fh.write(secret)
 
 
 @app.command()

@@ -3,15 +3,12 @@
 from __future__ import annotations
 
 import importlib
-from collections.abc import Callable
 from types import ModuleType
 
 from shared.platform import ServiceContext, ServiceDefinition
+from shared.worker import Job
 
 SERVICE_NAMES = ("scoring", "escrow", "loans")
-
-PeriodicJob = tuple[str, float, Callable[[], object]]
-"""(name, interval in seconds, callable) run by the worker."""
 
 
 def definition(name: str) -> ServiceDefinition:
@@ -32,12 +29,12 @@ def _optional(name: str, module: str) -> ModuleType | None:
         raise
 
 
-def service_jobs(name: str, ctx: ServiceContext) -> list[PeriodicJob]:
+def service_jobs(name: str, ctx: ServiceContext) -> list[Job]:
     """The periodic jobs a service contributes to the worker (``services/<name>/jobs.py``)."""
     module = _optional(name, "jobs")
     if module is None:
         return []
-    jobs: list[PeriodicJob] = module.periodic_jobs(ctx)
+    jobs: list[Job] = module.periodic_jobs(ctx)
     return jobs
 
 
