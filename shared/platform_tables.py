@@ -111,7 +111,7 @@ def define_platform_tables(metadata: MetaData) -> PlatformTables:
         Column("last_status_code", Integer, nullable=True),
         Column("last_error", Text, nullable=True),
         Column("delivered_at", DateTime(timezone=True), nullable=True),
-        # The lease of the worker sending it (shared.webhooks.deliver_due): while
+        # The lease of the worker sending it (shared.webhook_delivery.deliver_due): while
         # ``leased_until`` is in the future only the holder of ``lease_token`` may send it.
         Column("lease_token", String(36), nullable=True),
         Column("leased_until", DateTime(timezone=True), nullable=True),

@@ -25,7 +25,7 @@ from shared.db import Database
 from shared.idempotency import purge_expired
 from shared.observability import set_request_id
 from shared.platform import ServiceContext
-from shared.webhooks import deliver_due, dispatch_events
+from shared.webhook_delivery import deliver_due, dispatch_events
 
 log = logging.getLogger("agrifin.worker")
 
@@ -69,8 +69,12 @@ def platform_jobs(ctx: ServiceContext, client: httpx.Client) -> list[Job]:
 
     def purge() -> int:
         with ctx.db.unit_of_work() as session:
-            return purge_expired(session, ctx.tables, now=ctx.clock.now(),
-                                 ttl=timedelta(hours=max(ctx.settings.idempotency_ttl_hours, 24)))
+            return purge_expired(
+                session,
+                ctx.tables,
+                now=ctx.clock.now(),
+                ttl=timedelta(hours=max(ctx.settings.idempotency_ttl_hours, 24)),
+            )
 
     return [
         (f"{name}.outbox.dispatch", 1.0, dispatch),

@@ -23,12 +23,14 @@ from services.loans.settings import LoansSettings
 from shared.auth import Role
 from shared.clock import ManualClock
 from shared.platform import ServiceContext
-from shared.webhooks import (
-    SIGNATURE_HEADER,
-    create_subscription,
+from shared.webhook_delivery import (
     deliver_due,
     dispatch_events,
     event_body,
+)
+from shared.webhooks import (
+    SIGNATURE_HEADER,
+    create_subscription,
     sign_payload,
 )
 from tests.escrow.kit import EscrowApi

@@ -20,17 +20,19 @@ from sqlalchemy import select, update
 
 from shared.clock import ManualClock
 from shared.platform import ServiceContext
+from shared.webhook_delivery import (
+    DeliveryResult,
+    claim_due,
+    deliver_due,
+    dispatch_events,
+    record_result,
+    send_delivery,
+)
 from shared.webhooks import (
     EVENT_ID_HEADER,
     SIGNATURE_HEADER,
-    DeliveryResult,
-    claim_due,
     create_subscription,
-    deliver_due,
-    dispatch_events,
     emit_event,
-    record_result,
-    send_delivery,
     verify_signature_header,
 )
 

@@ -13,12 +13,14 @@ from sqlalchemy import select
 
 from shared.clock import ManualClock
 from shared.platform import ServiceContext
+from shared.webhook_delivery import (
+    deliver_due,
+    dispatch_events,
+)
 from shared.webhooks import (
     SIGNATURE_HEADER,
     WebhookSignatureError,
     create_subscription,
-    deliver_due,
-    dispatch_events,
     emit_event,
     record_inbox,
     sign_payload,
