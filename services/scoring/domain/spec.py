@@ -15,6 +15,11 @@ Model matrix: ``float64`` 2-D array, columns in spec order. Numeric values as-is
 as 0/1, categoricals as their position in the spec's ``categories`` list (so LightGBM's
 categorical handling is deterministic and independent of the data), missing as NaN.
 
+The spec itself is a pydantic model (:class:`SegmentSpec` of :class:`FeatureSpec`, frozen);
+a malformed spec is a :class:`SpecError` listing every problem by its field, e.g.
+``features[3].reason.en: Field required`` or ``features[1]: categorical features cannot be
+monotone``. Input features are checked by :func:`validate_features` (hot path, no pydantic).
+
 Errors: :class:`FeatureValidationError` (a ``ValueError``) carries ``errors``, a list of
 ``(field, message)`` pairs with fields named ``features.<name>``.
 """
@@ -24,13 +29,13 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any, Literal, cast
 
 import numpy as np
 import numpy.typing as npt
 import pandas as pd
 import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 FeatureType = Literal["numeric", "categorical", "boolean"]
 FeatureValue = float | str | bool | None
@@ -38,7 +43,9 @@ Matrix = npt.NDArray[np.float64]
 
 SEGMENTS: tuple[str, ...] = ("farmer", "enterprise")
 LANGUAGES: tuple[str, ...] = ("en", "zh")
-_FEATURE_TYPES: tuple[str, ...] = ("numeric", "categorical", "boolean")
+# keys a spec does not know are ignored (as they always were); numbers where text is expected
+# (a category ``2024``, a version ``1.0``) are read as text
+_SPEC_CONFIG = ConfigDict(frozen=True, extra="ignore", coerce_numbers_to_str=True, populate_by_name=True)
 SEGMENT_NAME = re.compile(r"^[a-z][a-z0-9_]{1,39}$")
 """Segment names are short lower-case identifiers (they name model-store directories)."""
 
@@ -49,7 +56,7 @@ def is_segment_name(name: str) -> bool:
 
 
 class SpecError(ValueError):
-    """A spec file is malformed."""
+    """A spec is malformed; the message names each offending field."""
 
 
 class FeatureValidationError(ValueError):
@@ -60,20 +67,59 @@ class FeatureValidationError(ValueError):
         super().__init__("; ".join(f"{field}: {message}" for field, message in errors))
 
 
-@dataclass(frozen=True)
-class FeatureSpec:
+class ReasonSpec(BaseModel):
+    """A feature's reason code and its text (English required, Simplified Chinese optional)."""
+
+    model_config = _SPEC_CONFIG
+
+    code: str = Field(min_length=1)
+    en: str = Field(min_length=1)
+    zh: str | None = None
+
+
+class FeatureSpec(BaseModel):
     """One model feature as declared in a spec file."""
 
-    name: str
+    model_config = _SPEC_CONFIG
+
+    name: str = Field(min_length=1)
     type: FeatureType
-    unit: str
-    reason_code: str
-    reason_text: Mapping[str, str]
-    missing_allowed: bool = False
-    monotone: int = 0
+    unit: str = ""
     min: float | None = None
     max: float | None = None
     categories: tuple[str, ...] = ()
+    missing_allowed: bool = False
+    monotone: Literal[-1, 0, 1] = 0
+    reason_spec: ReasonSpec = Field(alias="reason")
+
+    @field_validator("categories", mode="before")
+    @classmethod
+    def _no_categories(cls, value: object) -> object:
+        return () if value is None else value
+
+    @model_validator(mode="after")
+    def _consistent(self) -> FeatureSpec:
+        if self.type == "categorical":
+            if not self.categories or len(set(self.categories)) != len(self.categories):
+                raise ValueError("categorical needs distinct categories")
+            if self.monotone != 0:
+                raise ValueError("categorical features cannot be monotone")
+        if self.min is not None and self.max is not None and self.min > self.max:
+            raise ValueError("min > max")
+        return self
+
+    @property
+    def reason_code(self) -> str:
+        """The reason code shown when this feature costs points."""
+        return self.reason_spec.code
+
+    @property
+    def reason_text(self) -> dict[str, str]:
+        """Reason text by language (``en``, and ``zh`` when the spec has it)."""
+        texts = {"en": self.reason_spec.en}
+        if self.reason_spec.zh is not None:
+            texts["zh"] = self.reason_spec.zh
+        return texts
 
     @property
     def lgbm_monotone(self) -> int:
@@ -82,19 +128,39 @@ class FeatureSpec:
 
     def reason(self, lang: str = "en") -> str:
         """Reason text in ``lang`` (falls back to English)."""
-        return self.reason_text.get(lang) or self.reason_text["en"]
+        return self.reason_text.get(lang) or self.reason_spec.en
 
 
-@dataclass(frozen=True)
-class SegmentSpec:
-    """A segment's full feature spec."""
+class SegmentSpec(BaseModel):
+    """A segment's full feature spec; checks its own example against its features."""
+
+    model_config = _SPEC_CONFIG
 
     segment: str
-    target: str
-    version: str
+    target: str = "default"
+    version: str = "0"
     features: tuple[FeatureSpec, ...]
-    example: Mapping[str, FeatureValue]
+    example: dict[str, Any] = Field(default_factory=dict)
     description: str = ""
+
+    @field_validator("example", mode="before")
+    @classmethod
+    def _no_example(cls, value: object) -> object:
+        return {} if value is None else value
+
+    @model_validator(mode="after")
+    def _consistent(self) -> SegmentSpec:
+        names = self.feature_names
+        if len(set(names)) != len(names):
+            raise ValueError("duplicate feature names")
+        if self.target in names:
+            raise ValueError("target is also a feature")
+        if self.example:
+            try:
+                validate_features(self, self.example)
+            except FeatureValidationError as exc:
+                raise ValueError(f"example does not validate: {exc}") from exc
+        return self
 
     @property
     def feature_names(self) -> list[str]:
@@ -122,71 +188,21 @@ class SegmentSpec:
 # ---------------------------------------------------------------- loading
 
 
-def _feature_from_dict(raw: Mapping[str, Any], where: str) -> FeatureSpec:
-    try:
-        name = str(raw["name"])
-        ftype = str(raw["type"])
-        reason = raw["reason"]
-        code = str(reason["code"])
-        texts = {lang: str(reason[lang]) for lang in LANGUAGES if lang in reason}
-    except (KeyError, TypeError) as exc:
-        raise SpecError(f"{where}: missing key {exc}") from exc
-    if ftype not in _FEATURE_TYPES:
-        raise SpecError(f"{where}: unknown type {ftype!r}")
-    if "en" not in texts:
-        raise SpecError(f"{where}: reason needs English text")
-    monotone = int(raw.get("monotone", 0))
-    if monotone not in (-1, 0, 1):
-        raise SpecError(f"{where}: monotone must be -1, 0 or +1")
-    categories = tuple(str(c) for c in raw.get("categories") or ())
-    if ftype == "categorical":
-        if not categories or len(set(categories)) != len(categories):
-            raise SpecError(f"{where}: categorical needs distinct categories")
-        if monotone != 0:
-            raise SpecError(f"{where}: categorical features cannot be monotone")
-    lo = raw.get("min")
-    hi = raw.get("max")
-    if lo is not None and hi is not None and float(lo) > float(hi):
-        raise SpecError(f"{where}: min > max")
-    return FeatureSpec(
-        name=name,
-        type=cast(FeatureType, ftype),
-        unit=str(raw.get("unit", "")),
-        reason_code=code,
-        reason_text=texts,
-        missing_allowed=bool(raw.get("missing_allowed", False)),
-        monotone=monotone,
-        min=None if lo is None else float(lo),
-        max=None if hi is None else float(hi),
-        categories=categories,
-    )
+def _location(loc: tuple[int | str, ...]) -> str:
+    """``('features', 3, 'reason', 'code')`` → ``features[3].reason.code``."""
+    out = ""
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out or "spec"
 
 
 def spec_from_dict(data: Mapping[str, Any]) -> SegmentSpec:
-    """Build a :class:`SegmentSpec` from parsed YAML/JSON; validates its own example."""
+    """Build a :class:`SegmentSpec` from parsed YAML/JSON; every problem names its field."""
     try:
-        raw_features = data["features"]
-        spec = SegmentSpec(
-            segment=str(data["segment"]),
-            target=str(data.get("target", "default")),
-            version=str(data.get("version", "0")),
-            features=tuple(_feature_from_dict(f, f"features[{i}]") for i, f in enumerate(raw_features)),
-            example=dict(data.get("example") or {}),
-            description=str(data.get("description", "")),
-        )
-    except (KeyError, TypeError) as exc:
-        raise SpecError(f"spec: missing key {exc}") from exc
-    names = spec.feature_names
-    if len(set(names)) != len(names):
-        raise SpecError("spec: duplicate feature names")
-    if spec.target in names:
-        raise SpecError("spec: target is also a feature")
-    if spec.example:
-        try:
-            validate_features(spec, spec.example)
-        except FeatureValidationError as exc:
-            raise SpecError(f"spec example does not validate: {exc}") from exc
-    return spec
+        return SegmentSpec.model_validate(data)
+    except ValidationError as exc:
+        problems = [f"{_location(e['loc'])}: {e['msg'].removeprefix('Value error, ')}" for e in exc.errors()]
+        raise SpecError("; ".join(problems)) from exc
 
 
 def spec_to_dict(spec: SegmentSpec) -> dict[str, Any]:
@@ -202,7 +218,7 @@ def spec_to_dict(spec: SegmentSpec) -> dict[str, Any]:
             item["categories"] = list(f.categories)
         item["missing_allowed"] = f.missing_allowed
         item["monotone"] = f.monotone
-        item["reason"] = {"code": f.reason_code, **dict(f.reason_text)}
+        item["reason"] = {"code": f.reason_code, **f.reason_text}
         features.append(item)
     return {
         "segment": spec.segment,

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -60,7 +59,7 @@ def test_receipts_verify_and_fail_on_any_change(ring: Keyring) -> None:
 
 
 def test_example_from_the_baseline_validates(model: TrainedModel) -> None:
-    spec = replace(model.spec, example={})
+    spec = model.spec.model_copy(update={"example": {}})
     example = example_features(spec, model.metadata["baseline"])
     assert validate_features(spec, example)
     assert set(example) == set(spec.feature_names)

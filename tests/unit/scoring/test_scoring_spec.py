@@ -188,3 +188,25 @@ def test_bad_spec_files_are_rejected(tmp_path: Path, farmer_spec: SegmentSpec) -
     duplicate["features"].append(duplicate["features"][0])
     with pytest.raises(SpecError, match="duplicate"):
         load_spec(_write(tmp_path, duplicate))
+
+
+def test_spec_errors_name_the_field(farmer_spec: SegmentSpec) -> None:
+    no_code = spec_to_dict(farmer_spec)
+    del no_code["features"][3]["reason"]["code"]
+    with pytest.raises(SpecError, match=r"features\[3\]\.reason\.code"):
+        spec_from_dict(no_code)
+
+    bad_type = spec_to_dict(farmer_spec)
+    bad_type["features"][0]["type"] = "ordinal"
+    bad_type["features"][2]["monotone"] = 2
+    with pytest.raises(SpecError) as info:
+        spec_from_dict(bad_type)
+    assert "features[0].type" in str(info.value) and "features[2].monotone" in str(info.value)
+
+    inverted = spec_to_dict(farmer_spec)
+    inverted["features"][0].update(min=5.0, max=1.0)
+    with pytest.raises(SpecError, match=r"features\[0\]: min > max"):
+        spec_from_dict(inverted)
+
+    with pytest.raises(SpecError, match="features"):
+        spec_from_dict({"segment": "x"})
