@@ -42,10 +42,11 @@ from services.loans.domain import (
     Repayment,
     build_schedule,
 )
-from services.loans.projection import allocation_columns, project
+from services.loans.domain.projection import project
+from services.loans.repository.accounts import allocation_columns, installment_columns, loan_columns
+from services.loans.schemas.terms import dump_terms
 from services.loans.service.cob import run_close_of_business
 from services.loans.settings import LoansSettings
-from services.loans.terms_codec import dump_terms
 from shared.clock import ManualClock
 from shared.crypto import Keyring
 from shared.db import normalize_url
@@ -114,7 +115,7 @@ def make_template(product: str, principal: int, disbursed: date, behaviour: str)
             "fee_minor": r.fee_minor,
             "total_minor": r.total_minor,
             "balance_minor": r.balance_minor,
-            **items[r.number].columns(),
+            **installment_columns(items[r.number]),
         }
         for r in schedule.rows
     ]
@@ -125,7 +126,7 @@ def make_template(product: str, principal: int, disbursed: date, behaviour: str)
         installments=installments,
         repayments=[(t.sequence, t.on, t.amount_minor) for t in repayments],
         allocations={seq: allocation_columns(a) for seq, a in projection.allocations.items()},
-        loan_columns=projection.loan_columns(),
+        loan_columns=loan_columns(projection),
         maturity=schedule.maturity_date,
         status=projection.status.value,
     )

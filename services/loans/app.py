@@ -2,37 +2,19 @@
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Callable
-
 from fastapi import FastAPI
 
 from services.loans.api import applications, inbound, loans, operations, products
 from services.loans.definition import SERVICE
-from services.loans.scoring_client import ScoringClient, build_scoring_client
-from services.loans.settings import LoansSettings
+from services.loans.service.scoring import ScoringClient, scoring_client_factory
+from services.loans.settings import LoansContext
 from shared.app import create_service_app
 from shared.platform import ServiceContext
 
-
-def scoring_client_factory(ctx: ServiceContext, client: ScoringClient | None) -> Callable[[], ScoringClient]:
-    """Return the injected client, or build one from the settings on first use."""
-    lock = threading.Lock()
-    built: list[ScoringClient] = [client] if client is not None else []
-
-    def get() -> ScoringClient:
-        if not built:
-            with lock:
-                if not built:
-                    settings = ctx.settings
-                    assert isinstance(settings, LoansSettings)
-                    built.append(build_scoring_client(settings))
-        return built[0]
-
-    return get
+__all__ = ["create_app", "scoring_client_factory"]
 
 
-def create_app(ctx: ServiceContext | None = None, scoring_client: ScoringClient | None = None) -> FastAPI:
+def create_app(ctx: LoansContext | None = None, scoring_client: ScoringClient | None = None) -> FastAPI:
     """Build the loans app on ctx (a context from the environment when omitted).
 
     ``scoring_client`` replaces the one built from the settings (tests inject one over an

@@ -9,8 +9,8 @@ from typing import Annotated
 import typer
 
 from services.loans.definition import SERVICE
+from services.loans.service.business_date import business_date
 from services.loans.service.cob import run_close_of_business
-from services.loans.service.common import business_date
 from shared.errors import ProblemError
 from shared.platform import ServiceContext
 

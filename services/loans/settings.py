@@ -13,6 +13,7 @@ from pathlib import Path
 from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
+from shared.platform import ServiceContext
 from shared.settings import BaseServiceSettings
 
 ESCROW_SECRET_FILE = "escrow-webhook.secret"  # noqa: S105 - a file name, not a secret
@@ -60,3 +61,7 @@ class LoansSettings(BaseServiceSettings):
     def resolved_scoring_api_key(self) -> str | None:
         """The configured scoring key, else the development ``service`` key."""
         return self.scoring_api_key or dev_service_key(self.var_dir)
+
+
+LoansContext = ServiceContext[LoansSettings]
+"""The loans service's context: its settings typed as ``LoansSettings``."""

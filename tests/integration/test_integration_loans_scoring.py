@@ -20,7 +20,7 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from services.loans.app import create_app as create_loans_app
-from services.loans.scoring_client import ScoringClient
+from services.loans.service.scoring import ScoringClient
 from services.loans.service.scoring_retry import retry_pending_scores
 from services.scoring import bootstrap as scoring_bootstrap
 from services.scoring.app import create_app as create_scoring_app

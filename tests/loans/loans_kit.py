@@ -9,7 +9,7 @@ from typing import Any
 import httpx
 from fastapi.testclient import TestClient
 
-from services.loans.scoring_client import ScoringClient
+from services.loans.service.scoring import ScoringClient
 from tests.factories.loans import (
     ApplicationPayloadFactory,
     BorrowerPayloadFactory,

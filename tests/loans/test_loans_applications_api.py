@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from services.loans.models import Application, Loan
-from services.loans.scoring_client import score_idempotency_key
+from services.loans.service.scoring import score_idempotency_key
 from services.loans.service.scoring_retry import retry_pending_scores
 from shared.clock import ManualClock
 from shared.platform import ServiceContext

@@ -11,7 +11,7 @@ from typing import Any
 
 from services.loans.domain import LoanAccount
 from services.loans.models import Allocation
-from services.loans.projection import transactions_from_rows
+from services.loans.domain.projection import transactions_from_rows
 from services.loans.repository import accounts as repo
 from services.loans.service.accounts import account_of
 from shared.platform import ServiceContext

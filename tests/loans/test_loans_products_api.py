@@ -10,7 +10,7 @@ from sqlalchemy import select
 
 from services.loans.domain import build_schedule
 from services.loans.models import Borrower, Product
-from services.loans.terms_codec import terms_from_dict
+from services.loans.schemas.terms import LoanTermsModel
 from shared.platform import ServiceContext
 from tests.loans.loans_kit import LoansApi
 from tests.support import count_rows
@@ -90,7 +90,7 @@ def test_preview_matches_the_domain_and_stores_nothing(api: LoansApi, ctx: Servi
     }
     preview = api.post("/v1/schedules/preview", body, as_="officer")
     expected = build_schedule(
-        terms=terms_from_dict(SEASONAL),
+        terms=LoanTermsModel.model_validate(SEASONAL).to_domain(),
         principal_minor=2_500_000,
         annual_interest_rate=Decimal("21.5"),
         number_of_repayments=8,

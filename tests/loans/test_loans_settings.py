@@ -8,7 +8,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from services.loans.scoring_client import build_scoring_client, score_idempotency_key
+from services.loans.service.scoring import build_scoring_client, score_idempotency_key
 from services.loans.settings import LoansSettings
 
 

@@ -1,4 +1,4 @@
-"""Who may call what (deny by default), and the scoring client dependency.
+"""Who may call what (deny by default), the typed loans context, and the scoring client.
 
 loan_officer submits, quotes and collects; credit_manager approves, rejects and writes off;
 auditor reads everything; admin does everything; a service key may post repayments (an
@@ -11,7 +11,9 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
-from services.loans.scoring_client import ScoringClient
+from services.loans.service.scoring import ScoringClient
+from services.loans.settings import LoansContext
+from shared.api import get_context
 from shared.auth import Principal, Role, require_roles
 
 _O, _M, _A, _ADM, _S = Role.LOAN_OFFICER, Role.CREDIT_MANAGER, Role.AUDITOR, Role.ADMIN, Role.SERVICE
@@ -25,6 +27,11 @@ Manager = Annotated[Principal, Depends(require_roles(_M, _ADM))]
 Collector = Annotated[Principal, Depends(require_roles(_O, _ADM, _S))]
 Admin = Annotated[Principal, Depends(require_roles(_ADM))]
 DateReader = Annotated[Principal, Depends(require_roles(_O, _M, _A, _ADM, _S))]
+PortfolioReader = Annotated[Principal, Depends(require_roles(_O, _M, _A, _ADM))]
+RunReader = Annotated[Principal, Depends(require_roles(_A, _ADM))]
+
+LoansContextDep = Annotated[LoansContext, Depends(get_context)]
+"""The app's context with its settings typed as ``LoansSettings``."""
 
 
 def get_scoring_client(request: Request) -> ScoringClient:

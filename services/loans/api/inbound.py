@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import json
-from typing import Annotated, Any
+from typing import Any
 
 from fastapi import Depends, Request
 
+from services.loans.api.deps import LoansContextDep
 from services.loans.service.proceeds import apply_escrow_event
-from services.loans.settings import LoansSettings
-from shared.api import ContextDep, SessionDep, service_router
+from shared.api import RawBodyDep, SessionDep, service_router
 from shared.auth import public_access
 from shared.errors import BadRequest, ServiceUnavailable, Unauthorized
 from shared.webhooks import SIGNATURE_HEADER, WebhookSignatureError, verify_signature_header
@@ -19,19 +19,12 @@ router = service_router(
 )
 
 
-async def raw_body(request: Request) -> bytes:
-    """The exact bytes that were signed."""
-    return await request.body()
-
-
 @router.post("/escrow")
 def escrow_event(
-    request: Request, body: Annotated[bytes, Depends(raw_body)], ctx: ContextDep, session: SessionDep
+    request: Request, body: RawBodyDep, ctx: LoansContextDep, session: SessionDep
 ) -> dict[str, Any]:
     """Receive a signed escrow event; ``assignment.swept`` posts a sale-proceeds repayment."""
-    settings = ctx.settings
-    assert isinstance(settings, LoansSettings)
-    secret = settings.resolved_escrow_webhook_secret
+    secret = ctx.settings.resolved_escrow_webhook_secret
     if secret is None:
         raise ServiceUnavailable(
             "no escrow webhook secret is configured (AGRIFIN_LOANS_ESCROW_WEBHOOK_SECRET)"

@@ -3,47 +3,39 @@
 from __future__ import annotations
 
 from datetime import date
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import Depends, Query
+from fastapi import Query
 from fastapi.responses import PlainTextResponse
 
-from services.loans.api.deps import Admin, DateReader
-from services.loans.api.schemas_loans import BusinessDateIn, BusinessDateOut, CobIn
-from services.loans.repository import catalog
-from services.loans.service import cob, operations, portfolio
-from services.loans.service.common import business_date
-from shared.api import ContextDep, SessionDep, service_router
-from shared.auth import Principal, Role, require_roles
+from services.loans.api.deps import Admin, DateReader, LoansContextDep, PortfolioReader, RunReader
+from services.loans.schemas.operations import BusinessDateIn, BusinessDateOut, CobIn
+from services.loans.service import business_date, cob, portfolio
+from shared.api import SessionDep, service_router
 
 router = service_router(prefix="/v1", tags=["operations"])
 
-PortfolioReader = Annotated[
-    Principal, Depends(require_roles(Role.LOAN_OFFICER, Role.CREDIT_MANAGER, Role.AUDITOR, Role.ADMIN))
-]
-RunReader = Annotated[Principal, Depends(require_roles(Role.AUDITOR, Role.ADMIN))]
-
 
 @router.get("/business-date", response_model=BusinessDateOut)
-def get_business_date(ctx: ContextDep, session: SessionDep, _: DateReader) -> BusinessDateOut:
+def get_business_date(ctx: LoansContextDep, session: SessionDep, _: DateReader) -> BusinessDateOut:
     """The business date loans run on."""
-    return BusinessDateOut(**operations.business_date_view(session, ctx))
+    return BusinessDateOut(**business_date.business_date_view(session, ctx))
 
 
 @router.post("/business-date", response_model=BusinessDateOut)
 def set_business_date(
-    body: BusinessDateIn, ctx: ContextDep, session: SessionDep, who: Admin
+    body: BusinessDateIn, ctx: LoansContextDep, session: SessionDep, who: Admin
 ) -> BusinessDateOut:
     """Move the business date (never back before a closed date)."""
-    return BusinessDateOut(**operations.set_business_date(session, ctx, actor=who.actor, value=body.date))
+    return BusinessDateOut(**business_date.set_business_date(session, ctx, actor=who.actor, value=body.date))
 
 
 @router.post("/close-of-business")
 def close_of_business(
-    ctx: ContextDep, session: SessionDep, who: Admin, body: CobIn | None = None
+    ctx: LoansContextDep, session: SessionDep, who: Admin, body: CobIn | None = None
 ) -> dict[str, Any]:
     """Run close of business for a date (default: the business date); a re-run changes nothing."""
-    when = body.date if body and body.date else business_date(session, ctx)
+    when = body.date if body and body.date else business_date.business_date(session, ctx)
     # The run owns its (chunked) transactions: end the request's own first, so that on
     # SQLite it does not hold the write lock the chunks need.
     session.rollback()
@@ -55,23 +47,23 @@ def list_cob_runs(
     session: SessionDep, _: RunReader, limit: int = Query(default=30, ge=1, le=366)
 ) -> dict[str, Any]:
     """The latest close-of-business runs."""
-    return {"runs": [cob.cob_run_view(run) for run in catalog.list_cob_runs(session, limit=limit)]}
+    return {"runs": cob.list_cob_runs(session, limit=limit)}
 
 
 @router.get("/portfolio/par")
 def portfolio_at_risk(
-    ctx: ContextDep, session: SessionDep, _: PortfolioReader, as_of: date | None = None
+    ctx: LoansContextDep, session: SessionDep, _: PortfolioReader, as_of: date | None = None
 ) -> dict[str, Any]:
     """PAR1/PAR30/PAR90 by outstanding principal, with counts, per product and in total."""
-    return portfolio.par_report(session, as_of=as_of or business_date(session, ctx))
+    return portfolio.par_report(session, as_of=as_of or business_date.business_date(session, ctx))
 
 
 @router.get("/portfolio/par.csv", response_class=PlainTextResponse)
 def portfolio_at_risk_csv(
-    ctx: ContextDep, session: SessionDep, _: PortfolioReader, as_of: date | None = None
+    ctx: LoansContextDep, session: SessionDep, _: PortfolioReader, as_of: date | None = None
 ) -> PlainTextResponse:
     """The PAR report as CSV (one line per product, one ``ALL`` line per currency)."""
-    report = portfolio.par_report(session, as_of=as_of or business_date(session, ctx))
+    report = portfolio.par_report(session, as_of=as_of or business_date.business_date(session, ctx))
     filename = f"par-{report['as_of']}.csv"
     return PlainTextResponse(
         portfolio.par_csv(report),

@@ -9,6 +9,10 @@ No FastAPI, no SQL, no wall clock. Modules, top-down:
 * ``account``      – ``LoanAccount`` / ``replay_account``: allocation, status, arrears, accrual
 * ``arrears``      – delinquency buckets, penalty assessments, interest accrual
 * ``portfolio``    – ``portfolio_at_risk`` (PAR1/30/90 per product and total)
+* ``lifecycle``    – application and loan statuses, their transition tables, ``allowed_*_actions``
+* ``installments`` – an installment's status (paid, overdue, partially paid, upcoming)
+* ``outcomes``     – repayment, disbursement and write-off results as ``Money``
+* ``projection``   – stored rows (as Protocols) → ``LoanAccount``; one replay → ``Projection``
 
 Every rejected input raises ``ValueError`` with a message fit for a problem+json ``detail``.
 """

@@ -1,3 +1,20 @@
-"""All SQL of the loans service: ``catalog`` (products, borrowers, business date, COB runs),
-``applications``, ``accounts`` (one loan at a time) and ``bulk`` (close of business and the
-portfolio, many loans per statement)."""
+"""All SQL of the loans service, one module per thing stored:
+
+* ``products``, ``borrowers``, ``applications``  one row at a time
+* ``accounts``       a loan account: the loan row (locked for changes), its schedule,
+                     transactions and allocations, the columns a replay writes back, and the
+                     same rows for many loans at once
+* ``business_date``  the business date row
+* ``cob``            close of business: its runs, and the set-based reads and writes of a chunk
+* ``portfolio``      the loans a PAR report looks at
+"""
+
+from __future__ import annotations
+
+from sqlalchemy.orm import Session
+
+
+def add(session: Session, row: object) -> None:
+    """Stage a new row and flush it (ids are client-generated)."""
+    session.add(row)
+    session.flush()

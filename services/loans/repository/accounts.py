@@ -1,16 +1,45 @@
-"""SQL for one loan at a time: the loan row (locked for changes), its schedule, transactions
-and allocations, and writing back a replayed projection."""
+"""SQL for loan accounts: the loan row (locked for changes), its schedule, transactions and
+allocations, the columns a replayed projection writes back, and the same rows for many loans
+at once (close of business, reports)."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import json
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
 from datetime import date
+from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Table, select
 from sqlalchemy.orm import Session
 
+from services.loans.domain import Allocation as DomainAllocation
+from services.loans.domain.projection import InstallmentProjection, Projection
 from services.loans.models import Allocation, Installment, Loan, LoanTransaction
-from services.loans.projection import Projection, allocation_columns
+
+LOANS: Table = Loan.__table__  # type: ignore[assignment]
+INSTALLMENTS: Table = Installment.__table__  # type: ignore[assignment]
+TRANSACTIONS: Table = LoanTransaction.__table__  # type: ignore[assignment]
+ALLOCATIONS: Table = Allocation.__table__  # type: ignore[assignment]
+
+LOAN_VIEW_COLUMNS = (
+    "id",
+    "status",
+    "currency",
+    "product_id",
+    "terms",
+    "principal_minor",
+    "annual_interest_rate",
+    "disbursed_on",
+    "disbursement_fees_minor",
+    "next_sequence",
+    "cob_dirty",
+    "last_transaction_on",
+    "days_past_due",
+    "delinquency_bucket",
+)
+"""The loan columns set-based work (close of business, reports) reads."""
+
 
 
 def get_loan(session: Session, loan_id: str, *, lock: bool = False) -> Loan | None:
@@ -93,11 +122,11 @@ def save_projection(
     projection: Projection,
 ) -> None:
     """Write a replayed projection onto the loan, its installments and its allocations."""
-    for name, value in projection.loan_columns().items():
+    for name, value in loan_columns(projection).items():
         setattr(loan, name, value)
     by_number = {p.number: p for p in projection.installments}
     for row in installments:
-        for name, value in by_number[row.number].columns().items():
+        for name, value in installment_columns(by_number[row.number]).items():
             if getattr(row, name) != value:
                 setattr(row, name, value)
     stored = allocations_of(session, loan.id)
@@ -128,3 +157,89 @@ def next_sequences(loan: Loan, count: int) -> list[int]:
 def latest_date(current: date | None, candidate: date) -> date:
     """The later of a stored date (maybe unset) and a new one."""
     return candidate if current is None or candidate > current else current
+
+
+def loan_columns(projection: Projection) -> dict[str, Any]:
+    """The ``loans`` columns a replayed projection sets."""
+    return {
+        "principal_outstanding_minor": projection.outstanding.principal_minor,
+        "interest_outstanding_minor": projection.outstanding.interest_minor,
+        "fee_outstanding_minor": projection.outstanding.fee_minor,
+        "penalty_outstanding_minor": projection.outstanding.penalty_minor,
+        "credit_balance_minor": projection.credit_balance_minor,
+        "interest_accrued_minor": projection.interest_accrued_minor,
+        "days_past_due": projection.days_past_due,
+        "delinquency_bucket": projection.bucket.value,
+        "state_as_of": projection.as_of,
+        "written_off_on": projection.written_off_on,
+        "closed_on": projection.closed_on,
+    }
+
+
+def installment_columns(item: InstallmentProjection) -> dict[str, Any]:
+    """The replayed columns of one ``loan_installments`` row."""
+    return {
+        "penalty_charged_minor": item.penalty_charged_minor,
+        "paid_principal_minor": item.paid.principal_minor,
+        "paid_interest_minor": item.paid.interest_minor,
+        "paid_fee_minor": item.paid.fee_minor,
+        "paid_penalty_minor": item.paid.penalty_minor,
+        "settled_on": item.settled_on,
+        "overdue": item.overdue,
+    }
+
+
+def allocation_columns(allocation: DomainAllocation) -> dict[str, Any]:
+    """The ``loan_allocations`` columns of one allocation (``by_installment`` as JSON)."""
+    return {
+        "penalty_minor": allocation.allocated.penalty_minor,
+        "fee_minor": allocation.allocated.fee_minor,
+        "interest_minor": allocation.allocated.interest_minor,
+        "principal_minor": allocation.allocated.principal_minor,
+        "overpayment_minor": allocation.overpayment_minor,
+        "recovery_minor": allocation.recovery_minor,
+        "by_installment": json.dumps(
+            [
+                {
+                    "installment": n,
+                    "penalty_minor": c.penalty_minor,
+                    "fee_minor": c.fee_minor,
+                    "interest_minor": c.interest_minor,
+                    "principal_minor": c.principal_minor,
+                }
+                for n, c in allocation.by_installment
+            ],
+            separators=(",", ":"),
+        ),
+    }
+
+
+def _grouped(rows: Iterable[Any]) -> dict[str, list[Any]]:
+    out: dict[str, list[Any]] = defaultdict(list)
+    for row in rows:
+        out[row.loan_id].append(row)
+    return out
+
+
+def installments_of_many(session: Session, ids: Sequence[str]) -> dict[str, list[Any]]:
+    """Installment rows of ``ids`` by loan, in number order."""
+    if not ids:
+        return {}
+    query = (
+        select(INSTALLMENTS)
+        .where(INSTALLMENTS.c.loan_id.in_(ids))
+        .order_by(INSTALLMENTS.c.loan_id, INSTALLMENTS.c.number)
+    )
+    return _grouped(session.execute(query).all())
+
+
+def transactions_of_many(session: Session, ids: Sequence[str]) -> dict[str, list[Any]]:
+    """Transaction rows of ``ids`` by loan, in sequence order."""
+    if not ids:
+        return {}
+    query = (
+        select(TRANSACTIONS)
+        .where(TRANSACTIONS.c.loan_id.in_(ids))
+        .order_by(TRANSACTIONS.c.loan_id, TRANSACTIONS.c.sequence)
+    )
+    return _grouped(session.execute(query).all())

@@ -8,6 +8,7 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from services.loans.domain.lifecycle import ApplicationStatus
 from services.loans.models import Application
 
 
@@ -40,7 +41,10 @@ def due_for_scoring(session: Session, *, now: datetime, limit: int) -> list[str]
     """Ids of ``pending_score`` applications whose next scoring attempt is due."""
     query = (
         select(Application.id)
-        .where(Application.status == "pending_score", Application.next_score_attempt_at <= now)
+        .where(
+            Application.status == ApplicationStatus.PENDING_SCORE.value,
+            Application.next_score_attempt_at <= now,
+        )
         .order_by(Application.next_score_attempt_at, Application.id)
         .limit(limit)
     )

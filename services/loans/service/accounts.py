@@ -1,7 +1,7 @@
-"""Use cases on a loan account: disburse, repay, reverse, write off, and read its state.
+"""Use cases on a loan account: disburse, repay, and read its state, schedule and transactions.
 
-Every change locks the loan row first (``SELECT ... FOR UPDATE`` on PostgreSQL; SQLite
-writers are serialised anyway), appends an immutable transaction, replays the whole account
+What is allowed when is the domain's (``domain.lifecycle``). Every change locks the loan row
+first (``SELECT ... FOR UPDATE`` on PostgreSQL; SQLite writers are serialised anyway), appends an immutable transaction, replays the whole account
 with the domain (so a back-dated repayment re-allocates everything after it) and writes the
 projection back: loan balances and arrears, installment paid/overdue state, allocations.
 """
@@ -9,6 +9,8 @@ projection back: loan balances and arrears, installment paid/overdue state, allo
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
 from typing import Any
@@ -16,25 +18,42 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from services.loans.domain import LoanAccount, build_schedule
-from services.loans.models import Installment, Loan, LoanTransaction
-from services.loans.projection import Projection, account_from_rows, project
+from services.loans.domain.lifecycle import ActionRefused, LoanAction, LoanStatus, check_loan
+from services.loans.domain.outcomes import disbursement_of
+from services.loans.domain.projection import Projection, account_from_rows, project
+from services.loans.models import Allocation, Installment, Loan, LoanTransaction
 from services.loans.repository import accounts as repo
-from services.loans.repository import catalog
-from services.loans.service.common import (
-    business_date,
-    check_not_after_business_date,
-    domain_problem,
-    new_id,
-    record_change,
-)
-from services.loans.terms_codec import load_terms
+from services.loans.repository import add
+from services.loans.repository import products as products_repo
+from services.loans.schemas.terms import load_terms
+from services.loans.service.business_date import business_date, check_not_after_business_date
+from services.loans.service.errors import action_refused, domain_problem
+from services.loans.settings import LoansContext
 from shared.auth import Principal, Role
+from shared.changes import new_id, record_change
 from shared.crypto import canonical_json
 from shared.errors import Conflict, Forbidden, NotFound, ValidationProblem
-from shared.platform import ServiceContext
 
 # A write-off announces itself (``loan.written_off`` from ``write_off_loan``, with its amounts).
-_STATUS_EVENTS = {"closed": "loan.closed", "overpaid": "loan.overpaid"}
+_STATUS_EVENTS = {LoanStatus.CLOSED: "loan.closed", LoanStatus.OVERPAID: "loan.overpaid"}
+_FINAL = (LoanStatus.CLOSED, LoanStatus.OVERPAID, LoanStatus.WRITTEN_OFF)
+
+
+@dataclass(frozen=True)
+class LoanView:
+    """A loan and, when it is read live, its account replayed as of the business date."""
+
+    loan: Loan
+    projection: Projection | None
+
+
+@dataclass(frozen=True)
+class TransactionView:
+    """A transaction with its current allocation and the id of its reversal, if any."""
+
+    transaction: LoanTransaction
+    allocation: Allocation | None
+    reversed_by_id: str | None
 
 
 def require_loan(session: Session, loan_id: str, *, lock: bool = False) -> Loan:
@@ -55,14 +74,63 @@ def account_of(
 
 
 def live_projection(
-    session: Session, ctx: ServiceContext, loan: Loan, as_of: date | None = None
+    session: Session, ctx: LoansContext, loan: Loan, as_of: date | None = None
 ) -> Projection:
     """The account replayed now (as of the business date unless told otherwise)."""
     account = account_of(loan, repo.installments_of(session, loan.id), repo.transactions_of(session, loan.id))
     return project(account, as_of=as_of or business_date(session, ctx))
 
 
-def recompute_loan(session: Session, ctx: ServiceContext, loan: Loan, *, actor: str) -> Projection:
+def read_loan(session: Session, ctx: LoansContext, loan_id: str) -> LoanView:
+    """A loan as of the business date (a disbursed one replayed live)."""
+    return live_view(session, ctx, require_loan(session, loan_id))
+
+
+def live_view(session: Session, ctx: LoansContext, loan: Loan) -> LoanView:
+    """The live view of a loan: replayed as of the business date once disbursed."""
+    projection = live_projection(session, ctx, loan) if loan.disbursed_on is not None else None
+    return LoanView(loan, projection)
+
+
+def list_loans(
+    session: Session, *, status: str | None, borrower_id: str | None, limit: int, offset: int
+) -> list[LoanView]:
+    """Loans, newest first, with their stored state (as of their last change or COB)."""
+    rows = repo.list_loans(session, status=status, borrower_id=borrower_id, limit=limit, offset=offset)
+    return [LoanView(loan, None) for loan in rows]
+
+
+def loan_schedule(session: Session, loan_id: str) -> tuple[Loan, Sequence[Installment]]:
+    """A loan and its stored schedule rows with their replayed paid/overdue state."""
+    loan = require_loan(session, loan_id)
+    return loan, repo.installments_of(session, loan.id)
+
+
+def loan_transactions(session: Session, loan_id: str) -> list[TransactionView]:
+    """Every transaction on the loan in recording order, with current allocations."""
+    loan = require_loan(session, loan_id)
+    txns = repo.transactions_of(session, loan.id)
+    allocations = repo.allocations_of(session, loan.id)
+    reversed_by = {t.reverses_id: t.id for t in txns if t.kind == "reversal"}
+    return [TransactionView(t, allocations.get(t.id), reversed_by.get(t.id)) for t in txns]
+
+
+def transaction_view(session: Session, txn: LoanTransaction) -> TransactionView:
+    """One transaction with its current allocation and reversal."""
+    allocation = repo.allocations_of(session, txn.loan_id).get(txn.id)
+    reversal = repo.reversal_of(session, txn.loan_id, txn.id)
+    return TransactionView(txn, allocation, reversal.id if reversal is not None else None)
+
+
+def check_loan_action(loan: Loan, action: LoanAction) -> None:
+    """Refuse (409, with the allowed actions) what the loan's status does not allow."""
+    try:
+        check_loan(loan.status, action)
+    except ActionRefused as exc:
+        raise action_refused(exc) from None
+
+
+def recompute_loan(session: Session, ctx: LoansContext, loan: Loan, *, actor: str) -> Projection:
     installments = repo.installments_of(session, loan.id)
     transactions = repo.transactions_of(session, loan.id)
     try:
@@ -83,7 +151,7 @@ def recompute_loan(session: Session, ctx: ServiceContext, loan: Loan, *, actor: 
             session,
             ctx,
             actor=actor,
-            action=_STATUS_EVENTS[loan.status],
+            action=_STATUS_EVENTS[LoanStatus(loan.status)],
             subject=f"loan:{loan.id}",
             payload={
                 "loan_id": loan.id,
@@ -92,7 +160,7 @@ def recompute_loan(session: Session, ctx: ServiceContext, loan: Loan, *, actor: 
                 "credit_balance_minor": projection.credit_balance_minor,
             },
         )
-    elif loan.status != before and before in ("closed", "overpaid", "written_off"):
+    elif loan.status != before and before in _FINAL:
         record_change(
             session,
             ctx,
@@ -104,13 +172,10 @@ def recompute_loan(session: Session, ctx: ServiceContext, loan: Loan, *, actor: 
     return projection
 
 
-def disburse_loan(session: Session, ctx: ServiceContext, *, who: Principal, loan_id: str, on: date) -> Loan:
+def disburse_loan(session: Session, ctx: LoansContext, *, who: Principal, loan_id: str, on: date) -> LoanView:
     """Disburse an approved loan on ``on``: fix and store its schedule; the loan becomes active."""
     loan = require_loan(session, loan_id, lock=True)
-    if loan.status != "approved":
-        raise Conflict(
-            f"cannot disburse a loan that is {loan.status}", current_state=loan.status, allowed_actions=[]
-        )
+    check_loan_action(loan, LoanAction.DISBURSE)
     check_not_after_business_date(session, ctx, field="date", value=on)
     if loan.first_repayment_date is not None and loan.first_repayment_date <= on:
         raise ValidationProblem(
@@ -154,10 +219,11 @@ def disburse_loan(session: Session, ctx: ServiceContext, *, who: Principal, loan
                 overdue=False,
             )
         )
+    disbursed = disbursement_of(schedule)
     loan.disbursed_on = on
-    loan.maturity_date = schedule.maturity_date
-    loan.disbursement_fees_minor = schedule.disbursement_fees_minor
-    loan.status = "active"
+    loan.maturity_date = disbursed.maturity_date
+    loan.disbursement_fees_minor = disbursed.fees.minor
+    loan.status = LoanStatus.ACTIVE.value
     session.flush()
     recompute_loan(session, ctx, loan, actor=who.actor)
     record_change(
@@ -169,31 +235,23 @@ def disburse_loan(session: Session, ctx: ServiceContext, *, who: Principal, loan
         payload={
             "loan_id": loan.id,
             "date": on.isoformat(),
-            "principal_minor": loan.principal_minor,
-            "currency": loan.currency,
-            "disbursement_fees_minor": schedule.disbursement_fees_minor,
-            "net_disbursed_minor": loan.principal_minor - schedule.disbursement_fees_minor,
-            "installments": len(schedule.rows),
-            "maturity_date": schedule.maturity_date.isoformat(),
+            "principal_minor": disbursed.principal.minor,
+            "currency": disbursed.principal.currency,
+            "disbursement_fees_minor": disbursed.fees.minor,
+            "net_disbursed_minor": disbursed.net.minor,
+            "installments": disbursed.installments,
+            "maturity_date": disbursed.maturity_date.isoformat(),
         },
     )
-    return loan
+    # Disbursing just replayed the account as of the business date and stored it on the loan.
+    return LoanView(loan, None)
 
 
 def _request_hash(**fields: Any) -> str:
     return hashlib.sha256(canonical_json(fields).encode()).hexdigest()
 
 
-def check_disbursed(loan: Loan, action: str) -> None:
-    if loan.status == "approved":
-        raise Conflict(
-            f"cannot {action}: the loan is not disbursed yet",
-            current_state="approved",
-            allowed_actions=["disburse"],
-        )
-
-
-def check_booking_date(session: Session, ctx: ServiceContext, loan: Loan, *, field: str, on: date) -> None:
+def check_booking_date(session: Session, ctx: LoansContext, loan: Loan, *, field: str, on: date) -> None:
     check_not_after_business_date(session, ctx, field=field, value=on)
     assert loan.disbursed_on is not None
     if on < loan.disbursed_on:
@@ -204,7 +262,7 @@ def check_booking_date(session: Session, ctx: ServiceContext, loan: Loan, *, fie
 
 def append_transaction(
     session: Session,
-    ctx: ServiceContext,
+    ctx: LoansContext,
     loan: Loan,
     *,
     who: Principal,
@@ -227,14 +285,14 @@ def append_transaction(
         created_by=who.actor,
         **columns,
     )
-    catalog.add(session, txn)
+    add(session, txn)
     loan.last_transaction_on = repo.latest_date(loan.last_transaction_on, on)
     return txn, recompute_loan(session, ctx, loan, actor=who.actor)
 
 
 def post_repayment(
     session: Session,
-    ctx: ServiceContext,
+    ctx: LoansContext,
     *,
     who: Principal,
     loan_id: str,
@@ -242,7 +300,7 @@ def post_repayment(
     on: date,
     external_id: str,
     source: str,
-) -> tuple[LoanTransaction, bool]:
+) -> tuple[TransactionView, bool]:
     """Record a repayment (idempotent by ``external_id``); return (transaction, replayed)."""
     loan = require_loan(session, loan_id, lock=True)
     request_hash = _request_hash(amount_minor=amount_minor, date=on.isoformat(), source=source)
@@ -254,12 +312,12 @@ def post_repayment(
                 current_state="recorded",
                 transaction_id=existing.id,
             )
-        return existing, True
-    check_disbursed(loan, "post a repayment")
+        return transaction_view(session, existing), True
+    check_loan_action(loan, LoanAction.REPAY)
     if who.role is Role.SERVICE and source != "sale_proceeds":
         raise Forbidden("a service key posts repayments from sale proceeds only (source=sale_proceeds)")
     if source == "sale_proceeds":
-        product = catalog.get_product(session, loan.product_id)
+        product = products_repo.get_product(session, loan.product_id)
         if product is None or not product.allow_sale_proceeds:
             raise Forbidden("this loan's product does not accept repayment from sale proceeds")
     check_booking_date(session, ctx, loan, field="date", on=on)
@@ -275,7 +333,7 @@ def post_repayment(
         request_hash=request_hash,
         source=source,
     )
-    allocation = projection.allocations[txn.sequence]
+    paid = projection.repayment(txn.sequence)
     record_change(
         session,
         ctx,
@@ -286,17 +344,17 @@ def post_repayment(
             "loan_id": loan.id,
             "transaction_id": txn.id,
             "external_id": external_id,
-            "amount_minor": amount_minor,
-            "currency": loan.currency,
+            "amount_minor": paid.amount.minor,
+            "currency": paid.amount.currency,
             "date": on.isoformat(),
             "source": source,
-            "principal_minor": allocation.allocated.principal_minor,
-            "interest_minor": allocation.allocated.interest_minor,
-            "fee_minor": allocation.allocated.fee_minor,
-            "penalty_minor": allocation.allocated.penalty_minor,
-            "overpayment_minor": allocation.overpayment_minor,
-            "recovery_minor": allocation.recovery_minor,
+            "principal_minor": paid.allocated.principal.minor,
+            "interest_minor": paid.allocated.interest.minor,
+            "fee_minor": paid.allocated.fee.minor,
+            "penalty_minor": paid.allocated.penalty.minor,
+            "overpayment_minor": paid.overpayment.minor,
+            "recovery_minor": paid.recovery.minor,
             "status": loan.status,
         },
     )
-    return txn, False
+    return transaction_view(session, txn), False

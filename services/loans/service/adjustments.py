@@ -11,40 +11,49 @@ from datetime import date
 from sqlalchemy.orm import Session
 
 from services.loans.domain import WriteOff
-from services.loans.models import LoanTransaction
+from services.loans.domain.lifecycle import LoanAction, transaction_actions
+from services.loans.domain.outcomes import write_off_outcome
 from services.loans.repository import accounts as repo
 from services.loans.service.accounts import (
+    TransactionView,
     account_of,
     append_transaction,
     check_booking_date,
-    check_disbursed,
+    check_loan_action,
     require_loan,
+    transaction_view,
 )
-from services.loans.service.common import business_date, record_change
+from services.loans.service.business_date import business_date
+from services.loans.settings import LoansContext
 from shared.auth import Principal
+from shared.changes import record_change
 from shared.errors import Conflict, NotFound, ValidationProblem
-from shared.platform import ServiceContext
 
 
 def reverse_transaction(
     session: Session,
-    ctx: ServiceContext,
+    ctx: LoansContext,
     *,
     who: Principal,
     loan_id: str,
     transaction_id: str,
     on: date | None,
     note: str | None,
-) -> LoanTransaction:
+) -> TransactionView:
     """Reverse a repayment, penalty (a waiver) or write-off by adding a reversal."""
     loan = require_loan(session, loan_id, lock=True)
+    check_loan_action(loan, LoanAction.REVERSE)
     target = repo.get_transaction(session, loan.id, transaction_id)
     if target is None:
         raise NotFound(f"transaction {transaction_id} not found on loan {loan_id}")
+    reversed_by = repo.reversal_of(session, loan.id, target.id)
+    offered = [a.value for a in transaction_actions(kind=target.kind, reversed=reversed_by is not None)]
     if target.kind == "reversal":
-        raise Conflict("a reversal cannot be reversed", current_state="reversal", allowed_actions=[])
-    if repo.reversal_of(session, loan.id, target.id) is not None:
-        raise Conflict("this transaction is already reversed", current_state="reversed", allowed_actions=[])
+        raise Conflict("a reversal cannot be reversed", current_state="reversal", allowed_actions=offered)
+    if reversed_by is not None:
+        raise Conflict(
+            "this transaction is already reversed", current_state="reversed", allowed_actions=offered
+        )
     on = on or business_date(session, ctx)
     check_booking_date(session, ctx, loan, field="date", on=on)
     if on < target.on_date:
@@ -78,29 +87,26 @@ def reverse_transaction(
             "status": loan.status,
         },
     )
-    return reversal
+    return transaction_view(session, reversal)
 
 
 def write_off_loan(
-    session: Session, ctx: ServiceContext, *, who: Principal, loan_id: str, on: date | None, note: str | None
-) -> LoanTransaction:
+    session: Session, ctx: LoansContext, *, who: Principal, loan_id: str, on: date | None, note: str | None
+) -> TransactionView:
     """Write off everything outstanding; later repayments count as recoveries."""
     loan = require_loan(session, loan_id, lock=True)
-    check_disbursed(loan, "write off")
-    if loan.status != "active":
-        raise Conflict(
-            f"cannot write off a loan that is {loan.status}", current_state=loan.status, allowed_actions=[]
-        )
+    check_loan_action(loan, LoanAction.WRITE_OFF)
     on = on or business_date(session, ctx)
     check_booking_date(session, ctx, loan, field="date", on=on)
     # The domain decides what a write-off on ``on`` writes off (what was owed that day; any
     # repayment dated later becomes a recovery), so the recorded amount is the replay's.
     account = account_of(loan, repo.installments_of(session, loan.id), repo.transactions_of(session, loan.id))
     after = max((t.sequence for t in account.transactions), default=0) + 1
-    before = account.with_transactions(WriteOff(sequence=after, on=on)).state().written_off
-    written = before.total_minor
+    written = write_off_outcome(
+        account.with_transactions(WriteOff(sequence=after, on=on)).state().written_off, loan.currency
+    )
     txn, projection = append_transaction(
-        session, ctx, loan, who=who, kind="write_off", on=on, amount_minor=written, note=note
+        session, ctx, loan, who=who, kind="write_off", on=on, amount_minor=written.total.minor, note=note
     )
     record_change(
         session,
@@ -112,14 +118,14 @@ def write_off_loan(
             "loan_id": loan.id,
             "transaction_id": txn.id,
             "date": on.isoformat(),
-            "currency": loan.currency,
-            "written_off_minor": written,
-            "principal_minor": before.principal_minor,
-            "interest_minor": before.interest_minor,
-            "fee_minor": before.fee_minor,
-            "penalty_minor": before.penalty_minor,
+            "currency": written.total.currency,
+            "written_off_minor": written.total.minor,
+            "principal_minor": written.principal.minor,
+            "interest_minor": written.interest.minor,
+            "fee_minor": written.fee.minor,
+            "penalty_minor": written.penalty.minor,
             "note": note,
             "status": projection.status.value,
         },
     )
-    return txn
+    return transaction_view(session, txn)

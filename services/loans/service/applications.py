@@ -3,31 +3,47 @@
 Scoring is called inside the submitting request with an Idempotency-Key derived from the
 application id. Unreachable scoring (or a scoring error other than 422) leaves the
 application ``pending_score`` for ``scoring_retry``; a 422 refuses the whole request.
-Statuses: pending_score → scored → approved | rejected; pending_score/scored → withdrawn;
-pending_score → score_failed (scoring later refused the features).
+What is allowed in which status is the domain's (``domain.lifecycle``): every refusal names
+the actions the application allows.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
 from sqlalchemy.orm import Session
 
-from services.loans.api.schemas_applications import ApplicationIn
 from services.loans.domain import build_schedule
+from services.loans.domain.lifecycle import (
+    ActionRefused,
+    ApplicationAction,
+    ApplicationStatus,
+    LoanStatus,
+    ScoringOutcome,
+    allowed_application_actions,
+    approval_refusal,
+    check_application,
+    scoring_outcome,
+)
 from services.loans.models import Application, Loan
+from services.loans.repository import add
 from services.loans.repository import applications as repo
-from services.loans.repository import catalog
-from services.loans.scoring_client import ScoreResult, ScoringClient, score_idempotency_key
-from services.loans.service.common import new_id, record_change
-from services.loans.terms_codec import load_terms
+from services.loans.repository import borrowers as borrowers_repo
+from services.loans.repository import products as products_repo
+from services.loans.schemas.applications import ApplicationIn
+from services.loans.schemas.terms import load_terms
+from services.loans.service.accounts import LoanView
+from services.loans.service.errors import action_refused
+from services.loans.service.scoring import ScoreResult, ScoringClient, score_idempotency_key
+from services.loans.settings import LoansContext
 from shared.auth import Principal
+from shared.changes import new_id, record_change
 from shared.errors import Conflict, Forbidden, NotFound, ValidationProblem
 from shared.http_client import ServiceUnreachable, UpstreamProblem
-from shared.platform import ServiceContext
 
 SEGMENTS = {"farmer": "farmer", "enterprise": "enterprise"}
 RETRY_BASE_SECONDS = 15
@@ -41,8 +57,8 @@ def retry_delay(attempts: int) -> timedelta:
 
 def _check_limits(session: Session, body: ApplicationIn) -> tuple[str, str]:
     """Validate against the product; return (currency, segment)."""
-    product = catalog.get_product(session, body.product_id)
-    borrower = catalog.get_borrower(session, body.borrower_id)
+    product = products_repo.get_product(session, body.product_id)
+    borrower = borrowers_repo.get_borrower(session, body.borrower_id)
     errors: list[tuple[str, str]] = []
     if product is None:
         errors.append(("product_id", f"unknown product {body.product_id!r}"))
@@ -103,7 +119,7 @@ def _features_problem(exc: UpstreamProblem) -> ValidationProblem:
 
 def submit_application(
     session: Session,
-    ctx: ServiceContext,
+    ctx: LoansContext,
     scoring: ScoringClient,
     *,
     who: Principal,
@@ -116,7 +132,7 @@ def submit_application(
         id=new_id(),
         product_id=body.product_id,
         borrower_id=body.borrower_id,
-        status="pending_score",
+        status=ApplicationStatus.PENDING_SCORE.value,
         currency=currency,
         principal_minor=body.principal_minor,
         annual_interest_rate=str(body.annual_interest_rate),
@@ -144,7 +160,7 @@ def submit_application(
         note_score_failure(application, str(exc), now)
     except ServiceUnreachable as exc:
         note_score_failure(application, str(exc), now)
-    catalog.add(session, application)
+    add(session, application)
     record_change(
         session,
         ctx,
@@ -174,11 +190,13 @@ def note_score_failure(application: Application, error: str, now: datetime) -> N
 
 
 def apply_score(
-    session: Session, ctx: ServiceContext, application: Application, result: ScoreResult, *, actor: str
+    session: Session, ctx: LoansContext, application: Application, result: ScoreResult, *, actor: str
 ) -> None:
     """Store a score on a pending application (status ``scored``), audited."""
     now = ctx.clock.now()
-    application.status = "scored"
+    scored = scoring_outcome(application.status, ScoringOutcome.SCORED)
+    assert scored is not None, "a score is only stored on a pending application"
+    application.status = scored.value
     application.score_id = result.id
     application.score = str(result.score)
     application.grade = result.grade
@@ -219,39 +237,40 @@ def require_application(session: Session, application_id: str, *, lock: bool = F
     return application
 
 
-def _decidable(application: Application, action: str) -> None:
-    if application.status == "pending_score":
-        raise Conflict(
-            f"cannot {action}: the application has no score yet (it waits for the scoring service)",
-            current_state="pending_score",
-            allowed_actions=["withdraw"],
-        )
-    if application.status != "scored":
-        raise Conflict(
-            f"cannot {action} an application that is {application.status}",
-            current_state=application.status,
-            allowed_actions=[],
-        )
+def list_applications(
+    session: Session, *, status: str | None, borrower_id: str | None, limit: int, offset: int
+) -> Sequence[Application]:
+    """Applications, newest first, optionally filtered."""
+    return repo.list_applications(session, status=status, borrower_id=borrower_id, limit=limit, offset=offset)
+
+
+def _check(application: Application, action: ApplicationAction) -> ApplicationStatus:
+    """The status ``action`` leads to, or 409 naming the actions the application allows."""
+    try:
+        return check_application(application.status, action)
+    except ActionRefused as exc:
+        raise action_refused(exc) from None
 
 
 def approve_application(
-    session: Session, ctx: ServiceContext, *, who: Principal, application_id: str, note: str | None
-) -> Loan:
+    session: Session, ctx: LoansContext, *, who: Principal, application_id: str, note: str | None
+) -> LoanView:
     """Approve a scored application (second person when the product asks) and create its loan."""
     application = require_application(session, application_id, lock=True)
-    _decidable(application, "approve")
-    product = catalog.get_product(session, application.product_id)
+    approved = _check(application, ApplicationAction.APPROVE)
+    product = products_repo.get_product(session, application.product_id)
     assert product is not None
     if product.maker_checker and who.key_id == application.submitted_key_id:
         raise Forbidden(
             "maker-checker: the product needs a second person; the key that submitted "
             "this application cannot approve it"
         )
-    if application.decision_hint == "decline" and not note:
+    refusal = approval_refusal(decision_hint=application.decision_hint, note=note)
+    if refusal is not None:
         raise Conflict(
-            "the score's decision hint is decline; approving over it needs a note",
-            current_state="scored",
-            allowed_actions=["reject", "approve with a note"],
+            refusal,
+            current_state=application.status,
+            allowed_actions=[a.value for a in allowed_application_actions(application.status)],
         )
     now = ctx.clock.now()
     loan = Loan(
@@ -259,7 +278,7 @@ def approve_application(
         application_id=application.id,
         product_id=product.id,
         borrower_id=application.borrower_id,
-        status="approved",
+        status=LoanStatus.APPROVED.value,
         currency=application.currency,
         principal_minor=application.principal_minor,
         annual_interest_rate=application.annual_interest_rate,
@@ -283,8 +302,8 @@ def approve_application(
         created_at=now,
         updated_at=now,
     )
-    catalog.add(session, loan)
-    _decide(application, who, "approved", note, now)
+    add(session, loan)
+    _decide(application, who, approved, note, now)
     application.loan_id = loan.id
     record_change(
         session,
@@ -303,11 +322,13 @@ def approve_application(
             "note": note,
         },
     )
-    return loan
+    return LoanView(loan, None)
 
 
-def _decide(application: Application, who: Principal, status: str, note: str | None, now: datetime) -> None:
-    application.status = status
+def _decide(
+    application: Application, who: Principal, status: ApplicationStatus, note: str | None, now: datetime
+) -> None:
+    application.status = status.value
     application.decided_by = who.actor
     application.decided_at = now
     application.decision_note = note
@@ -315,15 +336,15 @@ def _decide(application: Application, who: Principal, status: str, note: str | N
 
 
 def reject_application(
-    session: Session, ctx: ServiceContext, *, who: Principal, application_id: str, note: str | None
+    session: Session, ctx: LoansContext, *, who: Principal, application_id: str, note: str | None
 ) -> Application:
     """Reject a scored application; the adverse-action reasons are the score's reason codes."""
     application = require_application(session, application_id, lock=True)
-    _decidable(application, "reject")
+    rejected = _check(application, ApplicationAction.REJECT)
     reasons: list[dict[str, Any]] = json.loads(application.reasons or "[]")
     adverse = [{"code": r["code"], "text": r.get("text")} for r in reasons]
     application.adverse_action_reasons = json.dumps(adverse)
-    _decide(application, who, "rejected", note, ctx.clock.now())
+    _decide(application, who, rejected, note, ctx.clock.now())
     session.flush()
     record_change(
         session,
@@ -342,18 +363,13 @@ def reject_application(
 
 
 def withdraw_application(
-    session: Session, ctx: ServiceContext, *, who: Principal, application_id: str, note: str | None
+    session: Session, ctx: LoansContext, *, who: Principal, application_id: str, note: str | None
 ) -> Application:
     """Withdraw an application that is not decided yet."""
     application = require_application(session, application_id, lock=True)
-    if application.status not in ("pending_score", "scored", "score_failed"):
-        raise Conflict(
-            f"cannot withdraw an application that is {application.status}",
-            current_state=application.status,
-            allowed_actions=[],
-        )
+    withdrawn = _check(application, ApplicationAction.WITHDRAW)
     application.next_score_attempt_at = None
-    _decide(application, who, "withdrawn", note, ctx.clock.now())
+    _decide(application, who, withdrawn, note, ctx.clock.now())
     session.flush()
     record_change(
         session,

@@ -27,13 +27,15 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from services.loans.models import CobRun
-from services.loans.repository import bulk, catalog
+from services.loans.repository import add
+from services.loans.repository import cob as repo
+from services.loans.service.business_date import business_date
 from services.loans.service.cob_chunk import ChunkWork, CobSummary
-from services.loans.service.common import business_date, record_change
+from services.loans.settings import LoansContext
+from shared.changes import record_change
 from shared.clock import utc_iso
 from shared.crypto import canonical_json
 from shared.errors import Conflict
-from shared.platform import ServiceContext
 
 
 def summary_of(run: CobRun, *, already_done: bool) -> CobSummary:
@@ -52,7 +54,7 @@ def summary_of(run: CobRun, *, already_done: bool) -> CobSummary:
     )
 
 
-def _start(ctx: ServiceContext, *, as_of: date, actor: str) -> CobSummary | None:
+def _claim_run(ctx: LoansContext, *, as_of: date, actor: str) -> CobSummary | None:
     """Claim the run for ``as_of``; a summary when it is already complete."""
     try:
         with ctx.db.unit_of_work() as session:
@@ -62,17 +64,17 @@ def _start(ctx: ServiceContext, *, as_of: date, actor: str) -> CobSummary | None
                     f"cannot close {as_of.isoformat()}: it is after the business date {today.isoformat()}",
                     current_state=today.isoformat(),
                 )
-            run = catalog.cob_run_for(session, as_of)
+            run = repo.cob_run_for(session, as_of)
             if run is not None and run.status == "completed":
                 return summary_of(run, already_done=True)
-            latest = catalog.latest_cob_date(session)
+            latest = repo.latest_cob_date(session)
             if latest is not None and latest > as_of:
                 raise Conflict(
                     f"close of business already ran for the later date {latest.isoformat()}",
                     current_state=latest.isoformat(),
                 )
             if run is None:
-                catalog.add(
+                add(
                     session,
                     CobRun(
                         business_date=as_of,
@@ -93,25 +95,25 @@ def _start(ctx: ServiceContext, *, as_of: date, actor: str) -> CobSummary | None
 
 
 def run_close_of_business(
-    ctx: ServiceContext, *, as_of: date, actor: str, chunk_size: int | None = None
+    ctx: LoansContext, *, as_of: date, actor: str, chunk_size: int | None = None
 ) -> CobSummary:
     """Run (or resume, or just report) close of business for ``as_of``."""
-    done = _start(ctx, as_of=as_of, actor=actor)
+    done = _claim_run(ctx, as_of=as_of, actor=actor)
     if done is not None:
         return done
-    size = chunk_size or int(getattr(ctx.settings, "cob_chunk_size", 2_000))
+    size = chunk_size or ctx.settings.cob_chunk_size
     summary = CobSummary(business_date=as_of, status="completed")
     work = ChunkWork(ctx=ctx, as_of=as_of, summary=summary)
     after: str | None = None
     while True:
         with ctx.db.unit_of_work() as session:
-            ids = bulk.active_loan_ids(session, as_of=as_of, after=after, limit=size)
+            ids = repo.active_loan_ids(session, as_of=as_of, after=after, limit=size)
             if not ids:
                 break
-            work.process(session, ids)
+            work.close_chunk(session, ids)
         after = ids[-1]
     with ctx.db.unit_of_work() as session:
-        run = catalog.cob_run_for(session, as_of)
+        run = repo.cob_run_for(session, as_of)
         assert run is not None
         run.status, run.finished_at = "completed", ctx.clock.now()
         run.loans_processed, run.loans_evaluated = summary.loans_processed, summary.loans_evaluated
@@ -148,4 +150,19 @@ def cob_run_view(run: CobRun) -> dict[str, Any]:
 
 def latest_business_date_closed(session: Session) -> date | None:
     """The latest date COB ran for."""
-    return catalog.latest_cob_date(session)
+    return repo.latest_cob_date(session)
+
+
+def list_cob_runs(session: Session, *, limit: int) -> list[dict[str, Any]]:
+    """The latest close-of-business runs, newest first, as the API shows them."""
+    return [cob_run_view(run) for run in repo.list_cob_runs(session, limit=limit)]
+
+
+def due_for_close(session: Session, ctx: LoansContext) -> date | None:
+    """The business date, unless a completed run exists for it (or a later date was closed)."""
+    today = business_date(session, ctx)
+    run = repo.cob_run_for(session, today)
+    latest = repo.latest_cob_date(session)
+    if (run is not None and run.status == "completed") or (latest is not None and latest > today):
+        return None
+    return today

@@ -13,12 +13,13 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from services.loans.domain import LoanTerms
-from services.loans.domain.arrears import period_accrual
-from services.loans.projection import account_from_rows, allocation_columns, project
-from services.loans.repository import bulk
-from services.loans.terms_codec import load_terms
+from services.loans.domain.arrears import DelinquencyBucket, period_accrual
+from services.loans.domain.projection import account_from_rows, project
+from services.loans.repository import accounts
+from services.loans.repository import cob as repo
+from services.loans.schemas.terms import load_terms
+from services.loans.settings import LoansContext
 from shared.crypto import canonical_json
-from shared.platform import ServiceContext
 from shared.webhooks import emit_events, outbox_row
 
 
@@ -62,7 +63,7 @@ def accrued_interest_minor(
 class ChunkWork:
     """The state a COB run carries from chunk to chunk (terms cache, bucket counts, digest)."""
 
-    ctx: ServiceContext
+    ctx: LoansContext
     as_of: date
     summary: CobSummary
     terms_cache: dict[str, LoanTerms] = field(default_factory=dict)
@@ -74,11 +75,11 @@ class ChunkWork:
             self.terms_cache[text] = load_terms(text)
         return self.terms_cache[text]
 
-    def process(self, session: Session, ids: list[str]) -> None:
-        """One chunk: lock, read, replay where needed, write back in bulk."""
+    def close_chunk(self, session: Session, ids: list[str]) -> None:
+        """Close one chunk of loans: lock, read, replay where needed, write back in bulk."""
         as_of, now = self.as_of, self.ctx.clock.now()
-        loans = bulk.lock_loans(session, ids, lock=not self.ctx.db.is_sqlite)
-        overdue = bulk.loans_with_overdue_installments(session, ids, as_of=as_of)
+        loans = repo.lock_loans(session, ids, lock=not self.ctx.db.is_sqlite)
+        overdue = repo.loans_with_overdue_installments(session, ids, as_of=as_of)
         replay = [
             ln
             for ln in loans
@@ -89,7 +90,7 @@ class ChunkWork:
         replay_ids = {ln.id for ln in replay}
         quiet = [ln for ln in loans if ln.id not in replay_ids]
         out = ChunkOutput()
-        accrual = bulk.accrual_inputs(session, [ln.id for ln in quiet], as_of=as_of)
+        accrual = repo.accrual_inputs(session, [ln.id for ln in quiet], as_of=as_of)
         for ln in quiet:
             due, current = accrual[ln.id]
             accrued = accrued_interest_minor(
@@ -100,21 +101,21 @@ class ChunkWork:
                     "b_id": ln.id,
                     "interest_accrued_minor": accrued,
                     "days_past_due": 0,
-                    "delinquency_bucket": "current",
+                    "delinquency_bucket": DelinquencyBucket.CURRENT.value,
                     "state_as_of": as_of,
                     "last_cob_date": as_of,
                 }
             )
-            self._bucket_move(out, ln, "current", 0, now)
-        installments = bulk.installments_of_many(session, [ln.id for ln in replay])
-        transactions = bulk.transactions_of_many(session, [ln.id for ln in replay])
+            self._bucket_move(out, ln, DelinquencyBucket.CURRENT.value, 0, now)
+        installments = accounts.installments_of_many(session, [ln.id for ln in replay])
+        transactions = accounts.transactions_of_many(session, [ln.id for ln in replay])
         for ln in replay:
             self._replay(out, ln, installments[ln.id], transactions.get(ln.id, []), now)
-        bulk.insert_rows(session, bulk.TRANSACTIONS, out.new_transactions)
-        bulk.replace_allocations(session, out.reallocated, out.allocations)
-        bulk.update_installments(session, out.installments)
-        bulk.update_loans(session, out.quiet)
-        bulk.update_loans(session, out.replayed)
+        repo.insert_transactions(session, out.new_transactions)
+        repo.replace_allocations(session, out.reallocated, out.allocations)
+        repo.update_installments(session, out.installments)
+        repo.update_loans(session, out.quiet)
+        repo.update_loans(session, out.replayed)
         emit_events(session, self.ctx.tables, out.events)
         self.summary.loans_processed += len(loans)
         self.summary.loans_evaluated += len(replay)
@@ -195,7 +196,7 @@ class ChunkWork:
         projection = project(account, as_of=as_of)
         stored = {row.number: row for row in inst_rows}
         for item in projection.installments:
-            columns = item.columns()
+            columns = accounts.installment_columns(item)
             row = stored[item.number]
             if any(getattr(row, k) != v for k, v in columns.items()):
                 out.installments.append({"b_loan_id": ln.id, "b_number": item.number, **columns})
@@ -206,11 +207,11 @@ class ChunkWork:
                     {
                         "transaction_id": ids_by_sequence[sequence],
                         "loan_id": ln.id,
-                        **allocation_columns(allocation),
+                        **accounts.allocation_columns(allocation),
                     }
                 )
         dirty = ln.last_transaction_on is not None and ln.last_transaction_on > as_of
-        columns = projection.loan_columns()
+        columns = accounts.loan_columns(projection)
         if dirty:  # balances include later transactions: not a pure as-of snapshot
             columns["state_as_of"] = None
         out.replayed.append(

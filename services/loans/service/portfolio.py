@@ -16,15 +16,17 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from services.loans.domain import LoanExposure, ParReport, days_past_due_of, portfolio_at_risk
-from services.loans.projection import account_from_rows
-from services.loans.repository import bulk, catalog
-from services.loans.terms_codec import load_terms
+from services.loans.domain.projection import account_from_rows
+from services.loans.repository import accounts
+from services.loans.repository import portfolio as repo
+from services.loans.repository import products as products_repo
+from services.loans.schemas.terms import load_terms
 
 _CHUNK = 1_000
 
 
 def _exposures(session: Session, *, as_of: date) -> list[LoanExposure]:
-    rows = bulk.par_loans(session, as_of=as_of)
+    rows = repo.par_loans(session, as_of=as_of)
     exposures = [
         LoanExposure(r.id, r.product_id, r.currency, r.principal_outstanding_minor, r.days_past_due)
         for r in rows
@@ -37,9 +39,9 @@ def _exposures(session: Session, *, as_of: date) -> list[LoanExposure]:
 
 
 def _replayed(session: Session, ids: list[str], *, as_of: date) -> list[LoanExposure]:
-    loans = {r.id: r for r in bulk.lock_loans_view(session, ids)}
-    installments = bulk.installments_of_many(session, ids)
-    transactions = bulk.transactions_of_many(session, ids)
+    loans = {r.id: r for r in repo.loan_views(session, ids)}
+    installments = accounts.installments_of_many(session, ids)
+    transactions = accounts.transactions_of_many(session, ids)
     out = []
     for loan_id in ids:
         ln = loans[loan_id]
@@ -73,7 +75,7 @@ def _report_dict(report: ParReport) -> dict[str, Any]:
 
 def par_report(session: Session, *, as_of: date) -> dict[str, Any]:
     """PAR as of ``as_of`` for every currency in the book."""
-    names = {p.id: p.name for p in catalog.list_products(session)}
+    names = {p.id: p.name for p in products_repo.list_products(session)}
     by_currency: dict[str, list[LoanExposure]] = defaultdict(list)
     for exposure in _exposures(session, as_of=as_of):
         by_currency[exposure.currency].append(exposure)

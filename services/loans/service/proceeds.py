@@ -14,10 +14,10 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from services.loans.service import accounts
-from services.loans.service.common import business_date
+from services.loans.service.business_date import business_date
+from services.loans.settings import LoansContext
 from shared.auth import Principal, Role
 from shared.errors import ValidationProblem
-from shared.platform import ServiceContext
 from shared.webhooks import record_inbox
 
 ESCROW_SOURCE = "escrow"
@@ -25,7 +25,7 @@ SWEPT_TOPIC = "assignment.swept"
 ESCROW_PRINCIPAL = Principal(key_id="webhook:escrow", role=Role.SERVICE, owner=None)
 
 
-def apply_escrow_event(session: Session, ctx: ServiceContext, *, event: dict[str, Any]) -> dict[str, Any]:
+def apply_escrow_event(session: Session, ctx: LoansContext, *, event: dict[str, Any]) -> dict[str, Any]:
     """Handle one verified escrow event; answer what was done (for the delivery log)."""
     event_id, topic = str(event.get("id", "")), str(event.get("topic", ""))
     if not event_id or not topic:
@@ -43,8 +43,13 @@ def apply_escrow_event(session: Session, ctx: ServiceContext, *, event: dict[str
     if currency != loan.currency:
         raise ValidationProblem([("data.currency", f"{currency} does not match the loan's {loan.currency}")])
     on: date = business_date(session, ctx)
-    txn, _ = accounts.post_repayment(
+    posted, _ = accounts.post_repayment(
         session, ctx, who=ESCROW_PRINCIPAL, loan_id=loan_id, amount_minor=amount, on=on,
         external_id=f"escrow:{event_id}", source="sale_proceeds",
     )
-    return {"event_id": event_id, "result": "repayment_posted", "transaction_id": txn.id, "loan_id": loan_id}
+    return {
+        "event_id": event_id,
+        "result": "repayment_posted",
+        "transaction_id": posted.transaction.id,
+        "loan_id": loan_id,
+    }

@@ -12,13 +12,14 @@ import json
 import logging
 from dataclasses import dataclass
 
+from services.loans.domain.lifecycle import ApplicationStatus, ScoringOutcome, scoring_outcome
 from services.loans.repository import applications as repo
-from services.loans.repository import catalog
-from services.loans.scoring_client import ScoreResult, ScoringClient, score_idempotency_key
+from services.loans.repository import borrowers as borrowers_repo
 from services.loans.service.applications import SEGMENTS, apply_score, note_score_failure
-from services.loans.service.common import record_change
+from services.loans.service.scoring import ScoreResult, ScoringClient, score_idempotency_key
+from services.loans.settings import LoansContext
+from shared.changes import record_change
 from shared.http_client import ServiceUnreachable, UpstreamProblem
-from shared.platform import ServiceContext
 
 log = logging.getLogger("agrifin.loans.scoring_retry")
 RETRY_ACTOR = "system:loans.scoring-retry"
@@ -34,7 +35,7 @@ class RetryReport:
     failed: int
 
 
-def retry_pending_scores(ctx: ServiceContext, scoring: ScoringClient, *, limit: int = 50) -> RetryReport:
+def retry_pending_scores(ctx: LoansContext, scoring: ScoringClient, *, limit: int = 50) -> RetryReport:
     """Try to score every ``pending_score`` application whose next attempt is due."""
     with ctx.db.unit_of_work(read_only=True) as session:
         due = repo.due_for_scoring(session, now=ctx.clock.now(), limit=limit)
@@ -42,9 +43,9 @@ def retry_pending_scores(ctx: ServiceContext, scoring: ScoringClient, *, limit: 
     for application_id in due:
         with ctx.db.unit_of_work(read_only=True) as session:
             application = repo.get_application(session, application_id)
-            if application is None or application.status != "pending_score":
+            if application is None or application.status != ApplicationStatus.PENDING_SCORE:
                 continue
-            borrower = catalog.get_borrower(session, application.borrower_id)
+            borrower = borrowers_repo.get_borrower(session, application.borrower_id)
             assert borrower is not None
             segment, features = SEGMENTS[borrower.type], json.loads(application.features)
         try:
@@ -64,19 +65,20 @@ def retry_pending_scores(ctx: ServiceContext, scoring: ScoringClient, *, limit: 
 
 
 def _store_outcome(
-    ctx: ServiceContext, application_id: str, result: ScoreResult | UpstreamProblem | ServiceUnreachable
+    ctx: LoansContext, application_id: str, result: ScoreResult | UpstreamProblem | ServiceUnreachable
 ) -> str:
     with ctx.db.unit_of_work() as session:
         application = repo.get_application(session, application_id, lock=True)
-        if application is None or application.status != "pending_score":
+        if application is None or application.status != ApplicationStatus.PENDING_SCORE:
             return "skipped"
         now = ctx.clock.now()
         if isinstance(result, ScoreResult):
             apply_score(session, ctx, application, result, actor=RETRY_ACTOR)
             return "scored"
         note_score_failure(application, str(result), now)
-        if isinstance(result, UpstreamProblem) and result.status == 422:
-            application.status = "score_failed"
+        failed = scoring_outcome(application.status, ScoringOutcome.REFUSED)
+        if isinstance(result, UpstreamProblem) and result.status == 422 and failed is not None:
+            application.status = failed.value
             application.next_score_attempt_at = None
             session.flush()
             record_change(

@@ -1,4 +1,4 @@
-"""API schemas of loan applications and their decisions."""
+"""Request and response bodies of loan applications and their decisions."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from services.loans.api.schemas_products import DecimalStr
+from services.loans.schemas.terms import DecimalStr
 
 
 class ApplicationIn(BaseModel):
@@ -94,3 +94,5 @@ class ApplicationOut(BaseModel):
     decision: DecisionOut | None
     adverse_action_reasons: list[AdverseReason] | None
     loan_id: str | None
+    allowed_actions: list[str]
+    """What may be done to the application now (``POST /v1/applications/{id}/<action>``)."""

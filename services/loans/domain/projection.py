@@ -1,39 +1,33 @@
 """From stored rows to the domain and back: one replay gives everything a loan stores.
 
-Pure (no SQL): ``account_from_rows`` (with ``schedule_from_rows`` and
-``transactions_from_rows``) rebuilds the domain account from what persistence loaded, and
-``project`` replays the account once and derives the stored projection — outstanding
-components, days past due and bucket (the domain's ``days_past_due_of``), accrued interest,
-per-installment paid/overdue state and each repayment's allocation.
+Pure (no SQL, no ORM: rows are described by Protocols): ``account_from_rows`` (with
+``schedule_from_rows`` and ``transactions_from_rows``) rebuilds the domain account from what
+persistence loaded, and ``project`` replays the account once and derives the stored
+projection — outstanding components, days past due and bucket (``days_past_due_of``),
+accrued interest, per-installment paid/overdue state and each repayment's allocation. Which
+columns hold what is the repository's business (``repository.accounts``).
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
-from typing import Any, Protocol
+from typing import Protocol
 
-from services.loans.domain import (
+from services.loans.domain.account import (
     AccountStatus,
     Allocation,
     Components,
-    DelinquencyBucket,
     LoanAccount,
-    LoanTerms,
-    PenaltyCharge,
-    Repayment,
-    Reversal,
-    Schedule,
-    ScheduleRow,
-    Transaction,
-    WriteOff,
     days_past_due_of,
-    delinquency_bucket,
 )
-from services.loans.domain.arrears import accrue_interest
+from services.loans.domain.arrears import DelinquencyBucket, accrue_interest, delinquency_bucket
+from services.loans.domain.outcomes import RepaymentOutcome, repayment_outcome
+from services.loans.domain.schedule import Schedule, ScheduleRow
+from services.loans.domain.terms import LoanTerms
+from services.loans.domain.transactions import PenaltyCharge, Repayment, Reversal, Transaction, WriteOff
 
 
 class InstallmentRowLike(Protocol):
@@ -162,24 +156,13 @@ class InstallmentProjection:
     settled_on: date | None
     overdue: bool
 
-    def columns(self) -> dict[str, Any]:
-        """The projection columns of ``loan_installments``."""
-        return {
-            "penalty_charged_minor": self.penalty_charged_minor,
-            "paid_principal_minor": self.paid.principal_minor,
-            "paid_interest_minor": self.paid.interest_minor,
-            "paid_fee_minor": self.paid.fee_minor,
-            "paid_penalty_minor": self.paid.penalty_minor,
-            "settled_on": self.settled_on,
-            "overdue": self.overdue,
-        }
-
 
 @dataclass(frozen=True, slots=True)
 class Projection:
     """Everything a loan row stores about its account, as of ``as_of``."""
 
     as_of: date
+    currency: str
     status: AccountStatus
     outstanding: Components
     credit_balance_minor: int
@@ -191,21 +174,9 @@ class Projection:
     installments: tuple[InstallmentProjection, ...]
     allocations: dict[int, Allocation]
 
-    def loan_columns(self) -> dict[str, Any]:
-        """The projection columns of ``loans``."""
-        return {
-            "principal_outstanding_minor": self.outstanding.principal_minor,
-            "interest_outstanding_minor": self.outstanding.interest_minor,
-            "fee_outstanding_minor": self.outstanding.fee_minor,
-            "penalty_outstanding_minor": self.outstanding.penalty_minor,
-            "credit_balance_minor": self.credit_balance_minor,
-            "interest_accrued_minor": self.interest_accrued_minor,
-            "days_past_due": self.days_past_due,
-            "delinquency_bucket": self.bucket.value,
-            "state_as_of": self.as_of,
-            "written_off_on": self.written_off_on,
-            "closed_on": self.closed_on,
-        }
+    def repayment(self, sequence: int) -> RepaymentOutcome:
+        """What the repayment recorded as ``sequence`` paid, as Money in the loan's currency."""
+        return repayment_outcome(self.allocations[sequence], self.currency)
 
 
 def project(account: LoanAccount, *, as_of: date) -> Projection:
@@ -239,6 +210,7 @@ def project(account: LoanAccount, *, as_of: date) -> Projection:
         closed_on = max(settled) if settled else None
     return Projection(
         as_of=as_of,
+        currency=terms.currency,
         status=full.status,
         outstanding=full.outstanding,
         credit_balance_minor=full.credit_balance_minor,
@@ -250,28 +222,3 @@ def project(account: LoanAccount, *, as_of: date) -> Projection:
         installments=installments,
         allocations={a.sequence: a for a in full.allocations},
     )
-
-
-def allocation_columns(allocation: Allocation) -> dict[str, Any]:
-    """The ``loan_allocations`` columns of one allocation (``by_installment`` as JSON)."""
-    return {
-        "penalty_minor": allocation.allocated.penalty_minor,
-        "fee_minor": allocation.allocated.fee_minor,
-        "interest_minor": allocation.allocated.interest_minor,
-        "principal_minor": allocation.allocated.principal_minor,
-        "overpayment_minor": allocation.overpayment_minor,
-        "recovery_minor": allocation.recovery_minor,
-        "by_installment": json.dumps(
-            [
-                {
-                    "installment": n,
-                    "penalty_minor": c.penalty_minor,
-                    "fee_minor": c.fee_minor,
-                    "interest_minor": c.interest_minor,
-                    "principal_minor": c.principal_minor,
-                }
-                for n, c in allocation.by_installment
-            ],
-            separators=(",", ":"),
-        ),
-    }

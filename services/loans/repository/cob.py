@@ -1,4 +1,5 @@
-"""SQL over many loans at once, for close of business and the portfolio.
+"""SQL of close of business: its runs (one per date), and per chunk of loans the set-based
+reads and writes.
 
 Reads are one statement per chunk (``IN`` over the chunk's ids); writes are executemany
 (psycopg pipelines them) or multi-row inserts. Loans are locked in id order, so two
@@ -8,36 +9,20 @@ loan) never waits in a cycle with them.
 
 from __future__ import annotations
 
-from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from datetime import date
 from typing import Any
 
-from sqlalchemy import Table, and_, bindparam, case, delete, func, insert, or_, select, update
+from sqlalchemy import Table, and_, bindparam, case, delete, func, insert, select, update
 from sqlalchemy.orm import Session
 
-from services.loans.models import Allocation, Installment, Loan, LoanTransaction
-
-LOANS: Table = Loan.__table__  # type: ignore[assignment]
-INSTALLMENTS: Table = Installment.__table__  # type: ignore[assignment]
-TRANSACTIONS: Table = LoanTransaction.__table__  # type: ignore[assignment]
-ALLOCATIONS: Table = Allocation.__table__  # type: ignore[assignment]
-
-COB_LOAN_COLUMNS = (
-    "id",
-    "status",
-    "currency",
-    "product_id",
-    "terms",
-    "principal_minor",
-    "annual_interest_rate",
-    "disbursed_on",
-    "disbursement_fees_minor",
-    "next_sequence",
-    "cob_dirty",
-    "last_transaction_on",
-    "days_past_due",
-    "delinquency_bucket",
+from services.loans.models import CobRun
+from services.loans.repository.accounts import (
+    ALLOCATIONS,
+    INSTALLMENTS,
+    LOAN_VIEW_COLUMNS,
+    LOANS,
+    TRANSACTIONS,
 )
 
 
@@ -56,7 +41,7 @@ def lock_loans(session: Session, ids: Sequence[str], *, lock: bool) -> list[Any]
     plan, and the chunk's ids are exactly the active loans in that range.
     """
     query = (
-        select(*(LOANS.c[name] for name in COB_LOAN_COLUMNS))
+        select(*(LOANS.c[name] for name in LOAN_VIEW_COLUMNS))
         .where(LOANS.c.id.between(ids[0], ids[-1]), LOANS.c.status == "active")
         .order_by(LOANS.c.id)
     )
@@ -64,12 +49,6 @@ def lock_loans(session: Session, ids: Sequence[str], *, lock: bool) -> list[Any]
         query = query.with_for_update()
     wanted = set(ids)
     return [row for row in session.execute(query).all() if row.id in wanted]
-
-
-def lock_loans_view(session: Session, ids: Sequence[str]) -> list[Any]:
-    """The COB view of ``ids`` whatever their status, without locking (for reports)."""
-    query = select(*(LOANS.c[name] for name in COB_LOAN_COLUMNS)).where(LOANS.c.id.in_(ids))
-    return list(session.execute(query).all())
 
 
 def loans_with_overdue_installments(session: Session, ids: Sequence[str], *, as_of: date) -> set[str]:
@@ -84,37 +63,6 @@ def loans_with_overdue_installments(session: Session, ids: Sequence[str], *, as_
         )
     )
     return set(session.scalars(query).all()) & set(ids)
-
-
-def _grouped(rows: Iterable[Any]) -> dict[str, list[Any]]:
-    out: dict[str, list[Any]] = defaultdict(list)
-    for row in rows:
-        out[row.loan_id].append(row)
-    return out
-
-
-def installments_of_many(session: Session, ids: Sequence[str]) -> dict[str, list[Any]]:
-    """Installment rows of ``ids`` by loan, in number order."""
-    if not ids:
-        return {}
-    query = (
-        select(INSTALLMENTS)
-        .where(INSTALLMENTS.c.loan_id.in_(ids))
-        .order_by(INSTALLMENTS.c.loan_id, INSTALLMENTS.c.number)
-    )
-    return _grouped(session.execute(query).all())
-
-
-def transactions_of_many(session: Session, ids: Sequence[str]) -> dict[str, list[Any]]:
-    """Transaction rows of ``ids`` by loan, in sequence order."""
-    if not ids:
-        return {}
-    query = (
-        select(TRANSACTIONS)
-        .where(TRANSACTIONS.c.loan_id.in_(ids))
-        .order_by(TRANSACTIONS.c.loan_id, TRANSACTIONS.c.sequence)
-    )
-    return _grouped(session.execute(query).all())
 
 
 def accrual_inputs(session: Session, ids: Sequence[str], *, as_of: date) -> dict[str, tuple[int, Any | None]]:
@@ -176,6 +124,11 @@ def insert_rows(session: Session, table: Table, rows: Sequence[dict[str, Any]]) 
         session.execute(insert(table), list(rows))
 
 
+def insert_transactions(session: Session, rows: Sequence[dict[str, Any]]) -> None:
+    """Multi-row INSERT of new loan transactions (the penalties a chunk charges)."""
+    insert_rows(session, TRANSACTIONS, rows)
+
+
 def replace_allocations(session: Session, loan_ids: Sequence[str], rows: Sequence[dict[str, Any]]) -> None:
     """Drop the allocations of ``loan_ids`` and store ``rows`` instead."""
     if loan_ids:
@@ -183,22 +136,17 @@ def replace_allocations(session: Session, loan_ids: Sequence[str], rows: Sequenc
     insert_rows(session, ALLOCATIONS, rows)
 
 
-def par_loans(session: Session, *, as_of: date) -> list[Any]:
-    """Loans that could have had principal outstanding on ``as_of`` (with their stored snapshot)."""
-    c = LOANS.c
-    query = (
-        select(
-            c.id,
-            c.product_id,
-            c.currency,
-            c.state_as_of,
-            c.principal_outstanding_minor,
-            c.days_past_due,
-        )
-        .where(
-            c.disbursed_on <= as_of,
-            or_(c.status == "active", c.closed_on > as_of, c.written_off_on > as_of),
-        )
-        .order_by(c.id)
-    )
-    return list(session.execute(query).all())
+def cob_run_for(session: Session, business_date: date) -> CobRun | None:
+    """The COB run of a date, if any."""
+    return session.scalars(select(CobRun).where(CobRun.business_date == business_date)).first()
+
+
+def latest_cob_date(session: Session) -> date | None:
+    """The latest date a COB run exists for."""
+    value: date | None = session.scalar(select(func.max(CobRun.business_date)))
+    return value
+
+
+def list_cob_runs(session: Session, *, limit: int) -> Sequence[CobRun]:
+    """The latest COB runs, newest first."""
+    return session.scalars(select(CobRun).order_by(CobRun.business_date.desc()).limit(limit)).all()

@@ -1,4 +1,4 @@
-"""API schemas of loans, their schedule and transactions, and operations."""
+"""Request and response bodies of loans, their schedule and their transactions."""
 
 from __future__ import annotations
 
@@ -43,6 +43,8 @@ class LoanOut(BaseModel):
     closed_on: dt.date | None
     written_off_on: dt.date | None
     approved_by: str
+    allowed_actions: list[str]
+    """What may be done to the loan now (disburse, repay, reverse, write_off)."""
 
 
 class DisburseIn(BaseModel):
@@ -142,27 +144,3 @@ class LoanScheduleOut(BaseModel):
     disbursement_fees_minor: int
     as_of: dt.date | None
     rows: list[InstallmentOut]
-
-
-class BusinessDateIn(BaseModel):
-    """A new business date."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    date: dt.date
-
-
-class BusinessDateOut(BaseModel):
-    """The business date, where it comes from, and the latest closed date."""
-
-    date: dt.date
-    source: Literal["set", "clock"]
-    last_cob_date: dt.date | None
-
-
-class CobIn(BaseModel):
-    """The date to close (default: the business date)."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    date: dt.date | None = None

@@ -1,16 +1,27 @@
 """How loans reaches the scoring service: the shared typed client, built from loans' settings.
 
 Every call for an application carries an Idempotency-Key derived from the application id.
+``scoring_client_factory`` gives the app and the worker one lazily built client each.
 """
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Callable
+
 import httpx
 
-from services.loans.settings import LoansSettings
+from services.loans.settings import LoansContext, LoansSettings
 from shared.clients.scoring import ScoreReason, ScoreResult, ScoringClient
 
-__all__ = ["ScoreReason", "ScoreResult", "ScoringClient", "build_scoring_client", "score_idempotency_key"]
+__all__ = [
+    "ScoreReason",
+    "ScoreResult",
+    "ScoringClient",
+    "build_scoring_client",
+    "score_idempotency_key",
+    "scoring_client_factory",
+]
 
 
 def score_idempotency_key(application_id: str) -> str:
@@ -27,3 +38,18 @@ def build_scoring_client(
     )
     client = httpx.Client(base_url=settings.scoring_url, timeout=timeout, transport=transport)
     return ScoringClient(client, api_key=settings.resolved_scoring_api_key)
+
+
+def scoring_client_factory(ctx: LoansContext, client: ScoringClient | None) -> Callable[[], ScoringClient]:
+    """Return the injected client, or build one from the settings on first use."""
+    lock = threading.Lock()
+    built: list[ScoringClient] = [client] if client is not None else []
+
+    def get() -> ScoringClient:
+        if not built:
+            with lock:
+                if not built:
+                    built.append(build_scoring_client(ctx.settings))
+        return built[0]
+
+    return get

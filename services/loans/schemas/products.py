@@ -1,107 +1,16 @@
-"""API schemas of products, schedule previews and borrowers."""
+"""Request and response bodies of products, schedule previews and borrowers."""
 
 from __future__ import annotations
 
 from datetime import date, datetime
-from decimal import Decimal
-from typing import Annotated, Any, Literal
+from typing import Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from services.loans.domain import (
-    AllocationComponent,
-    Amortization,
-    ChargeCalculation,
-    ChargeTiming,
-    DaysInMonth,
-    DaysInYear,
-    InterestCalculationPeriod,
-    InterestMethod,
-    PenaltyFrequency,
-    RepaymentFrequency,
-)
-from shared.money import RoundingMode
+from services.loans.schemas.terms import DecimalStr, LoanTermsModel
 
 
-def _no_float(value: Any) -> Any:
-    if isinstance(value, float):
-        raise ValueError("send decimals as strings (floats are not accepted)")
-    return value
-
-
-DecimalStr = Annotated[Decimal, BeforeValidator(_no_float), Field(allow_inf_nan=False)]
-"""A decimal sent as a string ("18.5"); floats are refused, the JSON answer is a string."""
-
-Minor = Annotated[int, Field(ge=0, le=10**15)]
-Currency = Annotated[str, Field(pattern=r"^[A-Z]{3}$")]
-
-
-class FeeIn(BaseModel):
-    """A fee charged at disbursement or with every installment."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    name: str = Field(min_length=1, max_length=60)
-    timing: ChargeTiming
-    calculation: ChargeCalculation
-    amount_minor: Minor = 0
-    percent: DecimalStr = Decimal(0)
-
-
-class PenaltyIn(BaseModel):
-    """The overdue penalty (flat or percent of overdue principal + interest)."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    calculation: ChargeCalculation
-    frequency: PenaltyFrequency = PenaltyFrequency.ONCE
-    amount_minor: Minor = 0
-    percent: DecimalStr = Decimal(0)
-
-
-class TermsIn(BaseModel):
-    """The schedule and arrears terms of a product (see services/loans/domain/terms.py)."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    currency: Currency
-    interest_method: InterestMethod = InterestMethod.DECLINING_BALANCE
-    amortization: Amortization = Amortization.EQUAL_INSTALLMENTS
-    interest_calculation_period: InterestCalculationPeriod = InterestCalculationPeriod.SAME_AS_REPAYMENT
-    days_in_year: DaysInYear = DaysInYear.ACTUAL
-    days_in_month: DaysInMonth = DaysInMonth.ACTUAL
-    repayment_frequency: RepaymentFrequency = RepaymentFrequency.MONTHS
-    repay_every: int = Field(default=1, ge=1, le=366)
-    installment_multiple_of_minor: int | None = Field(default=None, ge=1)
-    grace_on_principal_periods: int = Field(default=0, ge=0)
-    grace_on_interest_payment_periods: int = Field(default=0, ge=0)
-    grace_on_interest_charged_periods: int = Field(default=0, ge=0)
-    principal_moratorium_every: int | None = Field(default=None, ge=1)
-    bullet: bool = False
-    balloon_percent: DecimalStr | None = None
-    fees: list[FeeIn] = Field(default_factory=list, max_length=20)
-    overdue_penalty: PenaltyIn | None = None
-    allocation_order: list[AllocationComponent] = Field(
-        default_factory=lambda: [
-            AllocationComponent.PENALTY,
-            AllocationComponent.FEE,
-            AllocationComponent.INTEREST,
-            AllocationComponent.PRINCIPAL,
-        ]
-    )
-    rounding_mode: RoundingMode = RoundingMode.HALF_EVEN
-    arrears_tolerance_minor: Minor = 0
-
-    def terms_dict(self) -> dict[str, Any]:
-        """The terms fields as the codec's plain dict."""
-        return {
-            name: value
-            for name, value in self.model_dump(mode="json").items()
-            if name in TermsIn.model_fields
-        }
-
-
-class ProductIn(TermsIn):
+class ProductIn(LoanTermsModel):
     """A new loan product: name, limits, approval and repayment-source rules, and terms."""
 
     name: str = Field(min_length=1, max_length=120)
@@ -140,7 +49,7 @@ class ProductOut(BaseModel):
     max_annual_interest_rate: str | None
     maker_checker: bool
     allow_sale_proceeds: bool
-    terms: dict[str, Any]
+    terms: LoanTermsModel
     created_at: datetime
     created_by: str
 
@@ -150,7 +59,7 @@ class PreviewIn(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    terms: str | TermsIn
+    terms: str | LoanTermsModel
     principal_minor: int = Field(gt=0, le=10**15)
     annual_interest_rate: DecimalStr = Field(ge=0, le=1000)
     number_of_repayments: int = Field(ge=1, le=600)
