@@ -1,7 +1,10 @@
-"""Discrimination and calibration metrics, and a deterministic Platt fit (numpy only).
+"""Discrimination and calibration metrics, and a deterministic Platt fit.
 
 All functions take ``y`` as 0/1 (1 = default) and a score that increases with risk
-(a PD or a log-odds of default).
+(a PD or a log-odds of default). AUC, Brier, log loss and the Platt fit are scikit-learn's,
+KS is scipy's two-sample statistic; the calibration table is our own: equal-count bins with
+their counts (``sklearn.calibration.calibration_curve`` bins by quantile edges, which put
+tied PDs in one bin and unequal counts in the others, and reports no counts).
 """
 
 from __future__ import annotations
@@ -11,62 +14,47 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
+from scipy.stats import ks_2samp  # type: ignore[import-untyped]  # scikit-learn's dependency; no stubs
+from sklearn.linear_model import LogisticRegression
+from sklearn.metrics import brier_score_loss, roc_auc_score
+from sklearn.metrics import log_loss as sk_log_loss
 
 FloatArray = npt.NDArray[np.float64]
 CALIBRATION_BINS = 10
 
 
-def _average_ranks(values: FloatArray) -> FloatArray:
-    """1-based ranks with ties sharing their average rank."""
-    order = np.argsort(values, kind="stable")
-    sorted_values = values[order]
-    _, first, counts = np.unique(sorted_values, return_index=True, return_counts=True)
-    avg = first + (counts + 1) / 2.0
-    ranks = np.empty(len(values), dtype=np.float64)
-    ranks[order] = np.repeat(avg, counts)
-    return ranks
+def _both_classes(y: FloatArray) -> bool:
+    positives = float(y.sum())
+    return 0.0 < positives < len(y)
 
 
 def auc(y: npt.ArrayLike, risk: npt.ArrayLike) -> float:
-    """ROC AUC (Mann–Whitney, ties counted half); NaN if only one class is present."""
+    """ROC AUC (ties counted half); NaN if only one class is present."""
     y_arr = np.asarray(y, dtype=np.float64)
-    r = np.asarray(risk, dtype=np.float64)
-    n_pos = float(y_arr.sum())
-    n_neg = float(len(y_arr) - n_pos)
-    if n_pos == 0 or n_neg == 0:
+    if not _both_classes(y_arr):
         return math.nan
-    ranks = _average_ranks(r)
-    return float((ranks[y_arr == 1].sum() - n_pos * (n_pos + 1) / 2.0) / (n_pos * n_neg))
+    return float(roc_auc_score(y_arr, np.asarray(risk, dtype=np.float64)))
 
 
 def ks_statistic(y: npt.ArrayLike, risk: npt.ArrayLike) -> float:
     """Kolmogorov–Smirnov: max distance between the bad and good cumulative distributions."""
     y_arr = np.asarray(y, dtype=np.float64)
-    r = np.asarray(risk, dtype=np.float64)
-    n_pos = y_arr.sum()
-    n_neg = len(y_arr) - n_pos
-    if n_pos == 0 or n_neg == 0:
+    if not _both_classes(y_arr):
         return math.nan
-    order = np.argsort(-r, kind="stable")
-    r_sorted, y_sorted = r[order], y_arr[order]
-    # evaluate only at the last position of each distinct threshold so ties move together
-    last = np.r_[r_sorted[1:] != r_sorted[:-1], True]
-    tpr = np.cumsum(y_sorted)[last] / n_pos
-    fpr = np.cumsum(1.0 - y_sorted)[last] / n_neg
-    return float(np.max(np.abs(tpr - fpr)))
+    r = np.asarray(risk, dtype=np.float64)
+    # the statistic does not depend on the method; "asymp" skips the exact p-value's cost
+    return float(ks_2samp(r[y_arr == 1], r[y_arr == 0], method="asymp").statistic)
 
 
 def brier(y: npt.ArrayLike, pd: npt.ArrayLike) -> float:
     """Mean squared error of the PD."""
-    diff = np.asarray(pd, dtype=np.float64) - np.asarray(y, dtype=np.float64)
-    return float(np.mean(diff * diff))
+    return float(brier_score_loss(np.asarray(y, dtype=np.float64), np.asarray(pd, dtype=np.float64)))
 
 
-def log_loss(y: npt.ArrayLike, pd: npt.ArrayLike, eps: float = 1e-15) -> float:
-    """Binary cross-entropy."""
-    p = np.clip(np.asarray(pd, dtype=np.float64), eps, 1.0 - eps)
-    y_arr = np.asarray(y, dtype=np.float64)
-    return float(-np.mean(y_arr * np.log(p) + (1.0 - y_arr) * np.log1p(-p)))
+def log_loss(y: npt.ArrayLike, pd: npt.ArrayLike) -> float:
+    """Binary cross-entropy (PDs clipped to machine epsilon from 0 and 1)."""
+    return float(sk_log_loss(np.asarray(y, dtype=np.float64), np.asarray(pd, dtype=np.float64),
+                             labels=[0.0, 1.0]))
 
 
 def calibration_table(
@@ -109,39 +97,13 @@ def classification_metrics(y: npt.ArrayLike, pd: npt.ArrayLike) -> dict[str, Any
     }
 
 
-def fit_platt(
-    margin: npt.ArrayLike, y: npt.ArrayLike, *, max_iter: int = 100, tol: float = 1e-12
-) -> tuple[float, float]:
-    """Fit ``P(default) = sigmoid(a·margin + b)`` by Newton's method (deterministic).
+def fit_platt(margin: npt.ArrayLike, y: npt.ArrayLike) -> tuple[float, float]:
+    """Fit ``P(default) = sigmoid(a·margin + b)`` by maximum likelihood; returns ``(a, b)``.
 
-    A tiny ridge (1e-9) keeps the Hessian invertible; each step is halved until the
-    log-likelihood does not decrease. Returns ``(a, b)``.
+    Unpenalised (``C=inf``) logistic regression with L-BFGS to a tight tolerance: the same
+    data give the same ``(a, b)``.
     """
-    x = np.asarray(margin, dtype=np.float64)
-    t = np.asarray(y, dtype=np.float64)
-    design = np.column_stack([x, np.ones_like(x)])
-    w = np.array([1.0, 0.0])
-
-    def loss(params: FloatArray) -> float:
-        z = design @ params
-        return float(np.sum(np.logaddexp(0.0, z) - t * z))
-
-    current = loss(w)
-    for _ in range(max_iter):
-        z = design @ w
-        p = 0.5 * (1.0 + np.tanh(0.5 * z))
-        grad = design.T @ (p - t)
-        hess = (design * (p * (1.0 - p))[:, None]).T @ design + 1e-9 * np.eye(2)
-        step = np.linalg.solve(hess, grad)
-        scale = 1.0
-        while True:
-            candidate = w - scale * step
-            value = loss(candidate)
-            if value <= current or scale < 1e-6:
-                break
-            scale *= 0.5
-        improvement = current - value
-        w, current = candidate, value
-        if improvement <= tol * max(1.0, abs(current)):
-            break
-    return float(w[0]), float(w[1])
+    x = np.asarray(margin, dtype=np.float64).reshape(-1, 1)
+    fit = LogisticRegression(C=math.inf, solver="lbfgs", tol=1e-10, max_iter=1000)
+    fit.fit(x, np.asarray(y, dtype=np.float64))
+    return float(fit.coef_[0, 0]), float(fit.intercept_[0])

@@ -11,9 +11,11 @@ Pipeline of :func:`train_model`:
    ``deterministic``, ``force_row_wise``, fixed ``num_threads`` (default 1: immune to CPU
    contention and to the host's core count) and seeds, so the same data and seed give a
    bit-identical model text.
-4. Platt calibration on the validation split's raw margins (:func:`metrics.fit_platt`):
+4. Platt calibration on the validation split's raw margins (:func:`metrics.fit_platt`,
+   unpenalised scikit-learn logistic regression):
    ``margin = a·raw + b``. Linear in ``raw``, so TreeSHAP stays exact after scaling by ``a``.
-5. Test metrics, optional k-fold CV AUC, PSI baselines, global mean |SHAP| in points.
+5. Test metrics, optional k-fold CV AUC (scikit-learn ``StratifiedKFold`` folds), PSI
+   baselines, global mean |SHAP| in points.
 """
 
 from __future__ import annotations
@@ -28,6 +30,8 @@ import lightgbm as lgb
 import numpy as np
 import numpy.typing as npt
 import pandas as pd
+import sklearn
+from sklearn.model_selection import StratifiedKFold
 
 from services.scoring.domain.explain import contributions
 from services.scoring.domain.metrics import auc, classification_metrics, fit_platt
@@ -97,14 +101,9 @@ def stratified_split(
 
 
 def stratified_folds(y: npt.NDArray[np.float64], folds: int, seed: int) -> list[IntArray]:
-    """Seeded stratified k-fold assignment: the held-out indices of each fold."""
-    rng = np.random.default_rng(seed)
-    out: list[list[IntArray]] = [[] for _ in range(folds)]
-    for cls in (0.0, 1.0):
-        idx = rng.permutation(np.flatnonzero(y == cls)).astype(np.int64)
-        for k, chunk in enumerate(np.array_split(idx, folds)):
-            out[k].append(chunk)
-    return [np.sort(np.concatenate(chunks)) for chunks in out]
+    """Seeded stratified k-fold assignment (``StratifiedKFold``): the held-out indices of each fold."""
+    splitter = StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed)
+    return [np.asarray(held, dtype=np.int64) for _, held in splitter.split(np.zeros((len(y), 1)), y)]
 
 
 def _target(frame: pd.DataFrame, target: str) -> npt.NDArray[np.float64]:
@@ -173,6 +172,7 @@ def library_versions() -> dict[str, str]:
         "lightgbm": lgb.__version__,
         "numpy": np.__version__,
         "pandas": pd.__version__,
+        "scikit-learn": sklearn.__version__,  # the Platt fit
     }
 
 
