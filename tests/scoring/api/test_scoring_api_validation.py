@@ -12,8 +12,8 @@ from services.scoring.models import Decision, ShadowScore
 from services.scoring.repository.specs import load_segment_spec
 from shared.auth import Role
 from shared.platform import ServiceContext
-from tests.scoring.scoring_testkit import count
 from tests.support import assert_problem as problem
+from tests.support import count_rows
 
 Headers = Callable[[Role], dict[str, str]]
 EXAMPLE: dict[str, Any] = dict(load_segment_spec("farmer").example)
@@ -39,8 +39,9 @@ CASES = {
 
 
 def _stored(ctx: ServiceContext) -> tuple[int, int, int, int]:
-    return (count(ctx, Decision), count(ctx, ShadowScore), count(ctx, ctx.tables.audit_log),
-            count(ctx, ctx.tables.outbox))
+    tables = (Decision.__table__, ShadowScore.__table__, ctx.tables.audit_log, ctx.tables.outbox)
+    decisions, shadows, audit, outbox = (count_rows(ctx, table) for table in tables)
+    return decisions, shadows, audit, outbox
 
 
 @pytest.mark.parametrize("case", list(CASES))
@@ -63,7 +64,7 @@ def test_every_problem_is_listed_at_once(client: TestClient, ctx: ServiceContext
     body = problem(client.post("/v1/scores", json=request, headers=headers(Role.LOAN_OFFICER)), 422)
     assert {e["field"] for e in body["errors"]} == {
         "features.nonsense", "features.land_area_ha", "features.irrigation", "features.main_crop"}
-    assert count(ctx, Decision) == 0
+    assert count_rows(ctx, Decision.__table__) == 0
 
 
 @pytest.mark.parametrize(
@@ -82,7 +83,7 @@ def test_malformed_requests_name_the_field(
 ) -> None:
     problem_body = problem(client.post("/v1/scores", json=body, headers=headers(Role.LOAN_OFFICER)), 422)
     assert problem_body["errors"][0]["field"] == field
-    assert count(ctx, Decision) == 0
+    assert count_rows(ctx, Decision.__table__) == 0
 
 
 def test_unknown_segment_is_404_and_stores_nothing(

@@ -10,7 +10,7 @@ from fastapi.testclient import TestClient
 
 from shared.auth import Role
 from tests.factories.scoring import ScoreRequestFactory
-from tests.scoring.scoring_testkit import post_score
+from tests.scoring.kit import post_score
 from tests.support import assert_problem as problem
 
 Headers = Callable[[Role], dict[str, str]]

@@ -16,7 +16,7 @@ from shared.audit import audit_entries
 from shared.auth import Role
 from shared.platform import ServiceContext
 from tests.factories.scoring import FEATURE_FACTORIES, ScoreRequestFactory
-from tests.scoring.scoring_testkit import post_score
+from tests.scoring.kit import post_score
 from tests.support import assert_problem as problem
 
 Headers = Callable[[Role], dict[str, str]]

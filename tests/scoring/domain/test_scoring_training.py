@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import math
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -26,7 +25,6 @@ from services.scoring.domain.model import (
 from services.scoring.domain.spec import SegmentSpec, frame_to_matrix
 from services.scoring.domain.synthetic import generate
 from services.scoring.domain.training import TrainingDataError, data_fingerprint, train_model
-from services.scoring.repository.artifacts import read_artifacts, write_artifacts
 
 
 def test_same_seed_same_artifact_other_seed_other_artifact(enterprise_spec: SegmentSpec) -> None:
@@ -60,13 +58,6 @@ def test_round_trip_through_text_and_metadata(farmer_model: TrainedModel) -> Non
     x = frame_to_matrix(farmer_model.spec, generate("farmer", 300, 77))
     np.testing.assert_array_equal(loaded.scores(x), farmer_model.scores(x))
     assert loaded.artifact_sha256 == farmer_model.artifact_sha256
-
-
-def test_files_round_trip(farmer_model: TrainedModel, tmp_path: Path) -> None:
-    directory = write_artifacts(farmer_model, tmp_path / "model")
-    loaded = read_artifacts(directory)
-    assert loaded.artifact_sha256 == farmer_model.artifact_sha256
-    assert loaded.metadata == farmer_model.metadata
 
 
 def test_tampered_model_text_is_refused(farmer_model: TrainedModel) -> None:

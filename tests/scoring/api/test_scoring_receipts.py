@@ -18,7 +18,7 @@ from shared.auth import Role
 from shared.crypto import canonical_json, sha256_hex
 from shared.platform import ServiceContext
 from tests.factories.scoring import ScoreRequestFactory
-from tests.scoring.scoring_testkit import post_score
+from tests.scoring.kit import post_score
 
 Headers = Callable[[Role], dict[str, str]]
 

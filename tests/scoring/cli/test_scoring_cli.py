@@ -25,7 +25,8 @@ from services.scoring.repository.artifacts import ModelStore
 from shared.auth import Role
 from shared.platform import ServiceContext
 from tests.factories.scoring import frame_to_requests
-from tests.scoring.scoring_testkit import count, post_score
+from tests.scoring.kit import post_score
+from tests.support import count_rows
 
 Headers = Callable[[Role], dict[str, str]]
 
@@ -122,7 +123,7 @@ def test_train_refuses_data_that_does_not_fit_the_spec(
     result = CliRunner().invoke(cli_app, ["train", "--spec", str(spec_file), "--data", str(data_file),
                                           "--target", "bad"], env=_cli_env(ctx, keys_dir))
     assert result.exit_code == 1 and "features.variety" in result.output
-    assert count(ctx, ModelVersion) == 0
+    assert count_rows(ctx, ModelVersion.__table__) == 0
 
 
 def test_score_batch_scores_explains_and_gives_reasons(
@@ -175,12 +176,12 @@ def test_bootstrap_trains_champions_once_and_restores_missing_artifacts(
     assert client.get("/readyz").status_code == 503
     bootstrap(ctx)
     assert client.get("/readyz").json() == {"status": "ready", "service": "scoring", "problems": []}
-    assert count(ctx, ModelVersion) == 2
+    assert count_rows(ctx, ModelVersion.__table__) == 2
     bootstrap(ctx)
-    assert count(ctx, ModelVersion) == 2
+    assert count_rows(ctx, ModelVersion.__table__) == 2
     farmer = Path(ctx.settings.var_dir) / "models" / "farmer" / "farmer-v1"
     original = (farmer / "model.txt").read_bytes()
     shutil.rmtree(farmer)
     bootstrap(ctx)
     assert (farmer / "model.txt").read_bytes() == original
-    assert count(ctx, ModelVersion) == 2
+    assert count_rows(ctx, ModelVersion.__table__) == 2

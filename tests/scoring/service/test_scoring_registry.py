@@ -9,6 +9,7 @@ from typing import Any
 import factory.random
 import pytest
 from fastapi.testclient import TestClient
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from services.scoring.domain.explain import explain_applicant
@@ -22,7 +23,7 @@ from shared.auth import Role
 from shared.platform import ServiceContext
 from tests.factories import bind_session
 from tests.factories.scoring import ModelVersionFactory, ScoreRequestFactory
-from tests.scoring.scoring_testkit import count, post_score
+from tests.scoring.kit import post_score
 from tests.support import assert_problem as problem
 
 Headers = Callable[[Role], dict[str, str]]
@@ -89,7 +90,9 @@ def test_promotion_is_audited_and_keeps_one_champion(
         entries = audit_entries(session, ctx.tables, subject=f"model:{challenger['version']}")
     promoted = [e for e in entries if e["action"] == "model.promoted"]
     assert len(promoted) == 1 and promoted[0]["payload"]["previous_champion"] == champions["farmer"]
-    assert count(ctx, ctx.tables.outbox, ctx.tables.outbox.c.topic == "model.promoted") == 3
+    with ctx.db.unit_of_work(read_only=True) as session:
+        topics = session.scalars(select(ctx.tables.outbox.c.topic)).all()
+    assert topics.count("model.promoted") == 3
     verified = client.get("/v1/audit/verify", headers=headers(Role.AUDITOR))
     assert verified.status_code == 200 and verified.json()["ok"] is True
 
@@ -110,7 +113,9 @@ def test_the_database_refuses_a_second_champion(ctx: ServiceContext, champions: 
     with ctx.db.unit_of_work() as session:
         bind_session(ModelVersionFactory, session=session)
         ModelVersionFactory(segment="orchards", status=STATUS_CHAMPION)  # another segment may
-    assert count(ctx, ModelVersion, ModelVersion.status == STATUS_CHAMPION) == 3
+    with ctx.db.unit_of_work(read_only=True) as session:
+        statuses = session.scalars(select(ModelVersion.status)).all()
+    assert statuses.count(STATUS_CHAMPION) == 3
 
 
 def test_racing_promotions_leave_one_champion(
@@ -146,7 +151,9 @@ def test_challengers_are_scored_in_shadow(
     body = ScoreRequestFactory()
     out = post_score(client, headers(Role.LOAN_OFFICER), body)
     assert out["model_version"] == champions["farmer"]
-    assert count(ctx, ShadowScore, ShadowScore.decision_id == out["id"]) == 1
+    with ctx.db.unit_of_work(read_only=True) as session:
+        shadows = session.scalars(select(ShadowScore.decision_id)).all()
+    assert shadows.count(out["id"]) == 1
     shadow = client.get(f"/v1/scores/{out['id']}/shadow", headers=headers(Role.AUDITOR))
     assert shadow.status_code == 200
     (entry,) = shadow.json()["shadow_scores"]

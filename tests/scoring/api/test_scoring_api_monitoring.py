@@ -13,7 +13,7 @@ from services.scoring.domain.synthetic import generate
 from shared.auth import Role
 from shared.clock import ManualClock, utc_iso
 from tests.factories.scoring import frame_to_requests
-from tests.scoring.scoring_testkit import post_score
+from tests.scoring.kit import post_score
 from tests.support import assert_problem as problem
 
 Headers = Callable[[Role], dict[str, str]]

@@ -1,0 +1,1 @@
+"""Tests of the scoring HTTP API (a fresh database per test)."""

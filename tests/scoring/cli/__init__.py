@@ -1,0 +1,1 @@
+"""Tests of the scoring commands: train, score-batch, bootstrap."""

@@ -1,0 +1,1 @@
+"""Tests of the scoring persistence: model-artifact files and spec files."""

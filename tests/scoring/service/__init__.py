@@ -1,0 +1,1 @@
+"""Tests of the scoring use cases: registry, promotion, shadow scoring."""
