@@ -12,7 +12,7 @@ from fastapi.testclient import TestClient
 from services.loans.app import create_app
 from shared.auth import Role
 from shared.platform import ServiceContext
-from tests.loans.loans_kit import FakeScoring, LoansApi
+from tests.loans.kit import FakeScoring, LoansApi
 from tests.support import issue_key
 
 

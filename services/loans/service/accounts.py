@@ -1,9 +1,10 @@
 """Use cases on a loan account: disburse, repay, and read its state, schedule and transactions.
 
 What is allowed when is the domain's (``domain.lifecycle``). Every change locks the loan row
-first (``SELECT ... FOR UPDATE`` on PostgreSQL; SQLite writers are serialised anyway), appends an immutable transaction, replays the whole account
-with the domain (so a back-dated repayment re-allocates everything after it) and writes the
-projection back: loan balances and arrears, installment paid/overdue state, allocations.
+first (``SELECT ... FOR UPDATE`` on PostgreSQL; SQLite writers are serialised anyway),
+appends an immutable transaction, replays the whole account with the domain (so a
+back-dated repayment re-allocates everything after it) and writes the projection back: loan
+balances and arrears, installment paid/overdue state, allocations.
 """
 
 from __future__ import annotations

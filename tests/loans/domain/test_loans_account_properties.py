@@ -7,9 +7,9 @@ from datetime import date, timedelta
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from loans_testkit import small_loan
 
 from services.loans.domain import LoanAccount, Repayment, Reversal, Transaction
+from tests.loans.domain.kit import small_loan
 
 SCHEDULE = small_loan()
 

@@ -15,7 +15,7 @@ from sqlalchemy import select
 
 from services.loans.models import LoanTransaction
 from shared.platform import ServiceContext
-from tests.loans.loans_kit import LoansApi
+from tests.loans.kit import LoansApi
 from tests.support import count_rows
 
 SMALL = {

@@ -9,7 +9,6 @@ from __future__ import annotations
 from datetime import date
 
 import pytest
-from loans_testkit import column, small_loan
 
 from services.loans.domain import (
     AccountStatus,
@@ -21,6 +20,7 @@ from services.loans.domain import (
     WriteOff,
     replay_account,
 )
+from tests.loans.domain.kit import column, small_loan
 
 
 def test_the_small_loan_is_what_the_testkit_says() -> None:

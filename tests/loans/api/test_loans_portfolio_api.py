@@ -7,7 +7,7 @@ import io
 from typing import Any
 
 from services.loans.domain import LoanExposure, portfolio_at_risk
-from tests.loans.loans_kit import LoansApi
+from tests.loans.kit import LoansApi
 
 MONTHLY = {"amortization": "equal_principal", "max_repayments": 12}
 

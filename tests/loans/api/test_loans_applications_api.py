@@ -9,7 +9,7 @@ from services.loans.service.scoring import score_idempotency_key
 from services.loans.service.scoring_retry import retry_pending_scores
 from shared.clock import ManualClock
 from shared.platform import ServiceContext
-from tests.loans.loans_kit import FakeScoring, LoansApi
+from tests.loans.kit import FakeScoring, LoansApi
 from tests.support import count_rows
 
 

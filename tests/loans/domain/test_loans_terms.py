@@ -6,7 +6,6 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
-from loans_testkit import terms
 
 from services.loans.domain import (
     AllocationComponent,
@@ -20,6 +19,7 @@ from services.loans.domain import (
     RepaymentFrequency,
 )
 from shared.money import CurrencyError, RoundingMode
+from tests.loans.domain.kit import terms
 
 
 def test_defaults_follow_fineract() -> None:

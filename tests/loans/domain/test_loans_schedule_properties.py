@@ -7,7 +7,6 @@ from decimal import Decimal
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from loans_testkit import assert_reconciles
 
 from services.loans.domain import (
     Amortization,
@@ -23,6 +22,7 @@ from services.loans.domain import (
     build_schedule,
 )
 from shared.money import RoundingMode
+from tests.loans.domain.kit import assert_reconciles
 
 
 @st.composite

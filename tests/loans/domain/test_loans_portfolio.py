@@ -7,7 +7,6 @@ from datetime import date
 from decimal import Decimal
 
 import pytest
-from loans_testkit import build, terms
 
 from services.loans.domain import (
     LoanAccount,
@@ -16,6 +15,7 @@ from services.loans.domain import (
     exposure_of,
     portfolio_at_risk,
 )
+from tests.loans.domain.kit import build, terms
 
 
 def exposure(loan_id: str, product: str, principal: int, dpd: int) -> LoanExposure:

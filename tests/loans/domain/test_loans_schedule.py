@@ -11,7 +11,6 @@ from datetime import date
 from decimal import ROUND_HALF_EVEN, Decimal
 
 import pytest
-from loans_testkit import build, column, terms
 
 from services.loans.domain import (
     Amortization,
@@ -24,6 +23,7 @@ from services.loans.domain import (
     InterestMethod,
     RepaymentFrequency,
 )
+from tests.loans.domain.kit import build, column, terms
 
 
 def half_even(value: Decimal) -> int:

@@ -12,7 +12,7 @@ from services.loans.domain import build_schedule
 from services.loans.models import Borrower, Product
 from services.loans.schemas.terms import LoanTermsModel
 from shared.platform import ServiceContext
-from tests.loans.loans_kit import LoansApi
+from tests.loans.kit import LoansApi
 from tests.support import count_rows
 
 PENALTY = {"calculation": "flat", "frequency": "once", "amount_minor": 5_000}

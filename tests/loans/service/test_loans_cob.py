@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 from services.loans import cli, jobs
 from services.loans.models import CobRun, Installment, Loan, LoanTransaction
 from shared.platform import ServiceContext
-from tests.loans.loans_kit import LoansApi
+from tests.loans.kit import LoansApi
 from tests.support import count_rows
 
 PENALTY_2PCT_MONTHLY = {"calculation": "percent", "frequency": "per_period", "percent": "2"}

@@ -10,12 +10,12 @@ import threading
 from typing import Any
 
 from services.loans.domain import LoanAccount
-from services.loans.models import Allocation
 from services.loans.domain.projection import transactions_from_rows
+from services.loans.models import Allocation
 from services.loans.repository import accounts as repo
 from services.loans.service.accounts import account_of
 from shared.platform import ServiceContext
-from tests.loans.loans_kit import LoansApi
+from tests.loans.kit import LoansApi
 from tests.support import count_rows
 
 

@@ -6,7 +6,6 @@ from datetime import date
 from decimal import Decimal
 
 import pytest
-from loans_testkit import build, small_loan, terms
 
 from services.loans.domain import (
     ChargeCalculation,
@@ -18,6 +17,7 @@ from services.loans.domain import (
     Reversal,
     delinquency_bucket,
 )
+from tests.loans.domain.kit import build, small_loan, terms
 
 
 @pytest.mark.parametrize(
