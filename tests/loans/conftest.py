@@ -4,12 +4,14 @@ the app, and one key per role (two credit managers, for maker-checker)."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import cast
 
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from services.loans.app import create_app
+from services.loans.settings import LoansContext
 from shared.auth import Role
 from shared.platform import ServiceContext
 from tests.loans.kit import FakeScoring, LoansApi
@@ -17,8 +19,8 @@ from tests.support import issue_key
 
 
 @pytest.fixture
-def ctx(make_ctx: Callable[[str], ServiceContext]) -> ServiceContext:
-    return make_ctx("loans")
+def ctx(make_ctx: Callable[[str], ServiceContext]) -> LoansContext:
+    return cast(LoansContext, make_ctx("loans"))
 
 
 @pytest.fixture
@@ -27,7 +29,7 @@ def scoring() -> FakeScoring:
 
 
 @pytest.fixture
-def app(ctx: ServiceContext, scoring: FakeScoring) -> FastAPI:
+def app(ctx: LoansContext, scoring: FakeScoring) -> FastAPI:
     return create_app(ctx, scoring_client=scoring.client())
 
 
