@@ -43,13 +43,31 @@ class LoansSettings(BaseServiceSettings):
     scoring_retry_interval_seconds: float = Field(default=15.0, gt=0)
     cob_check_interval_seconds: float = Field(default=60.0, gt=0)
     cob_chunk_size: int = Field(default=2_000, ge=1, le=50_000)
+    escrow_url: str = "http://127.0.0.1:8002"
+    escrow_api_key: str | None = None
+    escrow_timeout_seconds: float = Field(default=5.0, gt=0, le=120)
+    escrow_subscribe_interval_seconds: float = Field(default=10.0, gt=0)
+    public_url: str | None = None
+    """Where escrow reaches loans (default ``http://<host>:<port>``)."""
     escrow_webhook_secret: str | None = None
-    """Secret of loans' subscription to escrow's events (``assignment.swept``); in the embedded
-    default ``agrifin bootstrap`` subscribes loans and writes it to ``<var_dir>/escrow-webhook.secret``."""
+    """Secret of loans' subscription to escrow's events (``assignment.swept``), when the operator
+    made the subscription; unset, loans subscribes itself through escrow's API (the worker's
+    ``loans.escrow.subscribe``) and keeps the secret in ``<var_dir>/escrow-webhook.secret``."""
+
+    @property
+    def inbound_escrow_url(self) -> str:
+        """The URL escrow delivers loans' events to."""
+        base = self.public_url or f"http://{self.host}:{self.port}"
+        return f"{base.rstrip('/')}/v1/inbound/escrow"
+
+    @property
+    def resolved_escrow_api_key(self) -> str | None:
+        """The configured escrow key, else the development ``service`` key."""
+        return self.escrow_api_key or dev_service_key(self.var_dir)
 
     @property
     def resolved_escrow_webhook_secret(self) -> str | None:
-        """The configured escrow webhook secret, else the one the embedded bootstrap wrote."""
+        """The configured escrow webhook secret, else the one loans' own subscription wrote."""
         if self.escrow_webhook_secret:
             return self.escrow_webhook_secret
         try:

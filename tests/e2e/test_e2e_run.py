@@ -28,14 +28,24 @@ ROLES = {"loan_officer", "credit_manager", "marketplace", "auditor", "admin", "s
 
 def _agrifin(*args: str, env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "services.cli", *args], env=env, cwd=cwd, capture_output=True,
-        text=True, timeout=300, check=False,
+        [sys.executable, "-m", "services.cli", *args],
+        env=env,
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
     )
 
 
 def _call(method: str, port: int, path: str, key: str, body: object = None) -> dict[str, Any]:
-    response = httpx.request(method, f"http://127.0.0.1:{port}{path}", json=body, timeout=30,
-                             headers={"Authorization": f"Bearer {key}"})
+    response = httpx.request(
+        method,
+        f"http://127.0.0.1:{port}{path}",
+        json=body,
+        timeout=30,
+        headers={"Authorization": f"Bearer {key}"},
+    )
     assert response.status_code < 300, response.text
     result: dict[str, Any] = response.json()
     return result
@@ -44,17 +54,49 @@ def _call(method: str, port: int, path: str, key: str, body: object = None) -> d
 def _loan_application_is_scored_across_processes(ports: dict[str, int], keys: dict[str, str]) -> str:
     """loans (one process) asks scoring (another) for a decision over real HTTP; returns the application."""
     example = _call("GET", ports["scoring"], "/v1/segments/farmer", keys["loan_officer"])["example"]
-    product = _call("POST", ports["loans"], "/v1/products", keys["credit_manager"], {
-        "name": "maize inputs", "currency": "KES", "min_principal_minor": 100_000,
-        "max_principal_minor": 50_000_000, "min_repayments": 1, "max_repayments": 24,
-        "allow_sale_proceeds": True})
-    borrower = _call("POST", ports["loans"], "/v1/borrowers", keys["loan_officer"], {
-        "type": "farmer", "name": "Achieng Otieno", "national_id": "KE-30000001",
-        "phone": "+254700000001", "region": "Kisumu"})
-    application = _call("POST", ports["loans"], "/v1/applications", keys["loan_officer"], {
-        "product_id": product["id"], "borrower_id": borrower["id"], "principal_minor": 1_200_000,
-        "annual_interest_rate": "18", "number_of_repayments": 6, "disbursement_date": TODAY,
-        "features": example})
+    product = _call(
+        "POST",
+        ports["loans"],
+        "/v1/products",
+        keys["credit_manager"],
+        {
+            "name": "maize inputs",
+            "currency": "KES",
+            "min_principal_minor": 100_000,
+            "max_principal_minor": 50_000_000,
+            "min_repayments": 1,
+            "max_repayments": 24,
+            "allow_sale_proceeds": True,
+        },
+    )
+    borrower = _call(
+        "POST",
+        ports["loans"],
+        "/v1/borrowers",
+        keys["loan_officer"],
+        {
+            "type": "farmer",
+            "name": "Achieng Otieno",
+            "national_id": "KE-30000001",
+            "phone": "+254700000001",
+            "region": "Kisumu",
+        },
+    )
+    application = _call(
+        "POST",
+        ports["loans"],
+        "/v1/applications",
+        keys["loan_officer"],
+        {
+            "product_id": product["id"],
+            "borrower_id": borrower["id"],
+            "principal_minor": 1_200_000,
+            "annual_interest_rate": "18",
+            "number_of_repayments": 6,
+            "disbursement_date": TODAY,
+            "features": example,
+        },
+    )
     assert application["status"] == "scored", application
     score = application["score"]
     stored = _call("GET", ports["scoring"], f"/v1/scores/{score['id']}", keys["auditor"])
@@ -73,21 +115,59 @@ def _wait_for(probe: Callable[[], Any], what: str, timeout: float = 60.0) -> Any
 
 def _sale_proceeds_repay_the_loan(ports: dict[str, int], keys: dict[str, str], application_id: str) -> None:
     """The whole system: escrow sweeps a share of a release; the worker tells loans by webhook."""
-    loan = _call("POST", ports["loans"], f"/v1/applications/{application_id}/approve",
-                 keys["credit_manager"], {"note": "e2e"})
+    loan = _call(
+        "POST",
+        ports["loans"],
+        f"/v1/applications/{application_id}/approve",
+        keys["credit_manager"],
+        {"note": "e2e"},
+    )
     _call("POST", ports["loans"], f"/v1/loans/{loan['id']}/disburse", keys["credit_manager"], {"date": TODAY})
-    _call("POST", ports["escrow"], "/v1/assignments", keys["admin"], {
-        "seller_id": "farmer-seller", "lender_id": "agrifin-bank", "currency": "KES", "share_bps": 2_000,
-        "cap_minor": 50_000, "loan_ref": loan["id"]})
-    escrow = _call("POST", ports["escrow"], "/v1/escrows", keys["marketplace"], {
-        "order_ref": "e2e-proceeds", "buyer_id": "buyer-9", "seller_id": "farmer-seller", "currency": "KES",
-        "lots": [{"lot_ref": "A", "description": "maize, 10 bags", "amount_minor": 200_000}],
-        "fee": {"bps": 250}, "inspection_period_hours": 48,
-        "funding_deadline": "2030-01-01T00:00:00Z", "delivery_deadline": "2030-02-01T00:00:00Z"})
+    _call(
+        "POST",
+        ports["escrow"],
+        "/v1/assignments",
+        keys["admin"],
+        {
+            "seller_id": "farmer-seller",
+            "lender_id": "agrifin-bank",
+            "currency": "KES",
+            "share_bps": 2_000,
+            "cap_minor": 50_000,
+            "loan_ref": loan["id"],
+        },
+    )
+    escrow = _call(
+        "POST",
+        ports["escrow"],
+        "/v1/escrows",
+        keys["marketplace"],
+        {
+            "order_ref": "e2e-proceeds",
+            "buyer_id": "buyer-9",
+            "seller_id": "farmer-seller",
+            "currency": "KES",
+            "lots": [{"lot_ref": "A", "description": "maize, 10 bags", "amount_minor": 200_000}],
+            "fee": {"bps": 250},
+            "inspection_period_hours": 48,
+            "funding_deadline": "2030-01-01T00:00:00Z",
+            "delivery_deadline": "2030-02-01T00:00:00Z",
+        },
+    )
     path = f"/v1/escrows/{escrow['id']}"
     _call("POST", ports["escrow"], f"{path}/fund", keys["marketplace"])
-    _wait_for(lambda: _call("GET", ports["escrow"], path, keys["marketplace"])["status"] == "funded",
-              "the worker to confirm the sandbox payment")
+    _wait_for(
+        lambda: _call("GET", ports["escrow"], path, keys["marketplace"])["status"] == "funded",
+        "the worker to confirm the sandbox payment",
+    )
+    inbound = f"http://127.0.0.1:{ports['loans']}/v1/inbound/escrow"
+    _wait_for(
+        lambda: any(
+            s["url"] == inbound and s["active"]
+            for s in _call("GET", ports["escrow"], "/v1/webhooks", keys["admin"])
+        ),
+        "loans to subscribe itself to escrow's events",
+    )
     lot = f"{path}/lots/A"
     _call("POST", ports["escrow"], f"{lot}/ship", keys["marketplace"], {"carrier": "G4S", "tracking": "T1"})
     _call("POST", ports["escrow"], f"{lot}/deliver", keys["marketplace"])
@@ -103,11 +183,23 @@ def _sale_proceeds_repay_the_loan(ports: dict[str, int], keys: dict[str, str], a
 
 
 def _marketplace_key_is_bound_to_its_marketplace(ports: dict[str, int], keys: dict[str, str]) -> None:
-    escrow = _call("POST", ports["escrow"], "/v1/escrows", keys["marketplace"], {
-        "order_ref": "e2e-1", "buyer_id": "buyer-1", "seller_id": "seller-1", "currency": "KES",
-        "lots": [{"lot_ref": "A", "description": "maize", "amount_minor": 600_000}],
-        "fee": {"bps": 250}, "inspection_period_hours": 48,
-        "funding_deadline": "2030-01-01T00:00:00Z", "delivery_deadline": "2030-02-01T00:00:00Z"})
+    escrow = _call(
+        "POST",
+        ports["escrow"],
+        "/v1/escrows",
+        keys["marketplace"],
+        {
+            "order_ref": "e2e-1",
+            "buyer_id": "buyer-1",
+            "seller_id": "seller-1",
+            "currency": "KES",
+            "lots": [{"lot_ref": "A", "description": "maize", "amount_minor": 600_000}],
+            "fee": {"bps": 250},
+            "inspection_period_hours": 48,
+            "funding_deadline": "2030-01-01T00:00:00Z",
+            "delivery_deadline": "2030-02-01T00:00:00Z",
+        },
+    )
     assert escrow["marketplace"] == "dev-marketplace"
 
 
@@ -118,6 +210,7 @@ def test_bootstrap_then_run_brings_every_service_to_ready(tmp_path: Path) -> Non
     env.update({"AGRIFIN_VAR_DIR": str(tmp_path / "var"), "PYTHONPATH": str(repo)})
     env.update({f"AGRIFIN_{name.upper()}_PORT": str(port) for name, port in ports.items()})
     env["AGRIFIN_LOANS_SCORING_URL"] = f"http://127.0.0.1:{ports['scoring']}"
+    env["AGRIFIN_LOANS_ESCROW_URL"] = f"http://127.0.0.1:{ports['escrow']}"
     dev_keys = tmp_path / "var" / "dev-keys.json"
 
     first = _agrifin("bootstrap", "--dev-keys", str(dev_keys), env=env, cwd=repo)
@@ -133,8 +226,11 @@ def test_bootstrap_then_run_brings_every_service_to_ready(tmp_path: Path) -> Non
     assert json.loads(dev_keys.read_text()) == keys
 
     proc = subprocess.Popen(
-        [sys.executable, "-m", "services.cli", "run"], env=env, cwd=repo,
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        [sys.executable, "-m", "services.cli", "run"],
+        env=env,
+        cwd=repo,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
     try:
         deadline = time.monotonic() + 120
@@ -153,8 +249,11 @@ def test_bootstrap_then_run_brings_every_service_to_ready(tmp_path: Path) -> Non
             anonymous = httpx.post(f"http://127.0.0.1:{port}/v1/webhooks", json={}, timeout=5)
             assert anonymous.status_code == 401
             assert anonymous.headers["content-type"] == "application/problem+json"
-            authorised = httpx.get(f"http://127.0.0.1:{port}/v1/audit/verify", timeout=5,
-                                   headers={"Authorization": f"Bearer {keys['auditor']}"})
+            authorised = httpx.get(
+                f"http://127.0.0.1:{port}/v1/audit/verify",
+                timeout=5,
+                headers={"Authorization": f"Bearer {keys['auditor']}"},
+            )
             assert authorised.status_code == 200 and authorised.json()["ok"] is True
         application_id = _loan_application_is_scored_across_processes(ports, keys)
         _marketplace_key_is_bound_to_its_marketplace(ports, keys)
