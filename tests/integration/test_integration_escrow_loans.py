@@ -35,7 +35,7 @@ from shared.webhooks import (
 )
 from tests.escrow.kit import EscrowApi
 from tests.factories.escrow import AssignmentPayloadFactory
-from tests.loans.loans_kit import FakeScoring, LoansApi
+from tests.loans.kit import FakeScoring, LoansApi
 from tests.support import issue_key
 
 LOANS_URL = "http://loans.test/v1/inbound/escrow"

@@ -23,7 +23,7 @@ from services.scoring.app import create_app as scoring_app
 from shared.app import api_routes
 from shared.auth import Role, declared_access
 from shared.platform import ServiceContext
-from tests.loans.loans_kit import FakeScoring
+from tests.loans.kit import FakeScoring
 from tests.support import auth, count_rows, issue_key
 
 BODIES: list[tuple[str, bytes]] = [
