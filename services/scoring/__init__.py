@@ -1,0 +1,23 @@
+"""The scoring service: explained, signed credit scores for farmers and agricultural enterprises.
+
+Read top-down:
+
+* ``app``          the FastAPI app and its routers (``api/``: scores, models, segments,
+                   monitoring, keys; ``api.deps``: roles, the typed context, store, language)
+* ``schemas/``     request and response bodies, one module per resource (scores, models,
+                   segments, keys); ``presenters`` turns stored rows into them
+* ``service/``     use cases: score and sign (``decisions``), ``replay``, the model
+                   ``registry`` (train, register, promote, cards), ``segments``,
+                   ``monitoring`` (PSI, fairness), ``batch`` scoring of files; they flush,
+                   never commit
+* ``repository/``  persistence: SQL of the ``registry`` and ``decisions``, the model-artifact
+                   store on disk (``artifacts``), ``specs`` files, CSV/Parquet ``datafiles``
+* ``domain/``      pure: feature ``spec`` (pydantic), ``synthetic`` data, ``training`` and
+                   ``metrics``, the ``model`` and its text form, ``explain`` (TreeSHAP points),
+                   ``scale``, ``receipt``, ``monitoring``, model ``card``, ``waterfall``,
+                   ``examples``
+* ``bootstrap``    first start: a champion per built-in segment; ``cli`` adds ``agrifin
+                   train``, ``score-batch`` and ``verify-receipt`` (no periodic jobs)
+* ``models``       the tables; ``settings`` (``ScoringSettings``, ``ScoringContext``),
+                   ``definition`` for the platform; ``specs/`` the built-in segments' YAML
+"""

@@ -1,1 +1,3 @@
-"""All SQL of the scoring service: the model registry and the stored decisions."""
+"""Persistence of the scoring service: all SQL (``registry``, ``decisions``), the model-artifact
+store on disk and its cache (``artifacts``), spec files (``specs``) and CSV/Parquet data files
+(``datafiles``)."""
