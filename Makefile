@@ -21,14 +21,17 @@ run: install
 	$(BIN)/agrifin bootstrap
 	exec $(BIN)/agrifin run
 
-## make test: install, lint (ruff + mypy strict), then the whole suite (PostgreSQL too when
+## make test: install, lint (ruff, mypy strict, import-linter), then the whole suite (PostgreSQL too when
 ## AGRIFIN_TEST_POSTGRES_URL is set)
 test: install lint
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
+## make lint: ruff (rules and format), mypy strict, and the service template's import contracts
 lint: install
 	$(BIN)/ruff check services shared tests bench migrations
+	$(BIN)/ruff format --check services shared tests bench migrations
 	$(BIN)/mypy
+	$(BIN)/lint-imports
 
 ## make bench: every benchmark, JSON on stdout (see README for options)
 bench: install
@@ -37,7 +40,7 @@ bench: install
 ## make lock: re-resolve requirements.lock from pyproject.toml (pip-tools)
 lock: install
 	$(BIN)/python -m pip install --quiet pip-tools
-	$(BIN)/pip-compile --quiet --extra dev --strip-extras --no-emit-index-url --no-emit-find-links -o $(LOCK) pyproject.toml
+	$(BIN)/pip-compile --quiet --extra dev --extra bench --strip-extras --no-emit-index-url --no-emit-find-links -o $(LOCK) pyproject.toml
 
 clean:
 	rm -rf $(VENV) var .mypy_cache .ruff_cache .pytest_cache

@@ -94,14 +94,32 @@ def escrow_server(database_url: str, keys_dir: Path, var_dir: Path, workers: int
     """A uvicorn server of the escrow app on ``database_url``; yields its base URL."""
     port = _free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("AGRIFIN_")}
-    env.update({
-        "AGRIFIN_ESCROW_DATABASE_URL": database_url, "AGRIFIN_KEYS_DIR": str(keys_dir),
-        "AGRIFIN_VAR_DIR": str(var_dir), "AGRIFIN_ENV": "development", "PYTHONPATH": str(ROOT),
-        "AGRIFIN_LOG_LEVEL": "WARNING",
-    })
-    command = [sys.executable, "-m", "uvicorn", "services.escrow.app:create_app", "--factory",
-               "--host", "127.0.0.1", "--port", str(port), "--workers", str(workers),
-               "--log-level", "warning", "--no-access-log"]
+    env.update(
+        {
+            "AGRIFIN_ESCROW_DATABASE_URL": database_url,
+            "AGRIFIN_KEYS_DIR": str(keys_dir),
+            "AGRIFIN_VAR_DIR": str(var_dir),
+            "AGRIFIN_ENV": "development",
+            "PYTHONPATH": str(ROOT),
+            "AGRIFIN_LOG_LEVEL": "WARNING",
+        }
+    )
+    command = [
+        sys.executable,
+        "-m",
+        "uvicorn",
+        "services.escrow.app:create_app",
+        "--factory",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--workers",
+        str(workers),
+        "--log-level",
+        "warning",
+        "--no-access-log",
+    ]
     proc = subprocess.Popen(command, env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     base = f"http://127.0.0.1:{port}"
     try:
@@ -133,14 +151,16 @@ def issue_keys(database_url: str) -> dict[str, str]:
     keys = {}
     with db.unit_of_work() as session:
         for name, role, owner in (("admin", Role.ADMIN, None), ("market", Role.MARKETPLACE, "bench-market")):
-            _, keys[name] = create_api_key(session, SERVICE.tables, role=role, owner=owner, label="bench",
-                                           now=datetime.now(UTC))
+            _, keys[name] = create_api_key(
+                session, SERVICE.tables, role=role, owner=owner, label="bench", now=datetime.now(UTC)
+            )
     db.dispose()
     return keys
 
 
-def run_clients(clients: int, seconds: float, make_worker: Callable[[int], Callable[[], dict[str, float]]]
-                ) -> tuple[float, list[dict[str, float]]]:
+def run_clients(
+    clients: int, seconds: float, make_worker: Callable[[int], Callable[[], dict[str, float]]]
+) -> tuple[float, list[dict[str, float]]]:
     """Run ``clients`` workers for ``seconds``; return (elapsed, every unit of work's timings)."""
     stop = threading.Event()
     barrier = threading.Barrier(clients + 1)
@@ -192,13 +212,22 @@ def http_worker(base: str, keys: dict[str, str], client_no: int) -> Callable[[],
         now = datetime.now(UTC)
         timings: dict[str, float] = {}
         t = time.perf_counter()
-        escrow = call("/v1/escrows", market, {
-            "order_ref": f"bench-{client_no}-{seq}-{uuid.uuid4().hex[:8]}", "buyer_id": f"buyer-{client_no}",
-            "seller_id": f"seller-{client_no % 8}", "currency": "KES",
-            "lots": [{"lot_ref": "A", "amount_minor": 125_000}], "fee": {"bps": 250, "min_minor": 100},
-            "inspection_period_hours": 72, "funding_deadline": (now + timedelta(days=2)).isoformat(),
-            "delivery_deadline": (now + timedelta(days=10)).isoformat(),
-        }, expect=201)
+        escrow = call(
+            "/v1/escrows",
+            market,
+            {
+                "order_ref": f"bench-{client_no}-{seq}-{uuid.uuid4().hex[:8]}",
+                "buyer_id": f"buyer-{client_no}",
+                "seller_id": f"seller-{client_no % 8}",
+                "currency": "KES",
+                "lots": [{"lot_ref": "A", "amount_minor": 125_000}],
+                "fee": {"bps": 250, "min_minor": 100},
+                "inspection_period_hours": 72,
+                "funding_deadline": (now + timedelta(days=2)).isoformat(),
+                "delivery_deadline": (now + timedelta(days=10)).isoformat(),
+            },
+            expect=201,
+        )
         eid = escrow["id"]
         steps: list[tuple[str, str, dict[str, str], Any, int]] = [
             ("fund", f"/v1/escrows/{eid}/fund", market, None, 202),
@@ -236,8 +265,9 @@ def prepare_raw(database_url: str) -> None:
     """The raw transfer's tables, with ``RAW_ACCOUNTS`` accounts."""
     with psycopg.connect(_psycopg_url(database_url), autocommit=True) as conn:
         conn.execute(RAW_SCHEMA)
-        conn.execute("INSERT INTO bench_accounts SELECT g, 0, 0 FROM generate_series(1, %s) g",
-                     (RAW_ACCOUNTS,))
+        conn.execute(
+            "INSERT INTO bench_accounts SELECT g, 0, 0 FROM generate_series(1, %s) g", (RAW_ACCOUNTS,)
+        )
 
 
 def raw_worker(database_url: str, client_no: int) -> Callable[[], dict[str, float]]:
@@ -251,24 +281,28 @@ def raw_worker(database_url: str, client_no: int) -> Callable[[], dict[str, floa
         first, second = sorted((debit_id, credit_id))
         t = time.perf_counter()
         with conn.transaction():
-            conn.execute("SELECT id FROM bench_accounts WHERE id IN (%s, %s) ORDER BY id FOR UPDATE",
-                         (first, second))
-            row = conn.execute("INSERT INTO bench_entries (status, created_at) VALUES ('pending', now()) "
-                               "RETURNING id").fetchone()
+            conn.execute(
+                "SELECT id FROM bench_accounts WHERE id IN (%s, %s) ORDER BY id FOR UPDATE", (first, second)
+            )
+            row = conn.execute(
+                "INSERT INTO bench_entries (status, created_at) VALUES ('pending', now()) RETURNING id"
+            ).fetchone()
             assert row is not None
             entry_id = row[0]
             with conn.cursor() as cur:
                 cur.executemany(
                     "INSERT INTO bench_postings (entry_id, account_id, side, amount) VALUES (%s, %s, %s, %s)",
-                    [(entry_id, debit_id, "debit", amount), (entry_id, credit_id, "credit", amount)])
+                    [(entry_id, debit_id, "debit", amount), (entry_id, credit_id, "credit", amount)],
+                )
             move = "UPDATE bench_accounts SET pending = pending + %s WHERE id = %s"
             conn.execute(move, (amount, debit_id))
             conn.execute(move, (-amount, credit_id))
         pending = time.perf_counter() - t
         t = time.perf_counter()
         with conn.transaction():
-            conn.execute("SELECT id FROM bench_accounts WHERE id IN (%s, %s) ORDER BY id FOR UPDATE",
-                         (first, second))
+            conn.execute(
+                "SELECT id FROM bench_accounts WHERE id IN (%s, %s) ORDER BY id FOR UPDATE", (first, second)
+            )
             conn.execute("UPDATE bench_entries SET status = 'posted' WHERE id = %s", (entry_id,))
             post = "UPDATE bench_accounts SET pending = pending - %s, posted = posted + %s WHERE id = %s"
             conn.execute(post, (amount, amount, debit_id))
@@ -283,11 +317,16 @@ def summarize_http(elapsed: float, samples: list[dict[str, float]], clients: int
     requests = [s[step] for s in samples for step in CYCLE]
     cycles = [sum(s.values()) for s in samples]
     return {
-        "clients": clients, "seconds": round(elapsed, 2), "cycles": len(samples), "requests": len(requests),
+        "clients": clients,
+        "seconds": round(elapsed, 2),
+        "cycles": len(samples),
+        "requests": len(requests),
         "ops_per_second": round(len(requests) / elapsed, 1),
         "cycles_per_second": round(len(samples) / elapsed, 2),
-        "request_p50_ms": percentile(requests, 0.50), "request_p99_ms": percentile(requests, 0.99),
-        "cycle_p50_ms": percentile(cycles, 0.50), "cycle_p99_ms": percentile(cycles, 0.99),
+        "request_p50_ms": percentile(requests, 0.50),
+        "request_p99_ms": percentile(requests, 0.99),
+        "cycle_p50_ms": percentile(cycles, 0.50),
+        "cycle_p99_ms": percentile(cycles, 0.99),
         "by_step_p50_ms": {step: percentile([s[step] for s in samples], 0.50) for step in CYCLE},
         "by_step_p99_ms": {step: percentile([s[step] for s in samples], 0.99) for step in CYCLE},
     }
@@ -298,10 +337,13 @@ def summarize_raw(elapsed: float, samples: list[dict[str, float]], clients: int)
     transfers = [s["pending"] + s["posted"] for s in samples]
     transactions = [s[phase] for s in samples for phase in ("pending", "posted")]
     return {
-        "clients": clients, "seconds": round(elapsed, 2), "transfers": len(samples),
+        "clients": clients,
+        "seconds": round(elapsed, 2),
+        "transfers": len(samples),
         "transfers_per_second": round(len(samples) / elapsed, 1),
         "transactions_per_second": round(len(transactions) / elapsed, 1),
-        "transfer_p50_ms": percentile(transfers, 0.50), "transfer_p99_ms": percentile(transfers, 0.99),
+        "transfer_p50_ms": percentile(transfers, 0.50),
+        "transfer_p99_ms": percentile(transfers, 0.99),
         "transaction_p50_ms": percentile(transactions, 0.50),
         "transaction_p99_ms": percentile(transactions, 0.99),
     }
@@ -317,16 +359,23 @@ def check_ledger(database_url: str) -> dict[str, Any]:
             report = verify_ledger(session)
     finally:
         db.dispose()
-    return {"ok": report.ok, "entries": report.entries, "postings": report.postings,
-            "problems": report.problems[:5]}
+    return {
+        "ok": report.ok,
+        "entries": report.entries,
+        "postings": report.postings,
+        "problems": report.problems[:5],
+    }
 
 
 def main(argv: list[str] | None = None) -> None:
     """Run the benchmark and print one JSON document."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     default_url = os.environ.get("AGRIFIN_BENCH_POSTGRES_URL", DEFAULT_ADMIN_URL)
-    parser.add_argument("--database-url", default=default_url,
-                        help="admin URL of a PostgreSQL server (a temporary database is created beside it)")
+    parser.add_argument(
+        "--database-url",
+        default=default_url,
+        help="admin URL of a PostgreSQL server (a temporary database is created beside it)",
+    )
     parser.add_argument("--clients", type=int, nargs="+", default=[1, 8, 32], help="client counts to run")
     parser.add_argument("--duration", type=float, default=10.0, help="seconds per client count and mode")
     parser.add_argument("--server-workers", type=int, default=1, help="uvicorn worker processes")
@@ -341,8 +390,7 @@ def main(argv: list[str] | None = None) -> None:
         keys = issue_keys(url)
         with escrow_server(url, keys_dir, var_dir, args.server_workers) as base:
             for clients in args.clients:
-                elapsed, samples = run_clients(clients, args.duration,
-                                               lambda i: http_worker(base, keys, i))
+                elapsed, samples = run_clients(clients, args.duration, lambda i: http_worker(base, keys, i))
                 http.append(summarize_http(elapsed, samples, clients))
         ledger = check_ledger(url)
         prepare_raw(url)
@@ -351,10 +399,14 @@ def main(argv: list[str] | None = None) -> None:
             raw.append(summarize_raw(elapsed, samples, clients))
 
     ratios = [
-        {"clients": h["clients"],
-         "sql_transfers_per_http_op": round(r["transfers_per_second"] / h["ops_per_second"], 2),
-         "sql_transfers_per_http_cycle": round(r["transfers_per_second"] / h["cycles_per_second"], 1),
-         "http_op_p50_over_sql_transfer_p50": round(h["request_p50_ms"] / max(r["transfer_p50_ms"], 0.01), 2)}
+        {
+            "clients": h["clients"],
+            "sql_transfers_per_http_op": round(r["transfers_per_second"] / h["ops_per_second"], 2),
+            "sql_transfers_per_http_cycle": round(r["transfers_per_second"] / h["cycles_per_second"], 1),
+            "http_op_p50_over_sql_transfer_p50": round(
+                h["request_p50_ms"] / max(r["transfer_p50_ms"], 0.01), 2
+            ),
+        }
         for h, r in zip(http, raw, strict=True)
     ]
     report = {

@@ -71,8 +71,9 @@ def _prepare(var_dir: Path, database_url: str | None, rows: int) -> tuple[str, f
     upgrade(SERVICE, settings.database_url)
     ctx = ServiceContext.build(SERVICE, settings)
     with ctx.db.unit_of_work() as session:
-        _, key = create_api_key(session, ctx.tables, role=Role.SERVICE, owner=None, label="bench",
-                                now=ctx.clock.now())
+        _, key = create_api_key(
+            session, ctx.tables, role=Role.SERVICE, owner=None, label="bench", now=ctx.clock.now()
+        )
     start = time.perf_counter()
     with contextlib.redirect_stdout(sys.stderr):
         bootstrap(ctx)
@@ -100,8 +101,7 @@ def _run_level(
     deadline = [float("inf")]  # set once every client is connected and warm
 
     def client_loop(index: int) -> None:
-        with httpx.Client(base_url=base, timeout=30.0,
-                          headers={"Authorization": f"Bearer {key}"}) as client:
+        with httpx.Client(base_url=base, timeout=30.0, headers={"Authorization": f"Bearer {key}"}) as client:
             client.post("/v1/scores", json=bodies[index])  # connection + warm cache
             start_gate.wait()
             i = index
@@ -145,8 +145,9 @@ def main() -> None:
     parser.add_argument("--duration", type=float, default=15.0, help="seconds per concurrency level")
     parser.add_argument("--concurrency", default="1,16", help="comma-separated client counts")
     parser.add_argument("--bootstrap-rows", type=int, default=20_000, help="synthetic rows per champion")
-    parser.add_argument("--database-url", default=None,
-                        help="an empty PostgreSQL database (default: SQLite in the var dir)")
+    parser.add_argument(
+        "--database-url", default=None, help="an empty PostgreSQL database (default: SQLite in the var dir)"
+    )
     args = parser.parse_args()
     warnings.simplefilter("ignore")
     levels = [int(x) for x in args.concurrency.split(",") if x.strip()]
@@ -155,10 +156,20 @@ def main() -> None:
         var_dir = Path(tmp) / "var"
         key, bootstrap_seconds = _prepare(var_dir, args.database_url, args.bootstrap_rows)
         port = _free_port()
-        env = {**os.environ, "AGRIFIN_VAR_DIR": str(var_dir), "AGRIFIN_SCORING_PORT": str(port),
-               "AGRIFIN_LOG_LEVEL": "WARNING", "PYTHONPATH": str(ROOT)}
-        server = subprocess.Popen([sys.executable, "-m", "services.cli", "serve", "scoring"], env=env,
-                                  cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        env = {
+            **os.environ,
+            "AGRIFIN_VAR_DIR": str(var_dir),
+            "AGRIFIN_SCORING_PORT": str(port),
+            "AGRIFIN_LOG_LEVEL": "WARNING",
+            "PYTHONPATH": str(ROOT),
+        }
+        server = subprocess.Popen(
+            [sys.executable, "-m", "services.cli", "serve", "scoring"],
+            env=env,
+            cwd=ROOT,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         base = f"http://127.0.0.1:{port}"
         try:
             _wait_ready(base)

@@ -80,12 +80,14 @@ def _store_key(role: Role, owner: str | None, label: str | None, key: str | None
         ctx = _context(name)
         with ctx.db.unit_of_work() as session:
             t = ctx.tables.api_keys
-            if plaintext is not None and session.execute(
-                select(t.c.id).where(t.c.key_hash == hash_api_key(plaintext))
-            ).first():
+            if (
+                plaintext is not None
+                and session.execute(select(t.c.id).where(t.c.key_hash == hash_api_key(plaintext))).first()
+            ):
                 continue
-            _, plaintext = create_api_key(session, ctx.tables, role=role, owner=owner, label=label,
-                                          now=ctx.clock.now(), key=plaintext)
+            _, plaintext = create_api_key(
+                session, ctx.tables, role=role, owner=owner, label=label, now=ctx.clock.now(), key=plaintext
+            )
         ctx.db.dispose()
     assert plaintext is not None
     return plaintext
@@ -124,9 +126,13 @@ def keys_revoke(key_id: str) -> None:
 @audit_app.command("verify")
 def audit_verify(
     service: ServiceOpt = None,
-    expect_head: Annotated[str | None, typer.Option(
-        "--expect-head", help="SEQ:HASH recorded from an earlier run (needs --service); detects truncation.",
-    )] = None,
+    expect_head: Annotated[
+        str | None,
+        typer.Option(
+            "--expect-head",
+            help="SEQ:HASH recorded from an earlier run (needs --service); detects truncation.",
+        ),
+    ] = None,
 ) -> None:
     """Verify the audit chain(s); name the first broken entry; print the head to record."""
     if expect_head is not None and service is None:
@@ -172,8 +178,14 @@ def serve(service: str) -> None:
     svc = definition(service)
     settings = svc.settings_factory()
     configure_logging(settings.log_level, service=service)
-    uvicorn.run(f"services.{service}.app:create_app", factory=True, host=settings.host,
-                port=settings.port, log_config=None, access_log=False)
+    uvicorn.run(
+        f"services.{service}.app:create_app",
+        factory=True,
+        host=settings.host,
+        port=settings.port,
+        log_config=None,
+        access_log=False,
+    )
 
 
 @app.command()

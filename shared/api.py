@@ -72,20 +72,32 @@ async def _claim_idempotency_key(
     scope = hashlib.sha256(token.encode()).hexdigest() if token else "anonymous"
     fingerprint = request_fingerprint(request.method, request.url.path, request.url.query, body)
     outcome = await run_in_threadpool(
-        claim_key, ctx.db, ctx.tables, scope=scope, key=key, request_hash=fingerprint,
-        now=ctx.clock.now(), lease=timedelta(seconds=ctx.settings.idempotency_lease_seconds),
+        claim_key,
+        ctx.db,
+        ctx.tables,
+        scope=scope,
+        key=key,
+        request_hash=fingerprint,
+        now=ctx.clock.now(),
+        lease=timedelta(seconds=ctx.settings.idempotency_lease_seconds),
     )
     if isinstance(outcome, Replay):
-        return Response(outcome.body, status_code=outcome.status, media_type=outcome.content_type,
-                        headers={REPLAYED_HEADER: "true"})
+        return Response(
+            outcome.body,
+            status_code=outcome.status,
+            media_type=outcome.content_type,
+            headers={REPLAYED_HEADER: "true"},
+        )
     if isinstance(outcome, Mismatch):
         raise ValidationProblem(
             [(f"header.{IDEMPOTENCY_HEADER}", "was already used with a different request")],
             detail="this Idempotency-Key was already used with a different request body",
         )
     if isinstance(outcome, InProgress):
-        raise Conflict("a request with this Idempotency-Key is still being processed; retry later",
-                       current_state="in_progress")
+        raise Conflict(
+            "a request with this Idempotency-Key is still being processed; retry later",
+            current_state="in_progress",
+        )
     return outcome
 
 
@@ -122,8 +134,11 @@ class ServiceRoute(APIRoute):
                 if claim is not None:
                     if response.status_code < 500 and hasattr(response, "body"):
                         complete_key(
-                            session, ctx.tables, record_id=claim.record_id,
-                            status=response.status_code, body=bytes(response.body).decode("utf-8"),
+                            session,
+                            ctx.tables,
+                            record_id=claim.record_id,
+                            status=response.status_code,
+                            body=bytes(response.body).decode("utf-8"),
                             content_type=response.media_type or "application/json",
                         )
                     else:
@@ -132,9 +147,7 @@ class ServiceRoute(APIRoute):
             except BaseException:
                 await run_in_threadpool(session.rollback)
                 if claim is not None:
-                    await run_in_threadpool(
-                        release_key, ctx.db, ctx.tables, record_id=claim.record_id
-                    )
+                    await run_in_threadpool(release_key, ctx.db, ctx.tables, record_id=claim.record_id)
                 raise
             finally:
                 await run_in_threadpool(session.close)

@@ -54,8 +54,11 @@ def _probe_router(ctx: ServiceContext, checks: Sequence[ReadinessCheck]) -> APIR
                 if (reason := check(ctx)) is not None:
                     problems.append(reason)
         status = 200 if not problems else 503
-        body = {"status": "ready" if not problems else "not_ready", "service": ctx.definition.name,
-                "problems": problems}
+        body = {
+            "status": "ready" if not problems else "not_ready",
+            "service": ctx.definition.name,
+            "problems": problems,
+        }
         return JSONResponse(body, status_code=status)
 
     @router.get("/metrics", summary="Prometheus metrics", response_class=PlainTextResponse)

@@ -43,23 +43,48 @@ class ChainReport:
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-able form; record ``head`` to detect a later truncation of the chain."""
-        return {"ok": self.ok, "entries": self.entries, "first_broken_seq": self.first_broken_seq,
-                "reason": self.reason, "head": f"{self.head_seq}:{self.head_hash}"}
+        return {
+            "ok": self.ok,
+            "entries": self.entries,
+            "first_broken_seq": self.first_broken_seq,
+            "reason": self.reason,
+            "head": f"{self.head_seq}:{self.head_hash}",
+        }
 
 
 def _entry_material(
-    *, seq: int, created_at: datetime, actor: str, action: str, subject: str, payload_hash: str,
+    *,
+    seq: int,
+    created_at: datetime,
+    actor: str,
+    action: str,
+    subject: str,
+    payload_hash: str,
     prev_hash: str,
 ) -> str:
-    return canonical_json({
-        "seq": seq, "created_at": utc_iso(created_at), "actor": actor, "action": action,
-        "subject": subject, "payload_hash": payload_hash, "prev_hash": prev_hash,
-    })
+    return canonical_json(
+        {
+            "seq": seq,
+            "created_at": utc_iso(created_at),
+            "actor": actor,
+            "action": action,
+            "subject": subject,
+            "payload_hash": payload_hash,
+            "prev_hash": prev_hash,
+        }
+    )
 
 
 def append_audit(
-    session: Session, tables: PlatformTables, keyring: Keyring, *, actor: str, action: str,
-    subject: str, payload: dict[str, Any], now: datetime,
+    session: Session,
+    tables: PlatformTables,
+    keyring: Keyring,
+    *,
+    actor: str,
+    action: str,
+    subject: str,
+    payload: dict[str, Any],
+    now: datetime,
 ) -> int:
     """Append one entry in the caller's transaction; return its sequence number."""
     t = tables.audit_log
@@ -71,16 +96,31 @@ def append_audit(
     payload_json = canonical_json(payload)
     payload_hash = sha256_hex(payload_json)
     material = _entry_material(
-        seq=seq, created_at=now, actor=actor, action=action, subject=subject,
-        payload_hash=payload_hash, prev_hash=prev_hash,
+        seq=seq,
+        created_at=now,
+        actor=actor,
+        action=action,
+        subject=subject,
+        payload_hash=payload_hash,
+        prev_hash=prev_hash,
     )
     entry_hash = sha256_hex(material)
     key_id, signature = keyring.sign(entry_hash)
-    session.execute(t.insert().values(
-        seq=seq, created_at=now, actor=actor, action=action, subject=subject, payload=payload_json,
-        payload_hash=payload_hash, prev_hash=prev_hash, entry_hash=entry_hash, key_id=key_id,
-        signature=signature,
-    ))
+    session.execute(
+        t.insert().values(
+            seq=seq,
+            created_at=now,
+            actor=actor,
+            action=action,
+            subject=subject,
+            payload=payload_json,
+            payload_hash=payload_hash,
+            prev_hash=prev_hash,
+            entry_hash=entry_hash,
+            key_id=key_id,
+            signature=signature,
+        )
+    )
     return seq
 
 
@@ -104,8 +144,13 @@ def verify_chain(
         if sha256_hex(row["payload"]) != row["payload_hash"]:
             return ChainReport(False, count, seq, "payload does not match its hash (edited)")
         material = _entry_material(
-            seq=seq, created_at=row["created_at"], actor=row["actor"], action=row["action"],
-            subject=row["subject"], payload_hash=row["payload_hash"], prev_hash=row["prev_hash"],
+            seq=seq,
+            created_at=row["created_at"],
+            actor=row["actor"],
+            action=row["action"],
+            subject=row["subject"],
+            payload_hash=row["payload_hash"],
+            prev_hash=row["prev_hash"],
         )
         if sha256_hex(material) != row["entry_hash"]:
             return ChainReport(False, count, seq, "entry does not match its hash (edited)")
@@ -125,7 +170,11 @@ def verify_chain(
 
 
 def audit_entries(
-    session: Session, tables: PlatformTables, *, subject: str | None = None, limit: int = 100,
+    session: Session,
+    tables: PlatformTables,
+    *,
+    subject: str | None = None,
+    limit: int = 100,
     after_seq: int = 0,
 ) -> list[dict[str, Any]]:
     """Entries in order, optionally for one subject, for auditors."""

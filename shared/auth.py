@@ -73,16 +73,28 @@ def bearer_token(request: Request) -> str | None:
 
 
 def create_api_key(
-    session: Session, tables: PlatformTables, *, role: Role, owner: str | None, label: str | None,
-    now: datetime, key: str | None = None,
+    session: Session,
+    tables: PlatformTables,
+    *,
+    role: Role,
+    owner: str | None,
+    label: str | None,
+    now: datetime,
+    key: str | None = None,
 ) -> tuple[str, str]:
     """Store a new key (or a given one) for ``role``; return (key_id, plaintext key)."""
     plaintext = key or f"agf_{role.value[:4]}_{secrets.token_urlsafe(32)}"
     key_id = str(uuid.uuid4())
     session.execute(
         tables.api_keys.insert().values(
-            id=key_id, key_hash=hash_api_key(plaintext), prefix=plaintext[:12], role=role.value,
-            owner=owner, label=label, created_at=now, revoked_at=None,
+            id=key_id,
+            key_hash=hash_api_key(plaintext),
+            prefix=plaintext[:12],
+            role=role.value,
+            owner=owner,
+            label=label,
+            created_at=now,
+            revoked_at=None,
         )
     )
     return key_id, plaintext

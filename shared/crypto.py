@@ -127,7 +127,8 @@ class Keyring:
         if not any(directory.glob("signing-*.pem")):
             key = Ed25519PrivateKey.generate()
             pem = key.private_bytes(
-                serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                serialization.Encoding.PEM,
+                serialization.PrivateFormat.PKCS8,
                 serialization.NoEncryption(),
             )
             _write_private(directory / f"signing-{_new_key_id('sig')}.pem", pem)

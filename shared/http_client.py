@@ -61,7 +61,11 @@ class ServiceClient:
     """Base for typed clients of agrifin services."""
 
     def __init__(
-        self, client: httpx.Client, *, api_key: str | None = None, attempts: int = 3,
+        self,
+        client: httpx.Client,
+        *,
+        api_key: str | None = None,
+        attempts: int = 3,
         max_backoff: float = 2.0,
     ) -> None:
         self._client = client
@@ -70,7 +74,12 @@ class ServiceClient:
         self._max_backoff = max_backoff
 
     def request(
-        self, method: str, path: str, *, json: Any = None, params: dict[str, Any] | None = None,
+        self,
+        method: str,
+        path: str,
+        *,
+        json: Any = None,
+        params: dict[str, Any] | None = None,
         idempotency_key: str | None = None,
     ) -> httpx.Response:
         """Send a request; return the 2xx response or raise a ServiceCallError."""

@@ -71,8 +71,14 @@ def request_fingerprint(method: str, path: str, query: str, body: bytes) -> str:
 
 
 def claim_key(
-    db: Database, tables: PlatformTables, *, scope: str, key: str, request_hash: str,
-    now: datetime, lease: timedelta,
+    db: Database,
+    tables: PlatformTables,
+    *,
+    scope: str,
+    key: str,
+    request_hash: str,
+    now: datetime,
+    lease: timedelta,
 ) -> ClaimOutcome:
     """Step 1: claim ``key`` for this request, or say why not."""
     t = tables.idempotency
@@ -93,8 +99,12 @@ def claim_key(
                     with session.begin_nested():
                         result = session.execute(
                             t.insert().values(
-                                scope=scope, key=key, request_hash=request_hash, state="in_progress",
-                                created_at=now, locked_until=now + lease,
+                                scope=scope,
+                                key=key,
+                                request_hash=request_hash,
+                                state="in_progress",
+                                created_at=now,
+                                locked_until=now + lease,
                             )
                         )
                 except IntegrityError:
@@ -106,7 +116,8 @@ def claim_key(
                 return Mismatch()
             if row.state == "completed":
                 return Replay(
-                    status=int(row.response_status), body=row.response_body or "",
+                    status=int(row.response_status),
+                    body=row.response_body or "",
                     content_type=row.response_content_type or "application/json",
                 )
             if as_utc(row.locked_until) > now:
@@ -123,7 +134,12 @@ def claim_key(
 
 
 def complete_key(
-    session: Session, tables: PlatformTables, *, record_id: int, status: int, body: str,
+    session: Session,
+    tables: PlatformTables,
+    *,
+    record_id: int,
+    status: int,
+    body: str,
     content_type: str,
 ) -> None:
     """Step 2: store the response inside the request's own transaction."""
@@ -131,8 +147,9 @@ def complete_key(
     session.execute(
         update(t)
         .where(t.c.id == record_id)
-        .values(state="completed", response_status=status, response_body=body,
-                response_content_type=content_type)
+        .values(
+            state="completed", response_status=status, response_body=body, response_content_type=content_type
+        )
     )
 
 

@@ -29,14 +29,68 @@ from enum import StrEnum
 # ISO 4217 minor-unit exponents of the currencies agrifin's markets use (and the
 # common reserve currencies). Unknown codes are refused rather than guessed.
 CURRENCY_EXPONENTS: dict[str, int] = {
-    "AED": 2, "AUD": 2, "BDT": 2, "BIF": 0, "BRL": 2, "BWP": 2, "CAD": 2, "CDF": 2,
-    "CHF": 2, "CLP": 0, "CNY": 2, "COP": 2, "CZK": 2, "DKK": 2, "EGP": 2, "ETB": 2,
-    "EUR": 2, "GBP": 2, "GHS": 2, "GNF": 0, "HKD": 2, "IDR": 2, "INR": 2, "JOD": 3,
-    "JPY": 0, "KES": 2, "KHR": 2, "KRW": 0, "KWD": 3, "LAK": 2, "LKR": 2, "MAD": 2,
-    "MGA": 2, "MMK": 2, "MWK": 2, "MXN": 2, "MZN": 2, "NGN": 2, "NPR": 2, "NZD": 2,
-    "OMR": 3, "PEN": 2, "PHP": 2, "PKR": 2, "PLN": 2, "RWF": 0, "SEK": 2, "SGD": 2,
-    "SLE": 2, "SSP": 2, "THB": 2, "TND": 3, "TRY": 2, "TZS": 2, "UGX": 0, "USD": 2,
-    "UYU": 2, "VND": 0, "XAF": 0, "XOF": 0, "ZAR": 2, "ZMW": 2,
+    "AED": 2,
+    "AUD": 2,
+    "BDT": 2,
+    "BIF": 0,
+    "BRL": 2,
+    "BWP": 2,
+    "CAD": 2,
+    "CDF": 2,
+    "CHF": 2,
+    "CLP": 0,
+    "CNY": 2,
+    "COP": 2,
+    "CZK": 2,
+    "DKK": 2,
+    "EGP": 2,
+    "ETB": 2,
+    "EUR": 2,
+    "GBP": 2,
+    "GHS": 2,
+    "GNF": 0,
+    "HKD": 2,
+    "IDR": 2,
+    "INR": 2,
+    "JOD": 3,
+    "JPY": 0,
+    "KES": 2,
+    "KHR": 2,
+    "KRW": 0,
+    "KWD": 3,
+    "LAK": 2,
+    "LKR": 2,
+    "MAD": 2,
+    "MGA": 2,
+    "MMK": 2,
+    "MWK": 2,
+    "MXN": 2,
+    "MZN": 2,
+    "NGN": 2,
+    "NPR": 2,
+    "NZD": 2,
+    "OMR": 3,
+    "PEN": 2,
+    "PHP": 2,
+    "PKR": 2,
+    "PLN": 2,
+    "RWF": 0,
+    "SEK": 2,
+    "SGD": 2,
+    "SLE": 2,
+    "SSP": 2,
+    "THB": 2,
+    "TND": 3,
+    "TRY": 2,
+    "TZS": 2,
+    "UGX": 0,
+    "USD": 2,
+    "UYU": 2,
+    "VND": 0,
+    "XAF": 0,
+    "XOF": 0,
+    "ZAR": 2,
+    "ZMW": 2,
 }
 
 
@@ -170,9 +224,7 @@ class Money:
             raise TypeError("floats are not accepted for money")
         return Money(round_decimal(Decimal(self.minor) * Decimal(factor), mode), self.currency)
 
-    def percentage(
-        self, percent: Decimal, mode: RoundingMode = RoundingMode.HALF_EVEN
-    ) -> Money:
+    def percentage(self, percent: Decimal, mode: RoundingMode = RoundingMode.HALF_EVEN) -> Money:
         """``percent`` % of this amount, rounded with ``mode``."""
         return self.multiply(Decimal(percent) / Decimal(100), mode)
 

@@ -63,12 +63,16 @@ class Metrics:
     def __init__(self, service: str) -> None:
         self.registry = CollectorRegistry()
         self.requests = Counter(
-            "agrifin_http_requests_total", "HTTP requests served",
-            ["service", "method", "route", "status"], registry=self.registry,
+            "agrifin_http_requests_total",
+            "HTTP requests served",
+            ["service", "method", "route", "status"],
+            registry=self.registry,
         )
         self.latency = Histogram(
-            "agrifin_http_request_duration_seconds", "HTTP request latency",
-            ["service", "method", "route"], registry=self.registry,
+            "agrifin_http_request_duration_seconds",
+            "HTTP request latency",
+            ["service", "method", "route"],
+            registry=self.registry,
             buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
         )
         self.service = service
@@ -103,7 +107,8 @@ class RequestContextMiddleware:
                 status["started"] = 1
                 message.setdefault("headers", [])
                 message["headers"] = [
-                    *message["headers"], (REQUEST_ID_HEADER.lower().encode(), request_id.encode())
+                    *message["headers"],
+                    (REQUEST_ID_HEADER.lower().encode(), request_id.encode()),
                 ]
             await send(message)
 
@@ -122,21 +127,38 @@ class RequestContextMiddleware:
             self.metrics.requests.labels(self.metrics.service, method, route, status["code"]).inc()
             self.metrics.latency.labels(self.metrics.service, method, route).observe(elapsed)
             self.log.info(
-                "request", extra={"method": method, "path": scope.get("path"),
-                                  "status": status["code"], "ms": round(elapsed * 1000, 2)},
+                "request",
+                extra={
+                    "method": method,
+                    "path": scope.get("path"),
+                    "status": status["code"],
+                    "ms": round(elapsed * 1000, 2),
+                },
             )
             _request_id.reset(token)
 
 
 async def _send_internal_error(send: Send, request_id: str, path: str) -> None:
-    body = json.dumps({
-        "type": "https://agrifin.dev/problems/internal", "title": "Internal Server Error",
-        "status": 500, "instance": path, "request_id": request_id,
-        "detail": "An unexpected error occurred; quote the request id when reporting it.",
-    }).encode()
-    await send({"type": "http.response.start", "status": 500, "headers": [
-        (b"content-type", b"application/problem+json"), (b"content-length", str(len(body)).encode()),
-    ]})
+    body = json.dumps(
+        {
+            "type": "https://agrifin.dev/problems/internal",
+            "title": "Internal Server Error",
+            "status": 500,
+            "instance": path,
+            "request_id": request_id,
+            "detail": "An unexpected error occurred; quote the request id when reporting it.",
+        }
+    ).encode()
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 500,
+            "headers": [
+                (b"content-type", b"application/problem+json"),
+                (b"content-length", str(len(body)).encode()),
+            ],
+        }
+    )
     await send({"type": "http.response.body", "body": body})
 
 

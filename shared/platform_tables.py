@@ -42,7 +42,8 @@ class PlatformTables:
 def define_platform_tables(metadata: MetaData) -> PlatformTables:
     """Declare the platform tables on ``metadata`` (once per service)."""
     api_keys = Table(
-        "api_keys", metadata,
+        "api_keys",
+        metadata,
         Column("id", String(36), primary_key=True),
         Column("key_hash", String(64), nullable=False, unique=True),
         Column("prefix", String(16), nullable=False),
@@ -53,7 +54,8 @@ def define_platform_tables(metadata: MetaData) -> PlatformTables:
         Column("revoked_at", DateTime(timezone=True), nullable=True),
     )
     idempotency = Table(
-        "idempotency_keys", metadata,
+        "idempotency_keys",
+        metadata,
         Column("id", BigIntPK, primary_key=True, autoincrement=True),
         Column("scope", String(64), nullable=False),
         Column("key", String(255), nullable=False),
@@ -67,7 +69,8 @@ def define_platform_tables(metadata: MetaData) -> PlatformTables:
         UniqueConstraint("scope", "key", name="uq_idempotency_keys_scope_key"),
     )
     audit_log = Table(
-        "audit_log", metadata,
+        "audit_log",
+        metadata,
         Column("seq", BigIntPK, primary_key=True, autoincrement=False),
         Column("created_at", DateTime(timezone=True), nullable=False),
         Column("actor", String(128), nullable=False),
@@ -81,7 +84,8 @@ def define_platform_tables(metadata: MetaData) -> PlatformTables:
         Column("signature", String(128), nullable=False),
     )
     outbox = Table(
-        "outbox_events", metadata,
+        "outbox_events",
+        metadata,
         Column("id", String(36), primary_key=True),
         Column("topic", String(64), nullable=False),
         Column("subject", String(200), nullable=False),
@@ -91,7 +95,8 @@ def define_platform_tables(metadata: MetaData) -> PlatformTables:
         Column("dispatched_at", DateTime(timezone=True), nullable=True, index=True),
     )
     subscriptions = Table(
-        "webhook_subscriptions", metadata,
+        "webhook_subscriptions",
+        metadata,
         Column("id", String(36), primary_key=True),
         Column("url", Text, nullable=False),
         Column("topics", Text, nullable=False),
@@ -101,7 +106,8 @@ def define_platform_tables(metadata: MetaData) -> PlatformTables:
         Column("created_at", DateTime(timezone=True), nullable=False),
     )
     deliveries = Table(
-        "webhook_deliveries", metadata,
+        "webhook_deliveries",
+        metadata,
         Column("id", BigIntPK, primary_key=True, autoincrement=True),
         Column("event_id", String(36), ForeignKey("outbox_events.id"), nullable=False),
         Column("subscription_id", String(36), ForeignKey("webhook_subscriptions.id"), nullable=False),
@@ -118,13 +124,19 @@ def define_platform_tables(metadata: MetaData) -> PlatformTables:
         UniqueConstraint("event_id", "subscription_id", name="uq_webhook_deliveries_event_sub"),
     )
     inbox = Table(
-        "webhook_inbox", metadata,
+        "webhook_inbox",
+        metadata,
         Column("event_id", String(64), primary_key=True),
         Column("source", String(64), nullable=False),
         Column("topic", String(64), nullable=False),
         Column("received_at", DateTime(timezone=True), nullable=False),
     )
     return PlatformTables(
-        api_keys=api_keys, idempotency=idempotency, audit_log=audit_log, outbox=outbox,
-        webhook_subscriptions=subscriptions, webhook_deliveries=deliveries, webhook_inbox=inbox,
+        api_keys=api_keys,
+        idempotency=idempotency,
+        audit_log=audit_log,
+        outbox=outbox,
+        webhook_subscriptions=subscriptions,
+        webhook_deliveries=deliveries,
+        webhook_inbox=inbox,
     )

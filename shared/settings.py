@@ -58,9 +58,7 @@ class BaseServiceSettings(BaseSettings):
             if not any(keys.glob("field-*.key")) or not (keys / "lookup.key").exists():
                 raise ConfigurationError(f"production needs encryption and lookup keys in {keys}")
             if (keys / DEV_MARKER).exists():
-                raise ConfigurationError(
-                    f"{keys} holds development keys ({DEV_MARKER}); provision real keys"
-                )
+                raise ConfigurationError(f"{keys} holds development keys ({DEV_MARKER}); provision real keys")
             if self.database_url.startswith("sqlite"):
                 raise ConfigurationError("production needs a PostgreSQL database_url")
         return self

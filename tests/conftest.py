@@ -107,8 +107,13 @@ def clock() -> ManualClock:
 
 @pytest.fixture
 def make_ctx(
-    request: pytest.FixtureRequest, backend: str, tmp_path: Path, keys_dir: Path, keyring: Keyring,
-    clock: ManualClock, sqlite_templates: Callable[[str], Path],
+    request: pytest.FixtureRequest,
+    backend: str,
+    tmp_path: Path,
+    keys_dir: Path,
+    keyring: Keyring,
+    clock: ManualClock,
+    sqlite_templates: Callable[[str], Path],
 ) -> Iterator[Callable[[str], ServiceContext]]:
     """Build (once per test) a ServiceContext for a service on a fresh, migrated database."""
     contexts: dict[str, ServiceContext] = {}

@@ -14,8 +14,9 @@ from shared.platform import ServiceContext
 def issue_key(ctx: ServiceContext, role: Role | str, owner: str | None = None) -> str:
     """Create an API key directly in a service's database; return the plaintext."""
     with ctx.db.unit_of_work() as session:
-        _, key = create_api_key(session, ctx.tables, role=Role(role), owner=owner, label="test",
-                                now=ctx.clock.now())
+        _, key = create_api_key(
+            session, ctx.tables, role=Role(role), owner=owner, label="test", now=ctx.clock.now()
+        )
     return key
 
 

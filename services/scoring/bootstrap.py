@@ -42,8 +42,9 @@ def _restore_artifact(store: ModelStore, row: ModelVersion) -> str:
         return "missing (not synthetic; cannot be rebuilt)"
     scale = ScoreScale.from_dict(json.loads(row.parameters)["score_scale"])
     seed = int(match["seed"])
-    model = train_model(builtin_spec(row.segment), generate(row.segment, int(match["rows"]), seed),
-                        seed=seed, scale=scale)
+    model = train_model(
+        builtin_spec(row.segment), generate(row.segment, int(match["rows"]), seed), seed=seed, scale=scale
+    )
     if model.artifact_sha256 != row.artifact_sha256:
         return "missing (retraining gave another artifact; libraries changed?)"
     store.save(model, row.version)
@@ -64,10 +65,19 @@ def bootstrap(ctx: ScoringContext) -> None:
                 continue
             start = time.perf_counter()
             rows, seed = settings.bootstrap_rows, settings.bootstrap_seed
-            model = train_model(builtin_spec(segment), generate(segment, rows, seed), seed=seed,
-                                scale=settings.score_scale)
-            row = register_model(session, ctx, store, model=model, actor=ACTOR,
-                                 data_source=f"synthetic:{segment}:rows={rows}:seed={seed}")
+            model = train_model(
+                builtin_spec(segment), generate(segment, rows, seed), seed=seed, scale=settings.score_scale
+            )
+            row = register_model(
+                session,
+                ctx,
+                store,
+                model=model,
+                actor=ACTOR,
+                data_source=f"synthetic:{segment}:rows={rows}:seed={seed}",
+            )
             auc = model.metadata["metrics"]["test"]["auc"]
-            typer.echo(f"scoring: trained {segment} champion {row.version} on {rows} synthetic rows "
-                       f"in {time.perf_counter() - start:.1f} s (test AUC {auc:.3f})")
+            typer.echo(
+                f"scoring: trained {segment} champion {row.version} on {rows} synthetic rows "
+                f"in {time.perf_counter() - start:.1f} s (test AUC {auc:.3f})"
+            )

@@ -40,8 +40,9 @@ def _listing(errors: list[tuple[str, str]]) -> str:
 
 def train(
     spec: Annotated[Path, typer.Option("--spec", help="Feature spec YAML.", exists=True, dir_okay=False)],
-    data: Annotated[Path, typer.Option("--data", help="Training data (.csv or .parquet).", exists=True,
-                                       dir_okay=False)],
+    data: Annotated[
+        Path, typer.Option("--data", help="Training data (.csv or .parquet).", exists=True, dir_okay=False)
+    ],
     target: Annotated[str, typer.Option("--target", help="0/1 column: 1 = default.")],
     segment: Annotated[
         str | None, typer.Option("--segment", help="Segment name (default: the spec's).")
@@ -80,8 +81,9 @@ def train(
         raise _fail(f"target {target!r} is also a feature of the spec")
     try:
         frame = read_table(data)
-        model = train_model(parsed, frame, target=target, seed=seed, cv_folds=cv_folds,
-                            scale=_settings().score_scale)
+        model = train_model(
+            parsed, frame, target=target, seed=seed, cv_folds=cv_folds, scale=_settings().score_scale
+        )
     except FeatureValidationError as exc:
         raise _fail("data does not fit the spec:\n" + _listing(exc.errors)) from exc
     except (TrainingDataError, ValueError, OSError) as exc:
@@ -89,11 +91,24 @@ def train(
     ctx = ServiceContext.build(SERVICE)
     try:
         with ctx.db.unit_of_work() as session:
-            row = register_model(session, ctx, build_store(ctx), model=model, promote=promote,
-                                 actor=f"cli:{getpass.getuser()}", data_source=f"file:{data.name}")
-            report = {"version": row.version, "segment": row.segment, "status": row.status,
-                      "artifact_sha256": row.artifact_sha256, "data_fingerprint": row.data_fingerprint,
-                      "rows": model.metadata["data"]["rows"], "metrics": model.metadata["metrics"]}
+            row = register_model(
+                session,
+                ctx,
+                build_store(ctx),
+                model=model,
+                promote=promote,
+                actor=f"cli:{getpass.getuser()}",
+                data_source=f"file:{data.name}",
+            )
+            report = {
+                "version": row.version,
+                "segment": row.segment,
+                "status": row.status,
+                "artifact_sha256": row.artifact_sha256,
+                "data_fingerprint": row.data_fingerprint,
+                "rows": model.metadata["data"]["rows"],
+                "metrics": model.metadata["metrics"],
+            }
     finally:
         ctx.db.dispose()
     typer.echo(json.dumps(report, indent=2))
@@ -133,15 +148,31 @@ def score_batch(
         raise _fail(f"model {row.version} scores segment {model.segment!r}, not {segment!r}")
     start = time.perf_counter()
     try:
-        result = score_file(model, source, output, _settings(), chunk_size=chunk_size,
-                            id_column=id_column, threads=threads, progress=progress)
+        result = score_file(
+            model,
+            source,
+            output,
+            _settings(),
+            chunk_size=chunk_size,
+            id_column=id_column,
+            threads=threads,
+            progress=progress,
+        )
     except FeatureValidationError as exc:
         raise _fail("input does not fit the spec:\n" + _listing(exc.errors)) from exc
     seconds = time.perf_counter() - start
-    typer.echo(json.dumps({"model_version": row.version, "rows": result.rows, "chunks": result.chunks,
-                           "seconds": round(seconds, 3),
-                           "rows_per_second": round(result.rows / seconds) if seconds > 0 else None,
-                           "output": str(result.output)}))
+    typer.echo(
+        json.dumps(
+            {
+                "model_version": row.version,
+                "rows": result.rows,
+                "chunks": result.chunks,
+                "seconds": round(seconds, 3),
+                "rows_per_second": round(result.rows / seconds) if seconds > 0 else None,
+                "output": str(result.output),
+            }
+        )
+    )
 
 
 def _published_keys(source: str | None) -> list[dict[str, Any]]:
@@ -163,10 +194,15 @@ def _published_keys(source: str | None) -> list[dict[str, Any]]:
 
 
 def verify_receipt(
-    file: Annotated[Path, typer.Argument(help="A saved score response or receipt (JSON).", exists=True,
-                                         dir_okay=False)],
-    keys: Annotated[str | None, typer.Option("--keys", help="Saved /v1/keys JSON or the service URL; "
-                                             "default: the local keys directory.")] = None,
+    file: Annotated[
+        Path, typer.Argument(help="A saved score response or receipt (JSON).", exists=True, dir_okay=False)
+    ],
+    keys: Annotated[
+        str | None,
+        typer.Option(
+            "--keys", help="Saved /v1/keys JSON or the service URL; default: the local keys directory."
+        ),
+    ] = None,
 ) -> None:
     """Verify a score receipt offline: exit 0 when valid, 1 when not."""
     from services.scoring.domain.receipt import verify_score_document
@@ -182,8 +218,11 @@ def verify_receipt(
         raise typer.Exit(1)
     check = verify_score_document(document, published)
     score_id = check.payload.get("score_id") if check.payload else None
-    typer.echo(json.dumps({"valid": check.valid, "reason": check.reason, "key_id": check.key_id,
-                           "score_id": score_id}))
+    typer.echo(
+        json.dumps(
+            {"valid": check.valid, "reason": check.reason, "key_id": check.key_id, "score_id": score_id}
+        )
+    )
     raise typer.Exit(0 if check.valid else 1)
 
 

@@ -57,7 +57,9 @@ class ModelVersion(Base):
     __tablename__ = "scoring_models"
     __table_args__ = (
         Index(
-            "uq_scoring_models_one_champion", "segment", unique=True,
+            "uq_scoring_models_one_champion",
+            "segment",
+            unique=True,
             postgresql_where=text("status = 'champion'"),
             sqlite_where=text("status = 'champion'"),
         ),

@@ -24,19 +24,35 @@ def decision_out(decision: Decision, lang: str = "en") -> ScoreOut:
     outcome = json.loads(decision.outcome)
     features = json.loads(decision.features)
     receipt = json.loads(decision.receipt)
-    return ScoreOut.model_validate({
-        "id": decision.id, "segment": decision.segment, "subject_id": decision.subject_id,
-        "model_version": decision.model_version, "model_sha256": decision.model_sha256,
-        "score": outcome["score"], "base_points": outcome["base_points"], "pd": outcome["pd"],
-        "grade": outcome["grade"], "decision_hint": decision.decision_hint,
-        "contributions": [{"feature": name, "value": features.get(name), "points": points}
-                          for name, points in outcome["points"]],
-        "reasons": [{"code": r["code"], "feature": r["feature"], "points": r["points"],
-                     "text": r["text"].get(lang) or r["text"]["en"]}
-                    for r in json.loads(decision.reasons)],
-        "receipt": receipt,
-        "created_at": json.loads(receipt["payload"])["created_at"],
-    })
+    return ScoreOut.model_validate(
+        {
+            "id": decision.id,
+            "segment": decision.segment,
+            "subject_id": decision.subject_id,
+            "model_version": decision.model_version,
+            "model_sha256": decision.model_sha256,
+            "score": outcome["score"],
+            "base_points": outcome["base_points"],
+            "pd": outcome["pd"],
+            "grade": outcome["grade"],
+            "decision_hint": decision.decision_hint,
+            "contributions": [
+                {"feature": name, "value": features.get(name), "points": points}
+                for name, points in outcome["points"]
+            ],
+            "reasons": [
+                {
+                    "code": r["code"],
+                    "feature": r["feature"],
+                    "points": r["points"],
+                    "text": r["text"].get(lang) or r["text"]["en"],
+                }
+                for r in json.loads(decision.reasons)
+            ],
+            "receipt": receipt,
+            "created_at": json.loads(receipt["payload"])["created_at"],
+        }
+    )
 
 
 def shadow_out(row: ShadowScore) -> ShadowOut:
@@ -47,11 +63,15 @@ def shadow_out(row: ShadowScore) -> ShadowOut:
 def _model_fields(row: ModelVersion) -> dict[str, Any]:
     test = json.loads(row.metrics).get("test", {})
     return {
-        "version": row.version, "segment": row.segment, "status": row.status,
-        "artifact_sha256": row.artifact_sha256, "data_fingerprint": row.data_fingerprint,
+        "version": row.version,
+        "segment": row.segment,
+        "status": row.status,
+        "artifact_sha256": row.artifact_sha256,
+        "data_fingerprint": row.data_fingerprint,
         "data_source": row.data_source,
         "test_metrics": {k: test.get(k) for k in TEST_METRICS if k in test},
-        "created_at": utc_iso(row.created_at), "created_by": row.created_by,
+        "created_at": utc_iso(row.created_at),
+        "created_by": row.created_by,
         "promoted_at": utc_iso(row.promoted_at) if row.promoted_at else None,
         "promoted_by": row.promoted_by,
     }
@@ -64,20 +84,25 @@ def model_out(row: ModelVersion) -> ModelOut:
 
 def model_detail_out(row: ModelVersion) -> ModelDetail:
     """A registry entry with its spec, parameters, library versions and metrics."""
-    return ModelDetail.model_validate({
-        **_model_fields(row),
-        "spec": json.loads(row.spec),
-        "parameters": json.loads(row.parameters),
-        "library_versions": json.loads(row.library_versions),
-        "metrics": json.loads(row.metrics),
-    })
+    return ModelDetail.model_validate(
+        {
+            **_model_fields(row),
+            "spec": json.loads(row.spec),
+            "parameters": json.loads(row.parameters),
+            "library_versions": json.loads(row.library_versions),
+            "metrics": json.loads(row.metrics),
+        }
+    )
 
 
 def segment_out(entry: SegmentEntry) -> SegmentOut:
     """A segment in the segment list."""
     return SegmentOut(
-        segment=entry.segment, source=entry.source, description=entry.spec.description,
-        features=len(entry.spec.features), champion_version=entry.champion_version,
+        segment=entry.segment,
+        source=entry.source,
+        description=entry.spec.description,
+        features=len(entry.spec.features),
+        champion_version=entry.champion_version,
     )
 
 

@@ -28,8 +28,11 @@ def app(ctx: ServiceContext) -> FastAPI:
 @pytest.fixture
 def keys(ctx: ServiceContext) -> dict[str, str]:
     roles = {
-        "market": (Role.MARKETPLACE, "shop-1"), "market2": (Role.MARKETPLACE, "shop-2"),
-        "admin": (Role.ADMIN, None), "auditor": (Role.AUDITOR, None), "service": (Role.SERVICE, None),
+        "market": (Role.MARKETPLACE, "shop-1"),
+        "market2": (Role.MARKETPLACE, "shop-2"),
+        "admin": (Role.ADMIN, None),
+        "auditor": (Role.AUDITOR, None),
+        "service": (Role.SERVICE, None),
         "officer": (Role.LOAN_OFFICER, None),
     }
     return {name: issue_key(ctx, role, owner) for name, (role, owner) in roles.items()}

@@ -28,8 +28,16 @@ class EscrowApi:
     ctx: ServiceContext
     keys: dict[str, str]
 
-    def call(self, method: str, path: str, body: Any = None, *, key: str = "market", expect: int = 200,
-             headers: dict[str, str] | None = None) -> dict[str, Any]:
+    def call(
+        self,
+        method: str,
+        path: str,
+        body: Any = None,
+        *,
+        key: str = "market",
+        expect: int = 200,
+        headers: dict[str, str] | None = None,
+    ) -> dict[str, Any]:
         """One request; asserts the status and returns the JSON body."""
         headers = auth(self.keys[key], **(headers or {}))
         response = self.client.request(method, path, json=body, headers=headers)
@@ -56,8 +64,16 @@ class EscrowApi:
         assert result["status"] == "processed", result
         return self.escrow(escrow_id, key=key)
 
-    def lot(self, escrow_id: str, lot_ref: str, action: str, body: Any = None, *, key: str = "market",
-            expect: int = 200) -> dict[str, Any]:
+    def lot(
+        self,
+        escrow_id: str,
+        lot_ref: str,
+        action: str,
+        body: Any = None,
+        *,
+        key: str = "market",
+        expect: int = 200,
+    ) -> dict[str, Any]:
         """A lot action (ship, deliver, accept, reject, return-received, dispute, ...)."""
         return self.post(f"/v1/escrows/{escrow_id}/lots/{lot_ref}/{action}", body, key=key, expect=expect)
 
@@ -80,8 +96,11 @@ class EscrowApi:
 
     def balances(self) -> dict[str, int]:
         """Signed balance (debit +, credit -) of every account with one."""
-        return {a["account"]: a["debit_minor"] - a["credit_minor"] for a in self.trial_balance()["accounts"]
-                if a["debit_minor"] or a["credit_minor"]}
+        return {
+            a["account"]: a["debit_minor"] - a["credit_minor"]
+            for a in self.trial_balance()["accounts"]
+            if a["debit_minor"] or a["credit_minor"]
+        }
 
     def events(self, topic: str | None = None) -> list[dict[str, Any]]:
         """Outbox events (oldest first), optionally of one topic, with decoded payloads."""
@@ -90,8 +109,10 @@ class EscrowApi:
             query = select(t).order_by(t.c.created_at)
             if topic is not None:
                 query = query.where(t.c.topic == topic)
-            return [dict(row) | {"payload": json.loads(row["payload"])}
-                    for row in session.execute(query).mappings()]
+            return [
+                dict(row) | {"payload": json.loads(row["payload"])}
+                for row in session.execute(query).mappings()
+            ]
 
     def count(self, table: Any) -> int:
         """Rows in ``table``."""

@@ -85,10 +85,15 @@ def test_periodic_jobs_are_named_and_the_sandbox_is_off_in_production(
     ctx: ServiceContext, tmp_path: Path
 ) -> None:
     assert [name for name, _, _ in periodic_jobs(ctx)] == [
-        "escrow.expire_unfunded", "escrow.auto_release", "escrow.sandbox.confirm", "escrow.payouts"]
+        "escrow.expire_unfunded",
+        "escrow.auto_release",
+        "escrow.sandbox.confirm",
+        "escrow.payouts",
+    ]
     assert EscrowSettings(env="test").sandbox_enabled is True
     Keyring.generate(tmp_path, development=False)
     production = EscrowSettings(env="production", keys_dir=tmp_path, database_url="postgresql://db/escrow")
     assert production.sandbox_enabled is False
     assert "/v1/sandbox/payments/{payment_id}/confirm" not in {
-        getattr(r, "path", "") for r in create_app(replace(ctx, settings=production)).routes}
+        getattr(r, "path", "") for r in create_app(replace(ctx, settings=production)).routes
+    }

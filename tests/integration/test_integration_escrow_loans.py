@@ -46,21 +46,45 @@ def world(
     make_ctx: Callable[[str], ServiceContext], client_for: Callable[..., TestClient], clock: ManualClock
 ) -> tuple[EscrowApi, LoansApi, ServiceContext, ServiceContext, TestClient]:
     escrow_ctx, loans_ctx = make_ctx("escrow"), make_ctx("loans")
-    escrow_keys = {name: issue_key(escrow_ctx, role, owner) for name, role, owner in (
-        ("market", Role.MARKETPLACE, "shop-1"), ("admin", Role.ADMIN, None),
-        ("auditor", Role.AUDITOR, None), ("service", Role.SERVICE, None))}
-    loans_keys = {name: issue_key(loans_ctx, role) for name, role in (
-        ("officer", Role.LOAN_OFFICER), ("manager", Role.CREDIT_MANAGER), ("admin", Role.ADMIN),
-        ("auditor", Role.AUDITOR))}
+    escrow_keys = {
+        name: issue_key(escrow_ctx, role, owner)
+        for name, role, owner in (
+            ("market", Role.MARKETPLACE, "shop-1"),
+            ("admin", Role.ADMIN, None),
+            ("auditor", Role.AUDITOR, None),
+            ("service", Role.SERVICE, None),
+        )
+    }
+    loans_keys = {
+        name: issue_key(loans_ctx, role)
+        for name, role in (
+            ("officer", Role.LOAN_OFFICER),
+            ("manager", Role.CREDIT_MANAGER),
+            ("admin", Role.ADMIN),
+            ("auditor", Role.AUDITOR),
+        )
+    }
     with escrow_ctx.db.unit_of_work() as session:
-        _, secret = create_subscription(session, escrow_ctx.tables, escrow_ctx.keyring, url=LOANS_URL,
-                                        topics=["assignment.swept"], owner=None, now=clock.now())
+        _, secret = create_subscription(
+            session,
+            escrow_ctx.tables,
+            escrow_ctx.keyring,
+            url=LOANS_URL,
+            topics=["assignment.swept"],
+            owner=None,
+            now=clock.now(),
+        )
     assert isinstance(loans_ctx.settings, LoansSettings)
     loans_ctx.settings = loans_ctx.settings.model_copy(update={"escrow_webhook_secret": secret})
     escrow_client = client_for(create_escrow_app(escrow_ctx))
     loans_client = client_for(create_loans_app(loans_ctx, scoring_client=FakeScoring().client()))
-    return (EscrowApi(escrow_client, escrow_ctx, escrow_keys), LoansApi(loans_client, loans_keys),
-            escrow_ctx, loans_ctx, loans_client)
+    return (
+        EscrowApi(escrow_client, escrow_ctx, escrow_keys),
+        LoansApi(loans_client, loans_keys),
+        escrow_ctx,
+        loans_ctx,
+        loans_client,
+    )
 
 
 def _network(loans_client: TestClient) -> httpx.Client:
@@ -68,8 +92,11 @@ def _network(loans_client: TestClient) -> httpx.Client:
 
     def forward(request: httpx.Request) -> httpx.Response:
         assert str(request.url) == LOANS_URL
-        answer = loans_client.post(request.url.path, content=request.content,
-                                   headers={k: v for k, v in request.headers.items() if k != "host"})
+        answer = loans_client.post(
+            request.url.path,
+            content=request.content,
+            headers={k: v for k, v in request.headers.items() if k != "host"},
+        )
         return httpx.Response(answer.status_code, content=answer.content)
 
     return httpx.Client(transport=httpx.MockTransport(forward))
@@ -82,8 +109,12 @@ def test_a_sweep_becomes_a_sale_proceeds_repayment_exactly_once(
     loans.set_date("2026-03-02")
     product = loans.product(allow_sale_proceeds=True)
     loan = loans.active_loan(product["id"], disburse_on="2026-02-02", principal_minor=500_000)
-    escrow.post("/v1/assignments", AssignmentPayloadFactory(
-        share_bps=5_000, cap_minor=20_000, loan_ref=loan["id"]), key="admin", expect=201)
+    escrow.post(
+        "/v1/assignments",
+        AssignmentPayloadFactory(share_bps=5_000, cap_minor=20_000, loan_ref=loan["id"]),
+        key="admin",
+        expect=201,
+    )
 
     order = escrow.create()
     escrow.fund(order["id"])
@@ -104,15 +135,18 @@ def test_a_sweep_becomes_a_sale_proceeds_repayment_exactly_once(
     body = event_body({**swept, "payload": json.dumps(swept["payload"])})
     secret = loans_ctx.settings.escrow_webhook_secret
     assert isinstance(secret, str)
-    headers = {"Content-Type": "application/json",
-               SIGNATURE_HEADER: sign_payload(secret, body, int(clock.now().timestamp()))}
+    headers = {
+        "Content-Type": "application/json",
+        SIGNATURE_HEADER: sign_payload(secret, body, int(clock.now().timestamp())),
+    }
     again = loans_client.post("/v1/inbound/escrow", content=body, headers=headers)
     assert again.status_code == 200 and again.json()["result"] == "duplicate"
     assert len([t for t in loans.transactions(loan["id"]) if t["kind"] == "repayment"]) == 1
 
     # A forged or stale delivery is refused.
-    forged = loans_client.post("/v1/inbound/escrow", content=body,
-                               headers={**headers, SIGNATURE_HEADER: "t=1,v1=" + "0" * 64})
+    forged = loans_client.post(
+        "/v1/inbound/escrow", content=body, headers={**headers, SIGNATURE_HEADER: "t=1,v1=" + "0" * 64}
+    )
     assert forged.status_code == 401
     clock.advance(timedelta(minutes=10))
     stale = loans_client.post("/v1/inbound/escrow", content=body, headers=headers)

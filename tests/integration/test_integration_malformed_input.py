@@ -32,8 +32,11 @@ BODIES: list[tuple[str, bytes]] = [
     ("string", b'"hello"'),
     ("null", b"null"),
     ("truncated", b'{"a": '),
-    ("wrong types", b'{"amount_minor": "lots", "date": 12, "segment": 7, "features": [1], '
-                    b'"lots": "none", "currency": 978, "principal_minor": -1, "seller_minor": 1.5}'),
+    (
+        "wrong types",
+        b'{"amount_minor": "lots", "date": 12, "segment": 7, "features": [1], '
+        b'"lots": "none", "currency": 978, "principal_minor": -1, "seller_minor": 1.5}',
+    ),
     ("huge number", b'{"amount_minor": 1' + b"0" * 400 + b', "principal_minor": 1e999}'),
     ("unknown fields", b'{"\\u0000": "\\ud800", "zzz": {"deep": [[[[[]]]]]}}'),
 ]
@@ -79,9 +82,12 @@ def test_malformed_bodies_get_problems_and_change_nothing(
         for n, (label, body) in enumerate(BODIES):
             before = [count_rows(ctx, t) for t in tables]
             response = client.post(
-                _concrete(route.path), content=body,
-                headers=auth(keys[_admitted(route)], **{"Content-Type": "application/json",
-                                                        "Idempotency-Key": f"k-{n}"}),
+                _concrete(route.path),
+                content=body,
+                headers=auth(
+                    keys[_admitted(route)],
+                    **{"Content-Type": "application/json", "Idempotency-Key": f"k-{n}"},
+                ),
             )
             where = f"{service} POST {route.path} with {label}: {response.status_code} {response.text[:300]}"
             if response.status_code < 300 and label in OBJECT_BODIES and "{" not in route.path:

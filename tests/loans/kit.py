@@ -160,4 +160,3 @@ class LoansApi:
 
     def cob(self, on: str | None = None) -> dict[str, Any]:
         return dict(self.post("/v1/close-of-business", {"date": on} if on else None))
-

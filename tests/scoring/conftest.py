@@ -82,8 +82,9 @@ def model(
 def trained_models() -> dict[str, TrainedModel]:
     """A small farmer and enterprise model (trained once per session)."""
     return {
-        segment: train_model(load_segment_spec(segment), generate(segment, TRAIN_ROWS, TRAIN_SEED),
-                             seed=TRAIN_SEED)
+        segment: train_model(
+            load_segment_spec(segment), generate(segment, TRAIN_ROWS, TRAIN_SEED), seed=TRAIN_SEED
+        )
         for segment in ("farmer", "enterprise")
     }
 
@@ -108,8 +109,14 @@ def champions(
     versions = {}
     with ctx.db.unit_of_work() as session:
         for segment, model in trained_models.items():
-            row = register_model(session, ctx, store, model=model, actor="test:setup",
-                                 data_source=f"synthetic:{segment}:rows={TRAIN_ROWS}:seed={TRAIN_SEED}")
+            row = register_model(
+                session,
+                ctx,
+                store,
+                model=model,
+                actor="test:setup",
+                data_source=f"synthetic:{segment}:rows={TRAIN_ROWS}:seed={TRAIN_SEED}",
+            )
             versions[segment] = row.version
     return versions
 

@@ -18,8 +18,16 @@ def ctx(make_ctx: Callable[[str], ServiceContext]) -> ServiceContext:
     with ctx.db.unit_of_work() as session:
         for i in range(1, 6):
             ctx.clock.advance(timedelta(seconds=1))  # type: ignore[attr-defined]
-            append_audit(session, ctx.tables, ctx.keyring, actor="admin:k1", action="loan.approved",
-                         subject=f"loan:{i}", payload={"amount_minor": 1000 * i}, now=ctx.clock.now())
+            append_audit(
+                session,
+                ctx.tables,
+                ctx.keyring,
+                actor="admin:k1",
+                action="loan.approved",
+                subject=f"loan:{i}",
+                payload={"amount_minor": 1000 * i},
+                now=ctx.clock.now(),
+            )
     return ctx
 
 
@@ -105,7 +113,15 @@ def test_a_rewritten_chain_is_found_against_a_recorded_head(ctx: ServiceContext)
     t = ctx.tables.audit_log
     with ctx.db.unit_of_work() as session:
         session.execute(delete(t).where(t.c.seq == 5))
-        append_audit(session, ctx.tables, ctx.keyring, actor="admin:k1", action="loan.approved",
-                     subject="loan:5", payload={"amount_minor": 1}, now=ctx.clock.now())
+        append_audit(
+            session,
+            ctx.tables,
+            ctx.keyring,
+            actor="admin:k1",
+            action="loan.approved",
+            subject="loan:5",
+            payload={"amount_minor": 1},
+            now=ctx.clock.now(),
+        )
     assert _verify(ctx)[0]  # re-signed with our own key, so only the anchor shows it
     assert _verify(ctx, expect_head=head)[:2] == (False, 5)

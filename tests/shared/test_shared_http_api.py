@@ -39,14 +39,28 @@ def _test_router() -> Any:
     @router.post("/things", status_code=201)
     def create_thing(body: ThingIn, ctx: ContextDep, session: SessionDep, who: Writer) -> dict[str, Any]:
         now = ctx.clock.now()
-        event_id = emit_event(session, ctx.tables, topic="thing.created", subject=body.name,
-                              data={"name": body.name}, now=now, owner=who.owner)
-        append_audit(session, ctx.tables, ctx.keyring, actor=who.actor, action="thing.created",
-                     subject=body.name, payload={"name": body.name}, now=now)
+        event_id = emit_event(
+            session,
+            ctx.tables,
+            topic="thing.created",
+            subject=body.name,
+            data={"name": body.name},
+            now=now,
+            owner=who.owner,
+        )
+        append_audit(
+            session,
+            ctx.tables,
+            ctx.keyring,
+            actor=who.actor,
+            action="thing.created",
+            subject=body.name,
+            payload={"name": body.name},
+            now=now,
+        )
         time.sleep(body.sleep_s)
         if body.fail:
-            raise Conflict("thing cannot be created now", current_state="frozen",
-                           allowed_actions=["thaw"])
+            raise Conflict("thing cannot be created now", current_state="frozen", allowed_actions=["thaw"])
         return {"event_id": event_id, "name": body.name}
 
     @router.get("/owned/{owner}")
@@ -83,6 +97,7 @@ def admin(ctx: ServiceContext) -> str:
 
 
 # --- problem+json for every error class ------------------------------------------------
+
 
 def test_missing_key_is_401_problem(client: TestClient) -> None:
     response = client.post("/t/things", json={"name": "a"})
@@ -124,8 +139,9 @@ def test_validation_error_names_the_field(client: TestClient, admin: str) -> Non
 
 
 def test_malformed_json_is_422_problem(client: TestClient, admin: str) -> None:
-    response = client.post("/t/things", content=b"{not json",
-                           headers=auth(admin, **{"Content-Type": "application/json"}))
+    response = client.post(
+        "/t/things", content=b"{not json", headers=auth(admin, **{"Content-Type": "application/json"})
+    )
     assert_problem(response, 422)
 
 
@@ -140,8 +156,11 @@ def test_oversized_body_is_413(client: TestClient, admin: str) -> None:
 
 
 def test_non_json_body_is_415(client: TestClient, admin: str) -> None:
-    response = client.post("/t/things", content=b"name=a",
-                           headers=auth(admin, **{"Content-Type": "application/x-www-form-urlencoded"}))
+    response = client.post(
+        "/t/things",
+        content=b"name=a",
+        headers=auth(admin, **{"Content-Type": "application/x-www-form-urlencoded"}),
+    )
     assert_problem(response, 415)
 
 
@@ -165,6 +184,7 @@ def test_a_route_without_declared_access_refuses_to_start(ctx: ServiceContext) -
 
 # --- unit of work and the outbox -------------------------------------------------------
 
+
 def test_outbox_event_and_audit_entry_commit_with_the_change(
     client: TestClient, ctx: ServiceContext, admin: str
 ) -> None:
@@ -182,6 +202,7 @@ def test_a_failed_request_writes_no_event_and_no_audit(
 
 
 # --- idempotency ------------------------------------------------------------------------
+
 
 def test_same_key_same_body_replays_the_first_response(
     client: TestClient, ctx: ServiceContext, admin: str
@@ -227,8 +248,9 @@ def test_concurrent_duplicate_gets_409_while_the_first_runs(
     results: dict[str, int] = {}
 
     def first() -> None:
-        results["first"] = client.post("/t/things", json={"name": "a", "sleep_s": 1.5},
-                                       headers=headers).status_code
+        results["first"] = client.post(
+            "/t/things", json={"name": "a", "sleep_s": 1.5}, headers=headers
+        ).status_code
 
     thread = threading.Thread(target=first)
     thread.start()
@@ -244,6 +266,7 @@ def test_concurrent_duplicate_gets_409_while_the_first_runs(
 
 
 # --- probes -------------------------------------------------------------------------------
+
 
 def test_probes_and_metrics_are_public(client: TestClient, admin: str) -> None:
     assert client.get("/healthz").json()["status"] == "ok"

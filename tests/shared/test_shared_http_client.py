@@ -18,8 +18,11 @@ def _client(statuses: list[int], seen: list[httpx.Request]) -> ServiceClient:
         if status == 0:
             raise httpx.ConnectError("refused", request=request)
         if status >= 400:
-            return httpx.Response(status, json={"title": "x", "status": status, "detail": f"err {status}"},
-                                  headers={"content-type": "application/problem+json"})
+            return httpx.Response(
+                status,
+                json={"title": "x", "status": status, "detail": f"err {status}"},
+                headers={"content-type": "application/problem+json"},
+            )
         return httpx.Response(status, json={"ok": True})
 
     http = httpx.Client(base_url="http://scoring.test", transport=httpx.MockTransport(handler))

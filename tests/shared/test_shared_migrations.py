@@ -14,9 +14,7 @@ from shared.platform import ServiceContext
 
 
 @pytest.mark.parametrize("service", SERVICE_NAMES)
-def test_models_and_migrations_agree(
-    service: str, make_ctx: Callable[[str], ServiceContext]
-) -> None:
+def test_models_and_migrations_agree(service: str, make_ctx: Callable[[str], ServiceContext]) -> None:
     ctx = make_ctx(service)
     svc = definition(service)
     with ctx.db.engine.connect() as conn:

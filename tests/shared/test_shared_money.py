@@ -61,7 +61,7 @@ def test_allocation_by_ratio_uses_largest_remainders() -> None:
 
 
 @given(
-    amount=st.integers(min_value=-10**12, max_value=10**12),
+    amount=st.integers(min_value=-(10**12), max_value=10**12),
     ratios=st.lists(st.integers(min_value=0, max_value=10_000), min_size=1, max_size=12).filter(any),
 )
 def test_allocation_never_creates_or_loses_a_unit(amount: int, ratios: list[int]) -> None:

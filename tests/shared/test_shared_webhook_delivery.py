@@ -77,15 +77,22 @@ def hanging_subscriber() -> Iterator[_HangingServer]:
 
 def _subscribe(ctx: ServiceContext, url: str) -> tuple[str, str]:
     with ctx.db.unit_of_work() as session:
-        return create_subscription(session, ctx.tables, ctx.keyring, url=url, topics=["lot.*"],
-                                   owner=None, now=ctx.clock.now())
+        return create_subscription(
+            session, ctx.tables, ctx.keyring, url=url, topics=["lot.*"], owner=None, now=ctx.clock.now()
+        )
 
 
 def _emit(ctx: ServiceContext, count: int = 1) -> None:
     with ctx.db.unit_of_work() as session:
         for i in range(count):
-            emit_event(session, ctx.tables, topic="lot.released", subject=f"escrow:{i}",
-                       data={"i": i}, now=ctx.clock.now())
+            emit_event(
+                session,
+                ctx.tables,
+                topic="lot.released",
+                subject=f"escrow:{i}",
+                data={"i": i},
+                now=ctx.clock.now(),
+            )
     assert dispatch_events(ctx.db, ctx.tables, now=ctx.clock.now()) == count
 
 
@@ -98,13 +105,15 @@ def _deliveries(ctx: ServiceContext) -> list[dict[str, Any]]:
 def test_a_hanging_subscriber_does_not_block_writes(make_ctx: Callable[[str], ServiceContext]) -> None:
     ctx = make_ctx("escrow")
     dl = ctx.tables.webhook_deliveries
-    with hanging_subscriber() as server, httpx.Client(timeout=HANG_SECONDS + 10) as client, \
-            ThreadPoolExecutor(max_workers=1) as background:
+    with (
+        hanging_subscriber() as server,
+        httpx.Client(timeout=HANG_SECONDS + 10) as client,
+        ThreadPoolExecutor(max_workers=1) as background,
+    ):
         _subscribe(ctx, f"http://127.0.0.1:{server.server_port}/hook")
         _emit(ctx)
         (delivery,) = _deliveries(ctx)
-        sending = background.submit(deliver_due, ctx.db, ctx.tables, ctx.keyring, client,
-                                    now=ctx.clock.now)
+        sending = background.submit(deliver_due, ctx.db, ctx.tables, ctx.keyring, client, now=ctx.clock.now)
         assert server.received.wait(10), "the delivery was never sent"
 
         # An API write (a new subscription) while the subscriber hangs.
@@ -127,7 +136,9 @@ def test_a_hanging_subscriber_does_not_block_writes(make_ctx: Callable[[str], Se
 
 
 def _recording_client(
-    sent: list[tuple[str, str]], lock: threading.Lock, before: Callable[[], None] = lambda: None,
+    sent: list[tuple[str, str]],
+    lock: threading.Lock,
+    before: Callable[[], None] = lambda: None,
 ) -> httpx.Client:
     def subscriber(request: httpx.Request) -> httpx.Response:
         with lock:
@@ -153,10 +164,12 @@ def test_a_second_worker_skips_deliveries_leased_by_the_first(
         first_sending.set()
         assert second_done.wait(10)
 
-    with _recording_client(sent, lock, hold) as first, _recording_client(sent, lock) as second, \
-            ThreadPoolExecutor(max_workers=1) as background:
-        worker = background.submit(deliver_due, ctx.db, ctx.tables, ctx.keyring, first,
-                                   now=ctx.clock.now)
+    with (
+        _recording_client(sent, lock, hold) as first,
+        _recording_client(sent, lock) as second,
+        ThreadPoolExecutor(max_workers=1) as background,
+    ):
+        worker = background.submit(deliver_due, ctx.db, ctx.tables, ctx.keyring, first, now=ctx.clock.now)
         assert first_sending.wait(10)
         try:
             assert deliver_due(ctx.db, ctx.tables, ctx.keyring, second, now=ctx.clock.now) == 0
@@ -180,8 +193,9 @@ def test_racing_workers_send_each_delivery_once(make_ctx: Callable[[str], Servic
         total = 0
         with _recording_client(sent, lock, lambda: time.sleep(0.005)) as client:
             start.wait(10)
-            while (done := deliver_due(ctx.db, ctx.tables, ctx.keyring, client, now=ctx.clock.now,
-                                       batch=4)) > 0:
+            while (
+                done := deliver_due(ctx.db, ctx.tables, ctx.keyring, client, now=ctx.clock.now, batch=4)
+            ) > 0:
                 total += done
         return total
 
@@ -199,8 +213,9 @@ def test_an_expired_lease_is_claimed_again(make_ctx: Callable[[str], ServiceCont
     assert isinstance(clock, ManualClock)
     _subscribe(ctx, "http://hook.test/in")
     _emit(ctx)
-    (crashed,) = claim_due(ctx.db, ctx.tables, ctx.keyring, now=clock.now(),
-                           lease=timedelta(seconds=60))  # ... and the worker dies
+    (crashed,) = claim_due(
+        ctx.db, ctx.tables, ctx.keyring, now=clock.now(), lease=timedelta(seconds=60)
+    )  # ... and the worker dies
     sent: list[tuple[str, str]] = []
     with _recording_client(sent, threading.Lock()) as client:
         assert deliver_due(ctx.db, ctx.tables, ctx.keyring, client, now=clock.now) == 0
@@ -253,10 +268,13 @@ def test_signatures_carry_the_send_time_and_delivered_at_the_response_time(
         return httpx.Response(200)
 
     with httpx.Client(transport=httpx.MockTransport(slow_subscriber)) as client:
-        assert deliver_due(ctx.db, ctx.tables, ctx.keyring, client, now=clock.now,
-                           per_subscriber=1) == 2  # one at a time: the second is sent 5 s later
-    assert [t for _, t, _, _ in received] == [int(claimed_at.timestamp()),
-                                               int((claimed_at + timedelta(seconds=5)).timestamp())]
+        assert (
+            deliver_due(ctx.db, ctx.tables, ctx.keyring, client, now=clock.now, per_subscriber=1) == 2
+        )  # one at a time: the second is sent 5 s later
+    assert [t for _, t, _, _ in received] == [
+        int(claimed_at.timestamp()),
+        int((claimed_at + timedelta(seconds=5)).timestamp()),
+    ]
     delivered_at = {d["event_id"]: d["delivered_at"] for d in _deliveries(ctx)}
     for (event_id, _, _, _), seconds in zip(received, (5, 10), strict=True):
         got = delivered_at[event_id]
@@ -283,14 +301,16 @@ def test_a_slow_subscriber_does_not_hold_the_pool(make_ctx: Callable[[str], Serv
                         slow_answers_when_fast_done.append(len(slow_answered))
                         server.release.set()
                 return httpx.Response(200)
-            answer = slow_client.post(str(request.url), content=request.content,
-                                      headers=dict(request.headers))
+            answer = slow_client.post(
+                str(request.url), content=request.content, headers=dict(request.headers)
+            )
             with lock:
                 slow_answered.append(request.headers[EVENT_ID_HEADER])
             return httpx.Response(answer.status_code)
 
         with httpx.Client(transport=httpx.MockTransport(route)) as client:
-            assert deliver_due(ctx.db, ctx.tables, ctx.keyring, client, now=ctx.clock.now,
-                               concurrency=3) == 20
+            assert (
+                deliver_due(ctx.db, ctx.tables, ctx.keyring, client, now=ctx.clock.now, concurrency=3) == 20
+            )
     assert len(fast_sent) == len(slow_answered) == 10
     assert slow_answers_when_fast_done == [0]  # the fast ones did not wait for the slow one

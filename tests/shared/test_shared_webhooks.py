@@ -84,12 +84,32 @@ def test_outbox_delivery_signs_retries_and_logs(make_ctx: Callable[[str], Servic
 
     client = httpx.Client(transport=httpx.MockTransport(subscriber))
     with ctx.db.unit_of_work() as session:
-        _, secret = create_subscription(session, ctx.tables, ctx.keyring, url="http://hook.test/in",
-                                        topics=["lot.*"], owner=None, now=clock.now())
-        create_subscription(session, ctx.tables, ctx.keyring, url="http://other.test/in",
-                            topics=["escrow.created"], owner=None, now=clock.now())
-        emit_event(session, ctx.tables, topic="lot.released", subject="escrow:1",
-                   data={"amount_minor": 5000}, now=clock.now())
+        _, secret = create_subscription(
+            session,
+            ctx.tables,
+            ctx.keyring,
+            url="http://hook.test/in",
+            topics=["lot.*"],
+            owner=None,
+            now=clock.now(),
+        )
+        create_subscription(
+            session,
+            ctx.tables,
+            ctx.keyring,
+            url="http://other.test/in",
+            topics=["escrow.created"],
+            owner=None,
+            now=clock.now(),
+        )
+        emit_event(
+            session,
+            ctx.tables,
+            topic="lot.released",
+            subject="escrow:1",
+            data={"amount_minor": 5000},
+            now=clock.now(),
+        )
 
     assert dispatch_events(ctx.db, ctx.tables, now=clock.now()) == 1
     assert deliver_due(ctx.db, ctx.tables, ctx.keyring, client, now=clock.now()) == 0  # 503
@@ -121,10 +141,16 @@ def test_the_worker_job_delivers_on_the_service_clock(make_ctx: Callable[[str], 
         return httpx.Response(204)
 
     with ctx.db.unit_of_work() as session:
-        create_subscription(session, ctx.tables, ctx.keyring, url="http://hook.test/in",
-                            topics=["*"], owner=None, now=clock.now())
-        emit_event(session, ctx.tables, topic="loan.disbursed", subject="loan:1", data={},
-                   now=clock.now())
+        create_subscription(
+            session,
+            ctx.tables,
+            ctx.keyring,
+            url="http://hook.test/in",
+            topics=["*"],
+            owner=None,
+            now=clock.now(),
+        )
+        emit_event(session, ctx.tables, topic="loan.disbursed", subject="loan:1", data={}, now=clock.now())
     with httpx.Client(transport=httpx.MockTransport(subscriber)) as client:
         jobs = {name: job for name, _, job in platform_jobs(ctx, client)}
         assert jobs["loans.outbox.dispatch"]() == 1

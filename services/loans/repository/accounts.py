@@ -41,7 +41,6 @@ LOAN_VIEW_COLUMNS = (
 """The loan columns set-based work (close of business, reports) reads."""
 
 
-
 def get_loan(session: Session, loan_id: str, *, lock: bool = False) -> Loan | None:
     """A loan by id; ``lock`` takes its row lock so concurrent changes to it serialise."""
     query = select(Loan).where(Loan.id == loan_id)

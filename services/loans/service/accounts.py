@@ -74,9 +74,7 @@ def account_of(
     )
 
 
-def live_projection(
-    session: Session, ctx: LoansContext, loan: Loan, as_of: date | None = None
-) -> Projection:
+def live_projection(session: Session, ctx: LoansContext, loan: Loan, as_of: date | None = None) -> Projection:
     """The account replayed now (as of the business date unless told otherwise)."""
     account = account_of(loan, repo.installments_of(session, loan.id), repo.transactions_of(session, loan.id))
     return project(account, as_of=as_of or business_date(session, ctx))

@@ -30,6 +30,7 @@ class BorrowerView:
     region: str | None
     created_at: datetime
 
+
 def create_borrower(session: Session, ctx: LoansContext, *, who: Principal, body: BorrowerIn) -> BorrowerView:
     """Store a borrower with personal data encrypted and a keyed hash of the national id."""
     lookup = national_id_hash(ctx, body.national_id)

@@ -36,16 +36,23 @@ def apply_escrow_event(session: Session, ctx: LoansContext, *, event: dict[str, 
     loan_id, amount, currency = data.get("loan_ref"), data.get("amount_minor"), data.get("currency")
     if not isinstance(loan_id, str) or not isinstance(amount, int) or amount <= 0:
         raise ValidationProblem([("data", "assignment.swept needs loan_ref and a positive amount_minor")])
-    if not record_inbox(session, ctx.tables, event_id=event_id, source=ESCROW_SOURCE, topic=topic,
-                        now=ctx.clock.now()):
+    if not record_inbox(
+        session, ctx.tables, event_id=event_id, source=ESCROW_SOURCE, topic=topic, now=ctx.clock.now()
+    ):
         return {"event_id": event_id, "result": "duplicate"}
     loan = accounts.require_loan(session, loan_id, lock=True)
     if currency != loan.currency:
         raise ValidationProblem([("data.currency", f"{currency} does not match the loan's {loan.currency}")])
     on: date = business_date(session, ctx)
     posted, _ = accounts.post_repayment(
-        session, ctx, who=ESCROW_PRINCIPAL, loan_id=loan_id, amount_minor=amount, on=on,
-        external_id=f"escrow:{event_id}", source="sale_proceeds",
+        session,
+        ctx,
+        who=ESCROW_PRINCIPAL,
+        loan_id=loan_id,
+        amount_minor=amount,
+        on=on,
+        external_id=f"escrow:{event_id}",
+        source="sale_proceeds",
     )
     return {
         "event_id": event_id,

@@ -24,8 +24,10 @@ ScoringContextDep = Annotated[ScoringContext, Depends(get_context)]
 """The scoring service's context, its settings typed."""
 
 Scorer = Annotated[Principal, Depends(require_roles(Role.LOAN_OFFICER, Role.CREDIT_MANAGER, Role.SERVICE))]
-Reader = Annotated[Principal, Depends(require_roles(
-    Role.LOAN_OFFICER, Role.CREDIT_MANAGER, Role.SERVICE, Role.AUDITOR, Role.ADMIN))]
+Reader = Annotated[
+    Principal,
+    Depends(require_roles(Role.LOAN_OFFICER, Role.CREDIT_MANAGER, Role.SERVICE, Role.AUDITOR, Role.ADMIN)),
+]
 Inspector = Annotated[Principal, Depends(require_roles(Role.CREDIT_MANAGER, Role.AUDITOR, Role.ADMIN))]
 Replayer = Annotated[Principal, Depends(require_roles(Role.AUDITOR, Role.ADMIN, Role.CREDIT_MANAGER))]
 Trainer = Annotated[Principal, Depends(require_roles(Role.ADMIN, Role.CREDIT_MANAGER))]

@@ -21,14 +21,16 @@ def train_model(
     body: TrainIn, ctx: ScoringContextDep, session: SessionDep, store: StoreDep, who: Trainer
 ) -> ModelOut:
     """Train on seeded synthetic data: a challenger, or the champion if the segment has none."""
-    row = registry.train_synthetic(session, ctx, store, segment=body.segment, rows=body.rows,
-                                   seed=body.seed, actor=who.actor)
+    row = registry.train_synthetic(
+        session, ctx, store, segment=body.segment, rows=body.rows, seed=body.seed, actor=who.actor
+    )
     return model_out(row)
 
 
 @router.get("/models", response_model=ModelList)
 def list_models(
-    session: SessionDep, _: Reader,
+    session: SessionDep,
+    _: Reader,
     segment: Annotated[str | None, Query(max_length=40)] = None,
     status: Annotated[str | None, Query()] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
@@ -59,8 +61,11 @@ def model_card(version: str, session: SessionDep, store: StoreDep, _: Reader) ->
     return registry.model_card(session, store, version)
 
 
-@router.get("/models/{version}/card.md", response_class=PlainTextResponse,
-            responses={200: {"content": {"text/markdown": {}}}})
+@router.get(
+    "/models/{version}/card.md",
+    response_class=PlainTextResponse,
+    responses={200: {"content": {"text/markdown": {}}}},
+)
 def model_card_markdown(version: str, session: SessionDep, store: StoreDep, _: Reader) -> PlainTextResponse:
     """The model card as Markdown."""
     text = registry.model_card_md(session, store, version)

@@ -17,11 +17,15 @@ router = service_router(prefix="/v1", tags=["monitoring"])
 
 @router.get("/monitoring/psi")
 def population_stability(
-    ctx: ScoringContextDep, session: SessionDep, store: StoreDep, _: Inspector,
+    ctx: ScoringContextDep,
+    session: SessionDep,
+    store: StoreDep,
+    _: Inspector,
     segment: Annotated[str, Query(max_length=40)],
     since: Annotated[datetime | None, Query(description="ISO-8601; default: the monitoring window")] = None,
 ) -> dict[str, Any]:
     """PSI of scores and each feature vs the champion's training baseline (0.1 / 0.25 bands),
     and the adverse impact ratio of approve hints by the monitoring group."""
-    return stability_report(session, ctx, store, segment=segment,
-                            since=as_utc(since) if since is not None else None)
+    return stability_report(
+        session, ctx, store, segment=segment, since=as_utc(since) if since is not None else None
+    )

@@ -36,8 +36,13 @@ def create_score(
     Invalid features are a 422 naming each field; nothing is stored then.
     """
     decision = decisions.score_applicant(
-        session, ctx, store, segment=body.segment, subject_id=body.subject_id,
-        features=body.features, monitoring_group=body.monitoring.group if body.monitoring else None,
+        session,
+        ctx,
+        store,
+        segment=body.segment,
+        subject_id=body.subject_id,
+        features=body.features,
+        monitoring_group=body.monitoring.group if body.monitoring else None,
         actor=who.actor,
     )
     return decision_out(decision, lang)
@@ -45,15 +50,18 @@ def create_score(
 
 @router.get("/scores", response_model=ScoreList)
 def list_scores(
-    session: SessionDep, lang: LangDep, _: Reader,
+    session: SessionDep,
+    lang: LangDep,
+    _: Reader,
     subject_id: Annotated[str | None, Query(max_length=128)] = None,
     segment: Annotated[str | None, Query(max_length=40)] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     offset: Annotated[int, Query(ge=0)] = 0,
 ) -> ScoreList:
     """Stored decisions, newest first, optionally for one subject or segment."""
-    rows = decisions.list_decisions(session, subject_id=subject_id, segment=segment, limit=limit,
-                                    offset=offset)
+    rows = decisions.list_decisions(
+        session, subject_id=subject_id, segment=segment, limit=limit, offset=offset
+    )
     return ScoreList(scores=[decision_out(row, lang) for row in rows])
 
 
@@ -79,7 +87,8 @@ def replay_score(
 
 
 @router.get(
-    "/scores/{score_id}/waterfall.png", response_class=Response,
+    "/scores/{score_id}/waterfall.png",
+    response_class=Response,
     responses={200: {"content": {"image/png": {}}, "description": "PNG waterfall chart"}},
 )
 def score_waterfall(score_id: str, session: SessionDep, lang: LangDep, _: Reader) -> Response:

@@ -53,8 +53,9 @@ def brier(y: npt.ArrayLike, pd: npt.ArrayLike) -> float:
 
 def log_loss(y: npt.ArrayLike, pd: npt.ArrayLike) -> float:
     """Binary cross-entropy (PDs clipped to machine epsilon from 0 and 1)."""
-    return float(sk_log_loss(np.asarray(y, dtype=np.float64), np.asarray(pd, dtype=np.float64),
-                             labels=[0.0, 1.0]))
+    return float(
+        sk_log_loss(np.asarray(y, dtype=np.float64), np.asarray(pd, dtype=np.float64), labels=[0.0, 1.0])
+    )
 
 
 def calibration_table(

@@ -107,4 +107,3 @@ def load_model(model_text: str, metadata: Mapping[str, Any] | str) -> TrainedMod
         scale=ScoreScale.from_dict(meta["score_scale"]),
         metadata=meta,
     )
-

@@ -56,17 +56,35 @@ def features_sha256(features: Mapping[str, Any]) -> str:
 
 
 def receipt_payload(
-    *, score_id: str, segment: str, subject_id: str, model_version: str, model_sha256: str,
-    features_sha256: str, score: float, pd: float, grade: str, reason_codes: Sequence[str],
+    *,
+    score_id: str,
+    segment: str,
+    subject_id: str,
+    model_version: str,
+    model_sha256: str,
+    features_sha256: str,
+    score: float,
+    pd: float,
+    grade: str,
+    reason_codes: Sequence[str],
     created_at: str,
 ) -> str:
     """The canonical JSON payload a receipt signs."""
-    return canonical_json({
-        "score_id": score_id, "segment": segment, "subject_id": subject_id,
-        "model_version": model_version, "model_sha256": model_sha256,
-        "features_sha256": features_sha256, "score": score, "pd": pd, "grade": grade,
-        "reason_codes": list(reason_codes), "created_at": created_at,
-    })
+    return canonical_json(
+        {
+            "score_id": score_id,
+            "segment": segment,
+            "subject_id": subject_id,
+            "model_version": model_version,
+            "model_sha256": model_sha256,
+            "features_sha256": features_sha256,
+            "score": score,
+            "pd": pd,
+            "grade": grade,
+            "reason_codes": list(reason_codes),
+            "created_at": created_at,
+        }
+    )
 
 
 @dataclass(frozen=True)
@@ -116,13 +134,19 @@ def verify_score_document(document: Mapping[str, Any], keys: Sequence[Mapping[st
         return check
     for field, signed in _RESPONSE_FIELDS.items():
         if field in document and document[field] != check.payload[signed]:
-            return ReceiptCheck(False, f"response field {field!r} differs from the signed payload",
-                                check.key_id, check.payload)
+            return ReceiptCheck(
+                False,
+                f"response field {field!r} differs from the signed payload",
+                check.key_id,
+                check.payload,
+            )
     reasons = document.get("reasons")
     if isinstance(reasons, list):
         codes = [r.get("code") for r in reasons if isinstance(r, Mapping)]
         if codes != check.payload["reason_codes"]:
-            return ReceiptCheck(False, "response reasons differ from the signed reason codes",
-                                check.key_id, check.payload)
-    return ReceiptCheck(True, "signature verifies and the response matches the signed payload",
-                        check.key_id, check.payload)
+            return ReceiptCheck(
+                False, "response reasons differ from the signed reason codes", check.key_id, check.payload
+            )
+    return ReceiptCheck(
+        True, "signature verifies and the response matches the signed payload", check.key_id, check.payload
+    )

@@ -103,9 +103,7 @@ class ModelStore:
                     f"artifact of model {version} is missing from the model store"
                 ) from exc
             if sha256_hex(raw) != sha256:
-                raise ModelArtifactError(
-                    f"artifact of model {version} does not match its registered SHA-256"
-                )
+                raise ModelArtifactError(f"artifact of model {version} does not match its registered SHA-256")
             try:  # the verified bytes themselves are loaded: no second read that could differ
                 metadata = (directory / METADATA_FILE).read_text(encoding="utf-8")
                 model = load_model(raw.decode("utf-8"), metadata)

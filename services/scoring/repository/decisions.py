@@ -53,7 +53,8 @@ def decisions_since(
 def shadow_scores(session: Session, decision_id: str) -> Sequence[ShadowScore]:
     """The shadow scores recorded beside a decision."""
     query = (
-        select(ShadowScore).where(ShadowScore.decision_id == decision_id)
+        select(ShadowScore)
+        .where(ShadowScore.decision_id == decision_id)
         .order_by(ShadowScore.challenger_version)
     )
     return session.scalars(query).all()

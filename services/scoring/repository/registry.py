@@ -22,8 +22,9 @@ def lock_segment(session: Session, segment: str) -> None:
     if session.get_bind().dialect.name != "postgresql":
         return
     key = int.from_bytes(hashlib.sha256(segment.encode()).digest()[:4], "big")
-    session.execute(text("SELECT pg_advisory_xact_lock(:ns, :key)"),
-                    {"ns": _LOCK_NAMESPACE, "key": key - 2**31})
+    session.execute(
+        text("SELECT pg_advisory_xact_lock(:ns, :key)"), {"ns": _LOCK_NAMESPACE, "key": key - 2**31}
+    )
 
 
 def get_model(session: Session, version: str, *, lock: bool = False) -> ModelVersion | None:
@@ -64,8 +65,10 @@ def challengers(session: Session, segment: str, *, limit: int) -> Sequence[Model
 def latest_model(session: Session, segment: str) -> ModelVersion | None:
     """The segment's most recently registered version."""
     query = (
-        select(ModelVersion).where(ModelVersion.segment == segment)
-        .order_by(ModelVersion.sequence.desc()).limit(1)
+        select(ModelVersion)
+        .where(ModelVersion.segment == segment)
+        .order_by(ModelVersion.sequence.desc())
+        .limit(1)
     )
     return session.scalars(query).first()
 

@@ -36,7 +36,11 @@ class BatchResult:
 
 
 def score_chunk(
-    model: TrainedModel, chunk: pd.DataFrame, settings: ScoringSettings, *, id_column: str,
+    model: TrainedModel,
+    chunk: pd.DataFrame,
+    settings: ScoringSettings,
+    *,
+    id_column: str,
     threads: int = 0,
 ) -> pa.Table:
     """Scores, grades, hints, reason codes and points of one chunk as an Arrow table."""
@@ -60,8 +64,15 @@ def score_chunk(
 
 
 def score_file(
-    model: TrainedModel, source: Path, output: Path, settings: ScoringSettings, *,
-    chunk_size: int, id_column: str = "id", threads: int = 0, progress: bool = True,
+    model: TrainedModel,
+    source: Path,
+    output: Path,
+    settings: ScoringSettings,
+    *,
+    chunk_size: int,
+    id_column: str = "id",
+    threads: int = 0,
+    progress: bool = True,
 ) -> BatchResult:
     """Score every row of ``source`` into the Parquet file ``output``, chunk by chunk."""
     check_suffix(source)

@@ -50,18 +50,34 @@ def champion_for(session: Session, segment: str) -> ModelVersion:
         return row
     if not segments.is_known(session, segment):
         raise NotFound(f"unknown segment {segment!r}")
-    raise Conflict(f"segment {segment!r} has no champion model yet", current_state="no_champion",
-                   allowed_actions=["train"])
+    raise Conflict(
+        f"segment {segment!r} has no champion model yet",
+        current_state="no_champion",
+        allowed_actions=["train"],
+    )
 
 
 def _reason_texts(model: TrainedModel, reasons: list[Reason]) -> list[dict[str, Any]]:
-    return [{"code": r.code, "feature": r.feature, "points": r.points,
-             "text": dict(model.spec.feature(r.feature).reason_text)} for r in reasons]
+    return [
+        {
+            "code": r.code,
+            "feature": r.feature,
+            "points": r.points,
+            "text": dict(model.spec.feature(r.feature).reason_text),
+        }
+        for r in reasons
+    ]
 
 
 def _shadow_scores(
-    session: Session, store: ModelStore, settings: ScoringSettings, *, segment: str,
-    decision_id: str, features: Mapping[str, Any], now: datetime,
+    session: Session,
+    store: ModelStore,
+    settings: ScoringSettings,
+    *,
+    segment: str,
+    decision_id: str,
+    features: Mapping[str, Any],
+    now: datetime,
 ) -> list[ShadowScore]:
     """What each of the newest challengers would have scored (failures never block)."""
     out: list[ShadowScore] = []
@@ -74,17 +90,30 @@ def _shadow_scores(
             continue
         margin = float(model.margin(row_to_matrix(model.spec, clean))[0])
         score = model.scale.score(margin)
-        out.append(ShadowScore(
-            decision_id=decision_id, challenger_version=row.version, score=score,
-            pd=sigmoid_scalar(margin), grade=grade_for(score),
-            decision_hint=settings.decision_hint(score), created_at=now,
-        ))
+        out.append(
+            ShadowScore(
+                decision_id=decision_id,
+                challenger_version=row.version,
+                score=score,
+                pd=sigmoid_scalar(margin),
+                grade=grade_for(score),
+                decision_hint=settings.decision_hint(score),
+                created_at=now,
+            )
+        )
     return out
 
 
 def score_applicant(
-    session: Session, ctx: ScoringContext, store: ModelStore, *, segment: str, subject_id: str,
-    features: Mapping[str, Any], monitoring_group: str | None, actor: str,
+    session: Session,
+    ctx: ScoringContext,
+    store: ModelStore,
+    *,
+    segment: str,
+    subject_id: str,
+    features: Mapping[str, Any],
+    monitoring_group: str | None,
+    actor: str,
 ) -> Decision:
     """Score, explain, sign, store, audit and emit one decision."""
     settings = ctx.settings
@@ -99,43 +128,73 @@ def score_applicant(
     stored_features = storable_features(features)
     inputs_sha256 = features_sha256(stored_features)
     payload = receipt_payload(
-        score_id=decision_id, segment=segment, subject_id=subject_id,
-        model_version=champion.version, model_sha256=champion.artifact_sha256,
-        features_sha256=inputs_sha256, score=explanation.score,
-        pd=explanation.pd, grade=explanation.grade,
-        reason_codes=[r.code for r in explanation.reasons], created_at=created_at,
+        score_id=decision_id,
+        segment=segment,
+        subject_id=subject_id,
+        model_version=champion.version,
+        model_sha256=champion.artifact_sha256,
+        features_sha256=inputs_sha256,
+        score=explanation.score,
+        pd=explanation.pd,
+        grade=explanation.grade,
+        reason_codes=[r.code for r in explanation.reasons],
+        created_at=created_at,
     )
     key_id, signature = ctx.keyring.sign(payload)
     receipt = {"alg": RECEIPT_ALG, "key_id": key_id, "payload": payload, "signature": signature}
     hint = settings.decision_hint(explanation.score)
     decision = Decision(
-        id=decision_id, segment=segment, subject_id=subject_id, model_version=champion.version,
-        model_sha256=champion.artifact_sha256, features=canonical_json(stored_features),
-        features_sha256=inputs_sha256, monitoring_group=monitoring_group,
-        score=explanation.score, pd=explanation.pd, grade=explanation.grade, decision_hint=hint,
+        id=decision_id,
+        segment=segment,
+        subject_id=subject_id,
+        model_version=champion.version,
+        model_sha256=champion.artifact_sha256,
+        features=canonical_json(stored_features),
+        features_sha256=inputs_sha256,
+        monitoring_group=monitoring_group,
+        score=explanation.score,
+        pd=explanation.pd,
+        grade=explanation.grade,
+        decision_hint=hint,
         outcome=dumps_exact(outcome_record(explanation)),
         reasons=dumps_exact(_reason_texts(model, explanation.reasons)),
-        receipt=canonical_json(receipt), receipt_payload_sha256=sha256_hex(payload),
-        created_at=now, created_by=actor,
+        receipt=canonical_json(receipt),
+        receipt_payload_sha256=sha256_hex(payload),
+        created_at=now,
+        created_by=actor,
     )
-    shadows = _shadow_scores(session, store, settings, segment=segment, decision_id=decision_id,
-                             features=features, now=now)
+    shadows = _shadow_scores(
+        session, store, settings, segment=segment, decision_id=decision_id, features=features, now=now
+    )
     repo.add_decision(session, decision, shadows)
-    facts = {"score_id": decision_id, "segment": segment, "subject_id": subject_id,
-             "model_version": champion.version, "score": explanation.score, "pd": explanation.pd,
-             "grade": explanation.grade, "decision_hint": hint,
-             "reason_codes": [r.code for r in explanation.reasons],
-             "receipt_payload_sha256": decision.receipt_payload_sha256}
-    record_change(session, ctx, actor=actor, action="score.created", subject=f"score:{decision_id}",
-                  payload=facts)
+    facts = {
+        "score_id": decision_id,
+        "segment": segment,
+        "subject_id": subject_id,
+        "model_version": champion.version,
+        "score": explanation.score,
+        "pd": explanation.pd,
+        "grade": explanation.grade,
+        "decision_hint": hint,
+        "reason_codes": [r.code for r in explanation.reasons],
+        "receipt_payload_sha256": decision.receipt_payload_sha256,
+    }
+    record_change(
+        session, ctx, actor=actor, action="score.created", subject=f"score:{decision_id}", payload=facts
+    )
     return decision
 
 
 def outcome_record(explanation: Explanation) -> dict[str, Any]:
     """What a decision stores of its explanation (``scoring_decisions.outcome``; replay compares it)."""
-    return {"margin": explanation.margin, "score": explanation.score, "pd": explanation.pd,
-            "base_points": explanation.base_points, "grade": explanation.grade,
-            "points": [[name, p] for name, p in explanation.points.items()]}
+    return {
+        "margin": explanation.margin,
+        "score": explanation.score,
+        "pd": explanation.pd,
+        "base_points": explanation.base_points,
+        "grade": explanation.grade,
+        "points": [[name, p] for name, p in explanation.points.items()],
+    }
 
 
 def get_decision(session: Session, decision_id: str) -> Decision:
@@ -150,8 +209,9 @@ def list_decisions(
     session: Session, *, subject_id: str | None, segment: str | None, limit: int, offset: int
 ) -> list[Decision]:
     """Stored decisions, newest first."""
-    return list(repo.list_decisions(session, subject_id=subject_id, segment=segment, limit=limit,
-                                    offset=offset))
+    return list(
+        repo.list_decisions(session, subject_id=subject_id, segment=segment, limit=limit, offset=offset)
+    )
 
 
 def shadow_scores(session: Session, decision_id: str) -> list[ShadowScore]:
@@ -163,16 +223,26 @@ def shadow_scores(session: Session, decision_id: str) -> list[ShadowScore]:
 def stored_explanation(decision: Decision, lang: str = "en") -> Explanation:
     """The stored decision as an Explanation (for the waterfall chart)."""
     outcome = json.loads(decision.outcome)
-    reasons = [Reason(r["code"], r["feature"], r["points"], r["text"].get(lang) or r["text"]["en"])
-               for r in json.loads(decision.reasons)]
-    return Explanation(margin=outcome["margin"], pd=outcome["pd"], score=outcome["score"],
-                       base_points=outcome["base_points"], points=dict(outcome["points"]),
-                       grade=outcome["grade"], reasons=reasons)
+    reasons = [
+        Reason(r["code"], r["feature"], r["points"], r["text"].get(lang) or r["text"]["en"])
+        for r in json.loads(decision.reasons)
+    ]
+    return Explanation(
+        margin=outcome["margin"],
+        pd=outcome["pd"],
+        score=outcome["score"],
+        base_points=outcome["base_points"],
+        points=dict(outcome["points"]),
+        grade=outcome["grade"],
+        reasons=reasons,
+    )
 
 
 def waterfall_png(decision: Decision, lang: str = "en") -> bytes:
     """A PNG waterfall from base points through each feature's points to the score."""
     explanation = stored_explanation(decision, lang)
-    title = (f"{decision.subject_id}: score {explanation.score:.1f}, grade {explanation.grade}, "
-             f"PD {explanation.pd:.2%} ({decision.model_version})")
+    title = (
+        f"{decision.subject_id}: score {explanation.score:.1f}, grade {explanation.grade}, "
+        f"PD {explanation.pd:.2%} ({decision.model_version})"
+    )
     return render_waterfall(explanation, title=title)

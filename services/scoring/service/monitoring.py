@@ -30,8 +30,11 @@ from services.scoring.service.decisions import champion_for
 from services.scoring.settings import ScoringContext
 from shared.clock import utc_iso
 
-BANDS = {"stable": f"psi < {PSI_MODERATE}", "moderate": f"{PSI_MODERATE} <= psi < {PSI_SIGNIFICANT}",
-         "significant": f"psi >= {PSI_SIGNIFICANT}"}
+BANDS = {
+    "stable": f"psi < {PSI_MODERATE}",
+    "moderate": f"{PSI_MODERATE} <= psi < {PSI_SIGNIFICANT}",
+    "significant": f"psi >= {PSI_SIGNIFICANT}",
+}
 
 
 def stability_report(
@@ -53,9 +56,15 @@ def stability_report(
         hints.append(hint)
         groups.append(group)
     report: dict[str, Any] = {
-        "segment": segment, "model_version": champion.version, "since": utc_iso(since),
-        "rows": len(clean), "skipped_rows": skipped, "bands": BANDS,
-        "score": None, "features": {}, "fairness": None,
+        "segment": segment,
+        "model_version": champion.version,
+        "since": utc_iso(since),
+        "rows": len(clean),
+        "skipped_rows": skipped,
+        "bands": BANDS,
+        "score": None,
+        "features": {},
+        "fairness": None,
     }
     if clean:
         stability = model_stability(model, rows_to_matrix(model.spec, clean))
@@ -64,6 +73,10 @@ def stability_report(
     if grouped:
         approved = np.array([a for a, _ in grouped], dtype=bool)
         impact = adverse_impact_ratio(approved, np.array([g for _, g in grouped], dtype=object))
-        report["fairness"] = {"attribute": "monitoring.group", "outcome": "decision_hint == approve",
-                              "rows": len(grouped), **impact.to_dict()}
+        report["fairness"] = {
+            "attribute": "monitoring.group",
+            "outcome": "decision_hint == approve",
+            "rows": len(grouped),
+            **impact.to_dict(),
+        }
     return report

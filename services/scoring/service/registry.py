@@ -52,8 +52,14 @@ def _parameters(meta: dict[str, Any]) -> dict[str, Any]:
 
 
 def register_model(
-    session: Session, ctx: ScoringContext, store: ModelStore, *, model: TrainedModel, actor: str,
-    data_source: str, promote: bool = False,
+    session: Session,
+    ctx: ScoringContext,
+    store: ModelStore,
+    *,
+    model: TrainedModel,
+    actor: str,
+    data_source: str,
+    promote: bool = False,
 ) -> ModelVersion:
     """Store ``model``'s artifacts and registry row; champion if the segment has none or ``promote``."""
     segment = check_segment_name(model.segment)
@@ -69,55 +75,92 @@ def register_model(
         current.status = STATUS_RETIRED
         session.flush()  # the partial unique index sees one champion at a time
     row = ModelVersion(
-        version=version, segment=segment, sequence=sequence,
+        version=version,
+        segment=segment,
+        sequence=sequence,
         status=STATUS_CHAMPION if becomes_champion else STATUS_CHALLENGER,
-        artifact_sha256=model.artifact_sha256, spec=canonical_json(spec_to_dict(model.spec)),
+        artifact_sha256=model.artifact_sha256,
+        spec=canonical_json(spec_to_dict(model.spec)),
         parameters=dumps_exact(_parameters(meta)),
         library_versions=canonical_json(meta["library_versions"]),
-        data_fingerprint=meta["data"]["fingerprint"], data_source=data_source[:200],
-        metrics=dumps_exact(meta["metrics"]), created_at=now, created_by=actor,
+        data_fingerprint=meta["data"]["fingerprint"],
+        data_source=data_source[:200],
+        metrics=dumps_exact(meta["metrics"]),
+        created_at=now,
+        created_by=actor,
         promoted_at=now if becomes_champion else None,
         promoted_by=actor if becomes_champion else None,
     )
     repo.add_model(session, row)
-    facts = {"version": version, "segment": segment, "artifact_sha256": row.artifact_sha256,
-             "data_fingerprint": row.data_fingerprint, "data_source": row.data_source,
-             "status": row.status}
-    record_change(session, ctx, actor=actor, action="model.registered", subject=f"model:{version}",
-                  payload=facts)
+    facts = {
+        "version": version,
+        "segment": segment,
+        "artifact_sha256": row.artifact_sha256,
+        "data_fingerprint": row.data_fingerprint,
+        "data_source": row.data_source,
+        "status": row.status,
+    }
+    record_change(
+        session, ctx, actor=actor, action="model.registered", subject=f"model:{version}", payload=facts
+    )
     if becomes_champion:
-        _record_promotion(session, ctx, row, actor=actor,
-                          previous=current.version if current is not None else None)
+        _record_promotion(
+            session, ctx, row, actor=actor, previous=current.version if current is not None else None
+        )
     return row
 
 
 def _record_promotion(
     session: Session, ctx: ScoringContext, row: ModelVersion, *, actor: str, previous: str | None
 ) -> None:
-    record_change(session, ctx, actor=actor, action="model.promoted", subject=f"model:{row.version}",
-                  payload={"version": row.version, "segment": row.segment,
-                           "artifact_sha256": row.artifact_sha256, "previous_champion": previous})
+    record_change(
+        session,
+        ctx,
+        actor=actor,
+        action="model.promoted",
+        subject=f"model:{row.version}",
+        payload={
+            "version": row.version,
+            "segment": row.segment,
+            "artifact_sha256": row.artifact_sha256,
+            "previous_champion": previous,
+        },
+    )
 
 
 def train_synthetic(
-    session: Session, ctx: ScoringContext, store: ModelStore, *, segment: str, rows: int, seed: int,
+    session: Session,
+    ctx: ScoringContext,
+    store: ModelStore,
+    *,
+    segment: str,
+    rows: int,
+    seed: int,
     actor: str,
 ) -> ModelVersion:
     """Train a model for a built-in segment on seeded synthetic data and register it."""
     settings = ctx.settings
     if segment not in GENERATORS:
-        raise ValidationProblem([("segment", f"no synthetic data for {segment!r}; one of "
-                                             f"{', '.join(sorted(GENERATORS))}")])
+        raise ValidationProblem(
+            [("segment", f"no synthetic data for {segment!r}; one of {', '.join(sorted(GENERATORS))}")]
+        )
     if rows > settings.train_max_rows:
-        raise ValidationProblem([("rows", f"must be <= {settings.train_max_rows} "
-                                          "(train larger models with `agrifin train`)")])
+        raise ValidationProblem(
+            [("rows", f"must be <= {settings.train_max_rows} (train larger models with `agrifin train`)")]
+        )
     frame = generate(segment, rows, seed)
     try:
         model = train_model(builtin_spec(segment), frame, seed=seed, scale=settings.score_scale)
     except TrainingDataError as exc:
         raise ValidationProblem([("rows", str(exc))]) from exc
-    return register_model(session, ctx, store, model=model, actor=actor,
-                          data_source=f"synthetic:{segment}:rows={rows}:seed={seed}")
+    return register_model(
+        session,
+        ctx,
+        store,
+        model=model,
+        actor=actor,
+        data_source=f"synthetic:{segment}:rows={rows}:seed={seed}",
+    )
 
 
 def promote(
@@ -128,8 +171,11 @@ def promote(
     row = repo.get_model(session, version, lock=True)
     assert row is not None  # versions are never deleted
     if row.status == STATUS_CHAMPION:
-        raise Conflict(f"{version} is already the champion of {row.segment}",
-                       current_state=row.status, allowed_actions=[])
+        raise Conflict(
+            f"{version} is already the champion of {row.segment}",
+            current_state=row.status,
+            allowed_actions=[],
+        )
     store.load(row.segment, row.version, row.artifact_sha256)  # refuse a broken artifact
     current = repo.champion(session, row.segment, lock=True)
     if current is not None:
@@ -138,8 +184,9 @@ def promote(
     now = ctx.clock.now()
     row.status, row.promoted_at, row.promoted_by = STATUS_CHAMPION, now, actor
     session.flush()
-    _record_promotion(session, ctx, row, actor=actor,
-                      previous=current.version if current is not None else None)
+    _record_promotion(
+        session, ctx, row, actor=actor, previous=current.version if current is not None else None
+    )
     return row
 
 
@@ -169,8 +216,12 @@ def load_version(session: Session, store: ModelStore, version: str) -> tuple[Mod
 def model_card(session: Session, store: ModelStore, version: str) -> dict[str, Any]:
     """The model card (JSON) of a version, with its registry status."""
     row, model = load_version(session, store, version)
-    return {"version": row.version, "status": row.status,
-            "created_at": utc_iso(row.created_at), **build_model_card(model)}
+    return {
+        "version": row.version,
+        "status": row.status,
+        "created_at": utc_iso(row.created_at),
+        **build_model_card(model),
+    }
 
 
 def model_card_md(session: Session, store: ModelStore, version: str) -> str:

@@ -32,9 +32,14 @@ def _same(a: Any, b: Any) -> bool:
 
 
 def _view(outcome: dict[str, Any], reason_codes: list[str]) -> dict[str, Any]:
-    return {"score": outcome["score"], "pd": outcome["pd"], "base_points": outcome["base_points"],
-            "grade": outcome["grade"], "reason_codes": reason_codes,
-            "contributions": dict(outcome["points"])}
+    return {
+        "score": outcome["score"],
+        "pd": outcome["pd"],
+        "base_points": outcome["base_points"],
+        "grade": outcome["grade"],
+        "reason_codes": reason_codes,
+        "contributions": dict(outcome["points"]),
+    }
 
 
 def _differences(original: dict[str, Any], replayed: dict[str, Any]) -> list[dict[str, Any]]:
@@ -50,25 +55,37 @@ def _differences(original: dict[str, Any], replayed: dict[str, Any]) -> list[dic
     return out
 
 
-def _receipt_problems(ctx: ScoringContext, decision: Decision, features: dict[str, Any],
-                      original: dict[str, Any]) -> list[dict[str, Any]]:
+def _receipt_problems(
+    ctx: ScoringContext, decision: Decision, features: dict[str, Any], original: dict[str, Any]
+) -> list[dict[str, Any]]:
     receipt = json.loads(decision.receipt)
     problems: list[dict[str, Any]] = []
     if not ctx.keyring.verify(receipt["key_id"], receipt["payload"], receipt["signature"]):
-        problems.append({"field": "receipt.signature", "original": receipt["signature"],
-                         "replayed": "does not verify"})
+        problems.append(
+            {"field": "receipt.signature", "original": receipt["signature"], "replayed": "does not verify"}
+        )
     signed = json.loads(receipt["payload"])
-    expected = {"score_id": decision.id, "model_version": decision.model_version,
-                "model_sha256": decision.model_sha256, "features_sha256": features_sha256(features),
-                "score": original["score"], "pd": original["pd"], "grade": original["grade"],
-                "reason_codes": original["reason_codes"]}
+    expected = {
+        "score_id": decision.id,
+        "model_version": decision.model_version,
+        "model_sha256": decision.model_sha256,
+        "features_sha256": features_sha256(features),
+        "score": original["score"],
+        "pd": original["pd"],
+        "grade": original["grade"],
+        "reason_codes": original["reason_codes"],
+    }
     for field, value in expected.items():
         if not _same(signed.get(field), value):
-            problems.append({"field": f"receipt.{field}", "original": signed.get(field),
-                             "replayed": value})
+            problems.append({"field": f"receipt.{field}", "original": signed.get(field), "replayed": value})
     if sha256_hex(receipt["payload"]) != decision.receipt_payload_sha256:
-        problems.append({"field": "receipt.payload_sha256", "original": decision.receipt_payload_sha256,
-                         "replayed": sha256_hex(receipt["payload"])})
+        problems.append(
+            {
+                "field": "receipt.payload_sha256",
+                "original": decision.receipt_payload_sha256,
+                "replayed": sha256_hex(receipt["payload"]),
+            }
+        )
     return problems
 
 
@@ -85,16 +102,33 @@ def replay_decision(
     try:
         explanation = explain_applicant(model, features)
     except FeatureValidationError as exc:  # the stored inputs were altered
-        differences = [{"field": "features", "original": decision.features_sha256,
-                        "replayed": f"stored inputs no longer validate: {exc}"}]
+        differences = [
+            {
+                "field": "features",
+                "original": decision.features_sha256,
+                "replayed": f"stored inputs no longer validate: {exc}",
+            }
+        ]
     else:
         replayed = _view(outcome_record(explanation), [r.code for r in explanation.reasons])
         differences = _differences(original, replayed)
     differences += _receipt_problems(ctx, decision, features, original)
     identical = not differences
-    record_change(session, ctx, actor=actor, action="score.replayed", subject=f"score:{decision.id}",
-                  payload={"score_id": decision.id, "model_version": decision.model_version,
-                           "identical": identical}, event=False)
-    return {"id": decision.id, "model_version": decision.model_version,
-            "model_sha256": decision.model_sha256, "identical": identical,
-            "original": original, "replayed": replayed, "differences": differences}
+    record_change(
+        session,
+        ctx,
+        actor=actor,
+        action="score.replayed",
+        subject=f"score:{decision.id}",
+        payload={"score_id": decision.id, "model_version": decision.model_version, "identical": identical},
+        event=False,
+    )
+    return {
+        "id": decision.id,
+        "model_version": decision.model_version,
+        "model_sha256": decision.model_sha256,
+        "identical": identical,
+        "original": original,
+        "replayed": replayed,
+        "differences": differences,
+    }

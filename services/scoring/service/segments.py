@@ -54,8 +54,13 @@ def list_segments(session: Session) -> list[SegmentEntry]:
     out = []
     for segment in sorted(set(SEGMENTS) | set(repo.registered_segments(session))):
         champion = champions.get(segment)
-        out.append(SegmentEntry(segment=segment, spec=_segment_spec(session, segment, champion),
-                                champion_version=champion.version if champion is not None else None))
+        out.append(
+            SegmentEntry(
+                segment=segment,
+                spec=_segment_spec(session, segment, champion),
+                champion_version=champion.version if champion is not None else None,
+            )
+        )
     return out
 
 
@@ -81,7 +86,8 @@ def segment_detail(session: Session, store: ModelStore, segment: str) -> Segment
     else:
         spec = _segment_spec(session, segment, None)
     return SegmentDetail(
-        segment=segment, spec=spec,
+        segment=segment,
+        spec=spec,
         champion_version=champion.version if champion is not None else None,
         example=example_features(spec, baseline),
     )

@@ -53,8 +53,12 @@ def test_duplicate_order_ref_is_409_per_marketplace(api: EscrowApi) -> None:
 def test_marketplace_sees_and_acts_only_on_its_own_escrows(api: EscrowApi) -> None:
     eid = api.create(order_ref="ORD-1")["id"]
     other = auth(api.keys["market2"])
-    for method, path in [("GET", f"/v1/escrows/{eid}"), ("GET", f"/v1/escrows/{eid}/entries"),
-                         ("POST", f"/v1/escrows/{eid}/fund"), ("POST", f"/v1/escrows/{eid}/cancel")]:
+    for method, path in [
+        ("GET", f"/v1/escrows/{eid}"),
+        ("GET", f"/v1/escrows/{eid}/entries"),
+        ("POST", f"/v1/escrows/{eid}/fund"),
+        ("POST", f"/v1/escrows/{eid}/cancel"),
+    ]:
         is_problem(api.client.request(method, path, headers=other), 404)
     assert api.get("/v1/escrows?order_ref=ORD-1", key="market2")["escrows"] == []
     mine = api.get("/v1/escrows?order_ref=ORD-1")["escrows"]
@@ -96,18 +100,35 @@ def test_marketplace_cannot_read_the_ledger_or_pay_out(api: EscrowApi) -> None:
     is_problem(api.client.get("/v1/ledger/trial-balance", headers=market), 403)
     payout = {"seller_id": "s", "currency": "KES"}
     is_problem(api.client.post("/v1/payouts", json=payout, headers=market), 403)
-    is_problem(api.client.post("/v1/escrows", json=EscrowPayloadFactory(), headers=auth(api.keys["auditor"])),
-               403)
+    is_problem(
+        api.client.post("/v1/escrows", json=EscrowPayloadFactory(), headers=auth(api.keys["auditor"])), 403
+    )
 
 
 def test_payout_and_assignment_bodies_are_validated(api: EscrowApi) -> None:
     admin = auth(api.keys["admin"])
     body = is_problem(api.client.post("/v1/payouts", json={"currency": "KES"}, headers=admin), 422)
     assert "exactly one of seller_id" in body["detail"]
-    body = is_problem(api.client.post("/v1/payouts", json={"seller_id": "s", "currency": "KES",
-                                                           "amount_minor": 0}, headers=admin), 422)
+    body = is_problem(
+        api.client.post(
+            "/v1/payouts", json={"seller_id": "s", "currency": "KES", "amount_minor": 0}, headers=admin
+        ),
+        422,
+    )
     assert body["errors"][0]["field"] == "amount_minor"
-    body = is_problem(api.client.post("/v1/assignments", json={
-        "seller_id": "s", "lender_id": "l", "currency": "KES", "share_bps": 0, "cap_minor": 1,
-        "loan_ref": "LN"}, headers=admin), 422)
+    body = is_problem(
+        api.client.post(
+            "/v1/assignments",
+            json={
+                "seller_id": "s",
+                "lender_id": "l",
+                "currency": "KES",
+                "share_bps": 0,
+                "cap_minor": 1,
+                "loan_ref": "LN",
+            },
+            headers=admin,
+        ),
+        422,
+    )
     assert body["errors"][0]["field"] == "share_bps"

@@ -27,9 +27,23 @@ def test_outbox_events_carry_the_marketplace_as_owner(api: EscrowApi) -> None:
     eid = _full_lifecycle(api)
     topics = [e["topic"] for e in api.events()]
     assert topics == [
-        "escrow.created", "payment.started", "escrow.funded", "lot.shipped", "lot.delivered",
-        "lot.accepted", "lot.released", "lot.refunded", "lot.shipped", "lot.delivered", "escrow.disputed",
-        "dispute.resolved", "lot.released", "lot.refunded", "escrow.closed", "payout.sent", "payout.settled",
+        "escrow.created",
+        "payment.started",
+        "escrow.funded",
+        "lot.shipped",
+        "lot.delivered",
+        "lot.accepted",
+        "lot.released",
+        "lot.refunded",
+        "lot.shipped",
+        "lot.delivered",
+        "escrow.disputed",
+        "dispute.resolved",
+        "lot.released",
+        "lot.refunded",
+        "escrow.closed",
+        "payout.sent",
+        "payout.settled",
     ]
     escrow_events = [e for e in api.events() if not e["topic"].startswith("payout.")]
     assert {e["owner"] for e in escrow_events} == {"shop-1"}
@@ -43,7 +57,12 @@ def test_audit_chain_verifies_after_a_lifecycle_and_names_money_movements(
     _full_lifecycle(api)
     entries = api.get("/v1/audit/entries", key="auditor")["entries"]
     assert [e["action"] for e in entries] == [
-        "escrow.fund", "escrow.accept", "escrow.resolve", "payout.sent", "payout.settled"]
+        "escrow.fund",
+        "escrow.accept",
+        "escrow.resolve",
+        "payout.sent",
+        "payout.settled",
+    ]
     accept = entries[1]["payload"]
     assert [entry["kind"] for entry in accept["entries"]] == ["release", "refund"]
     verified = api.get("/v1/audit/verify", key="auditor")
@@ -64,8 +83,12 @@ def test_a_refused_action_writes_no_event_no_audit_no_entry(api: EscrowApi, ctx:
 
     def state() -> tuple[int, int, int, int]:
         escrow = api.escrow(eid)
-        return (api.count(ctx.tables.outbox), api.count(ctx.tables.audit_log), api.verify()["entries"],
-                len(escrow["timeline"]))
+        return (
+            api.count(ctx.tables.outbox),
+            api.count(ctx.tables.audit_log),
+            api.verify()["entries"],
+            len(escrow["timeline"]),
+        )
 
     before = state()
     assert before[1:3] == (1, 1)

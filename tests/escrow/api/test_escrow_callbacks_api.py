@@ -30,13 +30,24 @@ def _payment(api: EscrowApi) -> tuple[str, dict[str, Any]]:
     return eid, api.post(f"/v1/escrows/{eid}/fund", expect=202)
 
 
-def _callback(ctx: ServiceContext, payment: dict[str, Any], *, minor: int | None = None,
-              event_id: str | None = None, type: CallbackType = CallbackType.PAYMENT_CONFIRMED,
-              currency: str = "KES") -> tuple[bytes, dict[str, str]]:
+def _callback(
+    ctx: ServiceContext,
+    payment: dict[str, Any],
+    *,
+    minor: int | None = None,
+    event_id: str | None = None,
+    type: CallbackType = CallbackType.PAYMENT_CONFIRMED,
+    currency: str = "KES",
+) -> tuple[bytes, dict[str, str]]:
     amount = Money(payment["amount_minor"] if minor is None else minor, currency)
-    return sandbox_callback(secret=callback_secret(ctx, "sandbox"), type=type,
-                            provider_ref=payment["provider_ref"], amount=amount, now=ctx.clock.now(),
-                            event_id=event_id)
+    return sandbox_callback(
+        secret=callback_secret(ctx, "sandbox"),
+        type=type,
+        provider_ref=payment["provider_ref"],
+        amount=amount,
+        now=ctx.clock.now(),
+        event_id=event_id,
+    )
 
 
 def _post(client: TestClient, body: bytes, headers: dict[str, str]) -> Any:

@@ -32,7 +32,10 @@ def test_two_lot_order_one_accepted_one_partly_accepted(api: EscrowApi, clock: M
     eid = escrow["id"]
     holding, buyer = f"escrow_holding:{eid}:KES", "buyer_refund_payable:buyer-7:KES"
     assert (escrow["status"], escrow["total_minor"], escrow["allowed_actions"]) == (
-        "created", 100_000, ["cancel", "fund"])
+        "created",
+        100_000,
+        ["cancel", "fund"],
+    )
     assert api.get(f"/v1/escrows/{eid}/entries")["entries"] == []
 
     # 2. The buyer pays 100,000: the provider holds it for us, the escrow owes it.
@@ -66,13 +69,22 @@ def test_two_lot_order_one_accepted_one_partly_accepted(api: EscrowApi, clock: M
         ("refund", [(holding, "debit", 10_000), (buyer, "credit", 10_000)]),
     ]
     assert [e["ref"] for e in entries] == [
-        f"{eid}:fund/1", f"{eid}:accept:A/1", f"{eid}:accept:B/1", f"{eid}:accept:B/2"]
+        f"{eid}:fund/1",
+        f"{eid}:accept:A/1",
+        f"{eid}:accept:B/1",
+        f"{eid}:accept:B/2",
+    ]
 
     # The escrow's money: funded = released (to the seller, after fees) + refunded + fees + held.
-    assert {k: escrow[k] for k in ("funded_minor", "released_minor", "refunded_minor", "fees_minor",
-                                   "held_minor")} == {
-        "funded_minor": 100_000, "released_minor": 87_750, "refunded_minor": 10_000,
-        "fees_minor": 2_250, "held_minor": 0}
+    assert {
+        k: escrow[k] for k in ("funded_minor", "released_minor", "refunded_minor", "fees_minor", "held_minor")
+    } == {
+        "funded_minor": 100_000,
+        "released_minor": 87_750,
+        "refunded_minor": 10_000,
+        "fees_minor": 2_250,
+        "held_minor": 0,
+    }
     assert_conserved(escrow)
 
     # The trial balance: the provider holds 100,000 (debit); we owe the seller 87,750, the
@@ -86,8 +98,9 @@ def test_two_lot_order_one_accepted_one_partly_accepted(api: EscrowApi, clock: M
 
 def test_proceeds_assigned_to_a_lender_then_the_seller_paid_out(api: EscrowApi, clock: ManualClock) -> None:
     """The seller assigned 20% of every release to lender-1 for loan LN-7, up to 15,000."""
-    assignment = api.post("/v1/assignments", AssignmentPayloadFactory(loan_ref="LN-7"), key="service",
-                          expect=201)
+    assignment = api.post(
+        "/v1/assignments", AssignmentPayloadFactory(loan_ref="LN-7"), key="service", expect=201
+    )
     assert (assignment["remaining_minor"], assignment["status"]) == (15_000, "active")
     eid = api.create()["id"]
     api.fund(eid)
@@ -101,10 +114,18 @@ def test_proceeds_assigned_to_a_lender_then_the_seller_paid_out(api: EscrowApi, 
     releases = [legs(e) for e in api.get(f"/v1/escrows/{eid}/entries")["entries"] if e["kind"] == "release"]
     lender = "lender_receivable:lender-1:KES"
     assert releases == [
-        [(f"escrow_holding:{eid}:KES", "debit", 60_000), (FEE, "credit", 1_500), (SELLER, "credit", 46_800),
-         (lender, "credit", 11_700)],
-        [(f"escrow_holding:{eid}:KES", "debit", 40_000), (FEE, "credit", 1_000), (SELLER, "credit", 35_700),
-         (lender, "credit", 3_300)],
+        [
+            (f"escrow_holding:{eid}:KES", "debit", 60_000),
+            (FEE, "credit", 1_500),
+            (SELLER, "credit", 46_800),
+            (lender, "credit", 11_700),
+        ],
+        [
+            (f"escrow_holding:{eid}:KES", "debit", 40_000),
+            (FEE, "credit", 1_000),
+            (SELLER, "credit", 35_700),
+            (lender, "credit", 3_300),
+        ],
     ]
     assert escrow["released_minor"] == 82_500 + 15_000 and escrow["fees_minor"] == 2_500
     assert_conserved(escrow)
@@ -112,7 +133,9 @@ def test_proceeds_assigned_to_a_lender_then_the_seller_paid_out(api: EscrowApi, 
     # The loans service is told by an event per sweep.
     swept = [e["payload"] for e in api.events("assignment.swept")]
     assert [(s["loan_ref"], s["amount_minor"], s["remaining_minor"], s["repaid"]) for s in swept] == [
-        ("LN-7", 11_700, 3_300, False), ("LN-7", 3_300, 0, True)]
+        ("LN-7", 11_700, 3_300, False),
+        ("LN-7", 3_300, 0, True),
+    ]
     assert api.get(f"/v1/assignments/{assignment['id']}", key="auditor")["status"] == "repaid"
 
     # Paying the seller out: payable -> payout clearing; the provider settles: -> provider clearing.

@@ -234,9 +234,7 @@ SCENARIOS: dict[str, Case] = {
         on_b={A.SHIP},
     ),
     "A resolved": Case(
-        build=lambda: run(
-            [*delivered_a(), (A.DISPUTE, "A", IN_INSPECTION), (A.RESOLVE, "A", IN_INSPECTION)]
-        ),
+        build=lambda: run([*delivered_a(), (A.DISPUTE, "A", IN_INSPECTION), (A.RESOLVE, "A", IN_INSPECTION)]),
         at=IN_INSPECTION,
         escrow="in_progress",
         lot_a="resolved",
@@ -402,9 +400,7 @@ def test_partial_acceptance_releases_part_net_of_fee_and_refunds_the_rest() -> N
 @pytest.mark.parametrize("amount_minor", [0, -5, 60_001])
 def test_acceptance_outside_the_lot_is_refused(amount_minor: int) -> None:
     with pytest.raises(AmountError, match=r"within 1\.\.60000"):
-        accept_lot(
-            escrow=run(delivered_a()), lot_id="A", amount_minor=amount_minor, now=IN_INSPECTION
-        )
+        accept_lot(escrow=run(delivered_a()), lot_id="A", amount_minor=amount_minor, now=IN_INSPECTION)
 
 
 def test_partial_acceptance_after_inspection_is_refused_full_is_allowed() -> None:

@@ -13,8 +13,11 @@ def test_ordinary_accounts_lock_before_the_hot_shared_ones_each_in_account_order
     hot = [r for r in ordered if r.kind in HOT_KINDS]
     assert ordered == ordinary + hot
     assert ordinary == sorted(ordinary) and hot == sorted(hot)
-    assert {r.kind for r in hot} == {AccountKind.PROVIDER_CLEARING, AccountKind.PAYOUT_CLEARING,
-                                     AccountKind.PLATFORM_FEE_REVENUE}
+    assert {r.kind for r in hot} == {
+        AccountKind.PROVIDER_CLEARING,
+        AccountKind.PAYOUT_CLEARING,
+        AccountKind.PLATFORM_FEE_REVENUE,
+    }
 
 
 def test_hot_accounts_are_never_guarded_so_never_need_a_read_lock() -> None:

@@ -76,9 +76,7 @@ def draw_assignments(data: st.DataObject) -> tuple[Assignment, ...]:
         bps = data.draw(st.integers(min_value=1, max_value=budget))
         budget -= bps
         cap = data.draw(st.integers(min_value=1, max_value=150_000))
-        result.append(
-            Assignment(f"AS{index}", f"LENDER{index}", bps, Money(cap, "KES"), Money(0, "KES"))
-        )
+        result.append(Assignment(f"AS{index}", f"LENDER{index}", bps, Money(cap, "KES"), Money(0, "KES")))
         if budget == 0:
             break
     return tuple(result)
@@ -95,18 +93,14 @@ def allowed_map(escrows: dict[str, Escrow], now: datetime) -> dict[Subject, tupl
     }
 
 
-def check_books(
-    book: Book, escrows: dict[str, Escrow], assignments: tuple[Assignment, ...]
-) -> None:
+def check_books(book: Book, escrows: dict[str, Escrow], assignments: tuple[Assignment, ...]) -> None:
     assert all(total.is_zero() for total in trial_balance(balances=book.balances).values())
     for ref, balance in book.balances.items():
         account = book.accounts[ref]
         if not account.may_go_negative:
             assert account.normal_balance(balance).minor >= 0, ref
     for escrow in escrows.values():
-        totals = escrow_totals(
-            escrow_id=escrow.escrow_id, currency=escrow.currency, entries=book.entries
-        )
+        totals = escrow_totals(escrow_id=escrow.escrow_id, currency=escrow.currency, entries=book.entries)
         assert totals.is_conserved
         assert totals.funded == escrow.funded
         assert totals.held == escrow.held
@@ -120,9 +114,7 @@ def check_books(
         if escrow.status in TERMINAL_ESCROW_STATUSES:
             assert escrow.held.is_zero()
     lenders = sum(
-        book.normal_balance(ref)
-        for ref in book.balances
-        if ref.kind is AccountKind.LENDER_RECEIVABLE
+        book.normal_balance(ref) for ref in book.balances if ref.kind is AccountKind.LENDER_RECEIVABLE
     )
     assert lenders == sum(a.swept.minor for a in assignments)
     assert all(a.swept <= a.cap for a in assignments)
@@ -134,9 +126,7 @@ def pay_out_sellers(data: st.DataObject, book: Book, step: int) -> None:
         due = book.normal_balance(ref)
         if due > 0:
             amount = Money(data.draw(st.integers(min_value=1, max_value=due)), ref.currency)
-            book.post(
-                [payout_entry(payable=ref, amount=amount, provider=PROVIDER, ref=f"po{step}")]
-            )
+            book.post([payout_entry(payable=ref, amount=amount, provider=PROVIDER, ref=f"po{step}")])
             book.post([payout_settled_entry(amount=amount, provider=PROVIDER, ref=f"ok{step}")])
 
 

@@ -126,16 +126,12 @@ def test_same_order_with_proceeds_assigned_to_a_lender_then_paid_out() -> None:
     )
     escrow = step.escrow
     for lot_id in ("A", "B"):
-        escrow = ship_lot(
-            escrow=escrow, lot_id=lot_id, carrier="G4S", tracking=lot_id, now=now
-        ).escrow
+        escrow = ship_lot(escrow=escrow, lot_id=lot_id, carrier="G4S", tracking=lot_id, now=now).escrow
         escrow = deliver_lot(escrow=escrow, lot_id=lot_id, now=now).escrow
 
     # Lot A: net 58,500; the lender's 20% is 11,700; the seller keeps 46,800.
     step = accept_lot(escrow=escrow, lot_id="A", now=now)
-    plan = entries_for_transition(
-        transition=step, assignments=assignments, provider=PROVIDER, ref="acc-A"
-    )
+    plan = entries_for_transition(transition=step, assignments=assignments, provider=PROVIDER, ref="acc-A")
     assert legs(plan.entries[0]) == [
         (HOLDING, "debit", 60_000),
         (FEE, "credit", 1_500),
@@ -148,9 +144,7 @@ def test_same_order_with_proceeds_assigned_to_a_lender_then_paid_out() -> None:
 
     # Lot B in full: net 39,000; 20% would be 7,800 but only 3,300 of the cap is left.
     step = accept_lot(escrow=escrow, lot_id="B", now=now)
-    plan = entries_for_transition(
-        transition=step, assignments=assignments, provider=PROVIDER, ref="acc-B"
-    )
+    plan = entries_for_transition(transition=step, assignments=assignments, provider=PROVIDER, ref="acc-B")
     assert legs(plan.entries[0]) == [
         (HOLDING, "debit", 40_000),
         (FEE, "credit", 1_000),
@@ -185,9 +179,7 @@ def test_buyer_refund_paid_out_returned_by_the_provider_then_paid_again() -> Non
     book = Book()
     escrow = two_lot_escrow()
     step = fund_escrow(escrow=escrow, amount=kes(100_000), now=T0)
-    book.post(
-        entries_for_transition(transition=step, assignments=(), provider=PROVIDER, ref="f").entries
-    )
+    book.post(entries_for_transition(transition=step, assignments=(), provider=PROVIDER, ref="f").entries)
     step = cancel_escrow(escrow=step.escrow, now=T0 + timedelta(hours=2))
     plan = entries_for_transition(transition=step, assignments=(), provider=PROVIDER, ref="c")
     assert [legs(e) for e in plan.entries] == [
@@ -199,9 +191,7 @@ def test_buyer_refund_paid_out_returned_by_the_provider_then_paid_again() -> Non
     payout = payout_clearing_account(provider=PROVIDER, currency="KES")
     book.post([payout_entry(payable=buyer, amount=kes(100_000), provider=PROVIDER, ref="p1")])
     assert (book.normal_balance(buyer), book.normal_balance(payout)) == (0, 100_000)
-    returned = payout_returned_entry(
-        payable=buyer, amount=kes(100_000), provider=PROVIDER, ref="r1"
-    )
+    returned = payout_returned_entry(payable=buyer, amount=kes(100_000), provider=PROVIDER, ref="r1")
     assert legs(returned) == [
         ("payout_clearing:sandbox:KES", "debit", 100_000),
         (BUYER, "credit", 100_000),

@@ -136,7 +136,8 @@ def test_ledger_verify_cli_passes_then_fails_on_a_tampered_balance(
     with ctx.db.unit_of_work() as session:  # someone edits a stored balance behind the ledger's back
         session.execute(
             text(
-                "UPDATE ledger_accounts SET balance_minor = balance_minor + 7 WHERE kind = 'provider_clearing'"
+                "UPDATE ledger_accounts SET balance_minor = balance_minor + 7 "
+                "WHERE kind = 'provider_clearing'"
             )
         )
     broken = runner.invoke(cli, ["ledger", "verify"])

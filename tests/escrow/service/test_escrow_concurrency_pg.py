@@ -27,8 +27,10 @@ pytestmark = pytest.mark.postgres
 @pytest.fixture(autouse=True)
 def _postgres_only(backend: str) -> None:
     if backend != "postgresql":
-        pytest.skip("needs real concurrent transactions: SQLite serialises every writer (BEGIN IMMEDIATE); "
-                    "set AGRIFIN_TEST_POSTGRES_URL to run on PostgreSQL")
+        pytest.skip(
+            "needs real concurrent transactions: SQLite serialises every writer (BEGIN IMMEDIATE); "
+            "set AGRIFIN_TEST_POSTGRES_URL to run on PostgreSQL"
+        )
 
 
 def race(count: int, work: Callable[[int], Any]) -> list[Any]:
@@ -118,16 +120,23 @@ def test_concurrent_idempotent_replays_return_the_first_answer(api: EscrowApi) -
 def test_releases_and_payouts_of_one_seller_race_without_overspending(api: EscrowApi) -> None:
     """Ten escrows of one seller released at once, while payouts drain the seller's balance and
     a 50% assignment sweeps releases up to its cap."""
-    assignment = api.post("/v1/assignments", AssignmentPayloadFactory(share_bps=5_000, cap_minor=20_000),
-                          key="service", expect=201)
+    assignment = api.post(
+        "/v1/assignments",
+        AssignmentPayloadFactory(share_bps=5_000, cap_minor=20_000),
+        key="service",
+        expect=201,
+    )
     escrows = [_delivered(api, lots=[{"lot_ref": "A", "amount_minor": 10_000}]) for _ in range(10)]
     market, admin = auth(api.keys["market"]), auth(api.keys["admin"])
 
     def act(i: int) -> Any:
         if i < 10:
             return api.client.post(f"/v1/escrows/{escrows[i]}/lots/A/accept", headers=market)
-        return api.client.post("/v1/payouts", json={"seller_id": "seller-1", "currency": "KES",
-                                                    "amount_minor": 3_000}, headers=admin)
+        return api.client.post(
+            "/v1/payouts",
+            json={"seller_id": "seller-1", "currency": "KES", "amount_minor": 3_000},
+            headers=admin,
+        )
 
     responses = race(20, act)
     assert {r.status_code for r in responses[:10]} == {200}

@@ -39,8 +39,10 @@ ALLOWED_STATUSES = {200, 201, 202, 404, 409, 422}
 @pytest.fixture(autouse=True)
 def _postgres_only(backend: str) -> None:
     if backend != "postgresql":
-        pytest.skip("needs real concurrent transactions: SQLite serialises every writer (BEGIN IMMEDIATE); "
-                    "set AGRIFIN_TEST_POSTGRES_URL to run on PostgreSQL")
+        pytest.skip(
+            "needs real concurrent transactions: SQLite serialises every writer (BEGIN IMMEDIATE); "
+            "set AGRIFIN_TEST_POSTGRES_URL to run on PostgreSQL"
+        )
 
 
 class Run:
@@ -66,11 +68,15 @@ class Run:
 
     def create(self, rng: random.Random) -> None:
         now = self.clock.now()
-        lots = [{"lot_ref": f"L{i}", "amount_minor": rng.randint(1, 200_000)}
-                for i in range(rng.randint(1, 3))]
+        lots = [
+            {"lot_ref": f"L{i}", "amount_minor": rng.randint(1, 200_000)} for i in range(rng.randint(1, 3))
+        ]
         body = {
-            "order_ref": f"R-{rng.getrandbits(48):x}", "buyer_id": f"buyer-{rng.randint(1, 9)}",
-            "seller_id": rng.choice(SELLERS), "currency": rng.choice(CURRENCIES), "lots": lots,
+            "order_ref": f"R-{rng.getrandbits(48):x}",
+            "buyer_id": f"buyer-{rng.randint(1, 9)}",
+            "seller_id": rng.choice(SELLERS),
+            "currency": rng.choice(CURRENCIES),
+            "lots": lots,
             "fee": {"bps": rng.choice([0, 150, 250]), "min_minor": rng.choice([0, 100])},
             "inspection_period_hours": 24,
             "funding_deadline": (now + timedelta(days=2)).isoformat(),
@@ -147,16 +153,23 @@ def test_randomized_operations_keep_the_ledger_sound(
     api: EscrowApi, ctx: ServiceContext, clock: ManualClock
 ) -> None:
     rng = random.Random(SEED)
-    api.post("/v1/assignments", AssignmentPayloadFactory(share_bps=3_000, cap_minor=150_000), key="service",
-             expect=201)
+    api.post(
+        "/v1/assignments",
+        AssignmentPayloadFactory(share_bps=3_000, cap_minor=150_000),
+        key="service",
+        expect=201,
+    )
     ugx = AssignmentPayloadFactory(seller_id="seller-2", currency="UGX", share_bps=5_000, cap_minor=40_000)
     api.post("/v1/assignments", ugx, key="service", expect=201)
     run = Run(api, ctx, clock, rng)
     done = 0
     while done < OPERATIONS:
         snapshot = {eid: api.escrow(eid) for eid in rng.sample(run.escrows, min(len(run.escrows), 12))}
-        open_ones = {eid: e for eid, e in snapshot.items() if e["status"] not in ("completed", "refunded",
-                                                                                  "cancelled", "expired")}
+        open_ones = {
+            eid: e
+            for eid, e in snapshot.items()
+            if e["status"] not in ("completed", "refunded", "cancelled", "expired")
+        }
         width = rng.randint(1, 8)
         seeds = [rng.getrandbits(32) for _ in range(width)]
         errors: list[BaseException] = []
@@ -202,8 +215,15 @@ def _assert_sound(api: EscrowApi, ctx: ServiceContext, escrows: list[str]) -> No
             gross = sum(lot["released_minor"] for lot in lots)
             assert escrow["released_minor"] + escrow["fees_minor"] == gross
             assert escrow["refunded_minor"] == sum(lot["refunded_minor"] for lot in lots)
-            settled = {"accepted", "partially_accepted", "auto_released", "returned", "resolved", "refunded",
-                       "cancelled"}
+            settled = {
+                "accepted",
+                "partially_accepted",
+                "auto_released",
+                "returned",
+                "resolved",
+                "refunded",
+                "cancelled",
+            }
             open_lots = [lot["amount_minor"] for lot in lots if lot["status"] not in settled]
             assert escrow["held_minor"] == sum(open_lots)
         else:
@@ -211,6 +231,10 @@ def _assert_sound(api: EscrowApi, ctx: ServiceContext, escrows: list[str]) -> No
     assert len(statuses) >= 4, statuses
     with ctx.db.unit_of_work(read_only=True) as session:
         for assignment in session.execute(select(AssignmentRow)).scalars():
-            swept = sum(s.amount_minor for s in session.execute(
-                select(SweepRow).where(SweepRow.assignment_id == assignment.id)).scalars())
+            swept = sum(
+                s.amount_minor
+                for s in session.execute(
+                    select(SweepRow).where(SweepRow.assignment_id == assignment.id)
+                ).scalars()
+            )
             assert swept == assignment.swept_minor <= assignment.cap_minor

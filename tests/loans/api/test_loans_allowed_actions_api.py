@@ -131,8 +131,12 @@ def loan_in(api: LoansApi) -> Callable[[str], dict[str, Any]]:
         api.set_date("2025-01-01")
         borrower = api.borrower()
         application = api.apply(
-            product["id"], borrower["id"], disbursement_date="2025-01-01", principal_minor=300_000,
-            annual_interest_rate="12", number_of_repayments=3,
+            product["id"],
+            borrower["id"],
+            disbursement_date="2025-01-01",
+            principal_minor=300_000,
+            annual_interest_rate="12",
+            number_of_repayments=3,
         )
         loan = api.post(f"/v1/applications/{application['id']}/approve", as_="manager", expect=201)
         if status != "approved":

@@ -138,10 +138,22 @@ def test_withdraw_and_roles(api: LoansApi) -> None:
 
 def test_the_request_id_follows_the_application_to_scoring(api: LoansApi, scoring: FakeScoring) -> None:
     product, borrower = api.product(), api.borrower()
-    body = {"product_id": product["id"], "borrower_id": borrower["id"], "principal_minor": 1_200_000,
-            "annual_interest_rate": "18", "number_of_repayments": 6, "disbursement_date": "2026-01-15",
-            "features": {"land_area_ha": "2.5", "years_farming": 12}}
-    response = api.call("POST", "/v1/applications", as_="officer", expect=201, json=body,
-                        headers={"X-Request-ID": "req-from-the-officer"})
+    body = {
+        "product_id": product["id"],
+        "borrower_id": borrower["id"],
+        "principal_minor": 1_200_000,
+        "annual_interest_rate": "18",
+        "number_of_repayments": 6,
+        "disbursement_date": "2026-01-15",
+        "features": {"land_area_ha": "2.5", "years_farming": 12},
+    }
+    response = api.call(
+        "POST",
+        "/v1/applications",
+        as_="officer",
+        expect=201,
+        json=body,
+        headers={"X-Request-ID": "req-from-the-officer"},
+    )
     assert response.headers["x-request-id"] == "req-from-the-officer"
     assert scoring.request_ids[-1] == "req-from-the-officer"

@@ -33,9 +33,7 @@ def test_repayment_pays_penalties_then_fees_then_interest_then_principal() -> No
     account = LoanAccount(
         schedule=small_loan(),
         transactions=(
-            PenaltyCharge(
-                sequence=1, on=date(2025, 2, 2), installment_number=1, amount_minor=1_000
-            ),
+            PenaltyCharge(sequence=1, on=date(2025, 2, 2), installment_number=1, amount_minor=1_000),
             Repayment(sequence=2, on=date(2025, 2, 10), amount_minor=5_000),
         ),
     )
@@ -80,9 +78,7 @@ def test_back_dated_repayment_reallocates_later_repayments() -> None:
     assert account.state().allocations[0].by_installment[0][0] == 1
 
     # A repayment made on Feb 1 is recorded late (sequence 2) with its real date.
-    account = account.with_transactions(
-        Repayment(sequence=2, on=date(2025, 2, 1), amount_minor=103_500)
-    )
+    account = account.with_transactions(Repayment(sequence=2, on=date(2025, 2, 1), amount_minor=103_500))
     allocations = {a.sequence: a for a in account.state().allocations}
     assert [a.sequence for a in account.state().allocations] == [2, 1]
     assert [n for n, _ in allocations[2].by_installment] == [1]
@@ -158,9 +154,7 @@ def test_write_off_moves_the_outstanding_and_later_money_is_a_recovery() -> None
     )
     state = account.state()
     assert state.status is AccountStatus.WRITTEN_OFF
-    assert state.written_off == Components(
-        fee_minor=1_000, interest_minor=3_000, principal_minor=200_000
-    )
+    assert state.written_off == Components(fee_minor=1_000, interest_minor=3_000, principal_minor=200_000)
     assert state.outstanding == Components()
     assert state.recovered_minor == 20_000
     assert state.allocations[-1].recovery_minor == 20_000
@@ -214,9 +208,7 @@ def test_reversing_a_write_off_restores_the_loan() -> None:
         ),
     ],
 )
-def test_inconsistent_transactions_are_refused(
-    transactions: tuple[object, ...], message: str
-) -> None:
+def test_inconsistent_transactions_are_refused(transactions: tuple[object, ...], message: str) -> None:
     with pytest.raises(ValueError, match=message):
         LoanAccount(schedule=small_loan(), transactions=transactions)  # type: ignore[arg-type]
 

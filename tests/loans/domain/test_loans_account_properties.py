@@ -16,9 +16,7 @@ SCHEDULE = small_loan()
 
 @st.composite
 def histories(draw: st.DrawFn) -> list[Transaction]:
-    payments = draw(
-        st.lists(st.tuples(st.integers(0, 150), st.integers(1, 150_000)), min_size=0, max_size=8)
-    )
+    payments = draw(st.lists(st.tuples(st.integers(0, 150), st.integers(1, 150_000)), min_size=0, max_size=8))
     txns: list[Transaction] = [
         Repayment(sequence=i, on=date(2025, 1, 2) + timedelta(days=day), amount_minor=amount)
         for i, (day, amount) in enumerate(payments)
@@ -35,9 +33,7 @@ def test_every_unit_received_is_allocated_or_credited(history: list[Transaction]
     state = LoanAccount(schedule=SCHEDULE, transactions=tuple(history)).state()
     reversed_ids = {t.reverses for t in history if isinstance(t, Reversal)}
     received = sum(
-        t.amount_minor
-        for t in history
-        if isinstance(t, Repayment) and t.sequence not in reversed_ids
+        t.amount_minor for t in history if isinstance(t, Repayment) and t.sequence not in reversed_ids
     )
     allocated = sum(a.allocated.total_minor + a.overpayment_minor for a in state.allocations)
     assert allocated == received
@@ -59,9 +55,7 @@ def test_every_unit_received_is_allocated_or_credited(history: list[Transaction]
 
 @settings(max_examples=100, deadline=None)
 @given(histories(), st.randoms(use_true_random=False))
-def test_recording_order_does_not_change_the_state(
-    history: list[Transaction], rnd: random.Random
-) -> None:
+def test_recording_order_does_not_change_the_state(history: list[Transaction], rnd: random.Random) -> None:
     shuffled = list(history)
     rnd.shuffle(shuffled)
     one = LoanAccount(schedule=SCHEDULE, transactions=tuple(history)).state()

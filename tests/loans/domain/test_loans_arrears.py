@@ -81,9 +81,7 @@ def test_days_past_due_over_a_season() -> None:
 def test_arrears_tolerance_ignores_a_small_shortfall() -> None:
     shortfall = Repayment(sequence=1, on=date(2025, 2, 1), amount_minor=103_500 - 50)
     strict = LoanAccount(schedule=small_loan(), transactions=(shortfall,))
-    tolerant = LoanAccount(
-        schedule=small_loan(arrears_tolerance_minor=100), transactions=(shortfall,)
-    )
+    tolerant = LoanAccount(schedule=small_loan(arrears_tolerance_minor=100), transactions=(shortfall,))
     assert strict.days_past_due(as_of=date(2025, 2, 20)) == 19
     assert tolerant.days_past_due(as_of=date(2025, 2, 20)) == 0
     assert tolerant.days_past_due(as_of=date(2025, 3, 5)) == 4  # installment 2 is fully unpaid

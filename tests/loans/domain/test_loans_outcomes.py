@@ -24,7 +24,10 @@ def test_disbursement_withholds_the_disbursement_fees() -> None:
     schedule = small_loan()
     with_fee = build(
         terms(amortization=Amortization.EQUAL_PRINCIPAL, fees=(origination,)),
-        principal=300_000, rate="12", n=3, disbursed=date(2025, 1, 1),
+        principal=300_000,
+        rate="12",
+        n=3,
+        disbursed=date(2025, 1, 1),
     )
     assert disbursement_of(schedule).fees == Money(0, "KES")
     paid_out = disbursement_of(with_fee)

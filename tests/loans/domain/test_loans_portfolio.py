@@ -77,9 +77,7 @@ def test_par_on_a_seeded_portfolio_of_accounts() -> None:
         first_unpaid_due = schedule.rows[paid_installments].due_date
         dpd = max((as_of - first_unpaid_due).days, 0)
         assert item.days_past_due == dpd
-        principal = (
-            schedule.rows[paid_installments - 1].balance_minor if paid_installments else 1_200_000
-        )
+        principal = schedule.rows[paid_installments - 1].balance_minor if paid_installments else 1_200_000
         assert item.outstanding_principal_minor == principal
         expected_total += principal
         for threshold in expected_at_risk:
@@ -89,9 +87,9 @@ def test_par_on_a_seeded_portfolio_of_accounts() -> None:
     assert par.total.outstanding_principal_minor == expected_total
     for figure in (par.total.par1, par.total.par30, par.total.par90):
         assert figure.at_risk_principal_minor == expected_at_risk[figure.threshold_days]
-        assert figure.ratio == (
-            Decimal(figure.at_risk_principal_minor) / Decimal(expected_total)
-        ).quantize(Decimal("0.000001"))
+        assert figure.ratio == (Decimal(figure.at_risk_principal_minor) / Decimal(expected_total)).quantize(
+            Decimal("0.000001")
+        )
     assert par.total.par1.loans_at_risk == sum(1 for e in exposures if e.days_past_due >= 1)
     by_product = par.by_product
     assert sum(r.outstanding_principal_minor for r in by_product.values()) == expected_total

@@ -120,9 +120,7 @@ def test_equal_principal_amortization() -> None:
 
 def test_equal_principal_ignores_the_installment_multiple() -> None:
     plain = build(terms(amortization=Amortization.EQUAL_PRINCIPAL), n=6)
-    multiple = build(
-        terms(amortization=Amortization.EQUAL_PRINCIPAL, installment_multiple_of_minor=100), n=6
-    )
+    multiple = build(terms(amortization=Amortization.EQUAL_PRINCIPAL, installment_multiple_of_minor=100), n=6)
     assert column(plain, "principal_minor") == column(multiple, "principal_minor")
 
 
@@ -204,9 +202,7 @@ def test_irregular_first_period_is_charged_pro_rata() -> None:
     # Jan 1 -> Feb 15 is 45 days; a regular month ending Feb 15 has 31: 1% x 45/31.
     schedule = build(terms(), n=3, disbursed=date(2025, 1, 1), first=date(2025, 2, 15))
     assert schedule.rows[0].interest_minor == half_even(Decimal(10_000_000) / 100 * 45 / 31)
-    assert schedule.rows[1].interest_minor == half_even(
-        schedule.rows[0].balance_minor * Decimal("0.01")
-    )
+    assert schedule.rows[1].interest_minor == half_even(schedule.rows[0].balance_minor * Decimal("0.01"))
 
 
 def test_installment_multiple_of_100() -> None:
@@ -251,9 +247,7 @@ def test_fees_at_disbursement_and_per_installment() -> None:
     fees = (
         Fee("processing", ChargeTiming.DISBURSEMENT, ChargeCalculation.PERCENT, percent=Decimal(2)),
         Fee("sms", ChargeTiming.PER_INSTALLMENT, ChargeCalculation.FLAT, amount_minor=5_000),
-        Fee(
-            "insurance", ChargeTiming.PER_INSTALLMENT, ChargeCalculation.PERCENT, percent=Decimal(1)
-        ),
+        Fee("insurance", ChargeTiming.PER_INSTALLMENT, ChargeCalculation.PERCENT, percent=Decimal(1)),
     )
     schedule = build(terms(fees=fees), n=3)
     assert schedule.disbursement_fees_minor == 200_000

@@ -60,8 +60,7 @@ def loans(draw: st.DrawFn) -> tuple[LoanTerms, int, Decimal, int, date, date | N
     rate = draw(st.decimals(min_value=0, max_value=120, places=3))
     disbursed = draw(st.dates(min_value=date(2000, 1, 1), max_value=date(2090, 12, 31)))
     first = draw(
-        st.none()
-        | st.integers(min_value=1, max_value=90).map(lambda d: disbursed + timedelta(days=d))
+        st.none() | st.integers(min_value=1, max_value=90).map(lambda d: disbursed + timedelta(days=d))
     )
     return loan_terms, principal, rate, n, disbursed, first
 

@@ -22,7 +22,9 @@ def test_defaults_and_the_development_service_key(tmp_path: Path, monkeypatch: p
     monkeypatch.setenv("AGRIFIN_LOANS_SCORING_API_KEY", "agf_serv_prod")
     monkeypatch.setenv("AGRIFIN_LOANS_SCORING_URL", "http://scoring:8001")
     settings = LoansSettings()
-    assert settings.resolved_scoring_api_key == "agf_serv_prod" and settings.scoring_url == "http://scoring:8001"
+    assert (
+        settings.resolved_scoring_api_key == "agf_serv_prod" and settings.scoring_url == "http://scoring:8001"
+    )
 
 
 def test_the_client_sends_the_key_to_the_configured_url(tmp_path: Path) -> None:
@@ -30,11 +32,26 @@ def test_the_client_sends_the_key_to_the_configured_url(tmp_path: Path) -> None:
 
     def handler(request: httpx.Request) -> httpx.Response:
         seen.append(request)
-        return httpx.Response(201, json={"id": "s1", "segment": "farmer", "subject_id": "b1", "score": 611.5,
-                                         "pd": 0.05, "grade": "C", "decision_hint": "approve", "reasons": []})
+        return httpx.Response(
+            201,
+            json={
+                "id": "s1",
+                "segment": "farmer",
+                "subject_id": "b1",
+                "score": 611.5,
+                "pd": 0.05,
+                "grade": "C",
+                "decision_hint": "approve",
+                "reasons": [],
+            },
+        )
 
-    settings = LoansSettings(scoring_url="http://scoring.example:9000", scoring_api_key="k",
-                             scoring_timeout_seconds=3, var_dir=tmp_path)
+    settings = LoansSettings(
+        scoring_url="http://scoring.example:9000",
+        scoring_api_key="k",
+        scoring_timeout_seconds=3,
+        var_dir=tmp_path,
+    )
     client = build_scoring_client(settings, transport=httpx.MockTransport(handler))
     result = client.score(
         segment="farmer", subject_id="b1", features={}, idempotency_key=score_idempotency_key("a1")

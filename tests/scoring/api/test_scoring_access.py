@@ -24,11 +24,17 @@ def score_id(client: TestClient, headers: Headers) -> str:
 
 def _calls(score_id: str, version: str) -> list[tuple[str, str]]:
     return [
-        ("GET", f"/v1/scores/{score_id}"), ("GET", "/v1/scores"),
+        ("GET", f"/v1/scores/{score_id}"),
+        ("GET", "/v1/scores"),
         ("GET", f"/v1/scores/{score_id}/waterfall.png"),
-        ("POST", f"/v1/scores/{score_id}/replay"), ("GET", "/v1/models"), ("GET", f"/v1/models/{version}"),
-        ("GET", f"/v1/models/{version}/card"), ("GET", f"/v1/models/{version}/card.md"),
-        ("GET", "/v1/segments"), ("GET", "/v1/segments/farmer"), ("GET", "/v1/monitoring/psi?segment=farmer"),
+        ("POST", f"/v1/scores/{score_id}/replay"),
+        ("GET", "/v1/models"),
+        ("GET", f"/v1/models/{version}"),
+        ("GET", f"/v1/models/{version}/card"),
+        ("GET", f"/v1/models/{version}/card.md"),
+        ("GET", "/v1/segments"),
+        ("GET", "/v1/segments/farmer"),
+        ("GET", "/v1/monitoring/psi?segment=farmer"),
     ]
 
 
@@ -72,5 +78,8 @@ def test_segments_publish_an_example_that_scores(client: TestClient, headers: He
     for segment in ("farmer", "enterprise"):
         detail = client.get(f"/v1/segments/{segment}", headers=headers(Role.SERVICE)).json()
         assert detail["segment"] == segment and detail["features"] and detail["champion_version"]
-        post_score(client, headers(Role.SERVICE),
-                   {"segment": segment, "subject_id": "example", "features": detail["example"]})
+        post_score(
+            client,
+            headers(Role.SERVICE),
+            {"segment": segment, "subject_id": "example", "features": detail["example"]},
+        )

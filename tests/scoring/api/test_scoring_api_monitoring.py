@@ -30,8 +30,9 @@ def _score_all(client: TestClient, headers: Headers, bodies: list[dict[str, Any]
 
 
 def _report(client: TestClient, headers: Headers, since: str) -> dict[str, Any]:
-    response = client.get("/v1/monitoring/psi", params={"segment": "farmer", "since": since},
-                          headers=headers(Role.AUDITOR))
+    response = client.get(
+        "/v1/monitoring/psi", params={"segment": "farmer", "since": since}, headers=headers(Role.AUDITOR)
+    )
     assert response.status_code == 200, response.text
     body: dict[str, Any] = response.json()
     return body

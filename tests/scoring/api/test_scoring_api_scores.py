@@ -81,8 +81,9 @@ def test_a_decision_is_stored_audited_and_emitted(
     assert stored.status_code == 200 and stored.json() == out
     listed = client.get("/v1/scores", params={"subject_id": "farmer-42"}, headers=headers(Role.AUDITOR))
     assert [s["id"] for s in listed.json()["scores"]] == [out["id"]]
-    assert client.get("/v1/scores", params={"subject_id": "nobody"},
-                      headers=headers(Role.AUDITOR)).json() == {"scores": []}
+    assert client.get(
+        "/v1/scores", params={"subject_id": "nobody"}, headers=headers(Role.AUDITOR)
+    ).json() == {"scores": []}
     assert client.get("/v1/scores/no-such-id", headers=headers(Role.AUDITOR)).status_code == 404
 
 
@@ -96,10 +97,12 @@ def test_reason_texts_in_chinese_by_query_or_accept_language(client: TestClient,
     zh_first = {**headers(Role.LOAN_OFFICER), "Accept-Language": "zh-CN,zh;q=0.9,en;q=0.5"}
     by_header = client.post("/v1/scores", json=body, headers=zh_first)
     for out in (by_query, by_header.json()):
-        assert [r["text"] for r in out["reasons"]] == [spec.feature(r["feature"]).reason("zh")
-                                                       for r in out["reasons"]]
-    assert [r["text"] for r in english["reasons"]] == [spec.feature(r["feature"]).reason("en")
-                                                       for r in english["reasons"]]
+        assert [r["text"] for r in out["reasons"]] == [
+            spec.feature(r["feature"]).reason("zh") for r in out["reasons"]
+        ]
+    assert [r["text"] for r in english["reasons"]] == [
+        spec.feature(r["feature"]).reason("en") for r in english["reasons"]
+    ]
     again = client.get(f"/v1/scores/{english['id']}", params={"lang": "zh"}, headers=headers(Role.AUDITOR))
     assert again.json()["reasons"][0]["text"] == spec.feature(english["reasons"][0]["feature"]).reason("zh")
 
@@ -135,8 +138,11 @@ def test_monotone_constraints_hold_through_the_api(
             values = [lo + (hi - lo) * k / 5 for k in range(6)]
         scores = []
         for value in values:
-            body = {"segment": segment, "subject_id": f"mono-{f.name}",
-                    "features": {**segment_doc["example"], f.name: value}}
+            body = {
+                "segment": segment,
+                "subject_id": f"mono-{f.name}",
+                "features": {**segment_doc["example"], f.name: value},
+            }
             scores.append(post_score(client, officer, body)["score"])
         steps = [b - a for a, b in itertools.pairwise(scores)]
         assert all(f.monotone * step >= -1e-9 for step in steps), (f.name, scores)
@@ -146,8 +152,10 @@ def test_concurrent_requests_share_the_model_cache_and_agree_bit_for_bit(
     client: TestClient, ctx: ServiceContext, headers: Headers
 ) -> None:
     factory.random.reseed_random("concurrent")
-    bodies = [ScoreRequestFactory(segment=segment, features=FEATURE_FACTORIES[segment]())
-              for segment in ("farmer", "enterprise")]
+    bodies = [
+        ScoreRequestFactory(segment=segment, features=FEATURE_FACTORIES[segment]())
+        for segment in ("farmer", "enterprise")
+    ]
     officer = headers(Role.LOAN_OFFICER)
     with ThreadPoolExecutor(max_workers=8) as pool:
         results = list(pool.map(lambda i: post_score(client, officer, bodies[i % 2]), range(24)))

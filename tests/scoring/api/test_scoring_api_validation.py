@@ -29,10 +29,16 @@ CASES = {
     "wrong type (boolean)": ({**EXAMPLE, "irrigation": "yes"}, "features.irrigation", "must be a boolean"),
     "wrong type (category)": ({**EXAMPLE, "main_crop": 3}, "features.main_crop", "must be a string"),
     "out of range (below)": ({**EXAMPLE, "years_farming": -1}, "features.years_farming", ">= 0"),
-    "out of range (above)": ({**EXAMPLE, "on_time_repayment_rate": 1.5}, "features.on_time_repayment_rate",
-                             "<= 1"),
-    "unknown category": ({**EXAMPLE, "land_tenure": "rented_from_moon"}, "features.land_tenure",
-                         "unknown category"),
+    "out of range (above)": (
+        {**EXAMPLE, "on_time_repayment_rate": 1.5},
+        "features.on_time_repayment_rate",
+        "<= 1",
+    ),
+    "unknown category": (
+        {**EXAMPLE, "land_tenure": "rented_from_moon"},
+        "features.land_tenure",
+        "unknown category",
+    ),
     "missing (absent)": (_without("land_area_ha"), "features.land_area_ha", "missing not allowed"),
     "missing (null)": ({**EXAMPLE, "coop_member": None}, "features.coop_member", "missing not allowed"),
 }
@@ -50,8 +56,11 @@ def test_each_validation_error_names_the_field_and_stores_nothing(
 ) -> None:
     features, field, message = CASES[case]
     before = _stored(ctx)
-    response = client.post("/v1/scores", json={"segment": "farmer", "subject_id": "s", "features": features},
-                           headers=headers(Role.LOAN_OFFICER))
+    response = client.post(
+        "/v1/scores",
+        json={"segment": "farmer", "subject_id": "s", "features": features},
+        headers=headers(Role.LOAN_OFFICER),
+    )
     body = problem(response, 422)
     assert body["errors"] == [{"field": field, "message": body["errors"][0]["message"]}]
     assert message in body["errors"][0]["message"] and field in body["detail"]
@@ -63,7 +72,11 @@ def test_every_problem_is_listed_at_once(client: TestClient, ctx: ServiceContext
     request = {"segment": "farmer", "subject_id": "s", "features": features}
     body = problem(client.post("/v1/scores", json=request, headers=headers(Role.LOAN_OFFICER)), 422)
     assert {e["field"] for e in body["errors"]} == {
-        "features.nonsense", "features.land_area_ha", "features.irrigation", "features.main_crop"}
+        "features.nonsense",
+        "features.land_area_ha",
+        "features.irrigation",
+        "features.main_crop",
+    }
     assert count_rows(ctx, Decision.__table__) == 0
 
 
@@ -74,8 +87,10 @@ def test_every_problem_is_listed_at_once(client: TestClient, ctx: ServiceContext
         ({"segment": "farmer", "features": EXAMPLE}, "subject_id"),
         ({"segment": "farmer", "subject_id": "s"}, "features"),
         ({"segment": "farmer", "subject_id": "s", "features": EXAMPLE, "group": "x"}, "group"),
-        ({"segment": "farmer", "subject_id": "s", "features": EXAMPLE, "monitoring": {"group": ""}},
-         "monitoring.group"),
+        (
+            {"segment": "farmer", "subject_id": "s", "features": EXAMPLE, "monitoring": {"group": ""}},
+            "monitoring.group",
+        ),
     ],
 )
 def test_malformed_requests_name_the_field(

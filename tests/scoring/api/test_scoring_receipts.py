@@ -86,15 +86,20 @@ def test_verify_receipt_command(
     ok = _run(["verify-receipt", str(response_file), "--keys", str(keys_file)])
     assert ok.exit_code == 0, ok.output
     assert json.loads(ok.output) == {
-        "valid": True, "reason": "signature verifies and the response matches the signed payload",
-        "key_id": scored["receipt"]["key_id"], "score_id": scored["id"]}
+        "valid": True,
+        "reason": "signature verifies and the response matches the signed payload",
+        "key_id": scored["receipt"]["key_id"],
+        "score_id": scored["id"],
+    }
     assert _run(["verify-receipt", str(receipt_file), "--keys", str(keys_file)]).exit_code == 0
     local = _run(["verify-receipt", str(receipt_file)], env={"AGRIFIN_KEYS_DIR": str(keys_dir)})
     assert local.exit_code == 0, local.output
 
     payload = json.loads(scored["receipt"]["payload"])
-    tampered = {**scored, "receipt": {**scored["receipt"],
-                                      "payload": canonical_json({**payload, "grade": "A"})}}
+    tampered = {
+        **scored,
+        "receipt": {**scored["receipt"], "payload": canonical_json({**payload, "grade": "A"})},
+    }
     response_file.write_text(json.dumps(tampered))
     bad = _run(["verify-receipt", str(response_file), "--keys", str(keys_file)])
     assert bad.exit_code == 1 and json.loads(bad.output)["valid"] is False

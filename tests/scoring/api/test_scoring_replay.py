@@ -26,9 +26,14 @@ def test_replay_is_identical_for_every_stored_decision(
     client: TestClient, ctx: ServiceContext, headers: Headers
 ) -> None:
     factory.random.reseed_random("replay")
-    ids = [post_score(client, headers(Role.LOAN_OFFICER),
-                      ScoreRequestFactory(segment=segment, features=FEATURE_FACTORIES[segment]()))["id"]
-           for segment in ("farmer", "enterprise") * 5]
+    ids = [
+        post_score(
+            client,
+            headers(Role.LOAN_OFFICER),
+            ScoreRequestFactory(segment=segment, features=FEATURE_FACTORIES[segment]()),
+        )["id"]
+        for segment in ("farmer", "enterprise") * 5
+    ]
     for role in (Role.AUDITOR, Role.ADMIN, Role.CREDIT_MANAGER):
         response = client.post(f"/v1/scores/{ids[0]}/replay", headers=headers(role))
         assert response.status_code == 200, response.text
@@ -51,8 +56,9 @@ def test_replay_reports_altered_inputs(client: TestClient, ctx: ServiceContext, 
     features = {c["feature"]: c["value"] for c in out["contributions"]}
     features["years_farming"] = 59 if features["years_farming"] < 30 else 0
     with ctx.db.unit_of_work() as session:
-        session.execute(update(Decision).where(Decision.id == out["id"])
-                        .values(features=json.dumps(features)))
+        session.execute(
+            update(Decision).where(Decision.id == out["id"]).values(features=json.dumps(features))
+        )
     body = client.post(f"/v1/scores/{out['id']}/replay", headers=headers(Role.AUDITOR)).json()
     assert body["identical"] is False
     fields = {d["field"] for d in body["differences"]}
@@ -61,7 +67,10 @@ def test_replay_reports_altered_inputs(client: TestClient, ctx: ServiceContext, 
 
 
 def test_replay_refuses_a_changed_artifact(
-    client: TestClient, ctx: ServiceContext, headers: Headers, champions: dict[str, str],
+    client: TestClient,
+    ctx: ServiceContext,
+    headers: Headers,
+    champions: dict[str, str],
     client_for: Callable[..., TestClient],
 ) -> None:
     factory.random.reseed_random("replay-artifact")

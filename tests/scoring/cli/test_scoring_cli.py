@@ -36,24 +36,54 @@ ORCHARD_SPEC = {
     "version": "0.1.0",
     "description": "Fruit orchards (a spec brought with its own data).",
     "features": [
-        {"name": "trees", "type": "numeric", "unit": "count", "min": 0, "max": 100000,
-         "missing_allowed": False, "monotone": 1,
-         "reason": {"code": "O1", "en": "Few productive trees", "zh": "果树数量少"}},
-        {"name": "years_since_planting", "type": "numeric", "unit": "years", "min": 0, "max": 100,
-         "missing_allowed": True, "monotone": 0,
-         "reason": {"code": "O2", "en": "Orchard age", "zh": "果园树龄"}},
-        {"name": "variety", "type": "categorical", "unit": "category",
-         "categories": ["apple", "citrus", "mango", "other"], "missing_allowed": False, "monotone": 0,
-         "reason": {"code": "O3", "en": "Variety with volatile prices", "zh": "品种价格波动大"}},
-        {"name": "certified_organic", "type": "boolean", "unit": "flag", "missing_allowed": False,
-         "monotone": 1, "reason": {"code": "O4", "en": "Not certified organic", "zh": "未获有机认证"}},
+        {
+            "name": "trees",
+            "type": "numeric",
+            "unit": "count",
+            "min": 0,
+            "max": 100000,
+            "missing_allowed": False,
+            "monotone": 1,
+            "reason": {"code": "O1", "en": "Few productive trees", "zh": "果树数量少"},
+        },
+        {
+            "name": "years_since_planting",
+            "type": "numeric",
+            "unit": "years",
+            "min": 0,
+            "max": 100,
+            "missing_allowed": True,
+            "monotone": 0,
+            "reason": {"code": "O2", "en": "Orchard age", "zh": "果园树龄"},
+        },
+        {
+            "name": "variety",
+            "type": "categorical",
+            "unit": "category",
+            "categories": ["apple", "citrus", "mango", "other"],
+            "missing_allowed": False,
+            "monotone": 0,
+            "reason": {"code": "O3", "en": "Variety with volatile prices", "zh": "品种价格波动大"},
+        },
+        {
+            "name": "certified_organic",
+            "type": "boolean",
+            "unit": "flag",
+            "missing_allowed": False,
+            "monotone": 1,
+            "reason": {"code": "O4", "en": "Not certified organic", "zh": "未获有机认证"},
+        },
     ],
 }
 
 
 def _cli_env(ctx: ServiceContext, keys_dir: Path) -> dict[str, str]:
-    return {"AGRIFIN_VAR_DIR": str(ctx.settings.var_dir), "AGRIFIN_KEYS_DIR": str(keys_dir),
-            "AGRIFIN_SCORING_DATABASE_URL": ctx.db.url, "AGRIFIN_ENV": "test"}
+    return {
+        "AGRIFIN_VAR_DIR": str(ctx.settings.var_dir),
+        "AGRIFIN_KEYS_DIR": str(keys_dir),
+        "AGRIFIN_SCORING_DATABASE_URL": ctx.db.url,
+        "AGRIFIN_ENV": "test",
+    }
 
 
 def _invoke(args: list[str], env: dict[str, str]) -> Any:
@@ -70,9 +100,16 @@ def _orchard_data(rows: int, seed: int) -> pd.DataFrame:
     organic = rng.random(rows) < 0.3
     z = -1.0 - 0.6 * np.log(trees / 300) + 0.5 * (variety == "mango") - 0.7 * organic
     bad = (rng.random(rows) < 1 / (1 + np.exp(-z))).astype(int)
-    return pd.DataFrame({"orchard_id": [f"o-{i}" for i in range(rows)], "trees": trees,
-                         "years_since_planting": age, "variety": variety,
-                         "certified_organic": organic, "bad": bad})
+    return pd.DataFrame(
+        {
+            "orchard_id": [f"o-{i}" for i in range(rows)],
+            "trees": trees,
+            "years_since_planting": age,
+            "variety": variety,
+            "certified_organic": organic,
+            "bad": bad,
+        }
+    )
 
 
 def test_bring_your_own_data_trains_a_new_segment_scorable_via_the_api(
@@ -83,32 +120,70 @@ def test_bring_your_own_data_trains_a_new_segment_scorable_via_the_api(
     _orchard_data(2500, 5).to_csv(data_file, index=False)
     env = _cli_env(ctx, keys_dir)
 
-    report = json.loads(_invoke(["train", "--spec", str(spec_file), "--data", str(data_file),
-                                 "--target", "bad", "--seed", "2"], env).output)
+    report = json.loads(
+        _invoke(
+            ["train", "--spec", str(spec_file), "--data", str(data_file), "--target", "bad", "--seed", "2"],
+            env,
+        ).output
+    )
     assert report["version"] == "orchards-v1" and report["status"] == "champion"
     assert report["metrics"]["test"]["auc"] > 0.6 and report["rows"] == 2500
-    again = json.loads(_invoke(["train", "--spec", str(spec_file), "--data", str(data_file),
-                                "--target", "bad", "--seed", "2", "--segment", "orchards",
-                                "--cv-folds", "3"], env).output)
+    again = json.loads(
+        _invoke(
+            [
+                "train",
+                "--spec",
+                str(spec_file),
+                "--data",
+                str(data_file),
+                "--target",
+                "bad",
+                "--seed",
+                "2",
+                "--segment",
+                "orchards",
+                "--cv-folds",
+                "3",
+            ],
+            env,
+        ).output
+    )
     assert again["status"] == "challenger" and again["artifact_sha256"] == report["artifact_sha256"]
     assert "cv" not in report["metrics"]
     assert again["metrics"]["cv"]["folds"] == 3 and len(again["metrics"]["cv"]["auc"]) == 3
 
     listed = client.get("/v1/segments", headers=headers(Role.LOAN_OFFICER)).json()["segments"]
     orchards = next(s for s in listed if s["segment"] == "orchards")
-    assert orchards == {"segment": "orchards", "source": "registered", "features": 4,
-                        "description": ORCHARD_SPEC["description"], "champion_version": "orchards-v1"}
+    assert orchards == {
+        "segment": "orchards",
+        "source": "registered",
+        "features": 4,
+        "description": ORCHARD_SPEC["description"],
+        "champion_version": "orchards-v1",
+    }
     detail = client.get("/v1/segments/orchards", headers=headers(Role.LOAN_OFFICER)).json()
-    assert [f["name"] for f in detail["features"]] == ["trees", "years_since_planting", "variety",
-                                                       "certified_organic"]
-    scored = post_score(client, headers(Role.LOAN_OFFICER),
-                        {"segment": "orchards", "subject_id": "orchard-1", "features": detail["example"]})
+    assert [f["name"] for f in detail["features"]] == [
+        "trees",
+        "years_since_planting",
+        "variety",
+        "certified_organic",
+    ]
+    scored = post_score(
+        client,
+        headers(Role.LOAN_OFFICER),
+        {"segment": "orchards", "subject_id": "orchard-1", "features": detail["example"]},
+    )
     assert scored["model_version"] == "orchards-v1"
-    assert scored["base_points"] + sum(c["points"] for c in scored["contributions"]) == \
-        pytest.approx(scored["score"], abs=1e-9)
+    assert scored["base_points"] + sum(c["points"] for c in scored["contributions"]) == pytest.approx(
+        scored["score"], abs=1e-9
+    )
     weak = {"trees": 20, "years_since_planting": None, "variety": "mango", "certified_organic": False}
-    mango = post_score(client, headers(Role.LOAN_OFFICER),
-                       {"segment": "orchards", "subject_id": "o2", "features": weak}, lang="zh")
+    mango = post_score(
+        client,
+        headers(Role.LOAN_OFFICER),
+        {"segment": "orchards", "subject_id": "o2", "features": weak},
+        lang="zh",
+    )
     assert {r["code"] for r in mango["reasons"]} <= {"O1", "O2", "O3", "O4"} and mango["reasons"]
 
 
@@ -120,8 +195,11 @@ def test_train_refuses_data_that_does_not_fit_the_spec(
     frame = _orchard_data(500, 6)
     frame.loc[3, "variety"] = "durian"
     frame.to_csv(data_file, index=False)
-    result = CliRunner().invoke(cli_app, ["train", "--spec", str(spec_file), "--data", str(data_file),
-                                          "--target", "bad"], env=_cli_env(ctx, keys_dir))
+    result = CliRunner().invoke(
+        cli_app,
+        ["train", "--spec", str(spec_file), "--data", str(data_file), "--target", "bad"],
+        env=_cli_env(ctx, keys_dir),
+    )
     assert result.exit_code == 1 and "features.variety" in result.output
     assert count_rows(ctx, ModelVersion.__table__) == 0
 
@@ -133,8 +211,21 @@ def test_score_batch_scores_explains_and_gives_reasons(
     frame.insert(0, "id", [f"f-{i}" for i in range(len(frame))])
     source, output = tmp_path / "farmers.parquet", tmp_path / "out" / "scored.parquet"
     frame.to_parquet(source)
-    result = _invoke(["score-batch", "--segment", "farmer", "--in", str(source), "--out", str(output),
-                      "--chunk-size", "256", "--no-progress"], _cli_env(ctx, keys_dir))
+    result = _invoke(
+        [
+            "score-batch",
+            "--segment",
+            "farmer",
+            "--in",
+            str(source),
+            "--out",
+            str(output),
+            "--chunk-size",
+            "256",
+            "--no-progress",
+        ],
+        _cli_env(ctx, keys_dir),
+    )
     summary = json.loads(result.output.strip().splitlines()[-1])
     assert summary["rows"] == 700 and summary["chunks"] == 3
     assert summary["model_version"] == champions["farmer"]
@@ -142,17 +233,27 @@ def test_score_batch_scores_explains_and_gives_reasons(
     scored = pd.read_parquet(output)
     model = store.load("farmer", champions["farmer"], _sha(ctx, champions["farmer"]))
     names = model.spec.feature_names
-    assert list(scored.columns) == ["id", "score", "pd", "grade", "decision_hint",
-                                    "reason_1", "reason_2", "reason_3", "reason_4",
-                                    *[f"points_{n}" for n in names]]
+    assert list(scored.columns) == [
+        "id",
+        "score",
+        "pd",
+        "grade",
+        "decision_hint",
+        "reason_1",
+        "reason_2",
+        "reason_3",
+        "reason_4",
+        *[f"points_{n}" for n in names],
+    ]
     assert scored["id"].tolist() == frame["id"].tolist()
     for i, body in enumerate(frame_to_requests(frame.head(5), "farmer")):
         single = explain_applicant(model, body["features"])
         row = scored.iloc[i]
         assert row["score"] == pytest.approx(single.score, abs=1e-9)
         assert row["grade"] == single.grade
-        assert [c for c in row[["reason_1", "reason_2", "reason_3", "reason_4"]] if c is not None] == \
-            [r.code for r in single.reasons]
+        assert [c for c in row[["reason_1", "reason_2", "reason_3", "reason_4"]] if c is not None] == [
+            r.code for r in single.reasons
+        ]
         expected_points = [single.points[n] for n in names]
         assert [row[f"points_{n}"] for n in names] == pytest.approx(expected_points, abs=1e-9)
     score = scored["score"].to_numpy()

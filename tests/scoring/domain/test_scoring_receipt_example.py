@@ -28,9 +28,17 @@ def ring(tmp_path_factory: pytest.TempPathFactory) -> Keyring:
 
 def _document(ring: Keyring) -> dict[str, object]:
     payload = receipt_payload(
-        score_id="s-1", segment="farmer", subject_id="f-1", model_version="farmer-v1",
-        model_sha256="a" * 64, features_sha256=features_sha256({"x": 1.5, "y": float("nan")}),
-        score=601.25, pd=0.019, grade="A", reason_codes=["F01"], created_at="2026-03-02T08:00:00.000000Z",
+        score_id="s-1",
+        segment="farmer",
+        subject_id="f-1",
+        model_version="farmer-v1",
+        model_sha256="a" * 64,
+        features_sha256=features_sha256({"x": 1.5, "y": float("nan")}),
+        score=601.25,
+        pd=0.019,
+        grade="A",
+        reason_codes=["F01"],
+        created_at="2026-03-02T08:00:00.000000Z",
     )
     key_id, signature = ring.sign(payload)
     receipt = {"alg": "Ed25519", "key_id": key_id, "payload": payload, "signature": signature}

@@ -38,8 +38,9 @@ def _train(client: TestClient, headers: Headers, **body: Any) -> dict[str, Any]:
 
 
 def _champions(client: TestClient, headers: Headers, segment: str) -> list[str]:
-    listed = client.get("/v1/models", params={"segment": segment, "status": "champion"},
-                        headers=headers(Role.AUDITOR)).json()["models"]
+    listed = client.get(
+        "/v1/models", params={"segment": segment, "status": "champion"}, headers=headers(Role.AUDITOR)
+    ).json()["models"]
     return [m["version"] for m in listed]
 
 
@@ -57,11 +58,14 @@ def test_same_seed_same_artifact(client: TestClient, headers: Headers, champions
 
 
 def test_training_refuses_bad_requests(client: TestClient, headers: Headers) -> None:
-    body = problem(client.post("/v1/models/train", json={**SMALL, "segment": "fishermen"},
-                               headers=headers(Role.ADMIN)), 422)
+    body = problem(
+        client.post("/v1/models/train", json={**SMALL, "segment": "fishermen"}, headers=headers(Role.ADMIN)),
+        422,
+    )
     assert body["errors"][0]["field"] == "segment"
-    body = problem(client.post("/v1/models/train", json={**SMALL, "rows": 10_000_000},
-                               headers=headers(Role.ADMIN)), 422)
+    body = problem(
+        client.post("/v1/models/train", json={**SMALL, "rows": 10_000_000}, headers=headers(Role.ADMIN)), 422
+    )
     assert body["errors"][0]["field"] == "rows"
     for role in (Role.LOAN_OFFICER, Role.AUDITOR, Role.SERVICE, Role.MARKETPLACE):
         problem(client.post("/v1/models/train", json=SMALL, headers=headers(role)), 403)
@@ -97,8 +101,10 @@ def test_promotion_is_audited_and_keeps_one_champion(
     assert verified.status_code == 200 and verified.json()["ok"] is True
 
     factory.random.reseed_random("after-promotion")
-    assert post_score(client, headers(Role.LOAN_OFFICER), ScoreRequestFactory())["model_version"] == \
-        challenger["version"]
+    assert (
+        post_score(client, headers(Role.LOAN_OFFICER), ScoreRequestFactory())["model_version"]
+        == challenger["version"]
+    )
 
 
 def test_the_database_refuses_a_second_champion(ctx: ServiceContext, champions: dict[str, str]) -> None:
@@ -169,13 +175,26 @@ def test_challengers_are_scored_in_shadow(
 
 
 def test_only_the_newest_challengers_are_scored_in_shadow(
-    client: TestClient, ctx: ServiceContext, headers: Headers, store: ModelStore,
-    trained_models: dict[str, TrainedModel], champions: dict[str, str],
+    client: TestClient,
+    ctx: ServiceContext,
+    headers: Headers,
+    store: ModelStore,
+    trained_models: dict[str, TrainedModel],
+    champions: dict[str, str],
 ) -> None:
     limit = ctx.settings.shadow_max_challengers
     with ctx.db.unit_of_work() as session:
-        versions = [register_model(session, ctx, store, model=trained_models["farmer"], actor="test:setup",
-                                   data_source="synthetic:test").version for _ in range(limit + 1)]
+        versions = [
+            register_model(
+                session,
+                ctx,
+                store,
+                model=trained_models["farmer"],
+                actor="test:setup",
+                data_source="synthetic:test",
+            ).version
+            for _ in range(limit + 1)
+        ]
     factory.random.reseed_random("shadow-limit")
     out = post_score(client, headers(Role.LOAN_OFFICER), ScoreRequestFactory())
     shadow = client.get(f"/v1/scores/{out['id']}/shadow", headers=headers(Role.AUDITOR)).json()
