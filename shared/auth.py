@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import hashlib
 import secrets
-import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -22,6 +21,7 @@ from fastapi import Request
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
+from shared.db import new_id
 from shared.errors import Forbidden, NotFound, Unauthorized
 from shared.platform_tables import PlatformTables
 
@@ -84,7 +84,7 @@ def create_api_key(
 ) -> tuple[str, str]:
     """Store a new key (or a given one) for ``role``; return (key_id, plaintext key)."""
     plaintext = key or f"agf_{role.value[:4]}_{secrets.token_urlsafe(32)}"
-    key_id = str(uuid.uuid4())
+    key_id = new_id()
     session.execute(
         tables.api_keys.insert().values(
             id=key_id,

@@ -9,20 +9,17 @@ the record ids.
 
 from __future__ import annotations
 
-import uuid
 from typing import Any
 
 from sqlalchemy.orm import Session
 
 from shared.audit import append_audit
 from shared.commit_tail import at_commit
+from shared.db import new_id
 from shared.platform import ServiceContext
 from shared.webhooks import emit_event
 
-
-def new_id() -> str:
-    """A fresh record id (a random UUID)."""
-    return str(uuid.uuid4())
+__all__ = ["new_id", "record_change"]
 
 
 def record_change(

@@ -9,6 +9,7 @@ services and repositories only ``flush``.
 from __future__ import annotations
 
 import threading
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -30,6 +31,11 @@ SQLITE_BUSY_TIMEOUT_MS = 30_000
 
 # BIGINT on PostgreSQL, INTEGER on SQLite (so that autoincrement primary keys work there).
 BigIntPK = BigInteger().with_variant(Integer(), "sqlite")
+
+
+def new_id() -> str:
+    """A fresh record id (a random UUID, as text)."""
+    return str(uuid.uuid4())
 
 
 def new_metadata() -> MetaData:

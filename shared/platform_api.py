@@ -10,8 +10,9 @@ from pydantic import BaseModel, Field, HttpUrl
 from sqlalchemy import select, update
 
 from shared.api import ContextDep, SessionDep, service_router
-from shared.audit import append_audit, audit_entries, verify_chain
+from shared.audit import audit_entries, verify_chain
 from shared.auth import Principal, Role, require_roles
+from shared.changes import record_change
 from shared.clock import utc_iso
 from shared.errors import NotFound
 from shared.webhooks import create_subscription
@@ -58,15 +59,14 @@ def platform_router() -> Any:
             owner=principal.owner,
             now=now,
         )
-        append_audit(
+        record_change(
             session,
-            ctx.tables,
-            ctx.keyring,
+            ctx,
             actor=principal.actor,
             action="webhook.subscribed",
             subject=f"webhook:{sub_id}",
             payload={"url": str(body.url), "topics": sorted(set(body.topics))},
-            now=now,
+            event=False,
         )
         return SubscriptionOut(
             id=sub_id,
@@ -109,15 +109,14 @@ def platform_router() -> Any:
         if row is None or not principal.can_see(row["owner"]):
             raise NotFound(f"webhook subscription {subscription_id} not found")
         session.execute(update(t).where(t.c.id == subscription_id).values(active=False))
-        append_audit(
+        record_change(
             session,
-            ctx.tables,
-            ctx.keyring,
+            ctx,
             actor=principal.actor,
             action="webhook.deactivated",
             subject=f"webhook:{subscription_id}",
             payload={},
-            now=ctx.clock.now(),
+            event=False,
         )
         return SubscriptionOut(
             id=row["id"],

@@ -28,7 +28,6 @@ from __future__ import annotations
 import json
 import logging
 import random
-import uuid
 from collections import defaultdict, deque
 from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
@@ -42,7 +41,7 @@ from sqlalchemy import CursorResult, RowMapping, or_, select, update
 
 from shared.clock import utc_iso
 from shared.crypto import Keyring, canonical_json
-from shared.db import Database
+from shared.db import Database, new_id
 from shared.platform_tables import PlatformTables
 from shared.webhooks import EVENT_ID_HEADER, SIGNATURE_HEADER, TOPIC_HEADER, sign_payload
 
@@ -175,7 +174,7 @@ def claim_due(
     delivery whose sender keeps dying mid-send still ends up dead after MAX_ATTEMPTS.
     """
     dl, ev, sub = tables.webhook_deliveries, tables.outbox, tables.webhook_subscriptions
-    token = str(uuid.uuid4())
+    token = new_id()
     until = now + lease
     with db.unit_of_work() as session:
         query = (

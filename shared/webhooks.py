@@ -17,7 +17,6 @@ import hmac
 import json
 import logging
 import secrets
-import uuid
 from datetime import datetime
 from typing import Any
 
@@ -25,6 +24,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from shared.crypto import Keyring, canonical_json
+from shared.db import new_id
 from shared.platform_tables import PlatformTables
 
 log = logging.getLogger("agrifin.webhooks")
@@ -100,7 +100,7 @@ def outbox_row(
 ) -> dict[str, Any]:
     """One outbox row (for ``emit_events``); its ``id`` is the event id."""
     return {
-        "id": str(uuid.uuid4()),
+        "id": new_id(),
         "topic": topic,
         "subject": subject,
         "owner": owner,
@@ -143,7 +143,7 @@ def create_subscription(
     now: datetime,
 ) -> tuple[str, str]:
     """Subscribe ``url`` to ``topics`` (``["*"]`` for all); return (id, secret shown once)."""
-    sub_id = str(uuid.uuid4())
+    sub_id = new_id()
     secret = "whsec_" + secrets.token_urlsafe(32)
     session.execute(
         tables.webhook_subscriptions.insert().values(

@@ -4,7 +4,6 @@ back in bulk (see ``cob`` for the rules)."""
 from __future__ import annotations
 
 import hashlib
-import uuid
 from collections import Counter
 from dataclasses import asdict, dataclass, field
 from datetime import date, datetime
@@ -19,6 +18,7 @@ from services.loans.repository import accounts
 from services.loans.repository import cob as repo
 from services.loans.schemas.terms import load_terms
 from services.loans.settings import LoansContext
+from shared.changes import new_id
 from shared.crypto import canonical_json
 from shared.webhooks import emit_events, outbox_row
 
@@ -149,7 +149,7 @@ class ChunkWork:
             charges = [a.to_charge(sequence=next_sequence + i) for i, a in enumerate(assessments)]
             account = account.with_transactions(*charges)
             for charge in charges:
-                txn_id = str(uuid.uuid4())
+                txn_id = new_id()
                 ids_by_sequence[charge.sequence] = txn_id
                 out.new_transactions.append(
                     {
