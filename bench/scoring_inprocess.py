@@ -31,11 +31,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 
 from services.scoring.domain.explain import explain_applicant, explain_batch
-from services.scoring.domain.spec import (
-    frame_to_matrix,
-    row_to_matrix,
-    validate_features,
-)
+from services.scoring.domain.matrix import frame_to_matrix, row_to_matrix
+from services.scoring.domain.spec import validate_features
 from services.scoring.domain.synthetic import generate
 from services.scoring.domain.training import train_model
 from services.scoring.repository.specs import load_segment_spec

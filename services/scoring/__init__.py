@@ -12,10 +12,10 @@ Read top-down:
                    never commit
 * ``repository/``  persistence: SQL of the ``registry`` and ``decisions``, the model-artifact
                    store on disk (``artifacts``), ``specs`` files, CSV/Parquet ``datafiles``
-* ``domain/``      pure: feature ``spec`` (pydantic), ``synthetic`` data, ``training`` and
-                   ``metrics``, the ``model`` and its text form, ``explain`` (TreeSHAP points),
-                   ``scale``, ``receipt``, ``monitoring``, model ``card``, ``waterfall``,
-                   ``examples``
+* ``domain/``      pure: feature ``spec`` (pydantic), the model ``matrix``, ``synthetic`` data,
+                   ``training`` and ``metrics``, the ``model`` and its text form, ``explain``
+                   (TreeSHAP points), ``scale``, ``receipt``, ``monitoring``, model ``card``,
+                   ``waterfall``, ``examples``
 * ``bootstrap``    first start: a champion per built-in segment; ``cli`` adds ``agrifin
                    train``, ``score-batch`` and ``verify-receipt`` (no periodic jobs)
 * ``models``       the tables; ``settings`` (``ScoringSettings``, ``ScoringContext``),

@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from services.scoring.domain.matrix import row_to_matrix
 from services.scoring.domain.model import TrainedModel
 from services.scoring.domain.scale import (
     GRADE_CUTOFFS,
@@ -32,7 +33,7 @@ from services.scoring.domain.scale import (
     sigmoid,
     sigmoid_scalar,
 )
-from services.scoring.domain.spec import Matrix, row_to_matrix, validate_features
+from services.scoring.domain.spec import Matrix, validate_features
 
 __all__ = [
     "GRADE_CUTOFFS",

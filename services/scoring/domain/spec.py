@@ -1,4 +1,4 @@
-"""Feature specs: what a segment's model accepts, and how inputs become the model matrix.
+"""Feature specs: what a segment's model accepts (``domain.matrix`` turns inputs into the model matrix).
 
 A spec is YAML (``services/scoring/specs/<segment>.yaml``, read by ``repository.specs``;
 parsed here by :func:`spec_from_yaml` / :func:`spec_from_dict`) declaring, per feature,
@@ -10,10 +10,6 @@ Monotone convention: ``monotone: +1`` means *higher value → lower default risk
 score* ("higher is better"); ``-1`` means higher is worse; ``0`` means unconstrained. The
 model's raw output is the log-odds of **default**, so the LightGBM constraint is the
 negation (:attr:`FeatureSpec.lgbm_monotone`).
-
-Model matrix: ``float64`` 2-D array, columns in spec order. Numeric values as-is, booleans
-as 0/1, categoricals as their position in the spec's ``categories`` list (so LightGBM's
-categorical handling is deterministic and independent of the data), missing as NaN.
 
 The spec itself is a pydantic model (:class:`SegmentSpec` of :class:`FeatureSpec`, frozen);
 a malformed spec is a :class:`SpecError` listing every problem by its field, e.g.
@@ -28,12 +24,11 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Mapping, Sequence
-from typing import Any, Literal, cast
+from collections.abc import Mapping
+from typing import Any, Literal
 
 import numpy as np
 import numpy.typing as npt
-import pandas as pd
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
@@ -244,7 +239,8 @@ def spec_from_yaml(text: str, source: str = "spec") -> SegmentSpec:
 # ---------------------------------------------------------------- validation
 
 
-def _is_missing(value: object) -> bool:
+def is_missing(value: object) -> bool:
+    """True for a missing input value: None or NaN."""
     return value is None or (isinstance(value, float) and math.isnan(value))
 
 
@@ -286,7 +282,7 @@ def validate_features(spec: SegmentSpec, features: Mapping[str, object]) -> dict
     clean: dict[str, FeatureValue] = {}
     for f in spec.features:
         value = features.get(f.name)
-        if _is_missing(value):
+        if is_missing(value):
             if not f.missing_allowed:
                 errors.append((f"features.{f.name}", "is required (missing not allowed)"))
             clean[f.name] = None
@@ -298,106 +294,3 @@ def validate_features(spec: SegmentSpec, features: Mapping[str, object]) -> dict
     if errors:
         raise FeatureValidationError(errors)
     return clean
-
-
-# ---------------------------------------------------------------- model matrix
-
-
-def _encode_value(f: FeatureSpec, value: FeatureValue) -> float:
-    if value is None:
-        return math.nan
-    if f.type == "categorical":
-        return float(f.categories.index(cast(str, value)))
-    return float(value)
-
-
-def row_to_matrix(spec: SegmentSpec, features: Mapping[str, FeatureValue]) -> Matrix:
-    """One validated applicant → a ``(1, n_features)`` float64 matrix (no pandas)."""
-    row = [_encode_value(f, features.get(f.name)) for f in spec.features]
-    return np.array([row], dtype=np.float64)
-
-
-def rows_to_matrix(spec: SegmentSpec, rows: Sequence[Mapping[str, FeatureValue]]) -> Matrix:
-    """Several validated applicants → an ``(n_rows, n_features)`` float64 matrix."""
-    out = np.empty((len(rows), len(spec.features)), dtype=np.float64)
-    for i, row in enumerate(rows):
-        for j, f in enumerate(spec.features):
-            out[i, j] = _encode_value(f, row.get(f.name))
-    return out
-
-
-def _bool_code(value: object) -> float:
-    """0/1 for booleans (and 0/1 numbers), NaN for missing, -1 for anything else."""
-    if _is_missing(value):
-        return math.nan
-    if isinstance(value, bool | np.bool_) or value in (0, 1):
-        return float(cast(float, value))
-    return -1.0
-
-
-def _column_codes(f: FeatureSpec, column: pd.Series) -> tuple[Matrix, npt.NDArray[np.bool_]]:
-    """Encode one DataFrame column; returns (values, mask of invalid non-missing entries)."""
-    missing = column.isna().to_numpy(dtype=bool)
-    if f.type == "categorical":
-        spec_index = pd.Index(list(f.categories), dtype=object)
-        if isinstance(column.dtype, pd.CategoricalDtype):
-            # map the column's own categories to spec codes once, then index by its codes
-            mapping = spec_index.get_indexer(column.cat.categories.astype(object))
-            own = np.asarray(column.cat.codes.to_numpy(), dtype=np.int64)
-            codes = np.where(own >= 0, np.append(mapping, -1)[own], -1)
-        else:
-            codes = spec_index.get_indexer(pd.Index(column.to_numpy(dtype=object), dtype=object))
-        codes = np.asarray(codes, dtype=np.int64)
-        values = codes.astype(np.float64)
-        values[codes < 0] = np.nan
-        return values, (codes < 0) & ~missing
-    if f.type == "boolean":
-        if pd.api.types.is_bool_dtype(column.dtype):
-            values = np.asarray(column.to_numpy(dtype=np.float64, na_value=np.nan))
-        else:
-            values = np.asarray(column.map(_bool_code).to_numpy(dtype=np.float64, na_value=np.nan))
-        bad = values < 0
-        values[bad] = np.nan
-        return values, bad
-    values = pd.to_numeric(column, errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
-    bad = np.isnan(values) & ~missing
-    return values, bad
-
-
-def frame_to_matrix(spec: SegmentSpec, frame: pd.DataFrame, *, strict: bool = True) -> Matrix:
-    """DataFrame (spec feature columns, extra columns ignored) → float64 model matrix.
-
-    With ``strict`` (the default) the frame is validated column-wise and a
-    :class:`FeatureValidationError` lists absent columns, unparsable values, unknown
-    categories, out-of-range values and disallowed missing values (with row counts).
-    Without it, invalid entries silently become NaN.
-    """
-    errors: list[tuple[str, str]] = []
-    out = np.full((len(frame), len(spec.features)), np.nan, dtype=np.float64)
-    for j, f in enumerate(spec.features):
-        field = f"features.{f.name}"
-        if f.name not in frame.columns:
-            errors.append((field, "column is missing"))
-            continue
-        values, bad = _column_codes(f, frame[f.name])
-        out[:, j] = values
-        if not strict:
-            continue
-        if bad.any():
-            what = "unknown category" if f.type == "categorical" else "not a number"
-            errors.append((field, f"{what} in {int(bad.sum())} rows"))
-        if f.type == "numeric":
-            with np.errstate(invalid="ignore"):
-                below = values < f.min if f.min is not None else np.zeros(len(values), bool)
-                above = values > f.max if f.max is not None else np.zeros(len(values), bool)
-            if below.any():
-                errors.append((field, f"below min {f.min:g} in {int(below.sum())} rows"))
-            if above.any():
-                errors.append((field, f"above max {f.max:g} in {int(above.sum())} rows"))
-        if not f.missing_allowed:
-            n_missing = int(np.isnan(values).sum()) - int(bad.sum())
-            if n_missing:
-                errors.append((field, f"missing in {n_missing} rows (not allowed)"))
-    if errors and strict:
-        raise FeatureValidationError(errors)
-    return out

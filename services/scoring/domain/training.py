@@ -34,11 +34,12 @@ import sklearn
 from sklearn.model_selection import StratifiedKFold
 
 from services.scoring.domain.explain import contributions
+from services.scoring.domain.matrix import frame_to_matrix
 from services.scoring.domain.metrics import auc, classification_metrics, fit_platt
 from services.scoring.domain.model import METADATA_FORMAT, TrainedModel
 from services.scoring.domain.monitoring import build_baseline
 from services.scoring.domain.scale import ScoreScale, sigmoid
-from services.scoring.domain.spec import Matrix, SegmentSpec, frame_to_matrix, spec_to_dict
+from services.scoring.domain.spec import Matrix, SegmentSpec, spec_to_dict
 
 IntArray = npt.NDArray[np.int64]
 

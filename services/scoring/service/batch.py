@@ -20,8 +20,8 @@ import pyarrow as pa
 from tqdm import tqdm
 
 from services.scoring.domain.explain import MAX_REASONS, explain_batch
+from services.scoring.domain.matrix import frame_to_matrix
 from services.scoring.domain.model import TrainedModel
-from services.scoring.domain.spec import frame_to_matrix
 from services.scoring.repository.datafiles import ParquetSink, check_suffix, count_rows, read_chunks
 from services.scoring.settings import ScoringSettings
 

@@ -18,6 +18,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from services.scoring.domain.explain import Explanation, Reason, explain_applicant
+from services.scoring.domain.matrix import row_to_matrix
 from services.scoring.domain.model import TrainedModel
 from services.scoring.domain.receipt import (
     RECEIPT_ALG,
@@ -27,7 +28,7 @@ from services.scoring.domain.receipt import (
     storable_features,
 )
 from services.scoring.domain.scale import grade_for, sigmoid_scalar
-from services.scoring.domain.spec import FeatureValidationError, row_to_matrix, validate_features
+from services.scoring.domain.spec import FeatureValidationError, validate_features
 from services.scoring.domain.waterfall import render_waterfall
 from services.scoring.models import Decision, ModelVersion, ShadowScore
 from services.scoring.repository import decisions as repo

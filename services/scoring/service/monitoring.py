@@ -17,13 +17,14 @@ from typing import Any
 import numpy as np
 from sqlalchemy.orm import Session
 
+from services.scoring.domain.matrix import rows_to_matrix
 from services.scoring.domain.monitoring import (
     PSI_MODERATE,
     PSI_SIGNIFICANT,
     adverse_impact_ratio,
     model_stability,
 )
-from services.scoring.domain.spec import FeatureValidationError, rows_to_matrix, validate_features
+from services.scoring.domain.spec import FeatureValidationError, validate_features
 from services.scoring.repository import decisions as repo
 from services.scoring.repository.artifacts import ModelStore
 from services.scoring.service.decisions import champion_for

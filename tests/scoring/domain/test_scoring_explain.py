@@ -16,9 +16,10 @@ from services.scoring.domain.explain import (
     explain_batch,
     grade_for,
 )
+from services.scoring.domain.matrix import frame_to_matrix
 from services.scoring.domain.model import TrainedModel
 from services.scoring.domain.scale import sigmoid_scalar
-from services.scoring.domain.spec import Matrix, SegmentSpec, frame_to_matrix
+from services.scoring.domain.spec import Matrix, SegmentSpec
 from services.scoring.domain.synthetic import generate
 
 

@@ -7,6 +7,7 @@ import math
 import numpy as np
 import pytest
 
+from services.scoring.domain.matrix import frame_to_matrix
 from services.scoring.domain.model import TrainedModel
 from services.scoring.domain.monitoring import (
     adverse_impact_ratio,
@@ -15,7 +16,6 @@ from services.scoring.domain.monitoring import (
     psi,
     psi_band,
 )
-from services.scoring.domain.spec import frame_to_matrix
 from services.scoring.domain.synthetic import generate
 
 

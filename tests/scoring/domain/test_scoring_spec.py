@@ -9,13 +9,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from services.scoring.domain.matrix import frame_to_matrix, row_to_matrix, rows_to_matrix
 from services.scoring.domain.spec import (
     FeatureValidationError,
     SegmentSpec,
     SpecError,
-    frame_to_matrix,
-    row_to_matrix,
-    rows_to_matrix,
     spec_from_dict,
     spec_to_dict,
     validate_features,

@@ -6,7 +6,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from services.scoring.domain.spec import SEGMENTS, frame_to_matrix
+from services.scoring.domain.matrix import frame_to_matrix
+from services.scoring.domain.spec import SEGMENTS
 from services.scoring.domain.synthetic import NO_TRUE_EFFECT, TRUE_LOG_ODDS, generate
 from services.scoring.repository.specs import load_segment_spec
 

@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from services.scoring.domain.matrix import frame_to_matrix
 from services.scoring.domain.metrics import (
     auc,
     brier,
@@ -22,7 +23,7 @@ from services.scoring.domain.model import (
     TrainedModel,
     load_model,
 )
-from services.scoring.domain.spec import SegmentSpec, frame_to_matrix
+from services.scoring.domain.spec import SegmentSpec
 from services.scoring.domain.synthetic import generate
 from services.scoring.domain.training import TrainingDataError, data_fingerprint, train_model
 
