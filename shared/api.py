@@ -7,12 +7,26 @@
 - the endpoint runs on a session bound to ``request.state.session`` (``SessionDep``),
 - the session commits after the endpoint returns (with the idempotent response stored in
   the same transaction) and rolls back on any exception.
+
+The write gate (SQLite's in-process writer queue, ``shared.db``) is held for the database
+write only. A state-changing request's session starts as a reader: FastAPI authenticates
+(the key look-up reads through it), parses and validates with no gate and no write lock,
+so a 401 or a 422 never waits behind another request's write. When the endpoint itself
+starts, the wrapper ``ServiceRoute`` puts around it ends those reads and makes the session a
+gated writer (``Database.begin_writing``); the gate is taken by the first statement of the
+write transaction and given back at its commit, rollback or close. An endpoint that calls
+another service does so before its first statement (loans' submit reads in a short
+read-only unit of work, calls scoring, then writes), so the gate is never held across it.
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
+import inspect
 from collections.abc import Callable, Coroutine
+from contextvars import ContextVar
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import Annotated, Any
 
@@ -25,7 +39,6 @@ from shared.auth import bearer_token
 from shared.errors import (
     Conflict,
     PayloadTooLarge,
-    ServiceUnavailable,
     UnsupportedMediaType,
     ValidationProblem,
 )
@@ -45,7 +58,48 @@ from shared.platform import ServiceContext
 IDEMPOTENCY_HEADER = "Idempotency-Key"
 REPLAYED_HEADER = "Idempotent-Replayed"
 _BODY_METHODS = {"POST", "PUT", "PATCH"}
-WRITE_GATE_TIMEOUT_S = 30.0
+_READ_METHODS = {"GET", "HEAD", "OPTIONS"}
+
+
+@dataclass
+class _Unit:
+    """The request being served, as the endpoint wrapper sees it."""
+
+    ctx: ServiceContext
+    session: Session
+    writes: bool
+    writing: bool = False
+
+    def begin_writing(self) -> None:
+        if self.writes and not self.writing:
+            self.ctx.db.begin_writing(self.session)
+            self.writing = True
+
+
+_unit: ContextVar[_Unit | None] = ContextVar("agrifin_unit", default=None)
+
+
+def _writing_endpoint(endpoint: Callable[..., Any]) -> Callable[..., Any]:
+    """``endpoint``, first switching the request's session from reading to writing."""
+    if inspect.iscoroutinefunction(endpoint):
+
+        @functools.wraps(endpoint)
+        async def run_async(*args: Any, **kwargs: Any) -> Any:
+            unit = _unit.get()
+            if unit is not None:
+                await run_in_threadpool(unit.begin_writing)
+            return await endpoint(*args, **kwargs)
+
+        return run_async
+
+    @functools.wraps(endpoint)
+    def run(*args: Any, **kwargs: Any) -> Any:
+        unit = _unit.get()
+        if unit is not None:
+            unit.begin_writing()
+        return endpoint(*args, **kwargs)
+
+    return run
 
 
 def _check_body(request: Request, body: bytes, limit: int) -> None:
@@ -104,6 +158,9 @@ async def _claim_idempotency_key(
 class ServiceRoute(APIRoute):
     """An APIRoute that owns the request's unit of work and idempotency."""
 
+    def __init__(self, path: str, endpoint: Callable[..., Any], **kwargs: Any) -> None:
+        super().__init__(path, _writing_endpoint(endpoint), **kwargs)
+
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         original = super().get_route_handler()
 
@@ -121,19 +178,18 @@ class ServiceRoute(APIRoute):
             if isinstance(claim, Response):
                 return claim
 
-            read_only = request.method in ("GET", "HEAD", "OPTIONS")
-            gate = None if read_only else ctx.db.write_gate
-            if gate is not None and not await run_in_threadpool(gate.acquire, True, WRITE_GATE_TIMEOUT_S):
-                if claim is not None:
-                    await run_in_threadpool(release_key, ctx.db, ctx.tables, record_id=claim.record_id)
-                raise ServiceUnavailable("the embedded database is busy; retry shortly")
-            session = ctx.db.read_sessionmaker() if read_only else ctx.db.sessionmaker()
+            writes = request.method not in _READ_METHODS
+            session = ctx.db.request_session() if writes else ctx.db.read_sessionmaker()
+            unit = _Unit(ctx=ctx, session=session, writes=writes)
             request.state.session = session
+            bound = _unit.set(unit)
             try:
                 response = await original(request)
                 if claim is not None:
                     if response.status_code < 500 and hasattr(response, "body"):
-                        complete_key(
+                        await run_in_threadpool(unit.begin_writing)
+                        await run_in_threadpool(
+                            complete_key,
                             session,
                             ctx.tables,
                             record_id=claim.record_id,
@@ -151,8 +207,7 @@ class ServiceRoute(APIRoute):
                 raise
             finally:
                 await run_in_threadpool(session.close)
-                if gate is not None:
-                    gate.release()
+                _unit.reset(bound)
             return response
 
         return handler

@@ -4,6 +4,17 @@ One engine per service. SQLite (the embedded default) runs with WAL, foreign key
 a busy timeout; PostgreSQL is reached through psycopg 3. A request is one transaction:
 ``unit_of_work`` commits when the block ends cleanly and rolls back on any exception;
 services and repositories only ``flush``.
+
+SQLite has one writer. Writers of one process queue on ``Database.write_gate`` (an
+in-process lock) rather than on SQLite's busy handler, which sleeps and polls and starves
+some of many waiters. The gate is held for a write transaction only, from its start to its
+end: a gated session (``Database.gated_session``, ``unit_of_work(gated=True)``) takes it
+when its root transaction is created, before SQLite's ``BEGIN IMMEDIATE`` — never earlier,
+so work done before the write (authentication, validation, a call to another service) never
+holds it — and gives it back when that transaction commits, rolls back or is closed. A
+request session (``Database.request_session``) starts on the read-only engine and becomes a
+gated writer only when ``begin_writing`` is called (``shared.api`` does so when the endpoint
+itself starts). PostgreSQL has no gate.
 """
 
 from __future__ import annotations
@@ -17,7 +28,7 @@ from typing import Any
 
 from sqlalchemy import BigInteger, Engine, Integer, MetaData, create_engine, event
 from sqlalchemy.engine import make_url
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session, SessionTransaction, sessionmaker
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -28,6 +39,9 @@ NAMING_CONVENTION = {
 }
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
+WRITE_GATE_TIMEOUT_S = 30.0
+_GATE = "agrifin_write_gate"
+_GATE_HELD = "agrifin_write_gate_held"
 
 # BIGINT on PostgreSQL, INTEGER on SQLite (so that autoincrement primary keys work there).
 BigIntPK = BigInteger().with_variant(Integer(), "sqlite")
@@ -96,6 +110,24 @@ def build_engine(url: str, *, pool_size: int = 10) -> Engine:
     return create_engine(url, pool_size=pool_size, max_overflow=pool_size * 2, pool_pre_ping=True)
 
 
+class WriteGateBusy(Exception):
+    """The write gate was not free within ``WRITE_GATE_TIMEOUT_S``."""
+
+
+def _take_gate(session: Session, transaction: SessionTransaction) -> None:
+    gate = session.info.get(_GATE)
+    if gate is None or transaction.parent is not None or session.info.get(_GATE_HELD):
+        return
+    if not gate.acquire(True, WRITE_GATE_TIMEOUT_S):
+        raise WriteGateBusy("the embedded database is busy; retry shortly")
+    session.info[_GATE_HELD] = True
+
+
+def _give_gate_back(session: Session, transaction: SessionTransaction) -> None:
+    if transaction.parent is None and session.info.pop(_GATE_HELD, False):
+        session.info[_GATE].release()
+
+
 class Database:
     """An engine plus its session factory, owned by one service."""
 
@@ -103,25 +135,47 @@ class Database:
         self.url = normalize_url(url)
         self.engine = build_engine(self.url, pool_size=pool_size)
         self.sessionmaker = sessionmaker(self.engine, expire_on_commit=False, autoflush=True)
-        self.read_sessionmaker = sessionmaker(
-            self.engine.execution_options(agrifin_read_only=True), expire_on_commit=False
-        )
+        self.read_engine = self.engine.execution_options(agrifin_read_only=True)
+        self.read_sessionmaker = sessionmaker(self.read_engine, expire_on_commit=False)
         # SQLite has one writer; its busy handler sleeps and polls, which starves some of many
-        # queued writers (seconds of p99). Requests queue on this in-process gate instead.
+        # queued writers (seconds of p99). Gated writers queue on this in-process lock instead.
         self.write_gate: threading.Lock | None = threading.Lock() if self.is_sqlite else None
+        self._gated_sessionmaker = sessionmaker(self.engine, expire_on_commit=False, autoflush=True)
+        event.listen(self._gated_sessionmaker, "after_transaction_create", _take_gate)
+        event.listen(self._gated_sessionmaker, "after_transaction_end", _give_gate_back)
 
     @property
     def is_sqlite(self) -> bool:
         """True when this database is SQLite."""
         return is_sqlite(self.url)
 
+    def gated_session(self) -> Session:
+        """A write session whose every transaction holds the write gate (SQLite) while it lasts."""
+        session = self._gated_sessionmaker()
+        session.info[_GATE] = self.write_gate
+        return session
+
+    def request_session(self) -> Session:
+        """A session that reads (no gate, no write lock) until ``begin_writing`` makes it a writer."""
+        return self._gated_sessionmaker(bind=self.read_engine)
+
+    def begin_writing(self, session: Session) -> None:
+        """End a request session's reads; its next transaction is a gated write transaction."""
+        session.rollback()
+        session.bind = self.engine
+        session.info[_GATE] = self.write_gate
+
     @contextmanager
-    def unit_of_work(self, *, read_only: bool = False) -> Iterator[Session]:
+    def unit_of_work(self, *, read_only: bool = False, gated: bool = False) -> Iterator[Session]:
         """One transaction: commit when the block ends cleanly, roll back on any exception.
 
-        ``read_only`` sessions do not take SQLite's write lock up front (no effect on PostgreSQL).
+        ``read_only`` sessions do not take SQLite's write lock up front (no effect on PostgreSQL);
+        ``gated`` ones queue on the write gate first (SQLite; see the module docstring).
         """
-        session = self.read_sessionmaker() if read_only else self.sessionmaker()
+        if read_only:
+            session = self.read_sessionmaker()
+        else:
+            session = self.gated_session() if gated else self.sessionmaker()
         try:
             yield session
             session.commit()

@@ -11,7 +11,7 @@ Exception hierarchy (each carries its HTTP status; one handler renders them all)
      ├── PayloadTooLarge         413
      ├── UnsupportedMediaType    415
      ├── ValidationProblem       422, with ``errors: [{field, message}]``
-     └── ServiceUnavailable      503
+     └── ServiceUnavailable      503 (also ``shared.db.WriteGateBusy``: the write gate stayed taken)
 
 Anything else raised by a handler is logged with the request id and answered as a generic
 500 problem by ``RequestContextMiddleware``: a stack trace never reaches the client.
@@ -27,6 +27,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from shared.db import WriteGateBusy
 from shared.observability import current_request_id
 
 PROBLEM_JSON = "application/problem+json"
@@ -163,6 +164,11 @@ def install_error_handlers(app: FastAPI) -> None:
         }
         return problem_response(exc.status_code, body, dict(exc.headers or {}))
 
+    async def on_gate_busy(request: Request, exc: Exception) -> JSONResponse:
+        problem = ServiceUnavailable(str(exc))
+        return problem_response(problem.status, problem.to_problem(request.url.path))
+
     app.add_exception_handler(ProblemError, on_problem)
+    app.add_exception_handler(WriteGateBusy, on_gate_busy)
     app.add_exception_handler(RequestValidationError, on_validation)
     app.add_exception_handler(StarletteHTTPException, on_http)

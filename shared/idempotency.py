@@ -92,7 +92,7 @@ def claim_key(
         if seen.state == "in_progress" and as_utc(seen.locked_until) > now:
             return InProgress()
     for _ in range(2):
-        with db.unit_of_work() as session:
+        with db.unit_of_work(gated=True) as session:
             row = session.execute(select(t).where(t.c.scope == scope, t.c.key == key)).first()
             if row is None:
                 try:
@@ -156,7 +156,7 @@ def complete_key(
 def release_key(db: Database, tables: PlatformTables, *, record_id: int) -> None:
     """Step 3 on failure: drop the claim so the client can retry."""
     t = tables.idempotency
-    with db.unit_of_work() as session:
+    with db.unit_of_work(gated=True) as session:
         session.execute(delete(t).where(t.c.id == record_id, t.c.state == "in_progress"))
 
 

@@ -1,7 +1,10 @@
 """Use cases for applications: submit (and score), approve with maker-checker, reject, withdraw.
 
 Scoring is called inside the submitting request with an Idempotency-Key derived from the
-application id. Unreachable scoring (or a scoring error other than 422) leaves the
+application id, and with no write transaction open: submit checks the product and the
+borrower in a short read-only unit of work, calls scoring, and only then writes (on SQLite a
+write holds the one write gate, which a scoring call retried for seconds must not hold).
+Unreachable scoring (or a scoring error other than 422) leaves the
 application ``pending_score`` for ``scoring_retry``; a 422 refuses the whole request.
 What is allowed in which status is the domain's (``domain.lifecycle``): every refusal names
 the actions the application allows.
@@ -126,7 +129,8 @@ def submit_application(
     body: ApplicationIn,
 ) -> Application:
     """Validate, score and store an application (``pending_score`` when scoring is down)."""
-    currency, segment = _check_limits(session, body)
+    with ctx.db.unit_of_work(read_only=True) as reading:
+        currency, segment = _check_limits(reading, body)
     now = ctx.clock.now()
     application = Application(
         id=new_id(),
