@@ -1,8 +1,9 @@
 """The loans service's periodic jobs for the worker: scoring retries and close of business.
 
 * ``loans.scoring.retry`` scores applications left ``pending_score`` while scoring was down.
-* ``loans.cob`` runs close of business for the business date once it has none: when an
-  admin moves the business date, or daily when the business date follows the clock.
+* ``loans.cob`` closes the days up to the business date that have no close of business yet,
+  one day at a time in order (when an admin moves the business date several days, each day
+  between is closed), or daily when the business date follows the clock.
 * ``loans.escrow.subscribe`` subscribes loans to escrow's ``assignment.swept`` events through
   escrow's API until it is done (``service.escrow_subscription``); nothing when the operator
   configured the subscription.
@@ -14,7 +15,7 @@ import logging
 import threading
 from collections.abc import Callable
 
-from services.loans.service.cob import due_for_close, run_close_of_business
+from services.loans.service.cob import close_due_days
 from services.loans.service.cob_chunk import CobSummary
 from services.loans.service.escrow_subscription import (
     SubscriptionOutcome,
@@ -33,12 +34,10 @@ COB_ACTOR = "system:loans.worker"
 
 
 def close_business_date_if_due(ctx: LoansContext) -> CobSummary | None:
-    """Run COB for the business date unless a completed run exists for it."""
-    with ctx.db.unit_of_work(read_only=True) as session:
-        today = due_for_close(session, ctx)
-    if today is None:
-        return None
-    return run_close_of_business(ctx, as_of=today, actor=COB_ACTOR)
+    """Close, one day at a time and in order, every day up to the business date not yet
+    closed (at most ``business_date_max_forward_days`` per run); the last day's summary."""
+    closed = close_due_days(ctx, actor=COB_ACTOR, max_days=ctx.settings.business_date_max_forward_days)
+    return closed[-1] if closed else None
 
 
 def escrow_subscription_job(ctx: LoansContext) -> Callable[[], SubscriptionOutcome | None]:

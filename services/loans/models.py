@@ -235,6 +235,24 @@ class BusinessDate(Base):
     updated_by: Mapped[str] = mapped_column(String(128))
 
 
+class BusinessDateCorrection(Base):
+    """A correction of the business date: proposed by one admin, confirmed by another."""
+
+    __tablename__ = "business_date_corrections"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    status: Mapped[str] = mapped_column(String(16), index=True)
+    from_date: Mapped[date] = mapped_column(Date)
+    to_date: Mapped[date] = mapped_column(Date)
+    reason: Mapped[str] = mapped_column(Text)
+    proposed_by: Mapped[str] = mapped_column(String(128))
+    proposed_key_id: Mapped[str] = mapped_column(String(36))
+    proposed_at: Mapped[datetime] = mapped_column(_TS)
+    confirmed_by: Mapped[str | None] = mapped_column(String(128))
+    confirmed_key_id: Mapped[str | None] = mapped_column(String(36))
+    confirmed_at: Mapped[datetime | None] = mapped_column(_TS)
+
+
 class CobRun(Base):
     """One close-of-business run; the unique date makes COB idempotent per date."""
 

@@ -13,7 +13,7 @@ from datetime import date
 from services.loans.domain import Schedule
 from services.loans.domain.installments import installment_status
 from services.loans.domain.lifecycle import allowed_application_actions, allowed_loan_actions
-from services.loans.models import Application, Installment, Loan, Product
+from services.loans.models import Application, BusinessDateCorrection, Installment, Loan, Product
 from services.loans.schemas.applications import (
     AdverseReason,
     ApplicationOut,
@@ -29,6 +29,7 @@ from services.loans.schemas.loans import (
     OutstandingOut,
     TransactionOut,
 )
+from services.loans.schemas.operations import CorrectionOut
 from services.loans.schemas.products import (
     BorrowerOut,
     PreviewOut,
@@ -39,6 +40,7 @@ from services.loans.schemas.products import (
 from services.loans.schemas.terms import LoanTermsModel
 from services.loans.service.accounts import LoanView, TransactionView
 from services.loans.service.borrowers import BorrowerView
+from services.loans.service.business_date import CORRECTION_ACTIONS
 from shared.clock import as_utc
 
 
@@ -263,3 +265,19 @@ def preview_out(schedule: Schedule) -> PreviewOut:
 def borrower_out(view: BorrowerView) -> BorrowerOut:
     """A borrower, decrypted for an authorised reader."""
     return BorrowerOut.model_validate(view, from_attributes=True)
+
+
+def correction_out(correction: BusinessDateCorrection) -> CorrectionOut:
+    """A correction of the business date, with what it allows now."""
+    return CorrectionOut(
+        id=correction.id,
+        status="confirmed" if correction.status == "confirmed" else "proposed",
+        from_date=correction.from_date,
+        to_date=correction.to_date,
+        reason=correction.reason,
+        proposed_by=correction.proposed_by,
+        proposed_at=as_utc(correction.proposed_at),
+        confirmed_by=correction.confirmed_by,
+        confirmed_at=as_utc(correction.confirmed_at) if correction.confirmed_at else None,
+        allowed_actions=list(CORRECTION_ACTIONS) if correction.status == "proposed" else [],
+    )

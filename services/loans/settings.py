@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import SettingsConfigDict
 
 from shared.platform import ServiceContext
@@ -43,6 +43,14 @@ class LoansSettings(BaseServiceSettings):
     scoring_retry_interval_seconds: float = Field(default=15.0, gt=0)
     cob_check_interval_seconds: float = Field(default=60.0, gt=0)
     cob_chunk_size: int = Field(default=2_000, ge=1, le=50_000)
+    business_date_max_forward_days: int = Field(default=31, ge=1, le=366)
+    """How many days one request may move the business date forward (back: a correction)."""
+    overpayment_tolerance_minor: int = Field(default=100, ge=0, le=10**12)
+    """How much a repayment or sweep may exceed everything the loan still owes (minor units)."""
+    max_amount_minor: int = Field(default=10**12, ge=1, lt=2**63)
+    """Largest principal or repayment accepted, in minor units (unless the currency has its own)."""
+    max_amount_minor_by_currency: dict[str, int] = Field(default_factory=dict)
+    """Per-currency overrides of ``max_amount_minor`` (JSON: ``{"UGX": 10000000000000}``)."""
     escrow_url: str = "http://127.0.0.1:8002"
     escrow_api_key: str | None = None
     escrow_timeout_seconds: float = Field(default=5.0, gt=0, le=120)
@@ -53,6 +61,18 @@ class LoansSettings(BaseServiceSettings):
     """Secret of loans' subscription to escrow's events (``assignment.swept``), when the operator
     made the subscription; unset, loans subscribes itself through escrow's API (the worker's
     ``loans.escrow.subscribe``) and keeps the secret in ``<var_dir>/escrow-webhook.secret``."""
+
+    @field_validator("max_amount_minor_by_currency")
+    @classmethod
+    def _positive_maxima(cls, value: dict[str, int]) -> dict[str, int]:
+        for currency, maximum in value.items():
+            if not 1 <= maximum < 2**63:
+                raise ValueError(f"the maximum for {currency} must be between 1 and 2^63 - 1")
+        return value
+
+    def max_amount_for(self, currency: str) -> int:
+        """The largest amount accepted in ``currency`` (minor units)."""
+        return self.max_amount_minor_by_currency.get(currency, self.max_amount_minor)
 
     @property
     def inbound_escrow_url(self) -> str:

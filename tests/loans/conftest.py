@@ -42,6 +42,7 @@ def keys(ctx: ServiceContext) -> dict[str, str]:
         "manager2": Role.CREDIT_MANAGER,
         "auditor": Role.AUDITOR,
         "admin": Role.ADMIN,
+        "admin2": Role.ADMIN,
         "marketplace": Role.MARKETPLACE,
         "service": Role.SERVICE,
     }

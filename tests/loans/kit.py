@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from dataclasses import dataclass, field
 from typing import Any
@@ -18,6 +19,9 @@ from tests.factories.loans import (
     ScorePayloadFactory,
 )
 from tests.support import auth
+
+MAX_FORWARD_DAYS = 31
+"""The default of ``business_date_max_forward_days``."""
 
 DECLINE_REASONS = [
     {"code": "F04", "feature": "irrigation", "points": -30.2, "text": "No access to irrigation"},
@@ -109,7 +113,24 @@ class LoansApi:
         return self.call("GET", path, as_=as_, expect=expect, params=params).json()
 
     def set_date(self, value: str) -> None:
-        self.post("/v1/business-date", {"date": value})
+        """Get the business date to ``value`` the way an operator may: forward in moves of at
+        most ``MAX_FORWARD_DAYS``, back by a correction (``admin`` proposes, ``admin2`` confirms)."""
+        target = dt.date.fromisoformat(value)
+        view = self.get("/v1/business-date", as_="admin")
+        current = dt.date.fromisoformat(view["date"])
+        if view["source"] == "clock" or current <= target:
+            first = view["source"] == "clock"
+            while not first and (target - current).days > MAX_FORWARD_DAYS:
+                current += dt.timedelta(days=MAX_FORWARD_DAYS)
+                self.post("/v1/business-date", {"date": current.isoformat()})
+            self.post("/v1/business-date", {"date": value})
+        else:
+            self.correct_date(value)
+
+    def correct_date(self, value: str, reason: str = "the date was set by mistake") -> dict[str, Any]:
+        """Correct the business date: ``admin`` proposes, ``admin2`` confirms."""
+        proposed = self.post("/v1/business-date/corrections", {"date": value, "reason": reason}, expect=201)
+        return dict(self.post(f"/v1/business-date/corrections/{proposed['id']}/confirm", as_="admin2"))
 
     def product(self, **overrides: Any) -> dict[str, Any]:
         body: dict[str, Any] = ProductPayloadFactory(**overrides)

@@ -9,7 +9,15 @@ from fastapi import Query
 from fastapi.responses import PlainTextResponse
 
 from services.loans.api.deps import Admin, DateReader, LoansContextDep, PortfolioReader, RunReader
-from services.loans.schemas.operations import BusinessDateIn, BusinessDateOut, CobIn
+from services.loans.presenters import correction_out
+from services.loans.schemas.operations import (
+    BusinessDateIn,
+    BusinessDateOut,
+    CobIn,
+    CorrectionIn,
+    CorrectionList,
+    CorrectionOut,
+)
 from services.loans.service import business_date, cob, portfolio
 from shared.api import SessionDep, service_router
 
@@ -26,8 +34,38 @@ def get_business_date(ctx: LoansContextDep, session: SessionDep, _: DateReader) 
 def set_business_date(
     body: BusinessDateIn, ctx: LoansContextDep, session: SessionDep, who: Admin
 ) -> BusinessDateOut:
-    """Move the business date (never back before a closed date)."""
+    """Move the business date forward (by at most the configured days; back is a correction)."""
     return BusinessDateOut(**business_date.set_business_date(session, ctx, actor=who.actor, value=body.date))
+
+
+@router.post("/business-date/corrections", status_code=201, response_model=CorrectionOut)
+def propose_business_date_correction(
+    body: CorrectionIn, ctx: LoansContextDep, session: SessionDep, who: Admin
+) -> CorrectionOut:
+    """Propose correcting the business date (only while no later day has been closed)."""
+    return correction_out(
+        business_date.propose_correction(session, ctx, who=who, value=body.date, reason=body.reason)
+    )
+
+
+@router.post("/business-date/corrections/{correction_id}/confirm", response_model=CorrectionOut)
+def confirm_business_date_correction(
+    correction_id: str, ctx: LoansContextDep, session: SessionDep, who: Admin
+) -> CorrectionOut:
+    """Confirm a proposed correction (an admin other than its proposer); the date moves."""
+    return correction_out(
+        business_date.confirm_correction(session, ctx, who=who, correction_id=correction_id)
+    )
+
+
+@router.get("/business-date/corrections", response_model=CorrectionList)
+def list_business_date_corrections(
+    session: SessionDep, _: RunReader, limit: int = Query(default=30, ge=1, le=366)
+) -> CorrectionList:
+    """The latest corrections of the business date, newest first."""
+    return CorrectionList(
+        corrections=[correction_out(c) for c in business_date.list_corrections(session, limit=limit)]
+    )
 
 
 @router.post("/close-of-business")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 
 class BusinessDateIn(BaseModel):
@@ -30,3 +30,33 @@ class CobIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     date: dt.date | None = None
+
+
+class CorrectionIn(BaseModel):
+    """A correction of the business date (back, or further than a move may go) and why."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    date: dt.date
+    reason: str = Field(min_length=1, max_length=2000)
+
+
+class CorrectionOut(BaseModel):
+    """A correction of the business date: proposed by one admin, confirmed by another."""
+
+    id: str
+    status: Literal["proposed", "confirmed"]
+    from_date: dt.date
+    to_date: dt.date
+    reason: str
+    proposed_by: str
+    proposed_at: dt.datetime
+    confirmed_by: str | None
+    confirmed_at: dt.datetime | None
+    allowed_actions: list[str]
+
+
+class CorrectionList(BaseModel):
+    """The latest corrections, newest first."""
+
+    corrections: list[CorrectionOut]

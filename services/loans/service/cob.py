@@ -26,6 +26,7 @@ from typing import Any
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from services.loans.domain.business_date import next_day_to_close
 from services.loans.models import CobRun
 from services.loans.repository import add
 from services.loans.repository import cob as repo
@@ -159,10 +160,24 @@ def list_cob_runs(session: Session, *, limit: int) -> list[dict[str, Any]]:
 
 
 def due_for_close(session: Session, ctx: LoansContext) -> date | None:
-    """The business date, unless a completed run exists for it (or a later date was closed)."""
-    today = business_date(session, ctx)
-    run = repo.cob_run_for(session, today)
+    """The day close of business closes next: the day after the last closed one, one day at
+    a time up to the business date (an unfinished run first); ``None`` when all are closed."""
     latest = repo.latest_cob_date(session)
-    if (run is not None and run.status == "completed") or (latest is not None and latest > today):
-        return None
-    return today
+    run = repo.cob_run_for(session, latest) if latest is not None else None
+    return next_day_to_close(
+        business_date=business_date(session, ctx),
+        last_closed=latest,
+        last_run_complete=run is None or run.status == "completed",
+    )
+
+
+def close_due_days(ctx: LoansContext, *, actor: str, max_days: int) -> list[CobSummary]:
+    """Close every day due, in order, at most ``max_days`` of them; their summaries."""
+    closed: list[CobSummary] = []
+    while len(closed) < max_days:
+        with ctx.db.unit_of_work(read_only=True) as session:
+            day = due_for_close(session, ctx)
+        if day is None:
+            break
+        closed.append(run_close_of_business(ctx, as_of=day, actor=actor))
+    return closed
