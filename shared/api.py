@@ -3,7 +3,8 @@
 ``ServiceRoute`` wraps each endpoint so that
 
 - the body is checked first (413 when too large, 415 when a body is not JSON),
-- an ``Idempotency-Key`` on a POST is claimed, replayed or refused (see ``shared.idempotency``),
+- an ``Idempotency-Key`` on a POST is claimed, replayed or refused (see ``shared.idempotency``)
+  once the caller is authenticated and the request validated (when the endpoint starts),
 - the endpoint runs on a session bound to ``request.state.session`` (``SessionDep``),
 - the session commits after the endpoint returns (with the idempotent response stored in
   the same transaction) and rolls back on any exception.
@@ -65,10 +66,24 @@ _READ_METHODS = {"GET", "HEAD", "OPTIONS"}
 class _Unit:
     """The request being served, as the endpoint wrapper sees it."""
 
+    request: Request
     ctx: ServiceContext
     session: Session
+    body: bytes
     writes: bool
     writing: bool = False
+    claim: Claimed | None = None
+    replayed: bool = False
+
+    def start(self) -> Response | None:
+        """Claim the Idempotency-Key (a replay ends the request here), then begin writing."""
+        outcome = _claim_idempotency_key(self.request, self.ctx, self.body)
+        if isinstance(outcome, Response):
+            self.replayed = True
+            return outcome
+        self.claim = outcome
+        self.begin_writing()
+        return None
 
     def begin_writing(self) -> None:
         if self.writes and not self.writing:
@@ -86,8 +101,8 @@ def _writing_endpoint(endpoint: Callable[..., Any]) -> Callable[..., Any]:
         @functools.wraps(endpoint)
         async def run_async(*args: Any, **kwargs: Any) -> Any:
             unit = _unit.get()
-            if unit is not None:
-                await run_in_threadpool(unit.begin_writing)
+            if unit is not None and (replay := await run_in_threadpool(unit.start)) is not None:
+                return replay
             return await endpoint(*args, **kwargs)
 
         return run_async
@@ -95,8 +110,8 @@ def _writing_endpoint(endpoint: Callable[..., Any]) -> Callable[..., Any]:
     @functools.wraps(endpoint)
     def run(*args: Any, **kwargs: Any) -> Any:
         unit = _unit.get()
-        if unit is not None:
-            unit.begin_writing()
+        if unit is not None and (replay := unit.start()) is not None:
+            return replay
         return endpoint(*args, **kwargs)
 
     return run
@@ -113,10 +128,13 @@ def _check_body(request: Request, body: bytes, limit: int) -> None:
             )
 
 
-async def _claim_idempotency_key(
-    request: Request, ctx: ServiceContext, body: bytes
-) -> Claimed | Response | None:
-    """Claim the request's Idempotency-Key (POST only): a claim, a replayed response, or None."""
+def _claim_idempotency_key(request: Request, ctx: ServiceContext, body: bytes) -> Claimed | Response | None:
+    """Claim the request's Idempotency-Key (POST only): a claim, a replayed response, or None.
+
+    Called once the route's dependencies have authenticated the caller: a revoked key gets
+    its 401 before any stored response is looked at, and a replay goes to the key that made
+    the first request only (the scope is that key's hash).
+    """
     key = request.headers.get(IDEMPOTENCY_HEADER)
     if key is None or request.method != "POST":
         return None
@@ -125,10 +143,10 @@ async def _claim_idempotency_key(
     token = bearer_token(request)
     scope = hashlib.sha256(token.encode()).hexdigest() if token else "anonymous"
     fingerprint = request_fingerprint(request.method, request.url.path, request.url.query, body)
-    outcome = await run_in_threadpool(
-        claim_key,
+    outcome = claim_key(
         ctx.db,
         ctx.tables,
+        keyring=ctx.keyring,
         scope=scope,
         key=key,
         request_hash=fingerprint,
@@ -174,25 +192,23 @@ class ServiceRoute(APIRoute):
             body = await request.body()
             _check_body(request, body, ctx.settings.max_body_bytes)
 
-            claim = await _claim_idempotency_key(request, ctx, body)
-            if isinstance(claim, Response):
-                return claim
-
             writes = request.method not in _READ_METHODS
             session = ctx.db.request_session() if writes else ctx.db.read_sessionmaker()
-            unit = _Unit(ctx=ctx, session=session, writes=writes)
+            unit = _Unit(request=request, ctx=ctx, session=session, body=body, writes=writes)
             request.state.session = session
             bound = _unit.set(unit)
             try:
                 response = await original(request)
-                if claim is not None:
+                claim = unit.claim
+                if claim is not None and not unit.replayed:
                     if response.status_code < 500 and hasattr(response, "body"):
                         await run_in_threadpool(unit.begin_writing)
                         await run_in_threadpool(
                             complete_key,
                             session,
                             ctx.tables,
-                            record_id=claim.record_id,
+                            keyring=ctx.keyring,
+                            claim=claim,
                             status=response.status_code,
                             body=bytes(response.body).decode("utf-8"),
                             content_type=response.media_type or "application/json",
@@ -202,8 +218,8 @@ class ServiceRoute(APIRoute):
                 await run_in_threadpool(session.commit)
             except BaseException:
                 await run_in_threadpool(session.rollback)
-                if claim is not None:
-                    await run_in_threadpool(release_key, ctx.db, ctx.tables, record_id=claim.record_id)
+                if unit.claim is not None:
+                    await run_in_threadpool(release_key, ctx.db, ctx.tables, record_id=unit.claim.record_id)
                 raise
             finally:
                 await run_in_threadpool(session.close)

@@ -19,6 +19,7 @@ itself starts). PostgreSQL has no gate.
 
 from __future__ import annotations
 
+import os
 import threading
 import uuid
 from collections.abc import Iterator
@@ -89,13 +90,29 @@ def _sqlite_begin(conn: Any) -> None:
         conn.exec_driver_sql("BEGIN IMMEDIATE")
 
 
+def _create_private_file(path: Path) -> None:
+    """Create the database's directory (0700) and file (0600) unless they exist.
+
+    SQLite creates the ``-wal`` and ``-shm`` files with the main file's mode, so the personal
+    data they hold is as private as the database itself.
+    """
+    parent = path.parent
+    if not parent.exists():
+        parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        os.chmod(parent, 0o700)  # mkdir's mode is filtered by the umask
+    if not path.exists():
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT, 0o600))
+    if path.stat().st_uid == os.getuid():
+        os.chmod(path, 0o600)
+
+
 def build_engine(url: str, *, pool_size: int = 10) -> Engine:
     """Create an engine for ``url`` with the project's connection settings."""
     url = normalize_url(url)
     if is_sqlite(url):
         database = make_url(url).database
-        if database and database != ":memory:":
-            Path(database).parent.mkdir(parents=True, exist_ok=True)
+        if database and database != ":memory:" and not database.startswith("file:"):
+            _create_private_file(Path(database))
         engine = create_engine(
             url,
             connect_args={

@@ -12,6 +12,11 @@ Protocol, per (API key, Idempotency-Key):
 3. *release* — when the request fails, the claim is deleted: nothing changed, the client
    may retry with the same key.
 
+Stored responses are encrypted with the keyring's field keys (AES-GCM, the associated data
+``idempotency:<scope>:<key>`` binds each to its own record), so the personal data a response
+carries (a borrower's name, national id, phone) is never at rest in plain text; a replay
+decrypts it for the key that made the first request.
+
 Records are kept ``idempotency_ttl_hours`` (48 by default, at least 24) and then purged.
 """
 
@@ -26,6 +31,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from shared.clock import as_utc
+from shared.crypto import Keyring
 from shared.db import Database
 from shared.platform_tables import PlatformTables
 
@@ -37,6 +43,8 @@ class Claimed:
     """This request owns the key and must complete or release it."""
 
     record_id: int
+    scope: str
+    key: str
 
 
 @dataclass(frozen=True)
@@ -70,10 +78,22 @@ def request_fingerprint(method: str, path: str, query: str, body: bytes) -> str:
     return digest.hexdigest()
 
 
+def _sealing_context(scope: str, key: str) -> str:
+    return f"idempotency:{scope}:{key}"
+
+
+def open_response(keyring: Keyring, *, scope: str, key: str, stored: str) -> str:
+    """The plain response body of a stored record (bodies stored before encryption pass as is)."""
+    if not stored.startswith("v1."):
+        return stored  # JSON never starts with "v"; records written before bodies were sealed
+    return keyring.decrypt(stored, context=_sealing_context(scope, key))
+
+
 def claim_key(
     db: Database,
     tables: PlatformTables,
     *,
+    keyring: Keyring,
     scope: str,
     key: str,
     request_hash: str,
@@ -111,13 +131,13 @@ def claim_key(
                     continue  # someone claimed it between our read and insert: look again
                 pk = result.inserted_primary_key  # type: ignore[attr-defined]
                 assert pk is not None
-                return Claimed(record_id=int(pk[0]))
+                return Claimed(record_id=int(pk[0]), scope=scope, key=key)
             if row.request_hash != request_hash:
                 return Mismatch()
             if row.state == "completed":
                 return Replay(
                     status=int(row.response_status),
-                    body=row.response_body or "",
+                    body=open_response(keyring, scope=scope, key=key, stored=row.response_body or ""),
                     content_type=row.response_content_type or "application/json",
                 )
             if as_utc(row.locked_until) > now:
@@ -128,7 +148,7 @@ def claim_key(
                 .values(locked_until=now + lease)
             )
             if getattr(taken, "rowcount", 0) == 1:
-                return Claimed(record_id=int(row.id))
+                return Claimed(record_id=int(row.id), scope=scope, key=key)
             return InProgress()
     return InProgress()
 
@@ -137,18 +157,23 @@ def complete_key(
     session: Session,
     tables: PlatformTables,
     *,
-    record_id: int,
+    keyring: Keyring,
+    claim: Claimed,
     status: int,
     body: str,
     content_type: str,
 ) -> None:
-    """Step 2: store the response inside the request's own transaction."""
+    """Step 2: store the response (encrypted) inside the request's own transaction."""
     t = tables.idempotency
+    sealed = keyring.encrypt(body, context=_sealing_context(claim.scope, claim.key))
     session.execute(
         update(t)
-        .where(t.c.id == record_id)
+        .where(t.c.id == claim.record_id)
         .values(
-            state="completed", response_status=status, response_body=body, response_content_type=content_type
+            state="completed",
+            response_status=status,
+            response_body=sealed,
+            response_content_type=content_type,
         )
     )
 
