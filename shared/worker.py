@@ -2,11 +2,15 @@
 
 Platform jobs per service (outbox fan-out, webhook delivery, idempotency purge) come from
 ``platform_jobs``; each service adds its own (escrow timers, loans close of business, ...).
-A failing job is logged and retried on its next tick; it never stops the others.
+Each job runs in its own thread on its own interval, so a slow one (a hanging webhook
+subscriber, a long training) delays no other; a failing job is logged and retried on its
+next run. When the worker stops, every job finishes its current call (a job working through
+items checks ``stop_requested`` between them) within a grace period.
 
 ``claim_each`` is the loop of a job that works through rows one at a time: claim one row
 (``SELECT ... FOR UPDATE SKIP LOCKED`` on PostgreSQL, so replicas never take the same row)
-and work on it in one short transaction, until nothing is left or the batch is done.
+and work on it in one short transaction, until nothing is left, the batch is done or the
+worker is stopping.
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Sequence
+from contextvars import ContextVar
 from datetime import timedelta
 from typing import TypeVar
 
@@ -34,6 +39,9 @@ Job = tuple[str, float, Callable[[], object]]
 
 T = TypeVar("T")
 
+_current_stop: ContextVar[threading.Event | None] = ContextVar("agrifin_worker_stop", default=None)
+"""The stop event of the worker loop running the current thread's job."""
+
 
 def claim_each(
     db: Database,
@@ -48,6 +56,8 @@ def claim_each(
     """
     done = 0
     for _ in range(limit):
+        if stop_requested():
+            break
         with db.unit_of_work() as session:
             item = claim(session)
             if item is None:
@@ -83,20 +93,40 @@ def platform_jobs(ctx: ServiceContext, client: httpx.Client) -> list[Job]:
     ]
 
 
-def run_jobs(jobs: Sequence[Job], stop: threading.Event, *, tick: float = 0.25) -> None:
-    """Run ``jobs`` on their intervals until ``stop`` is set."""
-    next_run = {name: 0.0 for name, _, _ in jobs}
+def stop_requested() -> bool:
+    """True inside a worker job once the worker was asked to stop: finish the item, take no more."""
+    stop = _current_stop.get()
+    return stop is not None and stop.is_set()
+
+
+def _job_loop(name: str, interval: float, job: Callable[[], object], stop: threading.Event) -> None:
+    _current_stop.set(stop)
     while not stop.is_set():
-        now = time.monotonic()
-        for name, interval, job in jobs:
-            if now < next_run[name]:
-                continue
-            set_request_id(f"job:{name}")
-            try:
-                job()
-            except Exception:
-                log.exception("job %s failed; will retry", name)
-            finally:
-                set_request_id(None)
-            next_run[name] = time.monotonic() + interval
-        stop.wait(tick)
+        set_request_id(f"job:{name}")
+        try:
+            job()
+        except Exception:
+            log.exception("job %s failed; will retry", name)
+        finally:
+            set_request_id(None)
+        stop.wait(interval)
+
+
+def run_jobs(jobs: Sequence[Job], stop: threading.Event, *, grace: float | None = None) -> list[str]:
+    """Run each job in its own thread on its own interval until ``stop`` is set.
+
+    Then wait up to ``grace`` seconds (None: as long as it takes) for the jobs still running
+    to finish their current call; return the names of those that did not.
+    """
+    threads = [
+        threading.Thread(target=_job_loop, args=(name, interval, job, stop), name=name, daemon=True)
+        for name, interval, job in jobs
+    ]
+    for thread in threads:
+        thread.start()
+    while not stop.wait(0.5):
+        pass
+    deadline = None if grace is None else time.monotonic() + grace
+    for thread in threads:
+        thread.join(None if deadline is None else max(0.0, deadline - time.monotonic()))
+    return [thread.name for thread in threads if thread.is_alive()]
