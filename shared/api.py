@@ -51,6 +51,7 @@ from shared.idempotency import (
     Replay,
     claim_key,
     complete_key,
+    let_go,
     release_key,
     request_fingerprint,
 )
@@ -216,10 +217,12 @@ class ServiceRoute(APIRoute):
                     else:
                         raise RuntimeError("unstorable response for an idempotent request")
                 await run_in_threadpool(session.commit)
+                if claim is not None:
+                    await run_in_threadpool(let_go, claim)
             except BaseException:
                 await run_in_threadpool(session.rollback)
                 if unit.claim is not None:
-                    await run_in_threadpool(release_key, ctx.db, ctx.tables, record_id=unit.claim.record_id)
+                    await run_in_threadpool(release_key, ctx.db, ctx.tables, claim=unit.claim)
                 raise
             finally:
                 await run_in_threadpool(session.close)

@@ -1,9 +1,9 @@
 """The cross-cutting tables every service owns a copy of, in its own database.
 
 API keys, idempotency records, the audit chain, the outbox, webhook subscriptions and
-deliveries, and the receiver-side inbox. Each service calls ``define_platform_tables`` on
-its own MetaData, so the tables live beside its domain tables and its own migrations
-create them; no service reads another's.
+deliveries, the receiver-side inbox, and the queue of long jobs (``shared.jobs``). Each
+service calls ``define_platform_tables`` on its own MetaData, so the tables live beside its
+domain tables and its own migrations create them; no service reads another's.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from sqlalchemy import (
     Column,
     DateTime,
     ForeignKey,
+    Index,
     Integer,
     MetaData,
     String,
@@ -37,6 +38,7 @@ class PlatformTables:
     webhook_subscriptions: Table
     webhook_deliveries: Table
     webhook_inbox: Table
+    jobs: Table
 
 
 def define_platform_tables(metadata: MetaData) -> PlatformTables:
@@ -66,6 +68,9 @@ def define_platform_tables(metadata: MetaData) -> PlatformTables:
         Column("response_content_type", String(100), nullable=True),
         Column("created_at", DateTime(timezone=True), nullable=False, index=True),
         Column("locked_until", DateTime(timezone=True), nullable=False),
+        # Who holds an in_progress claim (shared.idempotency): on SQLite <host>/<pid>/<start>,
+        # so a retry can tell that the claiming process died.
+        Column("holder", String(128), nullable=True),
         UniqueConstraint("scope", "key", name="uq_idempotency_keys_scope_key"),
     )
     audit_log = Table(
@@ -131,6 +136,27 @@ def define_platform_tables(metadata: MetaData) -> PlatformTables:
         Column("topic", String(64), nullable=False),
         Column("received_at", DateTime(timezone=True), nullable=False),
     )
+    jobs = Table(
+        "jobs",
+        metadata,
+        Column("id", String(36), primary_key=True),
+        Column("kind", String(64), nullable=False),
+        Column("state", String(16), nullable=False),
+        Column("payload", Text, nullable=False),
+        Column("progress", Text, nullable=True),
+        Column("result", Text, nullable=True),
+        Column("error", Text, nullable=True),
+        Column("created_by", String(128), nullable=False),
+        Column("created_at", DateTime(timezone=True), nullable=False),
+        Column("started_at", DateTime(timezone=True), nullable=True),
+        Column("finished_at", DateTime(timezone=True), nullable=True),
+        # The lease of the worker running it (shared.jobs.claim_job): a job still ``running``
+        # after ``lease_until`` lost its worker and is claimed again, ``attempt`` counting up.
+        Column("lease_token", String(36), nullable=True),
+        Column("lease_until", DateTime(timezone=True), nullable=True),
+        Column("attempt", Integer, nullable=False),
+        Index("ix_jobs_state_created_at", "state", "created_at"),
+    )
     return PlatformTables(
         api_keys=api_keys,
         idempotency=idempotency,
@@ -139,4 +165,5 @@ def define_platform_tables(metadata: MetaData) -> PlatformTables:
         webhook_subscriptions=subscriptions,
         webhook_deliveries=deliveries,
         webhook_inbox=inbox,
+        jobs=jobs,
     )

@@ -8,7 +8,10 @@ whose holder died is taken over at once rather than at the end of its lease.
 from __future__ import annotations
 
 import stat
+import subprocess
+import sys
 from collections.abc import Callable
+from datetime import timedelta
 from pathlib import Path
 from typing import cast
 
@@ -19,6 +22,7 @@ from services.loans.app import create_app as loans_app
 from services.loans.settings import LoansContext
 from shared.auth import Role, hash_api_key
 from shared.db import Database
+from shared.idempotency import Claimed, ClaimOutcome, InProgress, claim_key, release_key
 from shared.platform import ServiceContext
 from tests.factories.loans import BorrowerPayloadFactory
 from tests.loans.kit import FakeScoring
@@ -106,3 +110,64 @@ def test_sqlite_files_are_private(tmp_path: Path) -> None:
         db.dispose()
     assert modes == {f.name: 0o600 for f in files}
     assert stat.S_IMODE(path.parent.stat().st_mode) == 0o700
+
+
+CLAIM_AND_DIE = """
+import os, sys
+from datetime import datetime, timedelta
+from services.loans.definition import SERVICE
+from shared.crypto import Keyring
+from shared.db import Database
+from shared.idempotency import Claimed, ClaimOutcome, InProgress, claim_key, release_key
+from shared.idempotency import Claimed, claim_key
+
+outcome = claim_key(
+    Database(sys.argv[1]), SERVICE.tables, keyring=Keyring(), scope="s", key="k", request_hash="h",
+    now=datetime.fromisoformat(sys.argv[2]), lease=timedelta(seconds=60),
+)
+print(type(outcome).__name__, flush=True)
+os._exit(1)  # killed mid-flight: no complete, no release
+"""
+
+
+def _claim(ctx: ServiceContext) -> ClaimOutcome:
+    return claim_key(
+        ctx.db,
+        ctx.tables,
+        keyring=ctx.keyring,
+        scope="s",
+        key="k",
+        request_hash="h",
+        now=ctx.clock.now(),
+        lease=timedelta(seconds=60),
+    )
+
+
+def test_a_retry_after_the_claiming_process_died_is_claimed_at_once(
+    make_ctx: Callable[[str], ServiceContext],
+) -> None:
+    ctx = make_ctx("loans")
+    died = subprocess.run(
+        [sys.executable, "-c", CLAIM_AND_DIE, ctx.settings.database_url, ctx.clock.now().isoformat()],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=Path(__file__).resolve().parents[2],
+    )
+    assert died.returncode == 1 and died.stdout.strip() == "Claimed", died.stderr
+    retry = _claim(ctx)  # the clock has not moved: the 60 s lease is still running
+    assert isinstance(retry, Claimed)
+    release_key(ctx.db, ctx.tables, claim=retry)
+
+
+def test_a_live_claim_is_not_taken_over(make_ctx: Callable[[str], ServiceContext]) -> None:
+    ctx = make_ctx("loans")
+    first = _claim(ctx)
+    assert isinstance(first, Claimed)
+    try:
+        assert isinstance(_claim(ctx), InProgress)
+    finally:
+        release_key(ctx.db, ctx.tables, claim=first)
+    second = _claim(ctx)
+    assert isinstance(second, Claimed)
+    release_key(ctx.db, ctx.tables, claim=second)
