@@ -9,6 +9,8 @@ from services.loans.definition import SERVICE
 from services.loans.service.scoring import ScoringClient, scoring_client_factory
 from services.loans.settings import LoansContext
 from shared.app import create_service_app
+from shared.auth import Role
+from shared.jobs import jobs_router
 from shared.platform import ServiceContext
 
 __all__ = ["create_app", "scoring_client_factory"]
@@ -26,7 +28,14 @@ def create_app(ctx: LoansContext | None = None, scoring_client: ScoringClient | 
         ctx,
         title="agrifin loans",
         description="Small agricultural loans from application to close.",
-        routers=[products.router, applications.router, loans.router, operations.router, inbound.router],
+        routers=[
+            products.router,
+            applications.router,
+            loans.router,
+            operations.router,
+            inbound.router,
+            jobs_router(Role.ADMIN, Role.AUDITOR),  # who may close business, and auditors
+        ],
     )
     app.state.scoring_client = scoring_client_factory(ctx, scoring_client)
     return app

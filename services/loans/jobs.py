@@ -4,6 +4,8 @@
 * ``loans.cob`` closes the days up to the business date that have no close of business yet,
   one day at a time in order (when an admin moves the business date several days, each day
   between is closed), or daily when the business date follows the clock.
+* ``loans.jobs.run`` runs the queued jobs requests start (``shared.jobs``); one kind,
+  ``loans.cob``: close of business for a date (``POST /v1/close-of-business`` queues it).
 * ``loans.escrow.subscribe`` subscribes loans to escrow's ``assignment.swept`` events through
   escrow's API until it is done (``service.escrow_subscription``); nothing when the operator
   configured the subscription.
@@ -14,8 +16,9 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable
+from typing import Any
 
-from services.loans.service.cob import close_due_days
+from services.loans.service.cob import COB_JOB, close_due_days, close_of_business_job
 from services.loans.service.cob_chunk import CobSummary
 from services.loans.service.escrow_subscription import (
     SubscriptionOutcome,
@@ -26,6 +29,7 @@ from services.loans.service.scoring import scoring_client_factory
 from services.loans.service.scoring_retry import RetryReport, retry_pending_scores
 from services.loans.settings import LoansContext
 from shared.http_client import ServiceCallError
+from shared.jobs import Handler, JobRun, job_runner
 from shared.worker import Job
 
 log = logging.getLogger("agrifin.loans.jobs")
@@ -59,6 +63,15 @@ def escrow_subscription_job(ctx: LoansContext) -> Callable[[], SubscriptionOutco
     return subscribe
 
 
+def job_handlers(ctx: LoansContext) -> dict[str, Handler]:
+    """The handler per kind of queued job."""
+
+    def close_of_business(run: JobRun) -> dict[str, Any]:
+        return close_of_business_job(ctx, run)
+
+    return {COB_JOB: close_of_business}
+
+
 def periodic_jobs(ctx: LoansContext) -> list[Job]:
     """(name, interval in seconds, callable) for the worker."""
     scoring = scoring_client_factory(ctx, None)
@@ -72,6 +85,7 @@ def periodic_jobs(ctx: LoansContext) -> list[Job]:
     return [
         ("loans.scoring.retry", ctx.settings.scoring_retry_interval_seconds, retry),
         ("loans.cob", ctx.settings.cob_check_interval_seconds, cob),
+        ("loans.jobs.run", 1.0, job_runner(ctx, job_handlers(ctx))),
         (
             "loans.escrow.subscribe",
             ctx.settings.escrow_subscribe_interval_seconds,

@@ -1,4 +1,4 @@
-"""The scoring service's FastAPI application."""
+"""The scoring service's FastAPI application (its jobs are polled by who may train, and auditors)."""
 
 from __future__ import annotations
 
@@ -11,6 +11,8 @@ from services.scoring.repository import registry as repo
 from services.scoring.repository.artifacts import build_store
 from services.scoring.settings import ScoringContext
 from shared.app import create_service_app
+from shared.auth import Role
+from shared.jobs import jobs_router
 from shared.platform import ServiceContext
 
 
@@ -31,7 +33,7 @@ def create_app(ctx: ScoringContext | None = None) -> FastAPI:
         ctx,
         title="agrifin scoring",
         description="Explainable, signed credit scores for farmers and agricultural enterprises.",
-        routers=routers(),
+        routers=[*routers(), jobs_router(Role.ADMIN, Role.CREDIT_MANAGER, Role.AUDITOR)],
         readiness_checks=[champions_ready],
     )
     app.state.model_store = build_store(ctx)

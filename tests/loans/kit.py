@@ -10,7 +10,9 @@ from typing import Any
 import httpx
 from fastapi.testclient import TestClient
 
+from services.loans import jobs as loans_jobs
 from services.loans.service.scoring import ScoringClient
+from shared.jobs import run_queued_jobs
 from tests.factories.loans import (
     ApplicationPayloadFactory,
     BorrowerPayloadFactory,
@@ -180,4 +182,11 @@ class LoansApi:
         return list(self.get(f"/v1/loans/{loan_id}/transactions"))
 
     def cob(self, on: str | None = None) -> dict[str, Any]:
-        return dict(self.post("/v1/close-of-business", {"date": on} if on else None))
+        """Queue close of business (202), run the job as the worker does; the job's result."""
+        job = self.post("/v1/close-of-business", {"date": on} if on else None, expect=202)
+        assert job["status"] == "queued", job
+        ctx = self.client.app.state.ctx  # type: ignore[attr-defined]
+        assert run_queued_jobs(ctx, loans_jobs.job_handlers(ctx)) == 1
+        done = self.get(job["href"])
+        assert done["status"] == "succeeded", done
+        return dict(done["result"])

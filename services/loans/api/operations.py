@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date
 from typing import Any
 
-from fastapi import Query
+from fastapi import Query, Response
 from fastapi.responses import PlainTextResponse
 
 from services.loans.api.deps import Admin, DateReader, LoansContextDep, PortfolioReader, RunReader
@@ -20,6 +20,7 @@ from services.loans.schemas.operations import (
 )
 from services.loans.service import business_date, cob, portfolio
 from shared.api import SessionDep, service_router
+from shared.jobs import JobOut, accepted
 
 router = service_router(prefix="/v1", tags=["operations"])
 
@@ -68,16 +69,16 @@ def list_business_date_corrections(
     )
 
 
-@router.post("/close-of-business")
+@router.post("/close-of-business", status_code=202, response_model=JobOut)
 def close_of_business(
-    ctx: LoansContextDep, session: SessionDep, who: Admin, body: CobIn | None = None
-) -> dict[str, Any]:
-    """Run close of business for a date (default: the business date); a re-run changes nothing."""
-    when = body.date if body and body.date else business_date.business_date(session, ctx)
-    # The run owns its (chunked) transactions: end the request's own first, so that on
-    # SQLite it does not hold the write lock the chunks need.
-    session.rollback()
-    return cob.run_close_of_business(ctx, as_of=when, actor=who.actor).as_dict()
+    ctx: LoansContextDep, session: SessionDep, response: Response, who: Admin, body: CobIn | None = None
+) -> JobOut:
+    """Queue close of business for a date (default: the business date); a re-run changes nothing.
+
+    Answers 202 with the job to poll at ``GET /v1/jobs/{id}``; its result is the COB summary.
+    """
+    job = cob.enqueue_close_of_business(session, ctx, as_of=body.date if body else None, actor=who.actor)
+    return accepted(response, job)
 
 
 @router.get("/close-of-business/runs")

@@ -15,11 +15,15 @@ charge one twice. Loans are processed in chunks, each chunk its own transaction:
 
 Bucket moves and penalties become outbox events; the run is one audit entry carrying the
 counts and a SHA-256 digest of every penalty charged.
+
+A request does not run COB: ``enqueue_close_of_business`` checks the date and queues a
+``loans.cob`` job, which the worker runs through ``close_of_business_job``.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from datetime import date
 from typing import Any
 
@@ -37,6 +41,10 @@ from shared.changes import record_change
 from shared.clock import utc_iso
 from shared.crypto import canonical_json
 from shared.errors import Conflict
+from shared.jobs import JobOut, JobRun, enqueue_job
+
+COB_JOB = "loans.cob"
+"""The kind of the job ``POST /v1/close-of-business`` queues (``services.loans.jobs`` runs it)."""
 
 
 def summary_of(run: CobRun, *, already_done: bool) -> CobSummary:
@@ -96,9 +104,17 @@ def _claim_run(ctx: LoansContext, *, as_of: date, actor: str) -> CobSummary | No
 
 
 def run_close_of_business(
-    ctx: LoansContext, *, as_of: date, actor: str, chunk_size: int | None = None
+    ctx: LoansContext,
+    *,
+    as_of: date,
+    actor: str,
+    chunk_size: int | None = None,
+    after_chunk: Callable[[CobSummary], None] | None = None,
 ) -> CobSummary:
-    """Run (or resume, or just report) close of business for ``as_of``."""
+    """Run (or resume, or just report) close of business for ``as_of``.
+
+    ``after_chunk`` is called with the running summary after each chunk has committed.
+    """
     done = _claim_run(ctx, as_of=as_of, actor=actor)
     if done is not None:
         return done
@@ -113,6 +129,8 @@ def run_close_of_business(
                 break
             work.close_chunk(session, ids)
         after = ids[-1]
+        if after_chunk is not None:
+            after_chunk(summary)
     with ctx.db.unit_of_work() as session:
         run = repo.cob_run_for(session, as_of)
         assert run is not None
@@ -136,6 +154,47 @@ def run_close_of_business(
             payload=payload,
         )
     return summary
+
+
+def _check_closable(session: Session, ctx: LoansContext, as_of: date) -> None:
+    today = business_date(session, ctx)
+    if as_of > today:
+        raise Conflict(
+            f"cannot close {as_of.isoformat()}: it is after the business date {today.isoformat()}",
+            current_state=today.isoformat(),
+        )
+    latest = repo.latest_cob_date(session)
+    if latest is not None and latest > as_of:
+        raise Conflict(
+            f"close of business already ran for the later date {latest.isoformat()}",
+            current_state=latest.isoformat(),
+        )
+
+
+def enqueue_close_of_business(
+    session: Session, ctx: LoansContext, *, as_of: date | None, actor: str
+) -> JobOut:
+    """Check a request to close ``as_of`` (default: the business date) and queue it as a job."""
+    when = as_of or business_date(session, ctx)
+    _check_closable(session, ctx, when)
+    return enqueue_job(session, ctx, kind=COB_JOB, payload={"date": when.isoformat()}, actor=actor)
+
+
+def close_of_business_job(ctx: LoansContext, run: JobRun) -> dict[str, Any]:
+    """The ``loans.cob`` job: run COB for the payload's date, reporting loans processed per chunk.
+
+    A stopping worker interrupts it between chunks; the run is resumed when the job runs again.
+    """
+
+    def after_chunk(summary: CobSummary) -> None:
+        run.report(stage="closing", loans_processed=summary.loans_processed)
+        run.checkpoint()
+
+    run.report(stage="starting", loans_processed=0)
+    as_of = date.fromisoformat(run.payload["date"])
+    summary = run_close_of_business(ctx, as_of=as_of, actor=run.actor, after_chunk=after_chunk)
+    run.report(stage="completed", loans_processed=summary.loans_processed)
+    return summary.as_dict()
 
 
 def cob_run_view(run: CobRun) -> dict[str, Any]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import Query
+from fastapi import Query, Response
 from fastapi.responses import PlainTextResponse
 
 from services.scoring.api.deps import Reader, ScoringContextDep, StoreDep, Trainer
@@ -12,19 +12,23 @@ from services.scoring.presenters import model_detail_out, model_out
 from services.scoring.schemas import ModelDetail, ModelList, ModelOut, TrainIn
 from services.scoring.service import registry
 from shared.api import SessionDep, service_router
+from shared.jobs import JobOut, accepted
 
 router = service_router(prefix="/v1", tags=["models"])
 
 
-@router.post("/models/train", status_code=201, response_model=ModelOut)
+@router.post("/models/train", status_code=202, response_model=JobOut)
 def train_model(
-    body: TrainIn, ctx: ScoringContextDep, session: SessionDep, store: StoreDep, who: Trainer
-) -> ModelOut:
-    """Train on seeded synthetic data: a challenger, or the champion if the segment has none."""
-    row = registry.train_synthetic(
-        session, ctx, store, segment=body.segment, rows=body.rows, seed=body.seed, actor=who.actor
+    body: TrainIn, ctx: ScoringContextDep, session: SessionDep, response: Response, who: Trainer
+) -> JobOut:
+    """Queue training on seeded synthetic data (a challenger, or the champion if the segment has none).
+
+    Answers 202 with the job to poll at ``GET /v1/jobs/{id}``; its result is the registered model.
+    """
+    job = registry.enqueue_training(
+        session, ctx, segment=body.segment, rows=body.rows, seed=body.seed, actor=who.actor
     )
-    return model_out(row)
+    return accepted(response, job)
 
 
 @router.get("/models", response_model=ModelList)

@@ -1,5 +1,8 @@
 """Registry use cases: register a trained model, train from synthetic data, promote, read.
 
+Training on synthetic data is long work: a request queues it (``enqueue_training``) and the
+worker runs it (``run_training``, from the ``scoring.train`` job in ``services.scoring.jobs``).
+
 Versions are named ``<segment>-v<n>`` (``n`` counts up per segment under the segment lock).
 The first version of a segment becomes its champion; later ones are challengers until an
 admin or credit manager promotes them, which retires the previous champion. Registration
@@ -8,6 +11,7 @@ and promotion are audited (``model.registered``, ``model.promoted``) and emitted
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from sqlalchemy.orm import Session
@@ -33,6 +37,7 @@ from shared.changes import record_change
 from shared.clock import utc_iso
 from shared.crypto import canonical_json
 from shared.errors import Conflict, NotFound, ValidationProblem
+from shared.jobs import JobOut, enqueue_job
 
 _PARAMETER_KEYS = (
     "params", "num_boost_round", "early_stopping_rounds", "best_iteration", "seed",
@@ -128,8 +133,32 @@ def _record_promotion(
     )
 
 
-def train_synthetic(
-    session: Session,
+TRAIN_JOB = "scoring.train"
+"""The kind of the job that trains on synthetic data (``services.scoring.jobs`` runs it)."""
+
+
+def _check_training_request(ctx: ScoringContext, *, segment: str, rows: int) -> None:
+    if segment not in GENERATORS:
+        raise ValidationProblem(
+            [("segment", f"no synthetic data for {segment!r}; one of {', '.join(sorted(GENERATORS))}")]
+        )
+    if rows > ctx.settings.train_max_rows:
+        raise ValidationProblem(
+            [("rows", f"must be <= {ctx.settings.train_max_rows} (train larger models with `agrifin train`)")]
+        )
+
+
+def enqueue_training(
+    session: Session, ctx: ScoringContext, *, segment: str, rows: int, seed: int, actor: str
+) -> JobOut:
+    """Check a request to train on synthetic data and queue it as a job for the worker."""
+    _check_training_request(ctx, segment=segment, rows=rows)
+    return enqueue_job(
+        session, ctx, kind=TRAIN_JOB, payload={"segment": segment, "rows": rows, "seed": seed}, actor=actor
+    )
+
+
+def run_training(
     ctx: ScoringContext,
     store: ModelStore,
     *,
@@ -137,30 +166,30 @@ def train_synthetic(
     rows: int,
     seed: int,
     actor: str,
+    progress: Callable[..., None],
 ) -> ModelVersion:
-    """Train a model for a built-in segment on seeded synthetic data and register it."""
-    settings = ctx.settings
-    if segment not in GENERATORS:
-        raise ValidationProblem(
-            [("segment", f"no synthetic data for {segment!r}; one of {', '.join(sorted(GENERATORS))}")]
-        )
-    if rows > settings.train_max_rows:
-        raise ValidationProblem(
-            [("rows", f"must be <= {settings.train_max_rows} (train larger models with `agrifin train`)")]
-        )
+    """Train on seeded synthetic data with no transaction open, then register in one short one."""
+    _check_training_request(ctx, segment=segment, rows=rows)
+    progress(stage="generating data", rows=rows)
     frame = generate(segment, rows, seed)
+    progress(stage="training")
     try:
-        model = train_model(builtin_spec(segment), frame, seed=seed, scale=settings.score_scale)
+        model = train_model(builtin_spec(segment), frame, seed=seed, scale=ctx.settings.score_scale)
     except TrainingDataError as exc:
         raise ValidationProblem([("rows", str(exc))]) from exc
-    return register_model(
-        session,
-        ctx,
-        store,
-        model=model,
-        actor=actor,
-        data_source=f"synthetic:{segment}:rows={rows}:seed={seed}",
-    )
+    meta = model.metadata
+    progress(stage="registering", rounds=meta["best_iteration"], max_rounds=meta["num_boost_round"])
+    with ctx.db.unit_of_work() as session:
+        row = register_model(
+            session,
+            ctx,
+            store,
+            model=model,
+            actor=actor,
+            data_source=f"synthetic:{segment}:rows={rows}:seed={seed}",
+        )
+    progress(stage="registered", version=row.version)
+    return row
 
 
 def promote(

@@ -13,6 +13,7 @@ from typer.testing import CliRunner
 
 from services.loans import cli, jobs
 from services.loans.models import CobRun, Installment, Loan, LoanTransaction
+from shared.jobs import run_queued_jobs
 from shared.platform import ServiceContext
 from tests.loans.kit import LoansApi
 from tests.support import count_rows
@@ -156,11 +157,35 @@ def test_cob_refuses_the_future_and_the_past(api: LoansApi) -> None:
     }
 
 
+def test_close_of_business_is_a_job_the_request_only_queues(api: LoansApi, ctx: ServiceContext) -> None:
+    season_loans(api)
+    api.set_date("2025-02-05")
+    key = {"Idempotency-Key": "cob-2025-02-05"}
+    response = api.call("POST", "/v1/close-of-business", as_="admin", expect=202, json={}, headers=key)
+    job = response.json()
+    assert response.headers["location"] == job["href"] == f"/v1/jobs/{job['job_id']}"
+    assert (job["kind"], job["status"], job["result"]) == ("loans.cob", "queued", None)
+    replay = api.call("POST", "/v1/close-of-business", as_="admin", expect=202, json={}, headers=key)
+    assert replay.json()["job_id"] == job["job_id"]
+    # The request ran nothing: no run is recorded until the worker runs the job.
+    assert count_rows(ctx, CobRun.__table__) == 0
+    assert api.get(job["href"])["status"] == "queued"  # auditors may poll
+    api.get(job["href"], as_="manager", expect=403)
+    assert run_queued_jobs(ctx, jobs.job_handlers(ctx)) == 1
+    done = api.get(job["href"], as_="admin")
+    assert done["status"] == "succeeded" and done["error"] is None
+    assert done["progress"] == {"stage": "completed", "loans_processed": 2}
+    assert done["result"]["business_date"] == "2025-02-05" and done["result"]["loans_processed"] == 2
+    assert done["result"]["buckets_changed"] == 2 and done["result"]["already_done"] is False
+    runs = api.get("/v1/close-of-business/runs")["runs"]
+    assert [(r["business_date"], r["status"]) for r in runs] == [("2025-02-05", "completed")]
+
+
 def test_the_worker_job_closes_the_business_date_once(api: LoansApi, ctx: ServiceContext) -> None:
     season_loans(api)
     api.set_date("2025-02-05")
     names = [name for name, _, _ in jobs.periodic_jobs(ctx)]
-    assert names == ["loans.scoring.retry", "loans.cob", "loans.escrow.subscribe"]
+    assert names == ["loans.scoring.retry", "loans.cob", "loans.jobs.run", "loans.escrow.subscribe"]
     summary = jobs.close_business_date_if_due(ctx)
     assert summary is not None and summary.business_date.isoformat() == "2025-02-05"
     assert summary.loans_processed == 2 and summary.buckets_changed == 2

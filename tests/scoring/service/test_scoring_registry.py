@@ -12,6 +12,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
+from services.scoring import jobs as scoring_jobs
 from services.scoring.domain.explain import explain_applicant
 from services.scoring.domain.model import TrainedModel
 from services.scoring.domain.scale import grade_for
@@ -20,6 +21,7 @@ from services.scoring.repository.artifacts import ModelStore
 from services.scoring.service.registry import promote, register_model
 from shared.audit import audit_entries, verify_chain
 from shared.auth import Role
+from shared.jobs import run_queued_jobs
 from shared.platform import ServiceContext
 from tests.factories import bind_session
 from tests.factories.scoring import ModelVersionFactory, ScoreRequestFactory
@@ -31,9 +33,15 @@ SMALL = {"segment": "farmer", "rows": 2000, "seed": 3}
 
 
 def _train(client: TestClient, headers: Headers, **body: Any) -> dict[str, Any]:
+    """Queue training (202), run the job as the worker does; the registered model."""
     response = client.post("/v1/models/train", json={**SMALL, **body}, headers=headers(Role.CREDIT_MANAGER))
-    assert response.status_code == 201, response.text
-    out: dict[str, Any] = response.json()
+    assert response.status_code == 202, response.text
+    job = response.json()
+    ctx = client.app.state.ctx  # type: ignore[attr-defined]
+    assert run_queued_jobs(ctx, scoring_jobs.job_handlers(ctx)) == 1
+    done = client.get(job["href"], headers=headers(Role.CREDIT_MANAGER)).json()
+    assert done["status"] == "succeeded", done
+    out: dict[str, Any] = done["result"]
     return out
 
 
@@ -55,6 +63,54 @@ def test_same_seed_same_artifact(client: TestClient, headers: Headers, champions
     detail = client.get(f"/v1/models/{first['version']}", headers=headers(Role.AUDITOR)).json()
     assert detail["parameters"]["seed"] == 3 and detail["library_versions"]["lightgbm"]
     assert detail["spec"]["segment"] == "farmer" and detail["metrics"]["test"]["auc"] > 0.6
+
+
+def test_training_is_a_job_the_request_only_queues(
+    client: TestClient, ctx: ServiceContext, headers: Headers, champions: dict[str, str]
+) -> None:
+    manager = headers(Role.CREDIT_MANAGER)
+    key = {"Idempotency-Key": "train-farmer-3"}
+    response = client.post("/v1/models/train", json=SMALL, headers={**manager, **key})
+    assert response.status_code == 202, response.text
+    job = response.json()
+    assert response.headers["location"] == job["href"] == f"/v1/jobs/{job['job_id']}"
+    assert (job["kind"], job["status"], job["result"]) == ("scoring.train", "queued", None)
+    again = client.post("/v1/models/train", json=SMALL, headers={**manager, **key})
+    assert again.status_code == 202 and again.json()["job_id"] == job["job_id"]
+    # Nothing was trained in the request: the registry holds only the champions.
+    listed = client.get("/v1/models", headers=headers(Role.AUDITOR)).json()["models"]
+    assert sorted(m["version"] for m in listed) == sorted(champions.values())
+    assert client.get(job["href"], headers=headers(Role.AUDITOR)).json()["status"] == "queued"
+    for role in (Role.LOAN_OFFICER, Role.MARKETPLACE):
+        problem(client.get(job["href"], headers=headers(role)), 403)
+    assert run_queued_jobs(ctx, scoring_jobs.job_handlers(ctx)) == 1
+    done = client.get(job["href"], headers=headers(Role.AUDITOR)).json()
+    assert done["status"] == "succeeded" and done["error"] is None, done
+    model = done["result"]
+    assert model["version"] == "farmer-v2" and model["status"] == "challenger"
+    assert model["created_by"] == job["created_by"]
+    assert {k: v for k, v in done["progress"].items() if k != "rounds"} == {
+        "stage": "registered",
+        "rows": SMALL["rows"],
+        "max_rounds": 1000,
+        "version": "farmer-v2",
+    }
+    assert 0 < done["progress"]["rounds"] <= 1000
+    listed = client.get("/v1/models", params={"segment": "farmer"}, headers=headers(Role.AUDITOR)).json()
+    assert model in listed["models"]
+
+
+def test_a_training_job_that_cannot_train_fails_in_plain_words(
+    client: TestClient, ctx: ServiceContext, headers: Headers
+) -> None:
+    job = client.post("/v1/models/train", json={**SMALL, "rows": 1000}, headers=headers(Role.ADMIN)).json()
+    with ctx.db.unit_of_work() as session:  # a payload that no longer trains (say, a segment removed)
+        t = ctx.tables.jobs
+        session.execute(t.update().values(payload='{"rows": 1000, "seed": 3, "segment": "fishermen"}'))
+    assert run_queued_jobs(ctx, scoring_jobs.job_handlers(ctx)) == 1
+    failed = client.get(job["href"], headers=headers(Role.ADMIN)).json()
+    assert failed["status"] == "failed" and failed["result"] is None
+    assert "fishermen" in failed["error"], failed
 
 
 def test_training_refuses_bad_requests(client: TestClient, headers: Headers) -> None:
