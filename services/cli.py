@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -25,7 +26,15 @@ from services.registry import (
     service_jobs,
 )
 from shared.audit import verify_chain
-from shared.auth import Role, create_api_key, hash_api_key, list_api_keys, revoke_api_key
+from shared.auth import (
+    OWNED_ROLES,
+    Role,
+    active_key_hashes,
+    create_api_key,
+    hash_api_key,
+    list_api_keys,
+    revoke_api_key_hash,
+)
 from shared.crypto import Keyring
 from shared.migrate import upgrade
 from shared.observability import configure_logging
@@ -41,6 +50,8 @@ app.add_typer(keys_app, name="keys")
 app.add_typer(audit_app, name="audit")
 
 DEV_MARKETPLACE = "dev-marketplace"
+HEAD_PATTERN = re.compile(r"[0-9]+:[0-9a-f]{64}")
+"""An audit chain head as ``agrifin audit verify`` prints it: ``SEQ:HASH``."""
 ServiceOpt = Annotated[str | None, typer.Option("--service", "-s", help="One service; all when omitted.")]
 
 
@@ -99,7 +110,22 @@ def keys_create(
     owner: Annotated[str | None, typer.Option("--owner", help="Bind the key to one owner.")] = None,
     label: Annotated[str | None, typer.Option("--label")] = None,
 ) -> None:
-    """Create an API key for a role (printed once; only its hash is stored)."""
+    """Create an API key for a role (printed once; only its hash is stored).
+
+    A marketplace key needs --owner (its marketplace); a service key needs --owner naming the
+    calling service (``--role service --owner loans`` is loans' credential, ``service:loans``)."""
+    if role in OWNED_ROLES and not owner:
+        what = (
+            "the marketplace"
+            if role is Role.MARKETPLACE
+            else f"the calling service ({', '.join(SERVICE_NAMES)})"
+        )
+        raise typer.BadParameter(f"a {role.value} key needs --owner: {what}", param_hint="--owner")
+    if role is Role.SERVICE and owner not in SERVICE_NAMES:
+        raise typer.BadParameter(
+            f"a service key is owned by the service that holds it: one of {', '.join(SERVICE_NAMES)}",
+            param_hint="--owner",
+        )
     typer.echo(_store_key(role, owner, label))
 
 
@@ -115,11 +141,29 @@ def keys_list() -> None:
 
 @keys_app.command("revoke")
 def keys_revoke(key_id: str) -> None:
-    """Revoke an API key (by id or prefix) in every service."""
+    """Revoke one API key (by id or prefix) in every service; a prefix must name one key."""
+    matches: dict[str, str] = {}
     for name in SERVICE_NAMES:
         ctx = _context(name)
+        with ctx.db.unit_of_work(read_only=True) as session:
+            matches.update(active_key_hashes(session, ctx.tables, key_id))
+        ctx.db.dispose()
+    if not matches:
+        typer.echo(f"no active API key {key_id!r}", err=True)
+        raise typer.Exit(1)
+    if len(matches) > 1:
+        typer.echo(
+            f"{key_id!r} matches {len(matches)} active API keys ({', '.join(sorted(matches.values()))}); "
+            "nothing revoked: give one key's id (agrifin keys list)",
+            err=True,
+        )
+        raise typer.Exit(1)
+    (key_hash,) = matches
+    for name in SERVICE_NAMES:  # the same key is stored in every service, under its own id
+        ctx = _context(name)
         with ctx.db.unit_of_work() as session:
-            revoke_api_key(session, ctx.tables, key_id=key_id, now=ctx.clock.now())
+            revoke_api_key_hash(session, ctx.tables, key_hash=key_hash, now=ctx.clock.now())
+        ctx.db.dispose()
     typer.echo(f"revoked {key_id}")
 
 
@@ -137,6 +181,12 @@ def audit_verify(
     """Verify the audit chain(s); name the first broken entry; print the head to record."""
     if expect_head is not None and service is None:
         raise typer.BadParameter("--expect-head applies to one chain: give --service")
+    if expect_head is not None and not HEAD_PATTERN.fullmatch(expect_head):
+        # A malformed head would anchor nothing, and a truncated chain would pass as ok.
+        raise typer.BadParameter(
+            f"{expect_head!r} is not a head as verify prints it: SEQ:HASH (64 hex digits)",
+            param_hint="--expect-head",
+        )
     failed = False
     for name in _names(service):
         ctx = _context(name)
@@ -150,15 +200,47 @@ def audit_verify(
     raise typer.Exit(1 if failed else 0)
 
 
+def _dev_keys(existing: dict[str, str]) -> dict[str, str]:
+    """One key per person-facing role and one credential per service (``service:<name>``)."""
+    owners = {Role.MARKETPLACE: DEV_MARKETPLACE}  # a marketplace key always belongs to one marketplace
+    keys = {
+        role.value: _store_key(role, owners.get(role), "dev", existing.get(role.value))
+        for role in Role
+        if role is not Role.SERVICE
+    }
+    for name in SERVICE_NAMES:
+        credential = f"{Role.SERVICE.value}:{name}"
+        keys[credential] = _store_key(Role.SERVICE, name, "dev", existing.get(credential))
+    return keys
+
+
+def _revoke_everywhere(key: str) -> None:
+    for name in SERVICE_NAMES:
+        ctx = _context(name)
+        with ctx.db.unit_of_work() as session:
+            revoke_api_key_hash(session, ctx.tables, key_hash=hash_api_key(key), now=ctx.clock.now())
+        ctx.db.dispose()
+
+
 @app.command()
-def bootstrap(dev_keys: Annotated[Path, typer.Option()] = Path("var/dev-keys.json")) -> None:
-    """Prepare a first start: keys, migrations, one API key per role, service data."""
+def bootstrap(
+    dev_keys: Annotated[
+        Path | None, typer.Option(help="Where to write the keys; default <AGRIFIN_VAR_DIR>/dev-keys.json.")
+    ] = None,
+) -> None:
+    """Prepare a first start: keys, migrations, API keys per role and per service, service data."""
+    var_dir = definition(SERVICE_NAMES[0]).settings_factory().var_dir
+    var_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+    os.chmod(var_dir, 0o700)  # keys, databases and secrets live here
+    dev_keys = dev_keys if dev_keys is not None else var_dir / "dev-keys.json"
     keys_init()
     db_upgrade(None)
     existing: dict[str, str] = json.loads(dev_keys.read_text()) if dev_keys.exists() else {}
-    owners = {Role.MARKETPLACE: DEV_MARKETPLACE}  # a marketplace key always belongs to one marketplace
-    keys = {role.value: _store_key(role, owners.get(role), "dev", existing.get(role.value)) for role in Role}
-    dev_keys.parent.mkdir(parents=True, exist_ok=True)
+    keys = _dev_keys(existing)
+    legacy = existing.get(Role.SERVICE.value)
+    if legacy:  # the one key every service shared, before each had its own credential
+        _revoke_everywhere(legacy)
+    dev_keys.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     fd = os.open(dev_keys, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w") as fh:
         json.dump(keys, fh, indent=2)
@@ -167,7 +249,7 @@ def bootstrap(dev_keys: Annotated[Path, typer.Option()] = Path("var/dev-keys.jso
         ctx = _context(name)
         service_bootstrap(name, ctx)
         ctx.db.dispose()
-    typer.echo(f"API keys per role: {dev_keys.resolve()}")
+    typer.echo(f"API keys per role and service credential: {dev_keys.resolve()}")
 
 
 @app.command()

@@ -1,10 +1,25 @@
 """API-key authentication and role-based access, denied by default.
 
 Keys travel as ``Authorization: Bearer <key>``; only their SHA-256 is stored (keys are 256
-random bits, so a plain hash is not guessable). Each key has one role and optionally an
-owner (a marketplace key sees only its own records). Every route declares who may call
-it with ``require_roles(...)`` or ``public_access()``; ``create_service_app`` refuses to
-start if any route declares neither.
+random bits, so a plain hash is not guessable). Each key has one role and, for some roles, an
+owner. Every route declares who may call it with ``require_roles(...)`` or
+``public_access()``; ``create_service_app`` refuses to start if any route declares neither.
+
+Owners, and the credentials of services:
+
+- a ``marketplace`` key always has an owner, its marketplace, and sees only that
+  marketplace's records (``Principal.can_see``);
+- a ``service`` key is one calling service's credential: its owner is the name of the
+  service that holds it (``service:loans`` = role ``service``, owner ``loans``). Each calling
+  service has its own, and a route admits a service only by name
+  (``require_roles(Role.ADMIN, service_caller("loans"))``); a bare ``Role.SERVICE`` in
+  ``require_roles`` is refused when the route is declared;
+- a key of either role without an owner cannot be created (``create_api_key`` raises) and,
+  if one was stored before this rule, is refused (403) on every route;
+- the other roles (loan_officer, credit_manager, auditor, admin) carry no owner.
+
+Revoking by prefix needs the prefix to name exactly one active key (12 characters of a key
+hold only three random ones, so prefixes collide).
 """
 
 from __future__ import annotations
@@ -22,7 +37,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from shared.db import new_id
-from shared.errors import Forbidden, NotFound, Unauthorized
+from shared.errors import Conflict, Forbidden, NotFound, Unauthorized
 from shared.platform_tables import PlatformTables
 
 ACCESS_MARKER = "__agrifin_access__"
@@ -39,6 +54,30 @@ class Role(StrEnum):
     SERVICE = "service"
 
 
+OWNED_ROLES = frozenset({Role.MARKETPLACE, Role.SERVICE})
+"""Roles whose keys must be bound to an owner (a marketplace; the calling service's name)."""
+
+
+@dataclass(frozen=True)
+class Caller:
+    """Who a route admits: a role, optionally pinned to one owner (``service:loans``)."""
+
+    role: Role
+    owner: str | None = None
+
+    def admits(self, principal: Principal) -> bool:
+        """Whether ``principal`` is this caller."""
+        return principal.role is self.role and (self.owner is None or principal.owner == self.owner)
+
+    def __str__(self) -> str:
+        return f"{self.role.value}:{self.owner}" if self.owner else self.role.value
+
+
+def service_caller(name: str) -> Caller:
+    """The credential of the calling service ``name`` (a ``service`` key owned by ``name``)."""
+    return Caller(Role.SERVICE, name)
+
+
 @dataclass(frozen=True)
 class Principal:
     """The caller behind a valid API key."""
@@ -46,6 +85,11 @@ class Principal:
     key_id: str
     role: Role
     owner: str | None
+
+    @property
+    def credential(self) -> str:
+        """The caller as routes name it: the role, or ``service:<name>`` for a service."""
+        return f"{self.role.value}:{self.owner}" if self.role is Role.SERVICE else self.role.value
 
     @property
     def actor(self) -> str:
@@ -82,7 +126,13 @@ def create_api_key(
     now: datetime,
     key: str | None = None,
 ) -> tuple[str, str]:
-    """Store a new key (or a given one) for ``role``; return (key_id, plaintext key)."""
+    """Store a new key (or a given one) for ``role``; return (key_id, plaintext key).
+
+    Raises ValueError for a marketplace or service key without an owner."""
+    if owner is not None and (not owner.strip() or owner != owner.strip()):
+        raise ValueError(f"an owner is a name without surrounding spaces, not {owner!r}")
+    if role in OWNED_ROLES and not owner:
+        raise ValueError(f"a {role.value} key needs an owner (the marketplace, or the calling service)")
     plaintext = key or f"agf_{role.value[:4]}_{secrets.token_urlsafe(32)}"
     key_id = new_id()
     session.execute(
@@ -107,16 +157,39 @@ def list_api_keys(session: Session, tables: PlatformTables) -> list[dict[str, An
     return [{k: v for k, v in row.items() if k != "key_hash"} for row in rows]
 
 
-def revoke_api_key(session: Session, tables: PlatformTables, *, key_id: str, now: datetime) -> None:
-    """Revoke a key by id or prefix; NotFound when no active key matches."""
+def active_key_hashes(session: Session, tables: PlatformTables, ref: str) -> dict[str, str]:
+    """The active keys whose id or prefix is ``ref``: {key_hash: key_id}."""
+    t = tables.api_keys
+    rows = session.execute(
+        select(t.c.id, t.c.key_hash).where((t.c.id == ref) | (t.c.prefix == ref), t.c.revoked_at.is_(None))
+    )
+    return {row.key_hash: row.id for row in rows}
+
+
+def revoke_api_key(session: Session, tables: PlatformTables, *, key_id: str, now: datetime) -> str:
+    """Revoke the one active key whose id or prefix is ``key_id``; return its hash.
+
+    NotFound when none matches; Conflict when a prefix matches several (give the id)."""
+    matches = active_key_hashes(session, tables, key_id)
+    if not matches:
+        raise NotFound(f"no active API key {key_id!r}")
+    if len(matches) > 1:
+        raise Conflict(
+            f"{key_id!r} matches {len(matches)} active API keys; revoke one by its id",
+            key_ids=sorted(matches.values()),
+        )
+    (key_hash,) = matches
+    revoke_api_key_hash(session, tables, key_hash=key_hash, now=now)
+    return key_hash
+
+
+def revoke_api_key_hash(session: Session, tables: PlatformTables, *, key_hash: str, now: datetime) -> bool:
+    """Revoke the key stored as ``key_hash`` (the same key in another service); False if none."""
     t = tables.api_keys
     result = session.execute(
-        update(t)
-        .where((t.c.id == key_id) | (t.c.prefix == key_id), t.c.revoked_at.is_(None))
-        .values(revoked_at=now)
+        update(t).where(t.c.key_hash == key_hash, t.c.revoked_at.is_(None)).values(revoked_at=now)
     )
-    if getattr(result, "rowcount", 0) == 0:
-        raise NotFound(f"no active API key {key_id!r}")
+    return bool(getattr(result, "rowcount", 0))
 
 
 def authenticate(request: Request) -> Principal:
@@ -133,24 +206,32 @@ def authenticate(request: Request) -> Principal:
     if row is None or row.revoked_at is not None:
         raise Unauthorized("unknown or revoked API key")
     principal = Principal(key_id=row.id, role=Role(row.role), owner=row.owner)
+    if principal.role in OWNED_ROLES and not principal.owner:
+        # Stored before owners were required: such a key would act for every owner.
+        raise Forbidden(f"this {principal.role.value} key is bound to no owner; issue one with an owner")
     request.state.principal = principal
     return principal
 
 
-def require_roles(*roles: Role) -> Callable[[Request], Principal]:
-    """A dependency admitting only ``roles``; use as ``Depends(require_roles(...))``."""
-    allowed = frozenset(roles)
+def require_roles(*callers: Role | Caller) -> Callable[[Request], Principal]:
+    """A dependency admitting only ``callers``; use as ``Depends(require_roles(...))``.
+
+    A service is admitted by name only (``service_caller("loans")``), never as a bare role."""
+    specs = tuple(c if isinstance(c, Caller) else Caller(c) for c in callers)
+    if any(spec.role is Role.SERVICE and spec.owner is None for spec in specs):
+        raise ValueError("admit a calling service by name (service_caller('loans')), not every service")
+    names = tuple(sorted({str(spec) for spec in specs}))
 
     def dependency(request: Request) -> Principal:
         principal = authenticate(request)
-        if principal.role not in allowed:
+        if not any(spec.admits(principal) for spec in specs):
             raise Forbidden(
-                f"role {principal.role.value!r} may not call this endpoint",
-                allowed_roles=sorted(r.value for r in allowed),
+                f"{principal.credential!r} may not call this endpoint",
+                allowed_roles=list(names),
             )
         return principal
 
-    setattr(dependency, ACCESS_MARKER, tuple(sorted(r.value for r in allowed)))
+    setattr(dependency, ACCESS_MARKER, names)
     return dependency
 
 

@@ -1,24 +1,88 @@
-"""Routes every service offers: webhook subscriptions and its audit trail."""
+"""Routes every service offers: webhook subscriptions and its audit trail.
+
+Who may subscribe to a service's events, and to which (``subscriber_scope``):
+
+- an admin: to any topic, every owner's events (the subscription has no owner);
+- a marketplace key: on escrow only, to any topic, and it receives only its own escrows'
+  events (the subscription takes the key's owner; fan-out matches owners). Loans' and
+  scoring's events are not a marketplace's business: 403 there (and it has none to list);
+- a service credential (``service:<name>``): only to the topics ``SERVICE_TOPICS`` grants
+  that caller on this service (``service:loans`` on escrow: ``assignment.*``, the sweeps it
+  turns into repayments, of every marketplace), never ``*``; anywhere else 403 (and nothing
+  to list). Its subscription has no owner, so the topic list is what bounds it: the sweeps
+  carry their escrow's marketplace as owner, so "events without an owner" would miss them.
+  It sees and may deactivate the ownerless subscriptions within its topics (loans replaces
+  its own that way).
+
+``platform_router(service)`` declares exactly the subscribers of ``service``; called without
+it, the webhook routes declare every possible subscriber and refuse the others per service.
+"""
 
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Annotated, Any
 
-from fastapi import Depends, Query
+from fastapi import Depends, Query, Request
 from pydantic import BaseModel, Field, HttpUrl
 from sqlalchemy import select, update
 
 from shared.api import ContextDep, SessionDep, service_router
 from shared.audit import audit_entries, verify_chain
-from shared.auth import Principal, Role, require_roles
+from shared.auth import Principal, Role, require_roles, service_caller
 from shared.changes import record_change
 from shared.clock import utc_iso
-from shared.errors import NotFound
+from shared.errors import Forbidden, NotFound
+from shared.platform import ServiceContext
 from shared.webhooks import create_subscription
 
-SubscriberDep = Annotated[Principal, Depends(require_roles(Role.ADMIN, Role.MARKETPLACE, Role.SERVICE))]
+SERVICE_TOPICS: dict[str, dict[str, frozenset[str]]] = {
+    "escrow": {"loans": frozenset({"assignment.*"})},
+}
+"""Service subscribed to -> calling service -> the topics that caller may subscribe to."""
+
+MARKETPLACE_SUBSCRIBES_TO = frozenset({"escrow"})
+"""The services whose events a marketplace key may subscribe to (its own escrows')."""
+
 AuditorDep = Annotated[Principal, Depends(require_roles(Role.AUDITOR, Role.ADMIN))]
+
+
+@dataclass(frozen=True)
+class SubscriberScope:
+    """What one caller's subscriptions on one service may cover."""
+
+    owner: str | None
+    """The owner its subscriptions take (None: every owner's events)."""
+    topics: frozenset[str] | None
+    """The topics it may subscribe to (None: any)."""
+
+    def allows(self, topic: str) -> bool:
+        """Whether a subscription to ``topic`` stays within the scope."""
+        if self.topics is None or topic in self.topics:
+            return True
+        return topic != "*" and f"{topic.split('.')[0]}.*" in self.topics
+
+    def sees(self, owner: str | None, topics: list[str]) -> bool:
+        """Whether a stored subscription (its owner and topics) is one this caller could make."""
+        if self.owner is not None:
+            return owner == self.owner
+        return self.topics is None or (owner is None and all(self.allows(t) for t in topics))
+
+
+def subscriber_scope(ctx: ServiceContext, principal: Principal) -> SubscriberScope | None:
+    """The caller's subscription scope on this service; None when it may not subscribe here."""
+    service = ctx.definition.name
+    if principal.role is Role.ADMIN:
+        return SubscriberScope(owner=None, topics=None)
+    if principal.role is Role.MARKETPLACE and service in MARKETPLACE_SUBSCRIBES_TO:
+        return SubscriberScope(owner=principal.owner, topics=None)
+    if principal.role is Role.SERVICE and principal.owner is not None:
+        topics = SERVICE_TOPICS.get(service, {}).get(principal.owner)
+        if topics is not None:
+            return SubscriberScope(owner=None, topics=topics)
+    return None
 
 
 class SubscriptionIn(BaseModel):
@@ -40,15 +104,36 @@ class SubscriptionOut(BaseModel):
     secret: str | None = None
 
 
-def platform_router() -> Any:
-    """Webhook subscription and audit routes."""
+def subscriber_access(service: str | None) -> Callable[[Request], Principal]:
+    """Who may call the webhook routes of ``service`` (of any service, when None)."""
+    if service is None:
+        names = sorted({caller for callers in SERVICE_TOPICS.values() for caller in callers})
+        return require_roles(Role.ADMIN, Role.MARKETPLACE, *(service_caller(n) for n in names))
+    marketplace = [Role.MARKETPLACE] if service in MARKETPLACE_SUBSCRIBES_TO else []
+    services = [service_caller(n) for n in sorted(SERVICE_TOPICS.get(service, {}))]
+    return require_roles(Role.ADMIN, *marketplace, *services)
+
+
+def platform_router(service: str | None = None) -> Any:
+    """Webhook subscription and audit routes (of ``service``: its subscribers declared exactly;
+    without it, the webhook routes declare every possible subscriber and refuse per service)."""
     router = service_router(prefix="/v1", tags=["platform"])
+    subscriber = subscriber_access(service)
 
     @router.post("/webhooks", status_code=201, response_model=SubscriptionOut)
     def subscribe(
-        body: SubscriptionIn, ctx: ContextDep, session: SessionDep, principal: SubscriberDep
+        body: SubscriptionIn, ctx: ContextDep, session: SessionDep, principal: Principal = Depends(subscriber)
     ) -> SubscriptionOut:
         """Subscribe a URL to events; the signing secret is returned once."""
+        scope = subscriber_scope(ctx, principal)
+        if scope is None:
+            raise Forbidden(f"{principal.credential!r} may not subscribe to {ctx.definition.name}'s events")
+        refused = sorted(t for t in set(body.topics) if not scope.allows(t))
+        if refused:
+            raise Forbidden(
+                f"{principal.credential!r} may not subscribe to {', '.join(refused)}",
+                allowed_topics=sorted(scope.topics or ()),
+            )
         now = ctx.clock.now()
         sub_id, secret = create_subscription(
             session,
@@ -56,7 +141,7 @@ def platform_router() -> Any:
             ctx.keyring,
             url=str(body.url),
             topics=body.topics,
-            owner=principal.owner,
+            owner=scope.owner,
             now=now,
         )
         record_change(
@@ -72,7 +157,7 @@ def platform_router() -> Any:
             id=sub_id,
             url=str(body.url),
             topics=sorted(set(body.topics)),
-            owner=principal.owner,
+            owner=scope.owner,
             active=True,
             created_at=utc_iso(now),
             secret=secret,
@@ -80,33 +165,39 @@ def platform_router() -> Any:
 
     @router.get("/webhooks", response_model=list[SubscriptionOut])
     def list_subscriptions(
-        ctx: ContextDep, session: SessionDep, principal: SubscriberDep
+        ctx: ContextDep, session: SessionDep, principal: Principal = Depends(subscriber)
     ) -> list[SubscriptionOut]:
         """Subscriptions visible to the caller."""
+        scope = subscriber_scope(ctx, principal)
+        if scope is None:
+            return []  # a caller that may not subscribe here has no subscription here
         t = ctx.tables.webhook_subscriptions
         query = select(t).order_by(t.c.created_at)
-        if principal.owner is not None:
-            query = query.where(t.c.owner == principal.owner)
+        if scope.owner is not None:
+            query = query.where(t.c.owner == scope.owner)
+        rows = [(r, json.loads(r["topics"])) for r in session.execute(query).mappings()]
         return [
             SubscriptionOut(
                 id=r["id"],
                 url=r["url"],
-                topics=json.loads(r["topics"]),
+                topics=topics,
                 owner=r["owner"],
                 active=r["active"],
                 created_at=utc_iso(r["created_at"]),
             )
-            for r in session.execute(query).mappings()
+            for r, topics in rows
+            if scope.sees(r["owner"], topics)
         ]
 
     @router.post("/webhooks/{subscription_id}/deactivate", response_model=SubscriptionOut)
     def deactivate(
-        subscription_id: str, ctx: ContextDep, session: SessionDep, principal: SubscriberDep
+        subscription_id: str, ctx: ContextDep, session: SessionDep, principal: Principal = Depends(subscriber)
     ) -> SubscriptionOut:
         """Stop delivering to a subscription."""
+        scope = subscriber_scope(ctx, principal)
         t = ctx.tables.webhook_subscriptions
         row = session.execute(select(t).where(t.c.id == subscription_id)).mappings().first()
-        if row is None or not principal.can_see(row["owner"]):
+        if row is None or scope is None or not scope.sees(row["owner"], json.loads(row["topics"])):
             raise NotFound(f"webhook subscription {subscription_id} not found")
         session.execute(update(t).where(t.c.id == subscription_id).values(active=False))
         record_change(

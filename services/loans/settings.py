@@ -1,8 +1,9 @@
 """Settings of the loans service (environment prefix ``AGRIFIN_LOANS_``).
 
-The scoring client needs the scoring service's URL, a ``service`` API key and a timeout.
-In the embedded default the key comes from ``<var_dir>/dev-keys.json`` (written by
-``agrifin bootstrap``) when ``AGRIFIN_LOANS_SCORING_API_KEY`` is not set.
+The scoring and escrow clients need the other service's URL, loans' own credential (a
+``service`` key owned by ``loans``: ``service:loans``) and a timeout. In the embedded default
+the key comes from the ``service:loans`` entry of ``<var_dir>/dev-keys.json`` (written by
+``agrifin bootstrap``) when ``AGRIFIN_LOANS_SCORING_API_KEY`` / ``..._ESCROW_API_KEY`` is not set.
 """
 
 from __future__ import annotations
@@ -19,14 +20,18 @@ from shared.settings import BaseServiceSettings
 ESCROW_SECRET_FILE = "escrow-webhook.secret"  # noqa: S105 - a file name, not a secret
 
 
+DEV_CREDENTIAL = "service:loans"
+"""Loans' own entry in ``dev-keys.json`` (never a key shared by every service)."""
+
+
 def dev_service_key(var_dir: Path) -> str | None:
-    """The ``service`` role key from ``<var_dir>/dev-keys.json``, if that file has one."""
+    """Loans' credential (``service:loans``) from ``<var_dir>/dev-keys.json``, if it has one."""
     path = var_dir / "dev-keys.json"
     try:
         keys = json.loads(path.read_text())
     except (OSError, ValueError):
         return None
-    value = keys.get("service") if isinstance(keys, dict) else None
+    value = keys.get(DEV_CREDENTIAL) if isinstance(keys, dict) else None
     return value if isinstance(value, str) and value else None
 
 
@@ -82,7 +87,7 @@ class LoansSettings(BaseServiceSettings):
 
     @property
     def resolved_escrow_api_key(self) -> str | None:
-        """The configured escrow key, else the development ``service`` key."""
+        """The configured escrow key, else loans' development credential (``service:loans``)."""
         return self.escrow_api_key or dev_service_key(self.var_dir)
 
     @property
@@ -97,7 +102,7 @@ class LoansSettings(BaseServiceSettings):
 
     @property
     def resolved_scoring_api_key(self) -> str | None:
-        """The configured scoring key, else the development ``service`` key."""
+        """The configured scoring key, else loans' development credential (``service:loans``)."""
         return self.scoring_api_key or dev_service_key(self.var_dir)
 
 

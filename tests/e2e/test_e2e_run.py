@@ -23,7 +23,9 @@ import httpx
 from tests.support import free_port
 
 TODAY = datetime.now(UTC).date().isoformat()
-ROLES = {"loan_officer", "credit_manager", "marketplace", "auditor", "admin", "service"}
+ROLES = {"loan_officer", "credit_manager", "marketplace", "auditor", "admin"}
+CREDENTIALS = ROLES | {"service:scoring", "service:escrow", "service:loans"}
+"""dev-keys.json: a key per role people use, and each service's own credential (no shared one)."""
 
 
 def _agrifin(*args: str, env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess[str]:
@@ -217,7 +219,7 @@ def test_bootstrap_then_run_brings_every_service_to_ready(tmp_path: Path) -> Non
     assert first.returncode == 0, first.stderr
     assert str(dev_keys) in first.stdout
     keys = json.loads(dev_keys.read_text())
-    assert set(keys) == ROLES
+    assert set(keys) == CREDENTIALS
     assert stat.S_IMODE(dev_keys.stat().st_mode) == 0o600
     assert (tmp_path / "var" / "keys").is_dir()
 

@@ -32,7 +32,7 @@ def keys(ctx: ServiceContext) -> dict[str, str]:
         "market2": (Role.MARKETPLACE, "shop-2"),
         "admin": (Role.ADMIN, None),
         "auditor": (Role.AUDITOR, None),
-        "service": (Role.SERVICE, None),
+        "service": (Role.SERVICE, "loans"),  # loans' credential, the one service escrow admits
         "officer": (Role.LOAN_OFFICER, None),
     }
     return {name: issue_key(ctx, role, owner) for name, (role, owner) in roles.items()}

@@ -52,7 +52,7 @@ def world(
             ("market", Role.MARKETPLACE, "shop-1"),
             ("admin", Role.ADMIN, None),
             ("auditor", Role.AUDITOR, None),
-            ("service", Role.SERVICE, None),
+            ("service", Role.SERVICE, "loans"),
         )
     }
     loans_keys = {

@@ -1,7 +1,8 @@
 """Loans subscribes itself to escrow's events through escrow's API (never escrow's tables).
 
 The loans side (``services.loans.service.escrow_subscription``) talks to a real escrow app
-over HTTP (an in-process TestClient is an ``httpx.Client``), with a service key.
+over HTTP (an in-process TestClient is an ``httpx.Client``), with its own credential
+(``service:loans``).
 """
 
 from __future__ import annotations
@@ -34,7 +35,7 @@ def escrow_side(
     make_ctx: Callable[[str], ServiceContext], client_for: Callable[..., TestClient]
 ) -> tuple[ServiceContext, EscrowClient]:
     escrow_ctx = make_ctx("escrow")
-    key = issue_key(escrow_ctx, Role.SERVICE)
+    key = issue_key(escrow_ctx, Role.SERVICE, owner="loans")  # loans' own credential
     return escrow_ctx, EscrowClient(client_for(create_escrow_app(escrow_ctx)), api_key=key)
 
 

@@ -83,7 +83,9 @@ def server(scoring_ctx: ServiceContext) -> Iterator[ScoringServer]:
 @pytest.fixture
 def scoring_client(server: ScoringServer, scoring_ctx: ServiceContext) -> Iterator[ScoringClient]:
     http = httpx.Client(base_url=f"http://127.0.0.1:{server.port}", timeout=httpx.Timeout(10.0, connect=1.0))
-    yield ScoringClient(http, api_key=issue_key(scoring_ctx, Role.SERVICE), attempts=2, max_backoff=0.05)
+    yield ScoringClient(
+        http, api_key=issue_key(scoring_ctx, Role.SERVICE, "loans"), attempts=2, max_backoff=0.05
+    )
     http.close()
 
 

@@ -57,11 +57,11 @@ def _configured(service: str, ctx: ServiceContext) -> ServiceContext:
     return ctx
 
 
-def _admitted(route: APIRoute) -> Role:
-    """A role the route admits, so that the request reaches body validation."""
+def _admitted(route: APIRoute) -> str:
+    """A caller the route admits (a role, or ``service:<name>``), so the request reaches body validation."""
     access = declared_access(route.dependant.dependencies) or ()
-    roles = [Role(name) for name in access if name != "public"]
-    return roles[0] if roles else Role.ADMIN
+    callers = [name for name in access if name != "public"]
+    return callers[0] if callers else Role.ADMIN.value
 
 
 def _concrete(path: str) -> str:
@@ -74,7 +74,12 @@ def test_malformed_bodies_get_problems_and_change_nothing(
 ) -> None:
     ctx = _configured(service, make_ctx(service))
     client = client_for(APPS[service](ctx), raise_server_exceptions=False)
-    keys = {role: issue_key(ctx, role) for role in Role}
+    keys = {
+        role.value: issue_key(ctx, role, "shop-1" if role is Role.MARKETPLACE else None)
+        for role in Role
+        if role is not Role.SERVICE
+    }
+    keys |= {f"service:{name}": issue_key(ctx, Role.SERVICE, name) for name in sorted(APPS)}
     posts = [r for r in api_routes(client.app.routes) if "POST" in (r.methods or set())]  # type: ignore[arg-type]
     assert posts, f"{service} has no POST routes?"
     tables = (ctx.tables.outbox, ctx.tables.audit_log, ctx.tables.idempotency)

@@ -46,7 +46,8 @@ def keys(ctx: ServiceContext) -> dict[str, str]:
         "marketplace": Role.MARKETPLACE,
         "service": Role.SERVICE,
     }
-    return {name: issue_key(ctx, role) for name, role in roles.items()}
+    owners = {Role.MARKETPLACE: "shop-1", Role.SERVICE: "escrow"}  # service:escrow posts sale proceeds
+    return {name: issue_key(ctx, role, owners.get(role)) for name, role in roles.items()}
 
 
 @pytest.fixture

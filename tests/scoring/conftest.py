@@ -32,6 +32,8 @@ from shared.auth import Role
 from shared.platform import ServiceContext
 from tests.support import auth, issue_key
 
+OWNERS = {Role.MARKETPLACE: "shop-1", Role.SERVICE: "loans"}
+"""Owners of the keys that need one: a marketplace, and loans' credential (service:loans)."""
 TRAIN_ROWS = 3000
 TRAIN_SEED = 7
 DOMAIN_TRAIN_ROWS = 8000
@@ -140,7 +142,7 @@ def headers(ctx: ServiceContext) -> Callable[[Role], dict[str, str]]:
 
     def make(role: Role) -> dict[str, str]:
         if role not in keys:
-            keys[role] = issue_key(ctx, role)
+            keys[role] = issue_key(ctx, role, OWNERS.get(role))
         return auth(keys[role])
 
     return make

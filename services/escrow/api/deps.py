@@ -8,7 +8,7 @@ from fastapi import Depends
 
 from services.escrow.settings import EscrowContext
 from shared.api import get_context
-from shared.auth import Principal, Role, require_roles
+from shared.auth import Principal, Role, require_roles, service_caller
 
 EscrowContextDep = Annotated[EscrowContext, Depends(get_context)]
 """The escrow service's context, its settings typed."""
@@ -25,8 +25,11 @@ AdminDep = Annotated[Principal, Depends(require_roles(Role.ADMIN))]
 FinanceReaderDep = Annotated[Principal, Depends(require_roles(Role.ADMIN, Role.AUDITOR))]
 """Admins and auditors."""
 
-AssignmentWriterDep = Annotated[Principal, Depends(require_roles(Role.ADMIN, Role.SERVICE))]
-"""Admins and services (the loans service)."""
+LOANS = service_caller("loans")
+"""The loans service's credential (``service:loans``): the only service escrow admits."""
 
-AssignmentReaderDep = Annotated[Principal, Depends(require_roles(Role.ADMIN, Role.SERVICE, Role.AUDITOR))]
-"""Admins, services and auditors."""
+AssignmentWriterDep = Annotated[Principal, Depends(require_roles(Role.ADMIN, LOANS))]
+"""Admins and the loans service (an assignment diverts a seller's proceeds to a loan)."""
+
+AssignmentReaderDep = Annotated[Principal, Depends(require_roles(Role.ADMIN, LOANS, Role.AUDITOR))]
+"""Admins, the loans service and auditors."""

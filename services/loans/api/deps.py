@@ -1,8 +1,10 @@
 """Who may call what (deny by default), the typed loans context, and the scoring client.
 
 loan_officer submits, quotes and collects; credit_manager approves, rejects and writes off;
-auditor reads everything; admin does everything; a service key may post repayments (an
-escrow assignment of sale proceeds); marketplace keys have no access to loans.
+auditor reads everything; admin does everything; escrow's credential (``service:escrow``, a
+``service`` key owned by ``escrow``) may post repayments from sale proceeds only and read the
+business date; no other service, and no marketplace key, has access to loans. (Escrow's sweeps
+reach loans as signed webhooks, not through these routes.)
 """
 
 from __future__ import annotations
@@ -14,9 +16,10 @@ from fastapi import Depends, Request
 from services.loans.service.scoring import ScoringClient
 from services.loans.settings import LoansContext
 from shared.api import get_context
-from shared.auth import Principal, Role, require_roles
+from shared.auth import Principal, Role, require_roles, service_caller
 
-_O, _M, _A, _ADM, _S = Role.LOAN_OFFICER, Role.CREDIT_MANAGER, Role.AUDITOR, Role.ADMIN, Role.SERVICE
+_O, _M, _A, _ADM = Role.LOAN_OFFICER, Role.CREDIT_MANAGER, Role.AUDITOR, Role.ADMIN
+_S = service_caller("escrow")
 
 Reader = Annotated[Principal, Depends(require_roles(_O, _M, _A, _ADM))]
 ProductWriter = Annotated[Principal, Depends(require_roles(_M, _ADM))]

@@ -2,11 +2,13 @@
 
 | who | may |
 | --- | --- |
-| loan_officer, service | score; read scores, segments and models |
+| loan_officer, service:loans | score; read scores, segments and models |
 | credit_manager | all of the above; replay; train and promote; monitoring |
 | auditor | read scores, receipts, shadow scores, models, cards, monitoring; replay |
 | admin | read everything; train and promote; replay |
-| marketplace | nothing (403) |
+| marketplace, any other service | nothing (403) |
+
+``service:loans`` is the loans service's credential (a ``service`` key owned by ``loans``).
 """
 
 from __future__ import annotations
@@ -18,15 +20,18 @@ from fastapi import Depends, Header, Query, Request
 from services.scoring.service.store import ModelStore
 from services.scoring.settings import ScoringContext
 from shared.api import get_context
-from shared.auth import Principal, Role, require_roles
+from shared.auth import Principal, Role, require_roles, service_caller
 
 ScoringContextDep = Annotated[ScoringContext, Depends(get_context)]
 """The scoring service's context, its settings typed."""
 
-Scorer = Annotated[Principal, Depends(require_roles(Role.LOAN_OFFICER, Role.CREDIT_MANAGER, Role.SERVICE))]
+LOANS = service_caller("loans")
+"""The loans service's credential (``service:loans``), the one service that asks for scores."""
+
+Scorer = Annotated[Principal, Depends(require_roles(Role.LOAN_OFFICER, Role.CREDIT_MANAGER, LOANS))]
 Reader = Annotated[
     Principal,
-    Depends(require_roles(Role.LOAN_OFFICER, Role.CREDIT_MANAGER, Role.SERVICE, Role.AUDITOR, Role.ADMIN)),
+    Depends(require_roles(Role.LOAN_OFFICER, Role.CREDIT_MANAGER, LOANS, Role.AUDITOR, Role.ADMIN)),
 ]
 Inspector = Annotated[Principal, Depends(require_roles(Role.CREDIT_MANAGER, Role.AUDITOR, Role.ADMIN))]
 Replayer = Annotated[Principal, Depends(require_roles(Role.AUDITOR, Role.ADMIN, Role.CREDIT_MANAGER))]

@@ -85,7 +85,7 @@ def test_admin_opens_escrows_for_a_named_marketplace_or_as_admin(api: EscrowApi)
         ("GET", "/v1/ledger/trial-balance", ["admin", "auditor"]),
         ("GET", "/v1/ledger/verify", ["admin", "auditor"]),
         ("POST", "/v1/payouts", ["admin"]),
-        ("POST", "/v1/assignments", ["admin", "service"]),
+        ("POST", "/v1/assignments", ["admin", "service:loans"]),
         ("POST", "/v1/sandbox/payments/x/confirm", ["admin"]),
     ],
 )

@@ -17,8 +17,13 @@ def test_defaults_and_the_development_service_key(tmp_path: Path, monkeypatch: p
     settings = LoansSettings()
     assert settings.scoring_url == "http://127.0.0.1:8001" and settings.scoring_timeout_seconds == 5.0
     assert settings.resolved_scoring_api_key is None
-    (tmp_path / "dev-keys.json").write_text(json.dumps({"service": "agf_serv_dev", "admin": "x"}))
+    # Loans reads its own credential, never another service's nor a key shared by all of them.
+    (tmp_path / "dev-keys.json").write_text(json.dumps({"service": "shared", "service:escrow": "esc"}))
+    assert LoansSettings().resolved_scoring_api_key is None
+    keys = {"service:escrow": "agf_serv_esc", "service:loans": "agf_serv_dev", "admin": "x"}
+    (tmp_path / "dev-keys.json").write_text(json.dumps(keys))
     assert LoansSettings().resolved_scoring_api_key == "agf_serv_dev"
+    assert LoansSettings().resolved_escrow_api_key == "agf_serv_dev"
     monkeypatch.setenv("AGRIFIN_LOANS_SCORING_API_KEY", "agf_serv_prod")
     monkeypatch.setenv("AGRIFIN_LOANS_SCORING_URL", "http://scoring:8001")
     settings = LoansSettings()

@@ -54,7 +54,7 @@ def test_auditor_reads_and_replays_but_does_not_score(
 ) -> None:
     auditor = headers(Role.AUDITOR)
     body = problem(client.post("/v1/scores", json=ScoreRequestFactory(), headers=auditor), 403)
-    assert body["allowed_roles"] == ["credit_manager", "loan_officer", "service"]
+    assert body["allowed_roles"] == ["credit_manager", "loan_officer", "service:loans"]
     problem(client.post(f"/v1/models/{champions['farmer']}/promote", headers=auditor), 403)
     for method, path in _calls(score_id, champions["farmer"]):
         assert client.request(method, path, headers=auditor).status_code == 200, path
