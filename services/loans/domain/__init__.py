@@ -13,6 +13,7 @@ No FastAPI, no SQL, no wall clock. Modules, top-down:
 * ``installments`` – an installment's status (paid, overdue, partially paid, upcoming)
 * ``outcomes``     – repayment, disbursement and write-off results as ``Money``
 * ``projection``   – stored rows (as Protocols) → ``LoanAccount``; one replay → ``Projection``
+* ``repayment_limit`` – the most a repayment may be: what is owed plus a tolerance
 * ``business_date`` – how far the business date may move, corrections, the next day COB closes
 
 Every rejected input raises ``ValueError`` with a message fit for a problem+json ``detail``.

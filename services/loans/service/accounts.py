@@ -22,6 +22,7 @@ from services.loans.domain import LoanAccount, build_schedule
 from services.loans.domain.lifecycle import ActionRefused, LoanAction, LoanStatus, check_loan
 from services.loans.domain.outcomes import disbursement_of
 from services.loans.domain.projection import Projection, account_from_rows, project
+from services.loans.domain.repayment_limit import acceptable_repayment_minor
 from services.loans.models import Allocation, Installment, Loan, LoanTransaction
 from services.loans.repository import accounts as repo
 from services.loans.repository import add
@@ -289,6 +290,30 @@ def append_transaction(
     return txn, recompute_loan(session, ctx, loan, actor=who.actor)
 
 
+def acceptable_repayment(session: Session, ctx: LoansContext, loan: Loan) -> int:
+    """The largest repayment a disbursed loan accepts now: what it owes plus the tolerance."""
+    account = account_of(loan, repo.installments_of(session, loan.id), repo.transactions_of(session, loan.id))
+    limit = acceptable_repayment_minor(
+        account.state(), tolerance_minor=ctx.settings.overpayment_tolerance_minor
+    )
+    return min(limit, ctx.settings.max_amount_for(loan.currency))
+
+
+def check_repayment_amount(session: Session, ctx: LoansContext, loan: Loan, *, amount_minor: int) -> None:
+    """Refuse (422 naming ``amount_minor``) a repayment above what the loan can take."""
+    limit = acceptable_repayment(session, ctx, loan)
+    if amount_minor > limit:
+        raise ValidationProblem(
+            [
+                (
+                    "amount_minor",
+                    f"{amount_minor} is more than this loan accepts: at most {limit} {loan.currency} "
+                    "(everything still owed plus the overpayment tolerance, within the maximum amount)",
+                )
+            ]
+        )
+
+
 def post_repayment(
     session: Session,
     ctx: LoansContext,
@@ -320,6 +345,7 @@ def post_repayment(
         if product is None or not product.allow_sale_proceeds:
             raise Forbidden("this loan's product does not accept repayment from sale proceeds")
     check_booking_date(session, ctx, loan, field="date", on=on)
+    check_repayment_amount(session, ctx, loan, amount_minor=amount_minor)
     txn, projection = append_transaction(
         session,
         ctx,

@@ -4,6 +4,11 @@ release was swept to the lender under an assignment of proceeds (``assignment.sw
 The event's ``loan_ref`` is the loan id. The sweep becomes a ``sale_proceeds`` repayment
 whose ``external_id`` is the escrow event id, so a redelivered event (at-least-once) finds
 the same transaction instead of paying twice; the inbox records each event id once.
+
+A sweep larger than the loan can take (what it owes plus the overpayment tolerance,
+``domain.repayment_limit``) is applied up to that amount; the rest is refused — recorded as
+``loan.sweep_refused`` (audited, and an event for whoever refunds it through escrow), never
+applied — and the delivery is acknowledged (200) so escrow does not redeliver it forever.
 """
 
 from __future__ import annotations
@@ -13,10 +18,12 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from services.loans.domain.repayment_limit import RepaymentSplit, split_repayment
 from services.loans.service import accounts
 from services.loans.service.business_date import business_date
 from services.loans.settings import LoansContext
 from shared.auth import Principal, Role
+from shared.changes import record_change
 from shared.errors import ValidationProblem
 from shared.webhooks import record_inbox
 
@@ -44,19 +51,50 @@ def apply_escrow_event(session: Session, ctx: LoansContext, *, event: dict[str, 
     if currency != loan.currency:
         raise ValidationProblem([("data.currency", f"{currency} does not match the loan's {loan.currency}")])
     on: date = business_date(session, ctx)
+    acceptable = accounts.acceptable_repayment(session, ctx, loan) if loan.disbursed_on is not None else 0
+    split = split_repayment(amount, acceptable_minor=acceptable)
+    outcome: dict[str, Any] = {"event_id": event_id, "loan_id": loan_id}
+    if split.refused_minor:
+        _record_refused_sweep(session, ctx, event_id=event_id, loan_id=loan_id, data=data, split=split)
+        outcome.update(refused_minor=split.refused_minor, accepted_minor=split.accepted_minor)
+    if split.accepted_minor == 0:
+        return {**outcome, "result": "refused_overpayment"}
     posted, _ = accounts.post_repayment(
         session,
         ctx,
         who=ESCROW_PRINCIPAL,
         loan_id=loan_id,
-        amount_minor=amount,
+        amount_minor=split.accepted_minor,
         on=on,
         external_id=f"escrow:{event_id}",
         source="sale_proceeds",
     )
-    return {
-        "event_id": event_id,
-        "result": "repayment_posted",
-        "transaction_id": posted.transaction.id,
-        "loan_id": loan_id,
-    }
+    return {**outcome, "result": "repayment_posted", "transaction_id": posted.transaction.id}
+
+
+def _record_refused_sweep(
+    session: Session,
+    ctx: LoansContext,
+    *,
+    event_id: str,
+    loan_id: str,
+    data: dict[str, Any],
+    split: RepaymentSplit,
+) -> None:
+    """Record (audit and event, nothing applied) the part of a sweep the loan does not owe."""
+    record_change(
+        session,
+        ctx,
+        actor=ESCROW_PRINCIPAL.actor,
+        action="loan.sweep_refused",
+        subject=f"loan:{loan_id}",
+        payload={
+            "loan_id": loan_id,
+            "event_id": event_id,
+            "assignment_id": data.get("assignment_id"),
+            "currency": data.get("currency"),
+            "swept_minor": split.accepted_minor + split.refused_minor,
+            "accepted_minor": split.accepted_minor,
+            "refused_minor": split.refused_minor,
+        },
+    )

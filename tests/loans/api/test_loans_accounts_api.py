@@ -14,6 +14,7 @@ import pytest
 from sqlalchemy import select
 
 from services.loans.models import LoanTransaction
+from services.loans.settings import LoansContext
 from shared.platform import ServiceContext
 from tests.loans.kit import LoansApi
 from tests.support import count_rows
@@ -128,7 +129,8 @@ def test_reversal_adds_a_transaction_and_never_edits(api: LoansApi, ctx: Service
     assert count_rows(ctx, LoanTransaction.__table__) == 2
 
 
-def test_overpayment_leaves_a_credit_balance(api: LoansApi, ctx: ServiceContext) -> None:
+def test_overpayment_leaves_a_credit_balance(api: LoansApi, ctx: LoansContext) -> None:
+    ctx.settings.overpayment_tolerance_minor = 12_500  # the default (1.00) would refuse 125.00 over
     loan = small_loan(api)
     api.set_date("2025-02-01")
     txn = api.repay(loan["id"], 320_000, "2025-02-01", "harvest")
