@@ -270,10 +270,34 @@ def serve(service: str) -> None:
     )
 
 
+STOP_GRACE_ENV = "AGRIFIN_STOP_GRACE_SECONDS"
+DEFAULT_STOP_GRACE_SECONDS = 20.0
+KILL_MARGIN_SECONDS = 5.0
+"""How much longer than the grace ``run`` waits for a child before it kills it (the child
+uses the grace itself, then needs a moment to exit)."""
+
+
+def stop_grace_seconds() -> float:
+    """The grace period a stopping process gives its in-flight work (``AGRIFIN_STOP_GRACE_SECONDS``)."""
+    raw = os.environ.get(STOP_GRACE_ENV, "").strip()
+    try:
+        grace = float(raw) if raw else DEFAULT_STOP_GRACE_SECONDS
+    except ValueError:
+        raise typer.BadParameter(f"{STOP_GRACE_ENV} must be a number of seconds, not {raw!r}") from None
+    if not 0 <= grace <= 3600:
+        raise typer.BadParameter(f"{STOP_GRACE_ENV} must be between 0 and 3600 seconds, not {grace:g}")
+    return grace
+
+
 @app.command()
 def worker() -> None:
-    """Run the background worker: outbox delivery and every service's periodic jobs."""
+    """Run the background worker: outbox delivery and every service's periodic jobs.
+
+    On SIGTERM or SIGINT it claims no new work; each job finishes and records the item in
+    hand within ``AGRIFIN_STOP_GRACE_SECONDS`` (default 20). Exits 1 naming the jobs that did not.
+    """
     configure_logging(os.environ.get("AGRIFIN_LOG_LEVEL", "INFO"), service="worker")
+    grace = stop_grace_seconds()
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
@@ -282,15 +306,63 @@ def worker() -> None:
     for name in SERVICE_NAMES:
         ctx = _context(name)
         jobs += platform_jobs(ctx, client) + service_jobs(name, ctx)
-    run_jobs(jobs, stop)
+    unfinished = run_jobs(jobs, stop, grace=grace)
+    if unfinished:
+        typer.echo(
+            f"worker: {', '.join(unfinished)} still running {grace:g} s after the stop; exiting without them",
+            err=True,
+        )
+        sys.stderr.flush()
+        os._exit(1)  # their threads are stuck in a call; do not wait for them at interpreter exit
+    client.close()
+    typer.echo("worker: stopped; every job finished its work in hand")
+
+
+def supervise(commands: dict[str, list[str]], stopping: threading.Event, *, grace: float) -> int:
+    """Start ``commands`` and watch them until ``stopping`` is set or one exits; then stop all.
+
+    Each child gets SIGTERM and ``grace`` (plus ``KILL_MARGIN_SECONDS``) to finish; one still
+    running then is killed. The exit code is non-zero when a child exited early, exited
+    non-zero while stopping, or had to be killed; each is named on stderr.
+    """
+    children = {name: subprocess.Popen(cmd) for name, cmd in commands.items()}
+    exit_code = 0
+    while not stopping.is_set():
+        for name, child in children.items():
+            if child.poll() is not None:
+                typer.echo(f"{name} exited with {child.returncode}; stopping everything", err=True)
+                exit_code = child.returncode or 1
+                stopping.set()
+        stopping.wait(0.5)
+    running = {name: child for name, child in children.items() if child.poll() is None}
+    for child in running.values():
+        child.send_signal(signal.SIGTERM)
+    deadline = time.monotonic() + grace + KILL_MARGIN_SECONDS
+    for name, child in running.items():
+        try:
+            code = child.wait(timeout=max(0.1, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            child.kill()
+            child.wait()
+            typer.echo(f"{name} did not stop within {grace:g} s of SIGTERM; killed", err=True)
+            exit_code = exit_code or 1
+            continue
+        if code != 0:
+            typer.echo(f"{name} exited with {code} while stopping", err=True)
+            exit_code = exit_code or 1
+    return exit_code
 
 
 @app.command()
 def run() -> None:
-    """Start scoring, escrow, loans and the worker in the foreground; Ctrl-C stops all."""
+    """Start scoring, escrow, loans and the worker in the foreground; Ctrl-C stops all.
+
+    Children get ``AGRIFIN_STOP_GRACE_SECONDS`` to drain; exits non-zero, naming it, when a
+    child had to be killed or did not stop cleanly.
+    """
+    grace = stop_grace_seconds()
     commands = {name: [sys.executable, "-m", "services.cli", "serve", name] for name in SERVICE_NAMES}
     commands["worker"] = [sys.executable, "-m", "services.cli", "worker"]
-    children = {name: subprocess.Popen(cmd) for name, cmd in commands.items()}
     for name in SERVICE_NAMES:
         port = definition(name).settings_factory().port
         typer.echo(f"{name}: http://127.0.0.1:{port}  (docs at /docs)")
@@ -301,24 +373,7 @@ def run() -> None:
 
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
-    exit_code = 0
-    while not stopping.is_set():
-        for name, child in children.items():
-            if child.poll() is not None:
-                typer.echo(f"{name} exited with {child.returncode}; stopping everything", err=True)
-                exit_code = child.returncode or 1
-                stopping.set()
-        stopping.wait(0.5)
-    for child in children.values():
-        if child.poll() is None:
-            child.send_signal(signal.SIGTERM)
-    deadline = time.monotonic() + 15
-    for child in children.values():
-        try:
-            child.wait(timeout=max(0.1, deadline - time.monotonic()))
-        except subprocess.TimeoutExpired:
-            child.kill()
-    raise typer.Exit(exit_code)
+    raise typer.Exit(supervise(commands, stopping, grace=grace))
 
 
 for _name in SERVICE_NAMES:
