@@ -2,7 +2,10 @@
 
 ``ServiceRoute`` wraps each endpoint so that
 
-- the body is checked first (413 when too large, 415 when a body is not JSON),
+- the body is checked first (413 when too large, 415 when a body is not JSON), and the
+  input no column can hold is refused with a 422 naming where: a NUL character in the path,
+  a query value or any JSON string, an integer outside (-2^63, 2^63) in an integer query
+  or path parameter or anywhere in the body, a number overflowing to infinity, NaN,
 - an ``Idempotency-Key`` on a POST is claimed, replayed or refused (see ``shared.idempotency``)
   once the caller is authenticated and the request validated (when the endpoint starts),
 - the endpoint runs on a session bound to ``request.state.session`` (``SessionDep``),
@@ -25,6 +28,9 @@ from __future__ import annotations
 import functools
 import hashlib
 import inspect
+import json
+import math
+import typing
 from collections.abc import Callable, Coroutine
 from contextvars import ContextVar
 from dataclasses import dataclass
@@ -32,6 +38,7 @@ from datetime import timedelta
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request, Response
+from fastapi.dependencies.models import Dependant
 from fastapi.routing import APIRoute
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
@@ -61,6 +68,112 @@ IDEMPOTENCY_HEADER = "Idempotency-Key"
 REPLAYED_HEADER = "Idempotent-Replayed"
 _BODY_METHODS = {"POST", "PUT", "PATCH"}
 _READ_METHODS = {"GET", "HEAD", "OPTIONS"}
+INT64_LIMIT = 2**63
+"""Integers must lie strictly between -2^63 and 2^63 (a BIGINT, either backend)."""
+
+
+class _Refused:
+    """A JSON value the hooks of ``json.loads`` refused (found again by ``_hostile_json``)."""
+
+    def __init__(self, message: str) -> None:
+        self.message = message
+
+
+def _json_int(text: str) -> int | _Refused:
+    if len(text.lstrip("-")) > 19 or abs(value := int(text)) >= INT64_LIMIT:
+        return _Refused("integers must lie between -2^63 and 2^63 (exclusive)")
+    return value
+
+
+def _json_float(text: str) -> float | _Refused:
+    value = float(text)
+    return value if math.isfinite(value) else _Refused("numbers must be finite")
+
+
+def _json_constant(text: str) -> _Refused:
+    return _Refused(f"{text} is not a JSON number")
+
+
+def _shown(name: str) -> str:
+    return name.replace("\x00", "\\u0000")
+
+
+def _hostile_json(document: Any) -> list[tuple[str, str]]:
+    """Every NUL-bearing string and refused number in a parsed body, named by its path."""
+    errors: list[tuple[str, str]] = []
+    stack: list[tuple[str, Any]] = [("", document)]
+    while stack:
+        where, value = stack.pop()
+        if isinstance(value, dict):
+            for name, item in value.items():
+                path = f"{where}.{_shown(name)}" if where else _shown(name)
+                if "\x00" in name:
+                    errors.append((path, "names must not contain NUL characters"))
+                stack.append((path, item))
+        elif isinstance(value, list):
+            stack.extend((f"{where}.{i}" if where else str(i), item) for i, item in enumerate(value))
+        elif isinstance(value, str) and "\x00" in value:
+            errors.append((where or "body", "must not contain NUL characters"))
+        elif isinstance(value, _Refused):
+            errors.append((where or "body", value.message))
+    return sorted(errors)
+
+
+def _out_of_range(text: str) -> bool:
+    digits = text.strip().replace("_", "")
+    unsigned = digits.removeprefix("-").removeprefix("+")
+    return unsigned.isdigit() and (len(unsigned) > 19 or int(unsigned) >= INT64_LIMIT)
+
+
+def _is_int(annotation: Any) -> bool:
+    if annotation is bool:
+        return False
+    if annotation is int:
+        return True
+    return any(_is_int(arg) for arg in typing.get_args(annotation))
+
+
+def _int_params(dependant: Dependant) -> set[str]:
+    """The query and path parameters of a dependant tree that are integers."""
+    names = {
+        f.alias for f in [*dependant.query_params, *dependant.path_params] if _is_int(f.field_info.annotation)
+    }
+    for sub in dependant.dependencies:
+        names |= _int_params(sub)
+    return names
+
+
+def _refuse_hostile_input(request: Request, body: bytes, int_params: frozenset[str]) -> None:
+    """422 for a NUL in the path, a query or a JSON string, and for numbers no column holds.
+
+    The body is parsed once, here, and handed to FastAPI (``request._json``), so what is
+    validated is exactly what was checked.
+    """
+    errors: list[tuple[str, str]] = []
+    if "\x00" in request.scope.get("path", ""):
+        errors.append(("path", "must not contain NUL characters"))
+    for name, value in request.query_params.multi_items():
+        if "\x00" in name or "\x00" in value:
+            errors.append((f"query.{_shown(name)}", "must not contain NUL characters"))
+        elif name in int_params and _out_of_range(value):
+            errors.append((f"query.{name}", "integers must lie between -2^63 and 2^63 (exclusive)"))
+    for name, value in request.path_params.items():
+        if isinstance(value, str) and name in int_params and _out_of_range(value):
+            errors.append((f"path.{name}", "integers must lie between -2^63 and 2^63 (exclusive)"))
+    media = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if body and (media == "application/json" or media.endswith("+json")):
+        try:
+            document = json.loads(
+                body, parse_int=_json_int, parse_float=_json_float, parse_constant=_json_constant
+            )
+        except (ValueError, RecursionError):
+            document = None  # not JSON: FastAPI answers with its own 422 (or 400)
+        else:
+            errors.extend(_hostile_json(document))
+            if not errors:
+                request._json = document
+    if errors:
+        raise ValidationProblem(errors)
 
 
 @dataclass
@@ -179,6 +292,7 @@ class ServiceRoute(APIRoute):
 
     def __init__(self, path: str, endpoint: Callable[..., Any], **kwargs: Any) -> None:
         super().__init__(path, _writing_endpoint(endpoint), **kwargs)
+        self.int_params = frozenset(_int_params(self.dependant))
 
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         original = super().get_route_handler()
@@ -192,6 +306,7 @@ class ServiceRoute(APIRoute):
                 )
             body = await request.body()
             _check_body(request, body, ctx.settings.max_body_bytes)
+            _refuse_hostile_input(request, body, self.int_params)
 
             writes = request.method not in _READ_METHODS
             session = ctx.db.request_session() if writes else ctx.db.read_sessionmaker()

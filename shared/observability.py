@@ -94,9 +94,29 @@ class RequestContextMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        headers = {k.decode().lower(): v.decode() for k, v in scope.get("headers", [])}
+        headers: dict[str, str] = {}
+        undecodable: str | None = None
+        for k, v in scope.get("headers", []):
+            try:
+                headers[k.decode("latin-1").lower()] = v.decode("utf-8")
+            except UnicodeDecodeError:
+                undecodable = undecodable or k.decode("latin-1")
         incoming = headers.get(REQUEST_ID_HEADER.lower(), "")
-        request_id = incoming if 0 < len(incoming) <= 128 else uuid.uuid4().hex
+        usable = 0 < len(incoming) <= 128 and incoming.isascii() and incoming.isprintable()
+        request_id = incoming if usable else uuid.uuid4().hex
+        if undecodable is not None:
+            # Refused before any route (even /healthz) can trip over it: a 400, never a 500.
+            self.log.info("refused a header that is not UTF-8", extra={"header": undecodable})
+            await _send_problem(
+                send,
+                request_id,
+                str(scope.get("path", "")).replace("\x00", ""),
+                status=400,
+                title="Bad Request",
+                slug="bad-request",
+                detail=f"header {undecodable!r} is not valid UTF-8",
+            )
+            return
         token = _request_id.set(request_id)
         status: dict[str, int] = {"code": 500}
         started = time.perf_counter()
@@ -119,7 +139,15 @@ class RequestContextMiddleware:
             # answer a generic problem; the client never sees internals.
             self.log.exception("unhandled error on %s %s", scope.get("method"), scope.get("path"))
             if "started" not in status:
-                await _send_internal_error(send_with_id, request_id, str(scope.get("path", "")))
+                await _send_problem(
+                    send,
+                    request_id,
+                    str(scope.get("path", "")),
+                    status=500,
+                    title="Internal Server Error",
+                    slug="internal",
+                    detail="An unexpected error occurred; quote the request id when reporting it.",
+                )
         finally:
             elapsed = time.perf_counter() - started
             route = _route_template(scope)
@@ -138,24 +166,27 @@ class RequestContextMiddleware:
             _request_id.reset(token)
 
 
-async def _send_internal_error(send: Send, request_id: str, path: str) -> None:
+async def _send_problem(
+    send: Send, request_id: str, path: str, *, status: int, title: str, slug: str, detail: str
+) -> None:
     body = json.dumps(
         {
-            "type": "https://agrifin.dev/problems/internal",
-            "title": "Internal Server Error",
-            "status": 500,
+            "type": f"https://agrifin.dev/problems/{slug}",
+            "title": title,
+            "status": status,
             "instance": path,
             "request_id": request_id,
-            "detail": "An unexpected error occurred; quote the request id when reporting it.",
+            "detail": detail,
         }
     ).encode()
     await send(
         {
             "type": "http.response.start",
-            "status": 500,
+            "status": status,
             "headers": [
                 (b"content-type", b"application/problem+json"),
                 (b"content-length", str(len(body)).encode()),
+                (REQUEST_ID_HEADER.lower().encode(), request_id.encode()),
             ],
         }
     )
