@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import SettingsConfigDict
 
 from shared.platform import ServiceContext
@@ -43,6 +43,28 @@ class EscrowSettings(BaseServiceSettings):
 
     job_batch_size: int = Field(default=100, ge=1, le=10_000)
     """Rows one run of a periodic job processes at most."""
+
+    max_deadline_days: int = Field(default=730, ge=1, le=3_650)
+    """How far ahead a funding or delivery deadline may lie (days from now)."""
+
+    max_amount_minor: int = Field(default=10**12, ge=1, le=10**15)
+    """Largest escrow total, lot or assignment cap in minor units (unless the currency has its own)."""
+
+    max_amount_minor_by_currency: dict[str, int] = Field(default_factory=dict)
+    """Per-currency overrides of ``max_amount_minor`` (JSON: ``{"UGX": 100000000000000}``)."""
+
+    @field_validator("max_amount_minor_by_currency")
+    @classmethod
+    def _bounded_maxima(cls, value: dict[str, int]) -> dict[str, int]:
+        # Every sum of amounts stays far inside BIGINT (the schemas cap any amount at 10^15).
+        for currency, maximum in value.items():
+            if not 1 <= maximum <= 10**15:
+                raise ValueError(f"the maximum for {currency} must be between 1 and 10^15")
+        return value
+
+    def max_amount_for(self, currency: str) -> int:
+        """The largest amount accepted in ``currency`` (minor units)."""
+        return self.max_amount_minor_by_currency.get(currency, self.max_amount_minor)
 
     @model_validator(mode="after")
     def _sandbox_off_in_production(self) -> EscrowSettings:

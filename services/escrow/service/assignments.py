@@ -17,7 +17,7 @@ from services.escrow.repository.ledger import ensure_accounts
 from services.escrow.schemas import AssignmentIn, AssignmentList, AssignmentOut
 from services.escrow.settings import EscrowContext
 from shared.changes import new_id, record_change
-from shared.errors import Conflict, NotFound
+from shared.errors import Conflict, NotFound, ValidationProblem
 
 
 def create_assignment(
@@ -25,6 +25,9 @@ def create_assignment(
 ) -> AssignmentOut:
     """Assign a share of a seller's releases to a lender until the cap is repaid."""
     now = ctx.clock.now()
+    maximum = ctx.settings.max_amount_for(body.currency)
+    if body.cap_minor > maximum:
+        raise ValidationProblem([("cap_minor", f"must be at most {maximum} {body.currency}")])
     assignment_repo.serialize_seller(session, seller_id=body.seller_id, currency=body.currency)
     taken = assignment_repo.active_share_bps(session, seller_id=body.seller_id, currency=body.currency)
     if taken + body.share_bps > 10_000:

@@ -47,15 +47,34 @@ def _owner(who: Principal, requested: str | None) -> str:
     return requested or "admin"
 
 
-def _check_deadlines(body: EscrowIn, now: datetime) -> None:
+def _check_deadlines(body: EscrowIn, now: datetime, *, horizon_days: int) -> None:
+    """Deadlines lie in the future, and no further than ``horizon_days`` from now."""
+    latest = now + timedelta(days=horizon_days)
+    deadlines = [("funding_deadline", body.funding_deadline), ("delivery_deadline", body.delivery_deadline)]
+    deadlines += [
+        (f"lots.{i}.delivery_deadline", lot.delivery_deadline)
+        for i, lot in enumerate(body.lots)
+        if lot.delivery_deadline is not None
+    ]
     errors = []
-    if body.funding_deadline <= now:
-        errors.append(("funding_deadline", "must be in the future"))
-    if body.delivery_deadline <= now:
-        errors.append(("delivery_deadline", "must be in the future"))
-    for i, lot in enumerate(body.lots):
-        if lot.delivery_deadline is not None and lot.delivery_deadline <= now:
-            errors.append((f"lots.{i}.delivery_deadline", "must be in the future"))
+    for field, deadline in deadlines:
+        if deadline <= now:
+            errors.append((field, "must be in the future"))
+        elif deadline > latest:
+            errors.append((field, f"must be within {horizon_days} days from now (by {latest.isoformat()})"))
+    if errors:
+        raise ValidationProblem(errors)
+
+
+def _check_amounts(body: EscrowIn, *, maximum: int) -> None:
+    """No lot, and no escrow's total, above the configured maximum for its currency."""
+    errors = [
+        (f"lots.{i}.amount_minor", f"must be at most {maximum} {body.currency}")
+        for i, lot in enumerate(body.lots)
+        if lot.amount_minor > maximum
+    ]
+    if not errors and sum(lot.amount_minor for lot in body.lots) > maximum:
+        errors.append(("lots", f"the lots add up to more than {maximum} {body.currency}"))
     if errors:
         raise ValidationProblem(errors)
 
@@ -64,7 +83,8 @@ def create_escrow(session: Session, ctx: EscrowContext, *, who: Principal, body:
     """Open an escrow for a marketplace order (status ``created``, waiting for funding)."""
     now = ctx.clock.now()
     owner = _owner(who, body.marketplace)
-    _check_deadlines(body, now)
+    _check_deadlines(body, now, horizon_days=ctx.settings.max_deadline_days)
+    _check_amounts(body, maximum=ctx.settings.max_amount_for(body.currency))
     provider = get_provider(ctx.settings.default_provider).name
     escrow_id = new_id()
     with domain_errors(amount_field="lots"):

@@ -238,6 +238,12 @@ def build_schedule(
     terms.check_repayments(number_of_repayments=number_of_repayments)
     if first_repayment_date is not None and first_repayment_date <= disbursement_date:
         raise ValueError("first_repayment_date must be after disbursement_date")
+    multiple = terms.installment_multiple_of_minor
+    if multiple is not None and multiple > principal_minor:
+        raise ValueError(
+            f"installment_multiple_of_minor ({multiple}) must not be larger than the principal "
+            f"({principal_minor})"
+        )
     with localcontext(_CONTEXT):
         return _build(
             terms=terms,

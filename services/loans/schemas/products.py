@@ -7,7 +7,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from services.loans.schemas.terms import DecimalStr, LoanTermsModel
+from services.loans.schemas.terms import DecimalStr, LoanTermsModel, field_error
 
 
 class ProductIn(LoanTermsModel):
@@ -29,6 +29,13 @@ class ProductIn(LoanTermsModel):
             raise ValueError("min_principal_minor must not exceed max_principal_minor")
         if self.min_repayments > self.max_repayments:
             raise ValueError("min_repayments must not exceed max_repayments")
+        multiple = self.installment_multiple_of_minor
+        if multiple is not None and multiple > self.max_principal_minor:
+            raise field_error(
+                "installment_multiple_of_minor",
+                multiple,
+                f"must not be larger than max_principal_minor ({self.max_principal_minor})",
+            )
         low, high = self.min_annual_interest_rate, self.max_annual_interest_rate
         if low is not None and high is not None and low > high:
             raise ValueError("min_annual_interest_rate must not exceed max_annual_interest_rate")

@@ -12,7 +12,7 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Annotated, Any
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 
 from services.loans.domain import (
     AllocationComponent,
@@ -43,8 +43,22 @@ def _no_float(value: Any) -> Any:
 DecimalStr = Annotated[Decimal, BeforeValidator(_no_float), Field(allow_inf_nan=False)]
 """A decimal sent as a string ("18.5"); floats are refused, the JSON answer is a string."""
 
-Minor = Annotated[int, Field(ge=0, le=10**15)]
+MAX_MINOR = 10**15
+"""Largest amount any loans body accepts (minor units; sums stay far inside BIGINT). The
+configured maximum per currency (``max_amount_minor``) is usually lower."""
+MAX_PERIODS = 600
+"""Largest number of repayment periods (the most repayments a product may have)."""
+
+Minor = Annotated[int, Field(ge=0, le=MAX_MINOR)]
 Currency = Annotated[str, Field(pattern=r"^[A-Z]{3}$")]
+
+
+def field_error(field: str, value: Any, message: str) -> ValidationError:
+    """A validation error of one field, raised from a model validator (the 422 names ``field``)."""
+    return ValidationError.from_exception_data(
+        "LoanTermsModel",
+        [{"type": "value_error", "loc": (field,), "input": value, "ctx": {"error": ValueError(message)}}],
+    )
 
 
 class FeeModel(BaseModel):
@@ -83,11 +97,11 @@ class LoanTermsModel(BaseModel):
     days_in_month: DaysInMonth = DaysInMonth.ACTUAL
     repayment_frequency: RepaymentFrequency = RepaymentFrequency.MONTHS
     repay_every: int = Field(default=1, ge=1, le=366)
-    installment_multiple_of_minor: int | None = Field(default=None, ge=1)
-    grace_on_principal_periods: int = Field(default=0, ge=0)
-    grace_on_interest_payment_periods: int = Field(default=0, ge=0)
-    grace_on_interest_charged_periods: int = Field(default=0, ge=0)
-    principal_moratorium_every: int | None = Field(default=None, ge=1)
+    installment_multiple_of_minor: int | None = Field(default=None, ge=1, le=MAX_MINOR)
+    grace_on_principal_periods: int = Field(default=0, ge=0, le=MAX_PERIODS)
+    grace_on_interest_payment_periods: int = Field(default=0, ge=0, le=MAX_PERIODS)
+    grace_on_interest_charged_periods: int = Field(default=0, ge=0, le=MAX_PERIODS)
+    principal_moratorium_every: int | None = Field(default=None, ge=1, le=MAX_PERIODS)
     bullet: bool = False
     balloon_percent: DecimalStr | None = None
     fees: list[FeeModel] = Field(default_factory=list, max_length=20)

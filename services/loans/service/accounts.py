@@ -177,6 +177,11 @@ def disburse_loan(session: Session, ctx: LoansContext, *, who: Principal, loan_i
     loan = require_loan(session, loan_id, lock=True)
     check_loan_action(loan, LoanAction.DISBURSE)
     check_not_after_business_date(session, ctx, field="date", value=on)
+    maximum = ctx.settings.max_amount_for(loan.currency)
+    if loan.principal_minor > maximum:
+        raise ValidationProblem(
+            [("principal_minor", f"{loan.principal_minor} is above the maximum of {maximum} {loan.currency}")]
+        )
     if loan.first_repayment_date is not None and loan.first_repayment_date <= on:
         raise ValidationProblem(
             [
