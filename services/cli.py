@@ -91,15 +91,20 @@ def _store_key(role: Role, owner: str | None, label: str | None, key: str | None
         ctx = _context(name)
         with ctx.db.unit_of_work() as session:
             t = ctx.tables.api_keys
-            if (
-                plaintext is not None
-                and session.execute(select(t.c.id).where(t.c.key_hash == hash_api_key(plaintext))).first()
-            ):
-                continue
-            _, plaintext = create_api_key(
-                session, ctx.tables, role=role, owner=owner, label=label, now=ctx.clock.now(), key=plaintext
+            stored = plaintext is not None and (
+                session.execute(select(t.c.id).where(t.c.key_hash == hash_api_key(plaintext))).first()
             )
-        ctx.db.dispose()
+            if not stored:
+                _, plaintext = create_api_key(
+                    session,
+                    ctx.tables,
+                    role=role,
+                    owner=owner,
+                    label=label,
+                    now=ctx.clock.now(),
+                    key=plaintext,
+                )
+        ctx.db.dispose()  # also when the key was there already (a second bootstrap)
     assert plaintext is not None
     return plaintext
 
@@ -137,6 +142,7 @@ def keys_list() -> None:
         for row in list_api_keys(session, ctx.tables):
             state = "revoked" if row["revoked_at"] else "active"
             typer.echo(f"{row['id']}  {row['prefix']}…  {row['role']:<15} {row['owner'] or '-':<20} {state}")
+    ctx.db.dispose()
 
 
 @keys_app.command("revoke")
@@ -192,6 +198,7 @@ def audit_verify(
         ctx = _context(name)
         with ctx.db.unit_of_work(read_only=True) as session:
             report = verify_chain(session, ctx.tables, ctx.keyring, expect_head=expect_head)
+        ctx.db.dispose()
         if report.ok:
             typer.echo(f"{name}: ok ({report.entries} entries, head {report.head_seq}:{report.head_hash})")
         else:
