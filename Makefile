@@ -6,7 +6,7 @@ LOCK := requirements.lock
 STAMP := $(VENV)/.installed
 PYTEST_ARGS ?= -n 2
 
-.PHONY: install run test lint bench lock clean
+.PHONY: install run test lint bench soak lock clean
 
 $(STAMP): $(LOCK) pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -36,6 +36,13 @@ lint: install
 ## make bench: every benchmark, JSON on stdout (see README for options)
 bench: install
 	@for b in bench/*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done
+
+## make soak: the long adversarial runs (AGRIFIN_SOAK=1): >= 10,000 state-machine steps per
+## lifecycle, >= 1,000 schemathesis cases per service (PostgreSQL too when AGRIFIN_TEST_POSTGRES_URL is set)
+soak: install
+	AGRIFIN_SOAK=1 $(BIN)/python -m pytest -p no:cacheprovider -s -n 0 \
+		tests/escrow/domain/test_escrow_state_machine.py tests/loans/domain/test_loans_state_machine.py \
+		tests/schemathesis
 
 ## make lock: re-resolve requirements.lock from pyproject.toml (pip-tools)
 lock: install

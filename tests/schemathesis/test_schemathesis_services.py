@@ -33,7 +33,7 @@ from tests.security.kit import APPS, SERVICES, configured, declared
 from tests.support import issue_key
 
 SOAK = os.environ.get("AGRIFIN_SOAK") == "1"
-CASES = 1_200 if SOAK else 150
+CASES = 2_000 if SOAK else 150
 SLOW_SECONDS = 1.0
 SKIPPED = {"/readyz"}
 CHECKS = [not_a_server_error, response_schema_conformance]
