@@ -72,7 +72,7 @@ def _prepare(var_dir: Path, database_url: str | None, rows: int) -> tuple[str, f
     ctx = ServiceContext.build(SERVICE, settings)
     with ctx.db.unit_of_work() as session:
         _, key = create_api_key(
-            session, ctx.tables, role=Role.SERVICE, owner=None, label="bench", now=ctx.clock.now()
+            session, ctx.tables, role=Role.SERVICE, owner="loans", label="bench", now=ctx.clock.now()
         )
     start = time.perf_counter()
     with contextlib.redirect_stdout(sys.stderr):

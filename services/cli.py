@@ -261,7 +261,8 @@ def bootstrap(
 
 @app.command()
 def serve(service: str) -> None:
-    """Serve one service with uvicorn (port from its settings)."""
+    """Serve one service with uvicorn (port from its settings); SIGTERM drains in-flight requests
+    for up to ``AGRIFIN_STOP_GRACE_SECONDS``."""
     import uvicorn
 
     svc = definition(service)
@@ -274,6 +275,7 @@ def serve(service: str) -> None:
         port=settings.port,
         log_config=None,
         access_log=False,
+        timeout_graceful_shutdown=max(1, int(stop_grace_seconds())),
     )
 
 
@@ -354,7 +356,8 @@ def supervise(commands: dict[str, list[str]], stopping: threading.Event, *, grac
             typer.echo(f"{name} did not stop within {grace:g} s of SIGTERM; killed", err=True)
             exit_code = exit_code or 1
             continue
-        if code != 0:
+        # uvicorn drains, then re-raises the SIGTERM it caught, so a clean stop ends "by SIGTERM"
+        if code not in (0, -signal.SIGTERM):
             typer.echo(f"{name} exited with {code} while stopping", err=True)
             exit_code = exit_code or 1
     return exit_code

@@ -14,7 +14,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -106,6 +106,11 @@ def _loan_application_is_scored_across_processes(ports: dict[str, int], keys: di
     return str(application["id"])
 
 
+def _in_days(days: int) -> str:
+    """An ISO-8601 UTC time ``days`` from now (escrow refuses deadlines years ahead)."""
+    return (datetime.now(UTC) + timedelta(days=days)).isoformat().replace("+00:00", "Z")
+
+
 def _wait_for(probe: Callable[[], Any], what: str, timeout: float = 60.0) -> Any:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -152,8 +157,8 @@ def _sale_proceeds_repay_the_loan(ports: dict[str, int], keys: dict[str, str], a
             "lots": [{"lot_ref": "A", "description": "maize, 10 bags", "amount_minor": 200_000}],
             "fee": {"bps": 250},
             "inspection_period_hours": 48,
-            "funding_deadline": "2030-01-01T00:00:00Z",
-            "delivery_deadline": "2030-02-01T00:00:00Z",
+            "funding_deadline": _in_days(60),
+            "delivery_deadline": _in_days(90),
         },
     )
     path = f"/v1/escrows/{escrow['id']}"
@@ -198,8 +203,8 @@ def _marketplace_key_is_bound_to_its_marketplace(ports: dict[str, int], keys: di
             "lots": [{"lot_ref": "A", "description": "maize", "amount_minor": 600_000}],
             "fee": {"bps": 250},
             "inspection_period_hours": 48,
-            "funding_deadline": "2030-01-01T00:00:00Z",
-            "delivery_deadline": "2030-02-01T00:00:00Z",
+            "funding_deadline": _in_days(60),
+            "delivery_deadline": _in_days(90),
         },
     )
     assert escrow["marketplace"] == "dev-marketplace"
