@@ -93,7 +93,7 @@ def create_service_app(
     install_error_handlers(app)
     app.add_middleware(RequestContextMiddleware, metrics=ctx.metrics)
     app.include_router(_probe_router(ctx, readiness_checks))
-    app.include_router(platform_router())
+    app.include_router(platform_router(ctx.definition.name))
     for router in routers:
         app.include_router(router)
     undeclared = [
