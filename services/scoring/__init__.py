@@ -16,8 +16,9 @@ Read top-down:
                    ``training`` and ``metrics``, the ``model`` and its text form, ``explain``
                    (TreeSHAP points), ``scale``, ``receipt``, ``monitoring``, model ``card``,
                    ``waterfall``, ``examples``
+* ``jobs``         the worker runs queued training jobs (``POST /v1/models/train`` queues one)
 * ``bootstrap``    first start: a champion per built-in segment; ``cli`` adds ``agrifin
-                   train``, ``score-batch`` and ``verify-receipt`` (no periodic jobs)
+                   train``, ``score-batch`` and ``verify-receipt``
 * ``models``       the tables; ``settings`` (``ScoringSettings``, ``ScoringContext``),
                    ``definition`` for the platform; ``specs/`` the built-in segments' YAML
 """

@@ -29,7 +29,7 @@ from shared.webhooks import record_inbox
 
 ESCROW_SOURCE = "escrow"
 SWEPT_TOPIC = "assignment.swept"
-ESCROW_PRINCIPAL = Principal(key_id="webhook:escrow", role=Role.SERVICE, owner=None)
+ESCROW_PRINCIPAL = Principal(key_id="webhook:escrow", role=Role.SERVICE, owner="escrow")
 
 
 def apply_escrow_event(session: Session, ctx: LoansContext, *, event: dict[str, Any]) -> dict[str, Any]:
