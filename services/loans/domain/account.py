@@ -9,7 +9,13 @@ back-dated repayment or a reversal re-allocates everything after it. Replay rule
   ``allocation_order`` (default penalties, fees, interest, principal) before the next one —
   Fineract's default "penalties, fees, interest, principal order" strategy. Future
   installments are prepaid the same way; what is left becomes a credit balance (overpaid).
-* A penalty charge adds to its installment's penalty due.
+* A penalty charge adds to its installment's penalty due. A credit balance standing when it
+  is charged pays it at once (and anything else then owed, in the same order): a loan never
+  shows both a credit and an amount owed. The credit is drawn from the repayments that
+  overpaid, oldest first; what it pays moves from that repayment's ``overpayment_minor`` into
+  its allocation, so each repayment still reconciles (allocated + overpayment = amount) and
+  the credit balance is the sum of what remains over. The installment it settles is settled
+  on the charge date.
 * A write-off moves everything outstanding to ``written_off``; later repayments are
   recoveries, and later penalty charges are ignored.
 * Status: written_off; else overpaid (credit balance); else closed (nothing outstanding);
@@ -166,6 +172,69 @@ class AccountState:
         return sum((i.outstanding for i in self.installments), Components())
 
 
+class _Received:
+    """A repayment during replay: what it paid so far, per installment, and what is over."""
+
+    __slots__ = ("by_installment", "overpayment", "txn")
+
+    def __init__(self, txn: Repayment) -> None:
+        self.txn = txn
+        self.by_installment: dict[int, dict[AllocationComponent, int]] = {}
+        self.overpayment = 0
+
+    def take(self, taken: list[tuple[int, dict[AllocationComponent, int]]]) -> None:
+        """Add what one application of this repayment's money paid."""
+        for index, parts in taken:
+            into = self.by_installment.setdefault(index, {})
+            for component, amount in parts.items():
+                into[component] = into.get(component, 0) + amount
+
+    def allocation(self) -> Allocation:
+        per_installment = tuple(
+            (index + 1, Components.of(parts)) for index, parts in sorted(self.by_installment.items())
+        )
+        allocated = sum((c for _, c in per_installment), Components())
+        return Allocation(
+            self.txn.sequence,
+            self.txn.on,
+            self.txn.amount_minor,
+            allocated,
+            per_installment,
+            self.overpayment,
+            0,
+        )
+
+
+def _pay(
+    amount: int,
+    *,
+    on: date,
+    order: tuple[AllocationComponent, ...],
+    due: list[dict[AllocationComponent, int]],
+    paid: list[dict[AllocationComponent, int]],
+    settled_on: list[date | None],
+) -> tuple[list[tuple[int, dict[AllocationComponent, int]]], int]:
+    """Pay ``amount`` into installments oldest first, each in ``order``; return what each
+    installment took (by index) and what is left over."""
+    remaining = amount
+    taken_by: list[tuple[int, dict[AllocationComponent, int]]] = []
+    for index, (owed, got) in enumerate(zip(due, paid, strict=True)):
+        if remaining == 0:
+            break
+        taken: dict[AllocationComponent, int] = {}
+        for component in order:
+            take = min(owed[component] - got[component], remaining)
+            if take > 0:
+                got[component] += take
+                taken[component] = take
+                remaining -= take
+        if taken:
+            taken_by.append((index, taken))
+            if all(owed[c] == got[c] for c in owed):
+                settled_on[index] = on
+    return taken_by, remaining
+
+
 def replay_account(
     *, schedule: Schedule, transactions: Iterable[Transaction], as_of: date | None = None
 ) -> AccountState:
@@ -183,8 +252,8 @@ def replay_account(
     due = [{_P: r.penalty_minor, _F: r.fee_minor, _I: r.interest_minor, _PR: r.principal_minor} for r in rows]
     paid = [dict.fromkeys(AllocationComponent, 0) for _ in rows]
     settled_on: list[date | None] = [None] * len(rows)
-    allocations: list[Allocation] = []
-    credit = recovered = 0
+    received: list[_Received | Allocation] = []
+    recovered = 0
     written_off = Components()
     written_off_on: date | None = None
 
@@ -195,6 +264,20 @@ def replay_account(
             if written_off_on is None:
                 due[txn.installment_number - 1][_P] += txn.amount_minor
                 settled_on[txn.installment_number - 1] = None
+                # a standing credit pays the new charge, drawn from the oldest overpayment first
+                for source in received:
+                    if isinstance(source, _Received) and source.overpayment > 0:
+                        taken, source.overpayment = _pay(
+                            source.overpayment,
+                            on=txn.on,
+                            order=order,
+                            due=due,
+                            paid=paid,
+                            settled_on=settled_on,
+                        )
+                        source.take(taken)
+                        if source.overpayment > 0:
+                            break
         elif isinstance(txn, WriteOff):
             if written_off_on is None:
                 written_off_on = txn.on
@@ -205,48 +288,19 @@ def replay_account(
         elif isinstance(txn, Repayment):
             if written_off_on is not None:
                 recovered += txn.amount_minor
-                allocations.append(
-                    Allocation(
-                        txn.sequence,
-                        txn.on,
-                        txn.amount_minor,
-                        Components(),
-                        (),
-                        0,
-                        txn.amount_minor,
-                    )
+                received.append(
+                    Allocation(txn.sequence, txn.on, txn.amount_minor, Components(), (), 0, txn.amount_minor)
                 )
                 continue
-            remaining = txn.amount_minor
-            per_installment: list[tuple[int, Components]] = []
-            for index, (owed, got) in enumerate(zip(due, paid, strict=True)):
-                if remaining == 0:
-                    break
-                taken: dict[AllocationComponent, int] = {}
-                for component in order:
-                    take = min(owed[component] - got[component], remaining)
-                    if take > 0:
-                        got[component] += take
-                        taken[component] = take
-                        remaining -= take
-                if taken:
-                    per_installment.append((index + 1, Components.of(taken)))
-                    if all(owed[c] == got[c] for c in owed):
-                        settled_on[index] = txn.on
-            credit += remaining
-            allocated = sum((c for _, c in per_installment), Components())
-            allocations.append(
-                Allocation(
-                    txn.sequence,
-                    txn.on,
-                    txn.amount_minor,
-                    allocated,
-                    tuple(per_installment),
-                    remaining,
-                    0,
-                )
+            repayment = _Received(txn)
+            taken, repayment.overpayment = _pay(
+                txn.amount_minor, on=txn.on, order=order, due=due, paid=paid, settled_on=settled_on
             )
+            repayment.take(taken)
+            received.append(repayment)
 
+    allocations = tuple(r.allocation() if isinstance(r, _Received) else r for r in received)
+    credit = sum(a.overpayment_minor for a in allocations)
     installments = tuple(
         InstallmentState(
             number=row.number,
@@ -270,7 +324,7 @@ def replay_account(
         as_of=as_of,
         status=status,
         installments=installments,
-        allocations=tuple(allocations),
+        allocations=allocations,
         written_off=written_off,
         credit_balance_minor=credit,
         recovered_minor=recovered,

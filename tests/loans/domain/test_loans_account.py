@@ -129,6 +129,85 @@ def test_overpayment_leaves_a_credit_balance() -> None:
     assert state.outstanding.total_minor == 0
 
 
+def test_a_credit_pays_a_penalty_charged_after_it_from_the_oldest_overpayment_first() -> None:
+    # Two overpayments of 50.00 each (credit 100.00); a 70.00 penalty on installment 2 takes
+    # all 50.00 of the first one's credit and 20.00 of the second's, on the charge date.
+    account = LoanAccount(
+        schedule=small_loan(),
+        transactions=(
+            Repayment(sequence=1, on=date(2025, 2, 1), amount_minor=312_500),
+            Repayment(sequence=2, on=date(2025, 2, 5), amount_minor=5_000),
+            PenaltyCharge(sequence=3, on=date(2025, 3, 2), installment_number=2, amount_minor=7_000),
+        ),
+    )
+    before = account.state(as_of=date(2025, 3, 1))
+    assert before.status is AccountStatus.OVERPAID and before.credit_balance_minor == 10_000
+    state = account.state()
+    assert state.status is AccountStatus.OVERPAID
+    assert state.credit_balance_minor == 3_000
+    assert state.outstanding == Components()
+    assert state.installments[1].paid.penalty_minor == 7_000
+    assert state.installments[1].settled_on == date(2025, 3, 2)
+    first, second = state.allocations
+    assert first.overpayment_minor == 0 and second.overpayment_minor == 3_000
+    assert first.by_installment[1] == (
+        2,
+        Components(penalty_minor=5_000, fee_minor=500, interest_minor=2_000, principal_minor=100_000),
+    )
+    assert second.by_installment == ((2, Components(penalty_minor=2_000)),)
+    for allocation in state.allocations:
+        assert allocation.allocated.total_minor + allocation.overpayment_minor == allocation.amount_minor
+        assert allocation.allocated == sum((c for _, c in allocation.by_installment), Components())
+
+
+def test_a_penalty_larger_than_the_credit_takes_it_all_and_the_rest_is_owed() -> None:
+    account = LoanAccount(
+        schedule=small_loan(),
+        transactions=(
+            Repayment(sequence=1, on=date(2025, 2, 1), amount_minor=308_000),
+            PenaltyCharge(sequence=2, on=date(2025, 2, 2), installment_number=1, amount_minor=1_000),
+        ),
+    )
+    state = account.state()
+    assert state.status is AccountStatus.ACTIVE
+    assert state.credit_balance_minor == 0
+    assert state.outstanding == Components(penalty_minor=500)
+    assert state.installments[0].settled_on is None
+    assert state.allocations[0].allocated.penalty_minor == 500
+    assert state.allocations[0].overpayment_minor == 0
+
+
+def test_reversing_the_penalty_gives_the_credit_back() -> None:
+    account = LoanAccount(
+        schedule=small_loan(),
+        transactions=(
+            Repayment(sequence=1, on=date(2025, 2, 1), amount_minor=320_000),
+            PenaltyCharge(sequence=2, on=date(2025, 2, 2), installment_number=1, amount_minor=1_000),
+            Reversal(sequence=3, on=date(2025, 2, 3), reverses=2),
+        ),
+    )
+    assert account.state(as_of=date(2025, 2, 2)).credit_balance_minor == 11_500
+    state = account.state()
+    assert state.credit_balance_minor == 12_500
+    assert state.allocations[0].overpayment_minor == 12_500
+    assert state.allocations[0].allocated.penalty_minor == 0
+
+
+def test_a_credit_pays_nothing_after_a_write_off() -> None:
+    account = LoanAccount(
+        schedule=small_loan(),
+        transactions=(
+            Repayment(sequence=1, on=date(2025, 2, 1), amount_minor=320_000),
+            WriteOff(sequence=2, on=date(2025, 2, 2)),
+            PenaltyCharge(sequence=3, on=date(2025, 2, 3), installment_number=1, amount_minor=1_000),
+        ),
+    )
+    state = account.state()
+    assert state.status is AccountStatus.WRITTEN_OFF
+    assert state.credit_balance_minor == 12_500
+    assert state.installments[0].paid.penalty_minor == 0
+
+
 def test_paying_every_installment_closes_the_loan() -> None:
     schedule = small_loan()
     payments = [

@@ -11,7 +11,8 @@ reversed), the lifecycle table is asked before each action. The model keeps only
   write-off holds exactly what was outstanding);
 * everything due = the schedule + the penalties in force, and = paid + outstanding;
 * every unit received is in an installment, in the credit balance or a recovery;
-* nothing is negative; a credit balance only on a loan with nothing outstanding;
+* nothing is negative; a credit balance only on a loan with nothing outstanding (a credit
+  pays a penalty charged after it); each repayment's allocation reconciles to its amount;
 * the status is the one the model derives, and the lifecycle table allows exactly what the
   status allows; penalties charged once are never due again.
 
@@ -44,6 +45,7 @@ from services.loans.domain import (
     Amortization,
     ChargeCalculation,
     ChargeTiming,
+    Components,
     Fee,
     LoanAccount,
     OverduePenalty,
@@ -271,10 +273,15 @@ class LoanLife(RuleBasedStateMachine):
             for part in (inst.outstanding, inst.paid, inst.due):
                 assert min(part.principal_minor, part.interest_minor, part.fee_minor, part.penalty_minor) >= 0
         assert state.credit_balance_minor >= 0 and state.recovered_minor >= 0
-        # A credit balance only beside nothing owed, penalties excepted: a penalty charged
-        # after the credit arose is not paid from it (see the strict xfail below).
-        owed = state.outstanding
-        assert state.credit_balance_minor == 0 or owed.total_minor == owed.penalty_minor
+        # never both a credit and an amount owed: a credit pays a penalty charged after it
+        assert state.credit_balance_minor == 0 or state.outstanding.total_minor == 0
+        for allocation in state.allocations:
+            assert (
+                allocation.allocated.total_minor + allocation.overpayment_minor + allocation.recovery_minor
+                == allocation.amount_minor
+            )
+            assert allocation.allocated == sum((c for _, c in allocation.by_installment), Components())
+        assert state.credit_balance_minor == sum(a.overpayment_minor for a in state.allocations)
         assert self.account.days_past_due(as_of=self.today) >= 0
 
     @invariant()
@@ -295,14 +302,10 @@ class LoanLife(RuleBasedStateMachine):
             assert self.account.days_past_due(as_of=self.today) == 0
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="defect: a credit balance is not applied to a penalty charged after it arose; the loan "
-    "reads overpaid while the penalty stays owed (found by the machine under make soak)",
-)
 def test_a_credit_balance_pays_a_penalty_charged_after_it() -> None:
     """Close of business charges a penalty the day after the due date; a repayment of the
-    installment plus one unit, back-dated to the due date, leaves a credit of 1 beside it."""
+    installment plus one unit, back-dated to the due date, overpays by 1 on its date, and
+    that credit pays 1 of the penalty when it is charged (found by the machine under soak)."""
     schedule = build_schedule(
         terms=terms(overdue_penalty=OverduePenalty(ChargeCalculation.FLAT, amount_minor=250)),
         principal_minor=1_000,
@@ -321,6 +324,18 @@ def test_a_credit_balance_pays_a_penalty_charged_after_it() -> None:
     state = account.state()
     assert state.credit_balance_minor == 0 or state.outstanding.total_minor == 0, state
     assert state.status is not AccountStatus.OVERPAID or state.outstanding.total_minor == 0
+    assert state.status is AccountStatus.ACTIVE
+    assert state.credit_balance_minor == 0
+    assert state.outstanding == Components(penalty_minor=249)
+    assert state.installments[0].paid == Components(penalty_minor=1, principal_minor=1_000)
+    (allocation,) = state.allocations
+    assert allocation.allocated == Components(penalty_minor=1, principal_minor=1_000)
+    assert allocation.by_installment == ((1, allocation.allocated),)
+    assert allocation.overpayment_minor == 0
+    # before the charge the repayment overpaid by 1, and the loan read overpaid
+    before = account.state(as_of=due)
+    assert before.status is AccountStatus.OVERPAID and before.credit_balance_minor == 1
+    assert before.allocations[0].overpayment_minor == 1
 
 
 def test_loan_life_against_the_model() -> None:
