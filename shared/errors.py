@@ -25,6 +25,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from shared.db import WriteGateBusy
@@ -168,7 +169,13 @@ def install_error_handlers(app: FastAPI) -> None:
         problem = ServiceUnavailable(str(exc))
         return problem_response(problem.status, problem.to_problem(request.url.path))
 
+    async def on_pool_exhausted(request: Request, exc: Exception) -> JSONResponse:
+        # Every pooled connection stayed busy for the pool's timeout: overload, not a bug.
+        problem = ServiceUnavailable("the service is at its database connection limit; retry shortly")
+        return problem_response(problem.status, problem.to_problem(request.url.path), {"Retry-After": "1"})
+
     app.add_exception_handler(ProblemError, on_problem)
+    app.add_exception_handler(PoolTimeout, on_pool_exhausted)
     app.add_exception_handler(WriteGateBusy, on_gate_busy)
     app.add_exception_handler(RequestValidationError, on_validation)
     app.add_exception_handler(StarletteHTTPException, on_http)
