@@ -181,7 +181,9 @@ def enqueue_close_of_business(
 
 
 def close_of_business_job(ctx: LoansContext, run: JobRun) -> dict[str, Any]:
-    """The ``loans.cob`` job: run COB for the payload's date, reporting loans processed per chunk.
+    """The ``loans.cob`` job: close every unclosed day up to the payload's date, one day at a
+    time in order (so days past due grow a day at a time), reporting loans processed per chunk.
+    The result is the asked day's summary, the days closed before it, and the job's totals.
 
     A stopping worker interrupts it between chunks; the run is resumed when the job runs again.
     """
@@ -192,9 +194,30 @@ def close_of_business_job(ctx: LoansContext, run: JobRun) -> dict[str, Any]:
 
     run.report(stage="starting", loans_processed=0)
     as_of = date.fromisoformat(run.payload["date"])
+    before: list[CobSummary] = []
+    while True:  # one day at a time: every unclosed day before the one asked for, in order
+        with ctx.db.unit_of_work(read_only=True) as session:
+            day = due_for_close(session, ctx)
+        if day is None or day >= as_of:
+            break
+        before.append(run_close_of_business(ctx, as_of=day, actor=run.actor, after_chunk=after_chunk))
+        run.checkpoint()
     summary = run_close_of_business(ctx, as_of=as_of, actor=run.actor, after_chunk=after_chunk)
-    run.report(stage="completed", loans_processed=summary.loans_processed)
-    return summary.as_dict()
+    run.report(stage="completed", loans_processed=summary.loans_processed, days_closed=len(before) + 1)
+    closed = [s for s in (*before, summary) if not s.already_done]  # what this job closed
+    penalty_minor: dict[str, int] = {}
+    for day_summary in closed:
+        for currency, minor in day_summary.penalty_minor_by_currency.items():
+            penalty_minor[currency] = penalty_minor.get(currency, 0) + minor
+    return {
+        **summary.as_dict(),
+        "days_closed_before": [s.business_date.isoformat() for s in before],
+        "totals": {
+            "days_closed": len(closed),
+            "penalties_charged": sum(s.penalties_charged for s in closed),
+            "penalty_minor_by_currency": penalty_minor,
+        },
+    }
 
 
 def cob_run_view(run: CobRun) -> dict[str, Any]:

@@ -79,9 +79,11 @@ def test_a_season_of_close_of_business(api: LoansApi, ctx: ServiceContext) -> No
         assert stored(api)[late["id"]]["days_past_due"] == 0
     # April 1: installment 2 is 31 days late; 2% of its 1,020.00 was charged on Mar 2.
     api.set_date("2025-04-01")
-    summary = api.cob()
-    assert summary["penalties_charged"] == 1 and summary["buckets_changed"] == 1
-    assert summary["penalty_minor_by_currency"] == {"KES": 2_040}
+    summary = api.cob()  # closes Mar 2 .. Mar 31 one day at a time, then Apr 1
+    assert summary["days_closed_before"] == [f"2025-03-{d:02d}" for d in range(2, 32)]
+    assert summary["totals"]["days_closed"] == 31 and summary["buckets_changed"] == 1
+    assert summary["totals"]["penalties_charged"] == 1
+    assert summary["totals"]["penalty_minor_by_currency"] == {"KES": 2_040}
     book = stored(api)
     assert (book[late["id"]]["days_past_due"], book[late["id"]]["delinquency_bucket"]) == (31, "31-60")
     assert book[late["id"]]["outstanding"]["penalty_minor"] == 2_040
@@ -96,7 +98,8 @@ def test_a_season_of_close_of_business(api: LoansApi, ctx: ServiceContext) -> No
     # Re-running the same date changes nothing at all.
     before = snapshot(ctx)
     again = api.cob("2025-04-01")
-    assert again["already_done"] is True and again["penalties_charged"] == 1
+    assert again["already_done"] is True and again["penalties_charged"] == summary["penalties_charged"]
+    assert again["totals"]["days_closed"] == 0
     assert snapshot(ctx) == before
     # May 1: 61 days late, charged again for installment 2 and now for installment 3.
     api.set_date("2025-05-01")
@@ -174,7 +177,7 @@ def test_close_of_business_is_a_job_the_request_only_queues(api: LoansApi, ctx: 
     assert run_queued_jobs(ctx, jobs.job_handlers(ctx)) == 1
     done = api.get(job["href"], as_="admin")
     assert done["status"] == "succeeded" and done["error"] is None
-    assert done["progress"] == {"stage": "completed", "loans_processed": 2}
+    assert done["progress"] == {"stage": "completed", "loans_processed": 2, "days_closed": 1}
     assert done["result"]["business_date"] == "2025-02-05" and done["result"]["loans_processed"] == 2
     assert done["result"]["buckets_changed"] == 2 and done["result"]["already_done"] is False
     runs = api.get("/v1/close-of-business/runs")["runs"]
