@@ -45,6 +45,7 @@ from starlette.concurrency import run_in_threadpool
 
 from shared.auth import bearer_token
 from shared.errors import (
+    PROBLEM_RESPONSES,
     Conflict,
     PayloadTooLarge,
     UnsupportedMediaType,
@@ -348,8 +349,9 @@ class ServiceRoute(APIRoute):
 
 
 def service_router(**kwargs: Any) -> APIRouter:
-    """An APIRouter whose routes run as ``ServiceRoute``."""
-    return APIRouter(route_class=ServiceRoute, **kwargs)
+    """An APIRouter whose routes run as ``ServiceRoute`` and document their problem answers."""
+    responses = {**PROBLEM_RESPONSES, **kwargs.pop("responses", {})}
+    return APIRouter(route_class=ServiceRoute, responses=responses, **kwargs)
 
 
 def get_session(request: Request) -> Session:

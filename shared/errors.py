@@ -125,6 +125,40 @@ class ServiceUnavailable(ProblemError):
     status, title, slug = 503, "Service Unavailable", "unavailable"
 
 
+_PROBLEM_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "title": "Problem",
+    "description": "RFC 9457 problem details; ``errors`` lists the fields at fault, when there are any.",
+    "required": ["type", "title", "status", "detail"],
+    "properties": {
+        "type": {"type": "string"},
+        "title": {"type": "string"},
+        "status": {"type": "integer"},
+        "detail": {"type": "string"},
+        "instance": {"type": ["string", "null"]},
+        "request_id": {"type": ["string", "null"]},
+        "errors": {"type": "array", "items": {"type": "object"}},
+    },
+    "additionalProperties": True,
+}
+
+PROBLEM_RESPONSES: dict[int | str, dict[str, Any]] = {
+    status: {"description": description, "content": {PROBLEM_JSON: {"schema": _PROBLEM_SCHEMA}}}
+    for status, description in (
+        (400, "Bad request (e.g. a header that is not UTF-8)"),
+        (401, "No valid API key"),
+        (403, "The key's role or owner may not do this"),
+        (404, "Not found, or not the caller's"),
+        (409, "Not allowed in the record's current state (``allowed_actions`` says what is)"),
+        (413, "Request body too large"),
+        (415, "Request body is not JSON"),
+        (422, "Invalid input; ``errors`` names each field"),
+        (503, "Busy or a dependency is unavailable; retry"),
+    )
+}
+"""The problem answers every service route may give, as documented in its OpenAPI."""
+
+
 def problem_response(
     status: int, body: dict[str, Any], headers: dict[str, str] | None = None
 ) -> JSONResponse:

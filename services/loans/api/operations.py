@@ -97,7 +97,11 @@ def portfolio_at_risk(
     return portfolio.par_report(session, as_of=as_of or business_date.business_date(session, ctx))
 
 
-@router.get("/portfolio/par.csv", response_class=PlainTextResponse)
+@router.get(
+    "/portfolio/par.csv",
+    response_class=PlainTextResponse,
+    responses={200: {"content": {"text/csv": {"schema": {"type": "string"}}}, "description": "PAR as CSV"}},
+)
 def portfolio_at_risk_csv(
     ctx: LoansContextDep, session: SessionDep, _: PortfolioReader, as_of: date | None = None
 ) -> PlainTextResponse:
