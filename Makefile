@@ -6,7 +6,7 @@ LOCK := requirements.lock
 STAMP := $(VENV)/.installed
 PYTEST_ARGS ?= -n 2
 
-.PHONY: install run test lint bench soak lock clean
+.PHONY: install run test lint bench soak soak-ci lock clean
 
 $(STAMP): $(LOCK) pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -38,11 +38,19 @@ bench: install
 	@for b in bench/*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done
 
 ## make soak: the long adversarial runs (AGRIFIN_SOAK=1): >= 10,000 state-machine steps per
-## lifecycle, >= 1,000 schemathesis cases per service (PostgreSQL too when AGRIFIN_TEST_POSTGRES_URL is set)
+## lifecycle, >= 1,000 schemathesis cases per service (PostgreSQL too when AGRIFIN_TEST_POSTGRES_URL is set),
+## then crash and retry: SOAK_OPS idempotent money operations on PostgreSQL (AGRIFIN_BENCH_POSTGRES_URL)
+## while escrow, loans and the worker are SIGKILLed at random (bench/soak.py; JSON, exit 1 on any loss)
+SOAK_OPS ?= 1000
 soak: install
 	AGRIFIN_SOAK=1 $(BIN)/python -m pytest -p no:cacheprovider -s -n 0 \
 		tests/escrow/domain/test_escrow_state_machine.py tests/loans/domain/test_loans_state_machine.py \
 		tests/schemathesis
+	$(BIN)/python bench/soak.py --ops $(SOAK_OPS)
+
+## make soak-ci: the bounded crash-and-retry soak CI runs (100 operations)
+soak-ci: install
+	$(BIN)/python bench/soak.py --ops 100
 
 ## make lock: re-resolve requirements.lock from pyproject.toml (pip-tools)
 lock: install
