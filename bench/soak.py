@@ -716,9 +716,12 @@ def wait_subscription(api: Api, var_dir: Path, loans_port: int, timeout: float) 
     while time.monotonic() < give_up:
         subs = api.get("escrow", "/v1/webhooks", "admin")
         active = [s for s in subs if s["url"] == inbound and s["active"]]
-        stored = var_dir / "escrow-webhook.subscription"
-        known = stored.read_text().strip() if stored.exists() else None
-        if (var_dir / "escrow-webhook.secret").exists() and known in {s["id"] for s in active}:
+        stored = var_dir / "escrow-webhook.secret"  # {"subscription_id", "secret"}, written atomically
+        try:
+            known = json.loads(stored.read_text()).get("subscription_id")
+        except (OSError, ValueError):
+            known = None
+        if known in {s["id"] for s in active}:
             return str(known)
         time.sleep(0.5)
     raise RuntimeError(f"loans did not subscribe to escrow's events in {timeout:g} s")

@@ -50,7 +50,9 @@ log = logging.getLogger("agrifin.webhooks")
 MAX_ATTEMPTS = 12
 BASE_BACKOFF_SECONDS = 10
 MAX_BACKOFF_SECONDS = 6 * 3600
-DEFAULT_LEASE = timedelta(minutes=5)
+DEFAULT_LEASE = timedelta(seconds=90)
+"""How long a claimed batch is ours: it outlasts one call's sends (5 rounds x a 10 s client
+timeout per subscriber) and is short, so a batch a killed worker held is sent again soon."""
 SEND_CONCURRENCY = 8
 SENDS_PER_SUBSCRIBER = 2
 CLAIM_ROUNDS_PER_LANE = 5

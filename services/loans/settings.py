@@ -95,10 +95,24 @@ class LoansSettings(BaseServiceSettings):
         """The configured escrow webhook secret, else the one loans' own subscription wrote."""
         if self.escrow_webhook_secret:
             return self.escrow_webhook_secret
+        return self.stored_escrow_subscription[1]
+
+    @property
+    def stored_escrow_subscription(self) -> tuple[str | None, str | None]:
+        """(subscription id, secret) of loans' own subscription, from ``<var_dir>/escrow-webhook.secret``.
+
+        One JSON file written atomically, so an id never stands without its secret or the reverse.
+        """
         try:
-            return (self.var_dir / ESCROW_SECRET_FILE).read_text().strip() or None
-        except OSError:
-            return None
+            stored = json.loads((self.var_dir / ESCROW_SECRET_FILE).read_text())
+        except (OSError, ValueError):
+            return None, None
+        if not isinstance(stored, dict):
+            return None, None
+        sub_id, secret = stored.get("subscription_id"), stored.get("secret")
+        return (sub_id if isinstance(sub_id, str) else None), (
+            secret if isinstance(secret, str) and secret else None
+        )
 
     @property
     def resolved_scoring_api_key(self) -> str | None:

@@ -17,7 +17,6 @@ from sqlalchemy import select
 
 from services.escrow.app import create_app as create_escrow_app
 from services.loans.service.escrow_subscription import (
-    SUBSCRIPTION_FILE,
     TOPICS,
     build_escrow_client,
     ensure_escrow_subscription,
@@ -64,7 +63,10 @@ def test_loans_subscribes_once_and_keeps_the_secret_private(
     assert sub["topics"] == '["assignment.swept"]' and TOPICS == ["assignment.swept"]
     secret_file = settings.var_dir / ESCROW_SECRET_FILE
     assert stat.S_IMODE(secret_file.stat().st_mode) == 0o600
-    assert settings.resolved_escrow_webhook_secret == secret_file.read_text().strip()
+    assert settings.stored_escrow_subscription == (
+        first.subscription_id,
+        settings.resolved_escrow_webhook_secret,
+    )
     assert settings.resolved_escrow_webhook_secret.startswith("whsec_")
 
     again = ensure_escrow_subscription(settings, escrow)
@@ -83,7 +85,7 @@ def test_a_lost_secret_replaces_the_subscription(
     second = ensure_escrow_subscription(settings, escrow)
     assert second.status == "subscribed" and second.subscription_id != first.subscription_id
     assert [s["id"] for s in _active(escrow_ctx)] == [second.subscription_id]
-    assert (settings.var_dir / SUBSCRIPTION_FILE).read_text() == second.subscription_id
+    assert settings.stored_escrow_subscription[0] == second.subscription_id
 
 
 def test_a_subscription_loans_did_not_record_is_deactivated(

@@ -12,8 +12,8 @@ never by writing escrow's tables:
   escrow holds an active subscription for loans' inbound URL and that loans holds its
   secret (``<var_dir>/escrow-webhook.secret``, mode 0600). If either is missing it
   deactivates the stale subscriptions for that URL and subscribes anew, then writes the
-  secret and the subscription's id (``escrow-webhook.subscription``) beside it. Escrow
-  being down leaves things as they are until the next run.
+  subscription's id and secret together, in one file replaced atomically. Escrow being
+  down leaves things as they are until the next run.
 
 A lost answer can leave a second subscription whose secret loans never saw; the next run
 deactivates it. Deliveries to both in between are deduplicated by event id on receipt.
@@ -21,6 +21,7 @@ deactivates it. Deliveries to both in between are deduplicated by event id on re
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import uuid
@@ -56,24 +57,14 @@ def build_escrow_client(
     return EscrowClient(client, api_key=settings.resolved_escrow_api_key)
 
 
-SUBSCRIPTION_FILE = "escrow-webhook.subscription"
-
-
-def _stored_subscription_id(settings: LoansSettings) -> str | None:
-    try:
-        return (settings.var_dir / SUBSCRIPTION_FILE).read_text().strip() or None
-    except OSError:
-        return None
-
-
-def _write_private(settings: LoansSettings, name: str, value: str) -> None:
-    path = settings.var_dir / name
+def _write_subscription(settings: LoansSettings, subscription_id: str, secret: str) -> None:
+    path = settings.var_dir / ESCROW_SECRET_FILE
     path.parent.mkdir(parents=True, exist_ok=True)
     partial = path.with_suffix(".partial")
     partial.unlink(missing_ok=True)
     fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "w") as fh:
-        fh.write(value)
+        json.dump({"subscription_id": subscription_id, "secret": secret}, fh)
     partial.replace(path)  # atomic: the inbound route never reads half a secret
 
 
@@ -83,7 +74,7 @@ def ensure_escrow_subscription(settings: LoansSettings, escrow: EscrowClient) ->
         return SubscriptionOutcome("configured")
     url = settings.inbound_escrow_url
     ours = [s for s in escrow.subscriptions() if s.url == url and s.active]
-    known = _stored_subscription_id(settings)
+    known, _ = settings.stored_escrow_subscription
     if settings.resolved_escrow_webhook_secret and known in {s.id for s in ours}:
         return SubscriptionOutcome("present", known)
     for stale in ours:
@@ -91,7 +82,6 @@ def ensure_escrow_subscription(settings: LoansSettings, escrow: EscrowClient) ->
     created = escrow.subscribe(url=url, topics=TOPICS, idempotency_key=f"loans-subscribe-{uuid.uuid4()}")
     if not created.secret:
         raise RuntimeError("escrow created the subscription but returned no signing secret")
-    _write_private(settings, ESCROW_SECRET_FILE, created.secret)
-    _write_private(settings, SUBSCRIPTION_FILE, created.id)
+    _write_subscription(settings, created.id, created.secret)
     log.info("subscribed loans (%s) to escrow's %s: subscription %s", url, ", ".join(TOPICS), created.id)
     return SubscriptionOutcome("subscribed", created.id)
