@@ -100,6 +100,16 @@ def backend(request: pytest.FixtureRequest) -> str:
 
 
 @pytest.fixture
+def postgres_only(backend: str) -> None:
+    """Skip on SQLite: races and locking mean something only with real concurrent transactions."""
+    if backend != "postgresql":
+        pytest.skip(
+            "needs real concurrent transactions: SQLite serialises every writer (BEGIN IMMEDIATE); "
+            "set AGRIFIN_TEST_POSTGRES_URL to run on PostgreSQL"
+        )
+
+
+@pytest.fixture
 def clock() -> ManualClock:
     """A clock the test moves by hand."""
     return ManualClock(datetime(2026, 3, 2, 8, 0, tzinfo=UTC))

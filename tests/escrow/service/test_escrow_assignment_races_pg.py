@@ -12,20 +12,10 @@ from typing import Any
 import pytest
 
 from tests.escrow.kit import EscrowApi, assert_conserved
-from tests.escrow.service.test_escrow_concurrency_pg import race
 from tests.factories.escrow import AssignmentPayloadFactory
-from tests.support import auth
+from tests.support import auth, race
 
-pytestmark = pytest.mark.postgres
-
-
-@pytest.fixture(autouse=True)
-def _postgres_only(backend: str) -> None:
-    if backend != "postgresql":
-        pytest.skip(
-            "needs real concurrent transactions: SQLite serialises every writer (BEGIN IMMEDIATE); "
-            "set AGRIFIN_TEST_POSTGRES_URL to run on PostgreSQL"
-        )
+pytestmark = [pytest.mark.postgres, pytest.mark.usefixtures("postgres_only")]
 
 
 def _delivered(api: EscrowApi, amount: int) -> str:

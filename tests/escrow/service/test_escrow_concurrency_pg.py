@@ -7,9 +7,7 @@ writer with BEGIN IMMEDIATE, so these races only mean something on PostgreSQL.
 
 from __future__ import annotations
 
-import threading
 from collections import Counter
-from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -19,39 +17,9 @@ from shared.clock import ManualClock
 from shared.platform import ServiceContext
 from tests.escrow.kit import EscrowApi, assert_conserved
 from tests.factories.escrow import AssignmentPayloadFactory
-from tests.support import auth
+from tests.support import auth, race
 
-pytestmark = pytest.mark.postgres
-
-
-@pytest.fixture(autouse=True)
-def _postgres_only(backend: str) -> None:
-    if backend != "postgresql":
-        pytest.skip(
-            "needs real concurrent transactions: SQLite serialises every writer (BEGIN IMMEDIATE); "
-            "set AGRIFIN_TEST_POSTGRES_URL to run on PostgreSQL"
-        )
-
-
-def race(count: int, work: Callable[[int], Any]) -> list[Any]:
-    """Run ``work(i)`` for ``i`` in ``range(count)`` on as many threads, started together."""
-    barrier = threading.Barrier(count)
-    results: list[Any] = [None] * count
-
-    def run(i: int) -> None:
-        barrier.wait()
-        try:
-            results[i] = work(i)
-        except BaseException as exc:  # surfaced by the assertions below
-            results[i] = exc
-
-    threads = [threading.Thread(target=run, args=(i,)) for i in range(count)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=120)
-    assert not any(isinstance(r, BaseException) for r in results), results
-    return results
+pytestmark = [pytest.mark.postgres, pytest.mark.usefixtures("postgres_only")]
 
 
 def _delivered(api: EscrowApi, **overrides: Any) -> str:

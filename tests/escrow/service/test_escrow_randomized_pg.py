@@ -27,22 +27,13 @@ from tests.escrow.kit import EscrowApi, assert_conserved
 from tests.factories.escrow import AssignmentPayloadFactory
 from tests.support import auth
 
-pytestmark = pytest.mark.postgres
+pytestmark = [pytest.mark.postgres, pytest.mark.usefixtures("postgres_only")]
 
 SEED = 20260302
 OPERATIONS = 420
 CURRENCIES = ("KES", "UGX")
 SELLERS = ("seller-1", "seller-2", "seller-3")
 ALLOWED_STATUSES = {200, 201, 202, 404, 409, 422}
-
-
-@pytest.fixture(autouse=True)
-def _postgres_only(backend: str) -> None:
-    if backend != "postgresql":
-        pytest.skip(
-            "needs real concurrent transactions: SQLite serialises every writer (BEGIN IMMEDIATE); "
-            "set AGRIFIN_TEST_POSTGRES_URL to run on PostgreSQL"
-        )
 
 
 class Run:

@@ -8,9 +8,7 @@ SQLite serialises every writer, so these races only mean something on PostgreSQL
 from __future__ import annotations
 
 import datetime as dt
-import threading
 from collections import Counter
-from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -18,38 +16,9 @@ import pytest
 from services.loans.service.cob import run_close_of_business
 from services.loans.settings import LoansContext
 from tests.loans.kit import LoansApi
+from tests.support import race
 
-pytestmark = pytest.mark.postgres
-
-
-@pytest.fixture(autouse=True)
-def _postgres_only(backend: str) -> None:
-    if backend != "postgresql":
-        pytest.skip(
-            "needs real concurrent transactions: SQLite serialises every writer (BEGIN IMMEDIATE); "
-            "set AGRIFIN_TEST_POSTGRES_URL to run on PostgreSQL"
-        )
-
-
-def race(count: int, work: Callable[[int], Any]) -> list[Any]:
-    """Run ``work(i)`` for ``i`` in ``range(count)`` on as many threads, started together."""
-    barrier = threading.Barrier(count)
-    results: list[Any] = [None] * count
-
-    def run(i: int) -> None:
-        barrier.wait()
-        try:
-            results[i] = work(i)
-        except BaseException as exc:  # surfaced by the assertion below
-            results[i] = exc
-
-    threads = [threading.Thread(target=run, args=(i,)) for i in range(count)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=120)
-    assert not any(isinstance(r, BaseException) for r in results), results
-    return results
+pytestmark = [pytest.mark.postgres, pytest.mark.usefixtures("postgres_only")]
 
 
 def _loan(api: LoansApi) -> dict[str, Any]:
