@@ -80,10 +80,16 @@ class _Refused:
         self.message = message
 
 
+_INT64_MESSAGE = "integers must lie between -2^63 and 2^63 (exclusive)"
+
+
+def _beyond_int64(digits: str) -> bool:
+    """True for a string of decimal digits (no sign) that no BIGINT holds."""
+    return len(digits) > 19 or int(digits) >= INT64_LIMIT
+
+
 def _json_int(text: str) -> int | _Refused:
-    if len(text.lstrip("-")) > 19 or abs(value := int(text)) >= INT64_LIMIT:
-        return _Refused("integers must lie between -2^63 and 2^63 (exclusive)")
-    return value
+    return _Refused(_INT64_MESSAGE) if _beyond_int64(text.lstrip("-")) else int(text)
 
 
 def _json_float(text: str) -> float | _Refused:
@@ -121,9 +127,8 @@ def _hostile_json(document: Any) -> list[tuple[str, str]]:
 
 
 def _out_of_range(text: str) -> bool:
-    digits = text.strip().replace("_", "")
-    unsigned = digits.removeprefix("-").removeprefix("+")
-    return unsigned.isdigit() and (len(unsigned) > 19 or int(unsigned) >= INT64_LIMIT)
+    unsigned = text.strip().replace("_", "").removeprefix("-").removeprefix("+")
+    return unsigned.isdigit() and _beyond_int64(unsigned)
 
 
 def _is_int(annotation: Any) -> bool:
@@ -157,12 +162,11 @@ def _refuse_hostile_input(request: Request, body: bytes, int_params: frozenset[s
         if "\x00" in name or "\x00" in value:
             errors.append((f"query.{_shown(name)}", "must not contain NUL characters"))
         elif name in int_params and _out_of_range(value):
-            errors.append((f"query.{name}", "integers must lie between -2^63 and 2^63 (exclusive)"))
+            errors.append((f"query.{name}", _INT64_MESSAGE))
     for name, value in request.path_params.items():
         if isinstance(value, str) and name in int_params and _out_of_range(value):
-            errors.append((f"path.{name}", "integers must lie between -2^63 and 2^63 (exclusive)"))
-    media = request.headers.get("content-type", "").split(";")[0].strip().lower()
-    if body and (media == "application/json" or media.endswith("+json")):
+            errors.append((f"path.{name}", _INT64_MESSAGE))
+    if body and _is_json(_media_type(request)):
         try:
             document = json.loads(
                 body, parse_int=_json_int, parse_float=_json_float, parse_constant=_json_constant
@@ -232,12 +236,20 @@ def _writing_endpoint(endpoint: Callable[..., Any]) -> Callable[..., Any]:
     return run
 
 
+def _media_type(request: Request) -> str:
+    return request.headers.get("content-type", "").split(";")[0].strip().lower()
+
+
+def _is_json(media: str) -> bool:
+    return media == "application/json" or media.endswith("+json")
+
+
 def _check_body(request: Request, body: bytes, limit: int) -> None:
     if len(body) > limit:
         raise PayloadTooLarge(f"request body is {len(body)} bytes; the limit is {limit}")
     if request.method in _BODY_METHODS and body:
-        media = request.headers.get("content-type", "").split(";")[0].strip().lower()
-        if media != "application/json" and not media.endswith("+json"):
+        media = _media_type(request)
+        if not _is_json(media):
             raise UnsupportedMediaType(
                 f"request bodies must be application/json, got {media or 'no content type'!r}"
             )
