@@ -26,7 +26,6 @@ read-only unit of work, calls scoring, then writes), so the gate is never held a
 from __future__ import annotations
 
 import functools
-import hashlib
 import inspect
 import json
 import math
@@ -43,7 +42,7 @@ from fastapi.routing import APIRoute
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
-from shared.auth import bearer_token
+from shared.auth import bearer_token, hash_api_key
 from shared.errors import (
     PROBLEM_RESPONSES,
     Conflict,
@@ -192,13 +191,11 @@ class _Unit:
     writes: bool
     writing: bool = False
     claim: Claimed | None = None
-    replayed: bool = False
 
     def start(self) -> Response | None:
         """Claim the Idempotency-Key (a replay ends the request here), then begin writing."""
         outcome = _claim_idempotency_key(self.request, self.ctx, self.body)
         if isinstance(outcome, Response):
-            self.replayed = True
             return outcome
         self.claim = outcome
         self.begin_writing()
@@ -268,7 +265,7 @@ def _claim_idempotency_key(request: Request, ctx: ServiceContext, body: bytes) -
     if not 0 < len(key) <= MAX_KEY_LENGTH:
         raise ValidationProblem([(f"header.{IDEMPOTENCY_HEADER}", f"must be 1-{MAX_KEY_LENGTH} characters")])
     token = bearer_token(request)
-    scope = hashlib.sha256(token.encode()).hexdigest() if token else "anonymous"
+    scope = hash_api_key(token) if token else "anonymous"
     fingerprint = request_fingerprint(request.method, request.url.path, request.url.query, body)
     outcome = claim_key(
         ctx.db,
@@ -329,9 +326,8 @@ class ServiceRoute(APIRoute):
             try:
                 response = await original(request)
                 claim = unit.claim
-                if claim is not None and not unit.replayed:
+                if claim is not None:  # set only once start() began writing; a replay leaves it None
                     if response.status_code < 500 and hasattr(response, "body"):
-                        await run_in_threadpool(unit.begin_writing)
                         await run_in_threadpool(
                             complete_key,
                             session,

@@ -150,6 +150,8 @@ class Database:
 
     def __init__(self, url: str, *, pool_size: int = 10) -> None:
         self.url = normalize_url(url)
+        self.is_sqlite = is_sqlite(self.url)
+        """True when this database is SQLite (read per request and per job tick: parsed once)."""
         self.engine = build_engine(self.url, pool_size=pool_size)
         self.sessionmaker = sessionmaker(self.engine, expire_on_commit=False, autoflush=True)
         self.read_engine = self.engine.execution_options(agrifin_read_only=True)
@@ -160,11 +162,6 @@ class Database:
         self._gated_sessionmaker = sessionmaker(self.engine, expire_on_commit=False, autoflush=True)
         event.listen(self._gated_sessionmaker, "after_transaction_create", _take_gate)
         event.listen(self._gated_sessionmaker, "after_transaction_end", _give_gate_back)
-
-    @property
-    def is_sqlite(self) -> bool:
-        """True when this database is SQLite."""
-        return is_sqlite(self.url)
 
     def gated_session(self) -> Session:
         """A write session whose every transaction holds the write gate (SQLite) while it lasts."""

@@ -229,6 +229,13 @@ def _claim(
     def running(row: Any) -> bool:
         return live_holder or (as_utc(row.locked_until) > now and not orphaned(row))
 
+    def replay(row: Any) -> Replay:
+        return Replay(
+            status=int(row.response_status),
+            body=open_response(keyring, scope=scope, key=key, stored=row.response_body or ""),
+            content_type=row.response_content_type or "application/json",
+        )
+
     # Look first without the write lock: on SQLite a duplicate must not queue behind the
     # first request's transaction, it must see the committed claim and answer 409 at once.
     with db.unit_of_work(read_only=True) as session:
@@ -236,7 +243,9 @@ def _claim(
     if seen is not None:
         if seen.request_hash != request_hash:
             return Mismatch()
-        if seen.state == "in_progress" and running(seen):
+        if seen.state == "completed":
+            return replay(seen)  # a completed record never changes: no write lock to read it
+        if running(seen):
             return InProgress()
     elif live_holder:
         return InProgress()
@@ -267,11 +276,7 @@ def _claim(
             if row.request_hash != request_hash:
                 return Mismatch()
             if row.state == "completed":
-                return Replay(
-                    status=int(row.response_status),
-                    body=open_response(keyring, scope=scope, key=key, stored=row.response_body or ""),
-                    content_type=row.response_content_type or "application/json",
-                )
+                return replay(row)
             if running(row):
                 return InProgress()
             taken = session.execute(

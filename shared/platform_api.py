@@ -128,7 +128,8 @@ def platform_router(service: str | None = None) -> Any:
         scope = subscriber_scope(ctx, principal)
         if scope is None:
             raise Forbidden(f"{principal.credential!r} may not subscribe to {ctx.definition.name}'s events")
-        refused = sorted(t for t in set(body.topics) if not scope.allows(t))
+        topics = sorted(set(body.topics))
+        refused = [t for t in topics if not scope.allows(t)]
         if refused:
             raise Forbidden(
                 f"{principal.credential!r} may not subscribe to {', '.join(refused)}",
@@ -150,13 +151,13 @@ def platform_router(service: str | None = None) -> Any:
             actor=principal.actor,
             action="webhook.subscribed",
             subject=f"webhook:{sub_id}",
-            payload={"url": str(body.url), "topics": sorted(set(body.topics))},
+            payload={"url": str(body.url), "topics": topics},
             event=False,
         )
         return SubscriptionOut(
             id=sub_id,
             url=str(body.url),
-            topics=sorted(set(body.topics)),
+            topics=topics,
             owner=scope.owner,
             active=True,
             created_at=utc_iso(now),
@@ -197,7 +198,8 @@ def platform_router(service: str | None = None) -> Any:
         scope = subscriber_scope(ctx, principal)
         t = ctx.tables.webhook_subscriptions
         row = session.execute(select(t).where(t.c.id == subscription_id)).mappings().first()
-        if row is None or scope is None or not scope.sees(row["owner"], json.loads(row["topics"])):
+        topics = json.loads(row["topics"]) if row is not None else []
+        if row is None or scope is None or not scope.sees(row["owner"], topics):
             raise NotFound(f"webhook subscription {subscription_id} not found")
         session.execute(update(t).where(t.c.id == subscription_id).values(active=False))
         record_change(
@@ -212,7 +214,7 @@ def platform_router(service: str | None = None) -> Any:
         return SubscriptionOut(
             id=row["id"],
             url=row["url"],
-            topics=json.loads(row["topics"]),
+            topics=topics,
             owner=row["owner"],
             active=False,
             created_at=utc_iso(row["created_at"]),

@@ -124,8 +124,7 @@ def run_jobs(jobs: Sequence[Job], stop: threading.Event, *, grace: float | None 
     ]
     for thread in threads:
         thread.start()
-    while not stop.wait(0.5):
-        pass
+    stop.wait()
     deadline = None if grace is None else time.monotonic() + grace
     for thread in threads:
         thread.join(None if deadline is None else max(0.0, deadline - time.monotonic()))

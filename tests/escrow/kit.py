@@ -7,11 +7,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from fastapi.testclient import TestClient
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from shared.platform import ServiceContext
 from tests.factories.escrow import EscrowPayloadFactory
-from tests.support import auth
+from tests.support import auth, count_rows
 
 
 def assert_conserved(escrow: dict[str, Any]) -> None:
@@ -116,5 +116,4 @@ class EscrowApi:
 
     def count(self, table: Any) -> int:
         """Rows in ``table``."""
-        with self.ctx.db.unit_of_work(read_only=True) as session:
-            return int(session.execute(select(func.count()).select_from(table)).scalar_one())
+        return count_rows(self.ctx, table)

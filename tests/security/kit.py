@@ -14,7 +14,6 @@ from fastapi.routing import APIRoute
 import shared.auth as shared_auth
 from services.escrow.app import create_app as escrow_app
 from services.loans.app import create_app as loans_app
-from services.registry import definition
 from services.scoring.app import create_app as scoring_app
 from shared.auth import Role, create_api_key, declared_access, hash_api_key
 from shared.platform import ServiceContext
@@ -40,7 +39,7 @@ def configured(service: str, ctx: ServiceContext) -> ServiceContext:
 
 def owned_roles() -> frozenset[Role]:
     """Roles whose keys are bound to an owner, as ``shared.auth`` declares them."""
-    return frozenset(getattr(shared_auth, "OWNED_ROLES", {Role.MARKETPLACE}))
+    return frozenset(shared_auth.OWNED_ROLES)
 
 
 @dataclass(frozen=True)
@@ -137,11 +136,6 @@ def admits(access: tuple[str, ...], caller: Caller) -> bool:
 def concrete(path: str) -> str:
     """A path with every parameter replaced by an id that names nothing."""
     return re.sub(r"\{[^}]+\}", "does-not-exist", path)
-
-
-def service_names() -> list[str]:
-    """The services the registry knows (so a new one joins the matrix)."""
-    return [name for name in SERVICES if definition(name) is not None]
 
 
 def problem_json(response: Any) -> bool:

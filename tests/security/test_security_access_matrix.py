@@ -135,7 +135,7 @@ def test_another_marketplace_sees_and_moves_nothing_of_the_first(
     assert created.status_code == 201, created.text
     escrow = created.json()
     lot = escrow["lots"][0]
-    lot_ref = lot.get("lot_ref") or lot.get("ref") or lot.get("id") or lot.get("lot_id")
+    lot_ref = lot["lot_ref"]
     listed = client.get("/v1/escrows", headers=theirs)
     assert listed.status_code == 200 and escrow["id"] not in listed.text
     app = client.app  # type: ignore[attr-defined]

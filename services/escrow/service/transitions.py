@@ -153,7 +153,7 @@ def apply_transition(
     with domain_errors():
         post_entries(session, entries=plan.entries, escrow_id=row.id, now=now)
     events = _record_sweeps(
-        session, ctx, row=row, lot_ref=lot_ref, assignment_rows=assignment_rows, plan=plan
+        session, ctx, row=row, lot_ref=lot_ref, assignment_rows=assignment_rows, plan=plan, now=now
     )
 
     extra = dict(data or {})
@@ -250,14 +250,14 @@ def _record_sweeps(
     lot_ref: str | None,
     assignment_rows: list[AssignmentRow],
     plan: PostingPlan,
+    now: datetime,
 ) -> list[dict[str, Any]]:
-    """Store the sweeps of ``plan`` on the assignments; return their outbox rows."""
+    """Store the sweeps of ``plan`` on the assignments at the transition's ``now``; their outbox rows."""
     if not plan.sweeps:
         return []
     release_ref = next(e.ref for e in plan.entries if e.kind is EntryKind.RELEASE)
     after = {a.assignment_id: a for a in plan.assignments}
     by_id = {a.id: a for a in assignment_rows}
-    now = ctx.clock.now()
     events = []
     for sweep in plan.sweeps:
         assignment_row = by_id[sweep.assignment.assignment_id]

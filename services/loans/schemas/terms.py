@@ -9,6 +9,7 @@ rules and raises ``ValueError`` with a message fit for a problem ``detail``.
 
 from __future__ import annotations
 
+import functools
 from decimal import Decimal
 from typing import Annotated, Any
 
@@ -137,6 +138,7 @@ def dump_terms(terms: LoanTerms) -> str:
     return canonical_json(LoanTermsModel.from_domain(terms).model_dump(mode="json"))
 
 
+@functools.lru_cache(maxsize=512)
 def load_terms(text: str) -> LoanTerms:
-    """Terms from their stored JSON."""
+    """Terms from their stored JSON (cached: a book has few products; ``LoanTerms`` is frozen)."""
     return LoanTermsModel.model_validate_json(text).to_domain()

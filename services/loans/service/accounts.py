@@ -304,9 +304,11 @@ def acceptable_repayment(session: Session, ctx: LoansContext, loan: Loan) -> int
     return min(limit, ctx.settings.max_amount_for(loan.currency))
 
 
-def check_repayment_amount(session: Session, ctx: LoansContext, loan: Loan, *, amount_minor: int) -> None:
+def check_repayment_amount(
+    session: Session, ctx: LoansContext, loan: Loan, *, amount_minor: int, limit: int | None = None
+) -> None:
     """Refuse (422 naming ``amount_minor``) a repayment above what the loan can take."""
-    limit = acceptable_repayment(session, ctx, loan)
+    limit = acceptable_repayment(session, ctx, loan) if limit is None else limit
     if amount_minor > limit:
         raise ValidationProblem(
             [
@@ -329,8 +331,13 @@ def post_repayment(
     on: date,
     external_id: str,
     source: str,
+    acceptable_minor: int | None = None,
 ) -> tuple[TransactionView, bool]:
-    """Record a repayment (idempotent by ``external_id``); return (transaction, replayed)."""
+    """Record a repayment (idempotent by ``external_id``); return (transaction, replayed).
+
+    ``acceptable_minor``: the caller already computed ``acceptable_repayment`` on the locked loan
+    (a sweep caps itself by it), so it is not replayed again.
+    """
     loan = require_loan(session, loan_id, lock=True)
     request_hash = _request_hash(amount_minor=amount_minor, date=on.isoformat(), source=source)
     existing = repo.transaction_by_external_id(session, loan.id, external_id)
@@ -350,7 +357,7 @@ def post_repayment(
         if product is None or not product.allow_sale_proceeds:
             raise Forbidden("this loan's product does not accept repayment from sale proceeds")
     check_booking_date(session, ctx, loan, field="date", on=on)
-    check_repayment_amount(session, ctx, loan, amount_minor=amount_minor)
+    check_repayment_amount(session, ctx, loan, amount_minor=amount_minor, limit=acceptable_minor)
     txn, projection = append_transaction(
         session,
         ctx,

@@ -61,19 +61,13 @@ def accrued_interest_minor(
 
 @dataclass
 class ChunkWork:
-    """The state a COB run carries from chunk to chunk (terms cache, bucket counts, digest)."""
+    """The state a COB run carries from chunk to chunk (bucket counts, digest)."""
 
     ctx: LoansContext
     as_of: date
     summary: CobSummary
-    terms_cache: dict[str, LoanTerms] = field(default_factory=dict)
     buckets: Counter[str] = field(default_factory=Counter)
     digest: Any = field(default_factory=hashlib.sha256)
-
-    def terms(self, text: str) -> LoanTerms:
-        if text not in self.terms_cache:
-            self.terms_cache[text] = load_terms(text)
-        return self.terms_cache[text]
 
     def close_chunk(self, session: Session, ids: list[str]) -> None:
         """Close one chunk of loans: lock, read, replay where needed, write back in bulk."""
@@ -94,7 +88,7 @@ class ChunkWork:
         for ln in quiet:
             due, current = accrual[ln.id]
             accrued = accrued_interest_minor(
-                due_interest_minor=due, current=current, as_of=as_of, terms=self.terms(ln.terms)
+                due_interest_minor=due, current=current, as_of=as_of, terms=load_terms(ln.terms)
             )
             out.quiet.append(
                 {
@@ -140,7 +134,7 @@ class ChunkWork:
     def _replay(
         self, out: ChunkOutput, ln: Any, inst_rows: list[Any], txn_rows: list[Any], now: datetime
     ) -> None:
-        as_of, terms = self.as_of, self.terms(ln.terms)
+        as_of, terms = self.as_of, load_terms(ln.terms)
         account = account_from_rows(ln, terms=terms, installments=inst_rows, transactions=txn_rows)
         assessments = account.penalties_due(as_of=as_of) if terms.overdue_penalty is not None else ()
         next_sequence = ln.next_sequence

@@ -51,7 +51,9 @@ def apply_escrow_event(session: Session, ctx: LoansContext, *, event: dict[str, 
     if currency != loan.currency:
         raise ValidationProblem([("data.currency", f"{currency} does not match the loan's {loan.currency}")])
     on: date = business_date(session, ctx)
-    acceptable = accounts.acceptable_repayment(session, ctx, loan) if loan.disbursed_on is not None else 0
+    # a loan not yet disbursed on the booking date takes nothing: the sweep is refused, not a 422
+    booked = loan.disbursed_on is not None and loan.disbursed_on <= on
+    acceptable = accounts.acceptable_repayment(session, ctx, loan) if booked else 0
     split = split_repayment(amount, acceptable_minor=acceptable)
     outcome: dict[str, Any] = {"event_id": event_id, "loan_id": loan_id}
     if split.refused_minor:
@@ -68,6 +70,7 @@ def apply_escrow_event(session: Session, ctx: LoansContext, *, event: dict[str, 
         on=on,
         external_id=f"escrow:{event_id}",
         source="sale_proceeds",
+        acceptable_minor=acceptable,
     )
     return {**outcome, "result": "repayment_posted", "transaction_id": posted.transaction.id}
 
