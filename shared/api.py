@@ -257,7 +257,7 @@ def _claim_idempotency_key(request: Request, ctx: ServiceContext, body: bytes) -
 
     Called once the route's dependencies have authenticated the caller: a revoked key gets
     its 401 before any stored response is looked at, and a replay goes to the key that made
-    the first request only (the scope is that key's hash).
+    the first request only (the scope is that key's hash, and the person the console acts for).
     """
     key = request.headers.get(IDEMPOTENCY_HEADER)
     if key is None or request.method != "POST":
@@ -266,6 +266,9 @@ def _claim_idempotency_key(request: Request, ctx: ServiceContext, body: bytes) -
         raise ValidationProblem([(f"header.{IDEMPOTENCY_HEADER}", f"must be 1-{MAX_KEY_LENGTH} characters")])
     token = bearer_token(request)
     scope = hash_api_key(token) if token else "anonymous"
+    person = getattr(getattr(request.state, "principal", None), "person", None)
+    if person is not None:  # the console's key acts for many people: each has its own keys
+        scope = hash_api_key(f"{scope}:person:{person}")
     fingerprint = request_fingerprint(request.method, request.url.path, request.url.query, body)
     outcome = claim_key(
         ctx.db,

@@ -20,11 +20,21 @@ Owners, and the credentials of services:
 
 Revoking by prefix needs the prefix to name exactly one active key (12 characters of a key
 hold only three random ones, so prefixes collide).
+
+People act through the console. The console signs people in (its own users, argon2
+passwords) and calls the services with its credential, ``service:console``, plus three
+headers naming the person it acts for: ``Agrifin-Acting-Person`` (username),
+``Agrifin-Acting-Role`` (that person's role) and, for a marketplace operator,
+``Agrifin-Acting-Owner``. Only that credential may send them: from any other caller the
+headers are refused (403), never trusted. A request so made is authorised by the person's
+role, attributed to the person in audit entries (``Principal.actor``), and compared by person
+in maker-checker (``Principal.identity``); the console credential alone admits nothing.
 """
 
 from __future__ import annotations
 
 import hashlib
+import re
 import secrets
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -57,6 +67,17 @@ class Role(StrEnum):
 OWNED_ROLES = frozenset({Role.MARKETPLACE, Role.SERVICE})
 """Roles whose keys must be bound to an owner (a marketplace; the calling service's name)."""
 
+PERSON_ROLES = frozenset({Role.LOAN_OFFICER, Role.CREDIT_MANAGER, Role.AUDITOR, Role.ADMIN, Role.MARKETPLACE})
+"""The roles a person (a console user) can hold."""
+
+CONSOLE_CALLER = "console"
+"""The one calling service that may act on behalf of a person (``service:console``)."""
+ACTING_PERSON_HEADER = "Agrifin-Acting-Person"
+ACTING_ROLE_HEADER = "Agrifin-Acting-Role"
+ACTING_OWNER_HEADER = "Agrifin-Acting-Owner"
+USERNAME_PATTERN = re.compile(r"[a-z0-9][a-z0-9._-]{0,63}")
+"""A person's username: lower-case letters, digits, ``.``, ``_``, ``-``; at most 64 characters."""
+
 
 @dataclass(frozen=True)
 class Caller:
@@ -85,6 +106,8 @@ class Principal:
     key_id: str
     role: Role
     owner: str | None
+    person: str | None = None
+    """The username of the person the console acts for; None for a plain API key."""
 
     @property
     def credential(self) -> str:
@@ -93,9 +116,16 @@ class Principal:
 
     @property
     def actor(self) -> str:
-        """How the caller is named in audit entries."""
+        """How the caller is named in audit entries (``person:<username>:<role>:via:<key id>``)."""
+        if self.person is not None:
+            return f"person:{self.person}:{self.role.value}:via:{self.key_id}"
         suffix = f":{self.owner}" if self.owner else ""
         return f"{self.role.value}:{self.key_id}{suffix}"
+
+    @property
+    def identity(self) -> str:
+        """Who this is for maker-checker: the person when there is one, else the key."""
+        return f"person:{self.person}" if self.person is not None else f"key:{self.key_id}"
 
     def can_see(self, owner: str | None) -> bool:
         """Owner scoping: a key bound to an owner sees only that owner's records."""
@@ -209,8 +239,36 @@ def authenticate(request: Request) -> Principal:
     if principal.role in OWNED_ROLES and not principal.owner:
         # Stored before owners were required: such a key would act for every owner.
         raise Forbidden(f"this {principal.role.value} key is bound to no owner; issue one with an owner")
+    principal = acting_person(request, principal)
     request.state.principal = principal
     return principal
+
+
+def acting_person(request: Request, principal: Principal) -> Principal:
+    """The person the console acts for, when the request names one; else ``principal``.
+
+    Only the console's credential may name a person: from any other caller the headers are
+    refused, so no caller can borrow a person's name or role by sending them."""
+    person = request.headers.get(ACTING_PERSON_HEADER)
+    role = request.headers.get(ACTING_ROLE_HEADER)
+    owner = request.headers.get(ACTING_OWNER_HEADER)
+    if person is None and role is None and owner is None:
+        return principal
+    if not (principal.role is Role.SERVICE and principal.owner == CONSOLE_CALLER):
+        raise Forbidden(
+            f"only the console's credential may act on behalf of a person; {principal.credential!r} may not"
+        )
+    if person is None or not USERNAME_PATTERN.fullmatch(person):
+        raise Forbidden(f"{ACTING_PERSON_HEADER} must name a console user (lower-case username)")
+    try:
+        acting_role = Role(role or "")
+    except ValueError:
+        acting_role = None
+    if acting_role is None or acting_role not in PERSON_ROLES:
+        raise Forbidden(f"{ACTING_ROLE_HEADER} must be a person's role: {', '.join(sorted(PERSON_ROLES))}")
+    if (acting_role is Role.MARKETPLACE) != bool(owner):
+        raise Forbidden(f"{ACTING_OWNER_HEADER} names a marketplace operator's marketplace, and only then")
+    return Principal(key_id=principal.key_id, role=acting_role, owner=owner or None, person=person)
 
 
 def require_roles(*callers: Role | Caller) -> Callable[[Request], Principal]:

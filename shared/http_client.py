@@ -67,9 +67,11 @@ class ServiceClient:
         api_key: str | None = None,
         attempts: int = 3,
         max_backoff: float = 2.0,
+        headers: dict[str, str] | None = None,
     ) -> None:
         self._client = client
         self._api_key = api_key
+        self._headers = dict(headers or {})
         self._attempts = attempts
         self._max_backoff = max_backoff
 
@@ -83,7 +85,7 @@ class ServiceClient:
         idempotency_key: str | None = None,
     ) -> httpx.Response:
         """Send a request; return the 2xx response or raise a ServiceCallError."""
-        headers: dict[str, str] = {}
+        headers: dict[str, str] = dict(self._headers)
         if self._api_key:
             headers["Authorization"] = f"Bearer {self._api_key}"
         if (rid := current_request_id()) is not None:

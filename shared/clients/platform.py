@@ -1,0 +1,70 @@
+"""What every agrifin service serves beside its own API: the audit trail (``/v1/audit/...``)
+and readiness. The typed clients of the services subclass ``PlatformClient``."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, TypeAdapter, ValidationError
+
+from shared.http_client import ServiceClient, UpstreamProblem
+
+
+class ChainVerification(BaseModel):
+    """A service's audit-chain verification: ok, how many entries, the first broken one, the head."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    ok: bool
+    entries: int
+    first_broken_seq: int | None = None
+    reason: str | None = None
+    head: str
+
+
+class AuditEntry(BaseModel):
+    """One entry of a service's audit chain."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    seq: int
+    created_at: datetime
+    actor: str
+    action: str
+    subject: str
+    payload: dict[str, Any] | None = None
+
+
+_ENTRIES = TypeAdapter(list[AuditEntry])
+
+
+def unexpected_answer(what: str, exc: Exception) -> UpstreamProblem:
+    """A 502 problem for an answer that does not parse as the client expects."""
+    return UpstreamProblem(502, {"title": "Bad Gateway", "detail": f"unexpected answer to {what}: {exc}"})
+
+
+class PlatformClient(ServiceClient):
+    """The routes every service has: audit verification and entries."""
+
+    def verify_audit(self, *, expect_head: str | None = None) -> ChainVerification:
+        """Verify the service's audit chain (auditor, admin)."""
+        params = {"expect_head": expect_head} if expect_head else None
+        response = self.request("GET", "/v1/audit/verify", params=params)
+        try:
+            return ChainVerification.model_validate(response.json())
+        except (ValueError, ValidationError) as exc:
+            raise unexpected_answer("GET /v1/audit/verify", exc) from None
+
+    def audit_entries(
+        self, *, subject: str | None = None, after_seq: int = 0, limit: int = 100
+    ) -> list[AuditEntry]:
+        """Audit entries in chain order, optionally of one subject (``loan:<id>``)."""
+        params: dict[str, Any] = {"after_seq": after_seq, "limit": limit}
+        if subject:
+            params["subject"] = subject
+        response = self.request("GET", "/v1/audit/entries", params=params)
+        try:
+            return _ENTRIES.validate_python(response.json().get("entries", []))
+        except (ValueError, ValidationError, AttributeError) as exc:
+            raise unexpected_answer("GET /v1/audit/entries", exc) from None
