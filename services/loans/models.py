@@ -18,6 +18,7 @@ from sqlalchemy import (
     Date,
     DateTime,
     ForeignKey,
+    Index,
     Integer,
     String,
     Text,
@@ -79,14 +80,24 @@ class Borrower(Base):
 
 
 class Application(Base):
-    """A loan application and the score it was decided on."""
+    """A loan application and the score it was decided on.
+
+    ``submitted_identity`` is who submitted it for maker-checker (``person:<username>`` when
+    the console acted for a person, else ``key:<key id>``). The review queue lists by
+    status, oldest or newest first: (status, submitted_at, id) serves that page from the
+    index whatever the queue's length, and (submitted_at, id) the unfiltered listing.
+    """
 
     __tablename__ = "loan_applications"
+    __table_args__ = (
+        Index("ix_loan_applications_status_submitted_at", "status", "submitted_at", "id"),
+        Index("ix_loan_applications_submitted_at", "submitted_at", "id"),
+    )
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True)
     product_id: Mapped[str] = mapped_column(ForeignKey("loan_products.id"), index=True)
     borrower_id: Mapped[str] = mapped_column(ForeignKey("borrowers.id"), index=True)
-    status: Mapped[str] = mapped_column(String(20), index=True)
+    status: Mapped[str] = mapped_column(String(20))
     currency: Mapped[str] = mapped_column(String(3))
     principal_minor: Mapped[int] = mapped_column(BigInteger)
     annual_interest_rate: Mapped[str] = mapped_column(String(32))
@@ -96,6 +107,7 @@ class Application(Base):
     features: Mapped[str] = mapped_column(Text)
     submitted_by: Mapped[str] = mapped_column(String(128))
     submitted_key_id: Mapped[str] = mapped_column(String(36))
+    submitted_identity: Mapped[str] = mapped_column(String(128))
     submitted_at: Mapped[datetime] = mapped_column(_TS)
     score_id: Mapped[str | None] = mapped_column(String(64))
     score: Mapped[str | None] = mapped_column(String(32))
@@ -236,7 +248,8 @@ class BusinessDate(Base):
 
 
 class BusinessDateCorrection(Base):
-    """A correction of the business date: proposed by one admin, confirmed by another."""
+    """A correction of the business date: proposed by one admin, confirmed by another person
+    (``*_identity`` as in ``Application.submitted_identity``)."""
 
     __tablename__ = "business_date_corrections"
 
@@ -247,9 +260,11 @@ class BusinessDateCorrection(Base):
     reason: Mapped[str] = mapped_column(Text)
     proposed_by: Mapped[str] = mapped_column(String(128))
     proposed_key_id: Mapped[str] = mapped_column(String(36))
+    proposed_identity: Mapped[str] = mapped_column(String(128))
     proposed_at: Mapped[datetime] = mapped_column(_TS)
     confirmed_by: Mapped[str | None] = mapped_column(String(128))
     confirmed_key_id: Mapped[str | None] = mapped_column(String(36))
+    confirmed_identity: Mapped[str | None] = mapped_column(String(128))
     confirmed_at: Mapped[datetime | None] = mapped_column(_TS)
 
 

@@ -2,11 +2,19 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from fastapi import Query
 
 from services.loans.api.deps import LoansContextDep, Manager, Officer, Reader, ScoringDep
 from services.loans.presenters import application_out, loan_out
-from services.loans.schemas.applications import ApplicationIn, ApplicationOut, DecisionIn
+from services.loans.schemas.applications import (
+    ApplicationIn,
+    ApplicationOut,
+    DecisionHint,
+    DecisionIn,
+    ListOrder,
+)
 from services.loans.schemas.loans import LoanOut
 from services.loans.service import applications as service
 from shared.api import SessionDep, service_router
@@ -28,12 +36,32 @@ def list_applications(
     _: Reader,
     status: str | None = Query(default=None, max_length=20),
     borrower_id: str | None = Query(default=None, max_length=36),
+    product_id: str | None = Query(default=None, max_length=36),
+    decision_hint: DecisionHint | None = Query(default=None),
+    grade: str | None = Query(default=None, min_length=1, max_length=16),
+    submitted_from: datetime | None = Query(
+        default=None, description="Submitted at or after this time (ISO 8601; no offset means UTC)."
+    ),
+    submitted_to: datetime | None = Query(
+        default=None, description="Submitted before this time (ISO 8601; no offset means UTC)."
+    ),
+    order: ListOrder = Query(default="newest"),
     limit: int = Query(default=50, ge=1, le=500),
     offset: int = Query(default=0, ge=0),
 ) -> list[ApplicationOut]:
-    """Applications, newest first."""
+    """Applications, newest or oldest first, filtered (the review queue: ``status=scored&order=oldest``)."""
     rows = service.list_applications(
-        session, status=status, borrower_id=borrower_id, limit=limit, offset=offset
+        session,
+        status=status,
+        borrower_id=borrower_id,
+        product_id=product_id,
+        decision_hint=decision_hint,
+        grade=grade,
+        submitted_from=submitted_from,
+        submitted_to=submitted_to,
+        order=order,
+        limit=limit,
+        offset=offset,
     )
     return [application_out(a) for a in rows]
 

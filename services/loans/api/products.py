@@ -7,12 +7,15 @@ from fastapi import Query
 from services.loans.api.deps import BorrowerWriter, LoansContextDep, ProductWriter, Quoter, Reader
 from services.loans.presenters import borrower_out, preview_out, product_out
 from services.loans.schemas.products import (
+    ID_MAX_LENGTH,
+    MAX_BORROWER_IDS,
     BorrowerIn,
     BorrowerOut,
     PreviewIn,
     PreviewOut,
     ProductIn,
     ProductOut,
+    parse_id_list,
 )
 from services.loans.service import borrowers
 from services.loans.service import products as service
@@ -71,11 +74,25 @@ def list_borrowers(
     session: SessionDep,
     _: Reader,
     national_id: str | None = Query(default=None, min_length=1, max_length=64),
+    ids: str | None = Query(
+        default=None,
+        min_length=1,
+        max_length=MAX_BORROWER_IDS * (ID_MAX_LENGTH + 1),
+        description=f"Comma-separated borrower ids (at most {MAX_BORROWER_IDS}): those borrowers, "
+        "in the order given, unknown ids left out; limit and offset do not apply.",
+    ),
     limit: int = Query(default=50, ge=1, le=500),
     offset: int = Query(default=0, ge=0),
 ) -> list[BorrowerOut]:
-    """Borrowers; ``national_id`` finds one by its keyed hash without decrypting the table."""
-    found = borrowers.list_borrowers(session, ctx, national_id=national_id, limit=limit, offset=offset)
+    """Borrowers; ``national_id`` finds one by its keyed hash, ``ids`` fetches a page's borrowers at once."""
+    found = borrowers.list_borrowers(
+        session,
+        ctx,
+        national_id=national_id,
+        ids=None if ids is None else parse_id_list(ids),
+        limit=limit,
+        offset=offset,
+    )
     return [borrower_out(b) for b in found]
 
 

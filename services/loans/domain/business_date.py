@@ -6,7 +6,8 @@ which day close of business closes next.
   ``max_forward_days`` after the clock's date, but never before a closed day.
 * Anything else — back, or further than a move may go — is a *correction*: possible only
   while no close of business exists for a day after the corrected date, proposed by one
-  admin and confirmed by a different one (another key and another actor).
+  admin and confirmed by a different person (compared by ``Principal.identity``: the person
+  the console acts for, whichever console key it uses, or else the key).
 * Close of business advances one day at a time: the day after the last closed day, up to
   the business date (a run left unfinished is resumed first), so days past due grow by one
   each closed day instead of jumping.
@@ -69,17 +70,18 @@ def check_correction(*, current: date, target: date, last_closed: date | None, m
 
 @dataclass(frozen=True, slots=True)
 class Signer:
-    """Who proposed or confirms a correction: the key and the actor it names in the audit."""
+    """Who proposed or confirms a correction: the person or key (``Principal.identity``)."""
 
-    key_id: str
-    actor: str
+    identity: str
 
 
 def check_second_person(*, proposer: Signer, confirmer: Signer) -> None:
-    """Refuse a confirmation by the proposer (the same key, or the same actor)."""
-    if proposer.key_id == confirmer.key_id or proposer.actor == confirmer.actor:
+    """Refuse a confirmation by the proposer: the same person (through any key), or the same key."""
+    if proposer.identity == confirmer.identity:
+        whom = "person who" if proposer.identity.startswith("person:") else "key that"
         raise BusinessDateRefused(
-            "a correction of the business date is confirmed by a second person, not its proposer",
+            "a correction of the business date is confirmed by a second person; "
+            f"the {whom} proposed it cannot confirm it",
             conflict=True,
         )
 

@@ -23,17 +23,40 @@ def get_application(session: Session, application_id: str, *, lock: bool = False
 def list_applications(
     session: Session,
     *,
-    status: str | None,
-    borrower_id: str | None,
+    status: str | None = None,
+    borrower_id: str | None = None,
+    product_id: str | None = None,
+    decision_hint: str | None = None,
+    grade: str | None = None,
+    submitted_from: datetime | None = None,
+    submitted_to: datetime | None = None,
+    oldest_first: bool = False,
     limit: int,
     offset: int,
 ) -> Sequence[Application]:
-    """Applications, newest first, optionally filtered."""
-    query = select(Application).order_by(Application.submitted_at.desc(), Application.id)
-    if status is not None:
-        query = query.where(Application.status == status)
-    if borrower_id is not None:
-        query = query.where(Application.borrower_id == borrower_id)
+    """Applications newest (or oldest) first, filtered; ``submitted_from <= submitted_at < submitted_to``.
+
+    Ordered by (submitted_at, id) both one way, so the (status, submitted_at, id) index
+    serves a status's page without sorting the queue.
+    """
+    if oldest_first:
+        query = select(Application).order_by(Application.submitted_at, Application.id)
+    else:
+        query = select(Application).order_by(Application.submitted_at.desc(), Application.id.desc())
+    equal = (
+        (Application.status, status),
+        (Application.borrower_id, borrower_id),
+        (Application.product_id, product_id),
+        (Application.decision_hint, decision_hint),
+        (Application.grade, grade),
+    )
+    for column, value in equal:
+        if value is not None:
+            query = query.where(column == value)
+    if submitted_from is not None:
+        query = query.where(Application.submitted_at >= submitted_from)
+    if submitted_to is not None:
+        query = query.where(Application.submitted_at < submitted_to)
     return session.scalars(query.limit(limit).offset(offset)).all()
 
 

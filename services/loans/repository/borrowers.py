@@ -24,3 +24,8 @@ def list_borrowers(session: Session, *, limit: int, offset: int) -> Sequence[Bor
     """Borrowers, oldest first."""
     query = select(Borrower).order_by(Borrower.created_at, Borrower.id).limit(limit).offset(offset)
     return session.scalars(query).all()
+
+
+def borrowers_by_ids(session: Session, ids: Sequence[str]) -> Sequence[Borrower]:
+    """The borrowers among ``ids`` (in no particular order; unknown ids are absent)."""
+    return session.scalars(select(Borrower).where(Borrower.id.in_(ids))).all()

@@ -3,11 +3,17 @@
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from services.loans.schemas.terms import DecimalStr
+
+DecisionHint = Literal["approve", "review", "decline"]
+"""What the score suggests (scoring's ``decision_hint``); the review queue filters on it."""
+
+ListOrder = Literal["newest", "oldest"]
+"""Order of a listing by submission time (the review queue works oldest first)."""
 
 
 class ApplicationIn(BaseModel):

@@ -8,6 +8,11 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from services.loans.schemas.terms import DecimalStr, LoanTermsModel, field_error
+from shared.errors import ValidationProblem
+
+MAX_BORROWER_IDS = 100
+"""Most borrowers one ``GET /v1/borrowers?ids=`` names (a page of the review queue)."""
+ID_MAX_LENGTH = 36
 
 
 class ProductIn(LoanTermsModel):
@@ -131,3 +136,16 @@ class BorrowerOut(BaseModel):
     phone: str | None
     region: str | None
     created_at: datetime
+
+
+def parse_id_list(raw: str, *, field: str = "query.ids", most: int = MAX_BORROWER_IDS) -> list[str]:
+    """Comma-separated ids, each once in the order given; a 422 naming ``field`` when malformed."""
+    ids = [part.strip() for part in raw.split(",")]
+    if any(not i for i in ids):
+        raise ValidationProblem([(field, "must be ids separated by commas, with none empty")])
+    if any(len(i) > ID_MAX_LENGTH for i in ids):
+        raise ValidationProblem([(field, f"an id has at most {ID_MAX_LENGTH} characters")])
+    unique = list(dict.fromkeys(ids))
+    if len(unique) > most:
+        raise ValidationProblem([(field, f"names {len(unique)} ids; at most {most} at a time")])
+    return unique

@@ -7,7 +7,9 @@ write holds the one write gate, which a scoring call retried for seconds must no
 Unreachable scoring (or a scoring error other than 422) leaves the
 application ``pending_score`` for ``scoring_retry``; a 422 refuses the whole request.
 What is allowed in which status is the domain's (``domain.lifecycle``): every refusal names
-the actions the application allows.
+the actions the application allows. Maker-checker compares persons (``Principal.identity``):
+the person the console submitted for cannot approve through any console key, another
+person may through the same one; a plain API key is its own identity.
 """
 
 from __future__ import annotations
@@ -45,6 +47,7 @@ from services.loans.service.scoring import ScoreResult, ScoringClient, score_ide
 from services.loans.settings import LoansContext
 from shared.auth import Principal
 from shared.changes import new_id, record_change
+from shared.clock import as_utc
 from shared.errors import Conflict, Forbidden, NotFound, ValidationProblem
 from shared.http_client import ServiceUnreachable, UpstreamProblem
 
@@ -146,6 +149,7 @@ def submit_application(
         features=json.dumps(body.features, sort_keys=True),
         submitted_by=who.actor,
         submitted_key_id=who.key_id,
+        submitted_identity=who.identity,
         submitted_at=now,
         score_attempts=0,
         updated_at=now,
@@ -242,10 +246,40 @@ def require_application(session: Session, application_id: str, *, lock: bool = F
 
 
 def list_applications(
-    session: Session, *, status: str | None, borrower_id: str | None, limit: int, offset: int
+    session: Session,
+    *,
+    status: str | None = None,
+    borrower_id: str | None = None,
+    product_id: str | None = None,
+    decision_hint: str | None = None,
+    grade: str | None = None,
+    submitted_from: datetime | None = None,
+    submitted_to: datetime | None = None,
+    order: str = "newest",
+    limit: int,
+    offset: int,
 ) -> Sequence[Application]:
-    """Applications, newest first, optionally filtered."""
-    return repo.list_applications(session, status=status, borrower_id=borrower_id, limit=limit, offset=offset)
+    """Applications newest (or ``order="oldest"``) first, filtered; submitted in [from, to).
+
+    A time without an offset is UTC; ``submitted_to`` must come after ``submitted_from``.
+    """
+    start = None if submitted_from is None else as_utc(submitted_from)
+    end = None if submitted_to is None else as_utc(submitted_to)
+    if start is not None and end is not None and end <= start:
+        raise ValidationProblem([("query.submitted_to", "must be later than submitted_from")])
+    return repo.list_applications(
+        session,
+        status=status,
+        borrower_id=borrower_id,
+        product_id=product_id,
+        decision_hint=decision_hint,
+        grade=grade,
+        submitted_from=start,
+        submitted_to=end,
+        oldest_first=order == "oldest",
+        limit=limit,
+        offset=offset,
+    )
 
 
 def _check(application: Application, action: ApplicationAction) -> ApplicationStatus:
@@ -264,9 +298,10 @@ def approve_application(
     approved = _check(application, ApplicationAction.APPROVE)
     product = products_repo.get_product(session, application.product_id)
     assert product is not None
-    if product.maker_checker and who.key_id == application.submitted_key_id:
+    if product.maker_checker and who.identity == application.submitted_identity:
+        submitter = "person who" if application.submitted_identity.startswith("person:") else "key that"
         raise Forbidden(
-            "maker-checker: the product needs a second person; the key that submitted "
+            f"maker-checker: the product needs a second person; the {submitter} submitted "
             "this application cannot approve it"
         )
     refusal = approval_refusal(decision_hint=application.decision_hint, note=note)

@@ -1,6 +1,7 @@
 """The business date loans run on: read it, refuse dates after it, move it forward (bounded
 per request), and correct it (proposed by one admin, confirmed by another); every change is
-audited. The rules are the domain's (``domain.business_date``)."""
+audited. The rules are the domain's (``domain.business_date``); a correction's proposer and
+confirmer are compared as persons (``Principal.identity``)."""
 
 from __future__ import annotations
 
@@ -118,6 +119,7 @@ def propose_correction(
             reason=reason,
             proposed_by=who.actor,
             proposed_key_id=who.key_id,
+            proposed_identity=who.identity,
             proposed_at=ctx.clock.now(),
         ),
     )
@@ -155,10 +157,7 @@ def confirm_correction(
             current_state=current.isoformat(),
         )
     try:
-        check_second_person(
-            proposer=Signer(correction.proposed_key_id, correction.proposed_by),
-            confirmer=Signer(who.key_id, who.actor),
-        )
+        check_second_person(proposer=Signer(correction.proposed_identity), confirmer=Signer(who.identity))
         check_correction(
             current=current,
             target=correction.to_date,
@@ -169,6 +168,7 @@ def confirm_correction(
         raise _refusal(exc, current=current) from None
     correction.status = "confirmed"
     correction.confirmed_by, correction.confirmed_key_id = who.actor, who.key_id
+    correction.confirmed_identity = who.identity
     correction.confirmed_at = ctx.clock.now()
     _move(
         session,
