@@ -31,7 +31,9 @@ _RETRYABLE_STATUS = {502, 503, 504}
 
 
 class ServiceCallError(Exception):
-    """A call to another service failed."""
+    """A call to another service failed; ``service`` names it when the client was told its name."""
+
+    service: str | None = None
 
 
 class ServiceUnreachable(ServiceCallError):
@@ -68,8 +70,10 @@ class ServiceClient:
         attempts: int = 3,
         max_backoff: float = 2.0,
         headers: dict[str, str] | None = None,
+        service: str | None = None,
     ) -> None:
         self._client = client
+        self.service = service
         self._api_key = api_key
         self._headers = dict(headers or {})
         self._attempts = attempts
@@ -85,6 +89,21 @@ class ServiceClient:
         idempotency_key: str | None = None,
     ) -> httpx.Response:
         """Send a request; return the 2xx response or raise a ServiceCallError."""
+        try:
+            return self._send(method, path, json=json, params=params, idempotency_key=idempotency_key)
+        except ServiceCallError as exc:
+            exc.service = self.service
+            raise
+
+    def _send(
+        self,
+        method: str,
+        path: str,
+        *,
+        json: Any,
+        params: dict[str, Any] | None,
+        idempotency_key: str | None,
+    ) -> httpx.Response:
         headers: dict[str, str] = dict(self._headers)
         if self._api_key:
             headers["Authorization"] = f"Bearer {self._api_key}"
