@@ -6,7 +6,7 @@ LOCK := requirements.lock
 STAMP := $(VENV)/.installed
 PYTEST_ARGS ?= -n 2
 
-.PHONY: install run test lint bench soak soak-ci lock clean
+.PHONY: install run test lint bench soak soak-ci lock catalogues clean
 
 $(STAMP): $(LOCK) pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -56,6 +56,12 @@ soak-ci: install
 lock: install
 	$(BIN)/python -m pip install --quiet pip-tools
 	$(BIN)/pip-compile --quiet --extra dev --extra bench --strip-extras --no-emit-index-url --no-emit-find-links -o $(LOCK) pyproject.toml
+
+## make catalogues: re-extract the console's messages (Babel) and merge them into each language's catalogue
+CATALOGUES := services/console/locale
+catalogues: install
+	$(BIN)/pybabel extract --no-location --sort-output -k N_ -F babel.cfg -o $(CATALOGUES)/messages.pot .
+	$(BIN)/pybabel update --no-fuzzy-matching --ignore-obsolete -i $(CATALOGUES)/messages.pot -d $(CATALOGUES) -l zh
 
 clean:
 	rm -rf $(VENV) var .mypy_cache .ruff_cache .pytest_cache

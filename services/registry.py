@@ -1,4 +1,8 @@
-"""The three services, looked up by name (the only module that knows all of them)."""
+"""The services, looked up by name (the only module that knows all of them).
+
+``API_SERVICES`` are the three REST services; ``console`` is the web application people
+work in, a service too (its own database of users and sessions, its own audit chain) that
+calls the other three over REST."""
 
 from __future__ import annotations
 
@@ -8,7 +12,9 @@ from types import ModuleType
 from shared.platform import ServiceContext, ServiceDefinition
 from shared.worker import Job
 
-SERVICE_NAMES = ("scoring", "escrow", "loans")
+API_SERVICES = ("scoring", "escrow", "loans")
+CONSOLE = "console"
+SERVICE_NAMES = (*API_SERVICES, CONSOLE)
 
 
 def definition(name: str) -> ServiceDefinition:
