@@ -16,7 +16,7 @@ from tests.loans.kit import LoansApi
 from tests.support import issue_key
 
 
-def _identities(ctx: LoansContext) -> tuple[dict[str, tuple[str, str]], list[tuple[str, ...]]]:
+def _identities(ctx: LoansContext) -> tuple[dict[str, tuple[str, str]], list[tuple[str, str, str, str]]]:
     with ctx.db.unit_of_work(read_only=True) as session:
         applications = {
             a.id: (a.submitted_key_id, a.submitted_identity) for a in session.scalars(select(Application))
