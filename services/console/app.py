@@ -3,6 +3,8 @@ routes every service has (its own audit chain at ``/v1/audit/verify``)."""
 
 from __future__ import annotations
 
+import importlib
+import pkgutil
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 
@@ -10,7 +12,7 @@ import httpx
 from fastapi import APIRouter, FastAPI
 from fastapi.staticfiles import StaticFiles
 
-from services.console.api import auth, home
+from services.console import api
 from services.console.api.errors import install_page_errors
 from services.console.definition import SERVICE
 from services.console.pages import STATIC
@@ -19,7 +21,16 @@ from services.console.settings import ConsoleContext
 from shared.app import create_service_app
 from shared.platform import ServiceContext
 
-PAGE_ROUTERS: tuple[APIRouter, ...] = (auth.router, home.router)
+
+def page_routers() -> list[APIRouter]:
+    """The ``router`` of every module in ``services/console/api/`` (one module per area)."""
+    routers = []
+    for module in sorted(pkgutil.iter_modules(api.__path__), key=lambda m: m.name):
+        loaded = importlib.import_module(f"{api.__name__}.{module.name}")
+        router = getattr(loaded, "router", None)
+        if isinstance(router, APIRouter):
+            routers.append(router)
+    return routers
 
 
 def create_app(ctx: ConsoleContext | None = None, http: Mapping[str, httpx.Client] | None = None) -> FastAPI:
@@ -43,7 +54,7 @@ def create_app(ctx: ConsoleContext | None = None, http: Mapping[str, httpx.Clien
         ctx,
         title="agrifin console",
         description="Where loan officers, credit managers, auditors and marketplace operators work.",
-        routers=list(PAGE_ROUTERS),
+        routers=page_routers(),
     )
     app.router.lifespan_context = lifespan
     app.state.http = clients
