@@ -57,6 +57,9 @@ class EscrowRow(Base):
         CheckConstraint("total_minor > 0", name="total_positive"),
         CheckConstraint("funded_minor >= 0", name="funded_not_negative"),
         Index("ix_escrows_status_funding_deadline", "status", "funding_deadline"),
+        # GET /v1/escrows lists newest first, a marketplace's own or everyone's (auditors).
+        Index("ix_escrows_owner_created_at", "owner", "created_at", "id"),
+        Index("ix_escrows_created_at", "created_at", "id"),
     )
 
     id: Mapped[str] = mapped_column(String(ID_LEN), primary_key=True)

@@ -86,10 +86,14 @@ def escrow_summary(row: EscrowRow) -> EscrowSummary:
         id=row.id,
         marketplace=row.owner,
         order_ref=row.order_ref,
+        buyer_id=row.buyer_id,
+        seller_id=row.seller_id,
         status=row.status,
         currency=row.currency,
         total_minor=row.total_minor,
         created_at=as_utc(row.created_at),
+        updated_at=as_utc(row.updated_at),
+        closed_at=None if row.closed_at is None else as_utc(row.closed_at),
     )
 
 

@@ -1,21 +1,40 @@
 """Typed client of the escrow service over an injected ``httpx.Client``.
 
-Today: its webhook subscriptions (``/v1/webhooks``), which loans uses to subscribe itself to
-escrow's ``assignment.swept`` events. Errors are the shared client's ``ServiceUnreachable``
-and ``UpstreamProblem``.
+* escrows: ``list_escrows`` (``EscrowFilters``, limit, offset), ``get_escrow`` (lots, the
+  money view read from escrow's ledger, the timeline), ``entries`` (journal entries);
+* the ledger, for auditors: ``trial_balance``, ``verify_ledger``;
+* money out and proceeds: ``list_payouts`` / ``get_payout``, ``list_assignments`` /
+  ``get_assignment``;
+* webhook subscriptions (``/v1/webhooks``), which loans uses to subscribe itself to escrow's
+  ``assignment.swept`` events;
+* the audit routes every service has (``PlatformClient``).
+
+Money is integer minor units beside its currency, never a float. Errors are the shared
+client's: ``ServiceUnreachable``, and ``UpstreamProblem`` for escrow's problem answers (a
+marketplace asking for another marketplace's escrow gets its 404) and, as a 502, for an
+answer that does not parse as below.
 """
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
+from datetime import datetime
+from typing import Any, Literal, TypeVar
+from urllib.parse import quote
 
-from shared.http_client import ServiceClient, UpstreamProblem
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StrictInt, ValidationError
+
+from shared.clients.platform import PlatformClient, unexpected_answer
+
+Minor = StrictInt
+"""An amount in minor units (an integer in the answer; a float or a string is refused)."""
 
 
-class WebhookSubscription(BaseModel):
-    """A subscription to escrow's events; ``secret`` only in the answer that created it."""
-
+class _Answer(BaseModel):
     model_config = ConfigDict(extra="ignore")
+
+
+class WebhookSubscription(_Answer):
+    """A subscription to escrow's events; ``secret`` only in the answer that created it."""
 
     id: str
     url: str
@@ -24,25 +43,363 @@ class WebhookSubscription(BaseModel):
     secret: str | None = None
 
 
-_SUBSCRIPTIONS = TypeAdapter(list[WebhookSubscription])
+class EscrowFilters(BaseModel):
+    """What ``list_escrows`` keeps; times are aware (``created_from`` inclusive, ``created_to`` not)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    order_ref: str | None = None
+    status: str | None = None
+    seller_id: str | None = None
+    created_from: AwareDatetime | None = None
+    created_to: AwareDatetime | None = None
+
+    def params(self) -> dict[str, str]:
+        """The query parameters of these filters."""
+        out: dict[str, str] = {}
+        for name, value in self.model_dump(exclude_none=True).items():
+            out[name] = value.isoformat() if isinstance(value, datetime) else str(value)
+        return out
 
 
-def _parse_error(path: str, exc: ValidationError) -> UpstreamProblem:
-    return UpstreamProblem(
-        502, {"title": "Bad Gateway", "detail": f"escrow answered {path} unexpectedly: {exc}"}
-    )
+class EscrowSummary(_Answer):
+    """An escrow in a list."""
+
+    id: str
+    marketplace: str
+    order_ref: str
+    buyer_id: str
+    seller_id: str
+    status: str
+    currency: str
+    total_minor: Minor
+    created_at: datetime
+    updated_at: datetime
+    closed_at: datetime | None = None
 
 
-class EscrowClient(ServiceClient):
+class EscrowMoney(BaseModel):
+    """An escrow's money by destination, as escrow's ledger has it (one currency per escrow)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    currency: str
+    funded_minor: int
+    released_minor: int
+    """What went to the seller's side after fees (the seller and any lender swept a share)."""
+    refunded_minor: int
+    fees_minor: int
+    held_minor: int
+
+    @property
+    def conserved(self) -> bool:
+        """True when funded = released + refunded + fees + held (escrow guarantees it)."""
+        out = self.released_minor + self.refunded_minor + self.fees_minor + self.held_minor
+        return self.funded_minor == out
+
+
+class Fee(_Answer):
+    """An escrow's fee terms: ``bps`` of each release, at least ``min_minor``."""
+
+    bps: int
+    min_minor: Minor
+
+
+class Lot(_Answer):
+    """A lot's state; ``released_minor`` is gross (before the fee), ``refunded_minor`` to the buyer."""
+
+    lot_ref: str
+    description: str = ""
+    amount_minor: Minor
+    status: str
+    released_minor: Minor
+    refunded_minor: Minor
+    delivery_deadline: datetime
+    carrier: str | None = None
+    tracking: str | None = None
+    shipped_at: datetime | None = None
+    delivered_at: datetime | None = None
+    inspection_ends_at: datetime | None = None
+    closed_at: datetime | None = None
+    rejection_reason: str | None = None
+    dispute_reason: str | None = None
+    allowed_actions: list[str] = Field(default_factory=list)
+
+
+class TimelineItem(_Answer):
+    """One thing that happened to an escrow (``actor`` names a person acting via the console)."""
+
+    at: datetime
+    event: str
+    lot_ref: str | None = None
+    actor: str
+    data: dict[str, Any] = Field(default_factory=dict)
+
+
+class Payment(_Answer):
+    """A payment started at a provider to fund an escrow."""
+
+    id: str
+    provider: str
+    provider_ref: str
+    currency: str
+    amount_minor: Minor
+    received_minor: Minor | None = None
+    status: str
+    detail: str | None = None
+    created_at: datetime
+    updated_at: datetime
+
+
+class Escrow(_Answer):
+    """An escrow with its lots, payments, money from the ledger, allowed actions and timeline."""
+
+    id: str
+    marketplace: str
+    order_ref: str
+    buyer_id: str
+    seller_id: str
+    currency: str
+    total_minor: Minor
+    fee: Fee
+    inspection_period_hours: int
+    funding_deadline: datetime
+    delivery_deadline: datetime
+    provider: str
+    status: str
+    funded_minor: Minor
+    released_minor: Minor
+    refunded_minor: Minor
+    fees_minor: Minor
+    held_minor: Minor
+    allowed_actions: list[str] = Field(default_factory=list)
+    lots: list[Lot]
+    payments: list[Payment] = Field(default_factory=list)
+    timeline: list[TimelineItem]
+    created_at: datetime
+    updated_at: datetime
+    closed_at: datetime | None = None
+
+    @property
+    def money(self) -> EscrowMoney:
+        """The money view: funded, released, refunded, fees and held, in the escrow's currency."""
+        return EscrowMoney(
+            currency=self.currency,
+            funded_minor=self.funded_minor,
+            released_minor=self.released_minor,
+            refunded_minor=self.refunded_minor,
+            fees_minor=self.fees_minor,
+            held_minor=self.held_minor,
+        )
+
+
+class Posting(_Answer):
+    """One leg of a journal entry."""
+
+    account: str
+    kind: str
+    owner: str
+    currency: str
+    side: Literal["debit", "credit"]
+    amount_minor: Minor
+
+
+class Entry(_Answer):
+    """A journal entry with its legs (they sum to zero per currency)."""
+
+    id: int
+    ref: str
+    kind: str
+    memo: str = ""
+    created_at: datetime
+    postings: list[Posting]
+
+
+class CurrencyTotals(_Answer):
+    """One currency of the trial balance: the debit column against the credit column."""
+
+    currency: str
+    debits_minor: Minor
+    credits_minor: Minor
+
+
+class AccountBalance(_Answer):
+    """One account of the trial balance; its balance sits in one of the two columns."""
+
+    account: str
+    kind: str
+    owner: str
+    currency: str
+    debit_minor: Minor
+    credit_minor: Minor
+    may_go_negative: bool
+
+
+class TrialBalance(_Answer):
+    """Every account's balance and, per currency, the two columns; ``balanced`` when they agree."""
+
+    currencies: list[CurrencyTotals]
+    accounts: list[AccountBalance]
+    balanced: bool
+
+
+class LedgerVerification(_Answer):
+    """Escrow's recomputation of every balance from the postings; the first problem named."""
+
+    ok: bool
+    accounts: int
+    entries: int
+    postings: int
+    first_problem: str | None = None
+    problems: list[str] = Field(default_factory=list)
+
+
+class Payout(_Answer):
+    """Money paid out to a seller, buyer or lender through a provider."""
+
+    id: str
+    provider: str
+    provider_ref: str
+    payee_kind: str
+    payee_id: str
+    currency: str
+    amount_minor: Minor
+    status: str
+    created_at: datetime
+    updated_at: datetime
+
+
+class Assignment(_Answer):
+    """An assignment of a seller's proceeds to a lender, and how much of its cap is swept."""
+
+    id: str
+    seller_id: str
+    lender_id: str
+    currency: str
+    share_bps: int
+    cap_minor: Minor
+    swept_minor: Minor
+    remaining_minor: Minor
+    loan_ref: str
+    status: str
+    created_at: datetime
+    updated_at: datetime
+
+
+class _Subscriptions(BaseModel):
+    items: list[WebhookSubscription]
+
+
+class _EscrowPage(_Answer):
+    escrows: list[EscrowSummary]
+
+
+class _Entries(_Answer):
+    escrow_id: str
+    entries: list[Entry]
+
+
+class _PayoutPage(_Answer):
+    payouts: list[Payout]
+
+
+class _AssignmentPage(_Answer):
+    assignments: list[Assignment]
+
+
+Model = TypeVar("Model", bound=BaseModel)
+
+
+def _segment(value: str) -> str:
+    """A path segment, escaped: an id never reaches another route (``../ledger/verify``)."""
+    return quote(value, safe="")
+
+
+def _given(**params: Any) -> dict[str, Any]:
+    return {name: value for name, value in params.items() if value is not None}
+
+
+class EscrowClient(PlatformClient):
     """Calls the escrow service."""
+
+    def _get(self, path: str, model: type[Model], params: dict[str, Any] | None = None) -> Model:
+        response = self.request("GET", path, params=params)
+        try:
+            return model.model_validate(response.json())
+        except (ValueError, ValidationError) as exc:  # not JSON, or not the shape expected
+            raise unexpected_answer(f"GET {path}", exc) from None
+
+    # --- escrows --------------------------------------------------------------------------
+
+    def list_escrows(
+        self, filters: EscrowFilters | None = None, *, limit: int = 100, offset: int = 0
+    ) -> list[EscrowSummary]:
+        """Escrows the caller may see (a marketplace only its own), newest first."""
+        params: dict[str, Any] = {**(filters or EscrowFilters()).params(), "limit": limit, "offset": offset}
+        return self._get("/v1/escrows", _EscrowPage, params).escrows
+
+    def get_escrow(self, escrow_id: str) -> Escrow:
+        """One escrow with its lots, money view and timeline (another marketplace's: a 404)."""
+        return self._get(f"/v1/escrows/{_segment(escrow_id)}", Escrow)
+
+    def entries(self, escrow_id: str) -> list[Entry]:
+        """The escrow's journal entries with their postings, oldest first."""
+        return self._get(f"/v1/escrows/{_segment(escrow_id)}/entries", _Entries).entries
+
+    # --- the ledger -----------------------------------------------------------------------
+
+    def trial_balance(self) -> TrialBalance:
+        """Every account's balance, per currency debits against credits (auditor, admin)."""
+        return self._get("/v1/ledger/trial-balance", TrialBalance)
+
+    def verify_ledger(self) -> LedgerVerification:
+        """Escrow's full recomputation of its ledger (auditor, admin)."""
+        return self._get("/v1/ledger/verify", LedgerVerification)
+
+    # --- payouts and assignments ----------------------------------------------------------
+
+    def list_payouts(
+        self,
+        *,
+        payee_kind: Literal["seller", "buyer", "lender"] | None = None,
+        payee_id: str | None = None,
+        status: str | None = None,
+        limit: int = 100,
+        offset: int = 0,
+    ) -> list[Payout]:
+        """Payouts, newest first (auditor, admin)."""
+        params = _given(payee_kind=payee_kind, payee_id=payee_id, status=status, limit=limit, offset=offset)
+        return self._get("/v1/payouts", _PayoutPage, params).payouts
+
+    def get_payout(self, payout_id: str) -> Payout:
+        """One payout and its state at the provider."""
+        return self._get(f"/v1/payouts/{_segment(payout_id)}", Payout)
+
+    def list_assignments(
+        self,
+        *,
+        seller_id: str | None = None,
+        loan_ref: str | None = None,
+        limit: int = 100,
+        offset: int = 0,
+    ) -> list[Assignment]:
+        """Assignments of proceeds, newest first (auditor, admin, loans)."""
+        params = _given(seller_id=seller_id, loan_ref=loan_ref, limit=limit, offset=offset)
+        return self._get("/v1/assignments", _AssignmentPage, params).assignments
+
+    def get_assignment(self, assignment_id: str) -> Assignment:
+        """One assignment and how much of its cap has been swept."""
+        return self._get(f"/v1/assignments/{_segment(assignment_id)}", Assignment)
+
+    # --- webhook subscriptions ------------------------------------------------------------
 
     def subscriptions(self) -> list[WebhookSubscription]:
         """The webhook subscriptions this caller's key may see."""
         response = self.request("GET", "/v1/webhooks")
         try:
-            return _SUBSCRIPTIONS.validate_python(response.json())
-        except ValidationError as exc:
-            raise _parse_error("GET /v1/webhooks", exc) from None
+            return _Subscriptions.model_validate({"items": response.json()}).items
+        except (ValueError, ValidationError) as exc:
+            raise unexpected_answer("GET /v1/webhooks", exc) from None
 
     def subscribe(self, *, url: str, topics: list[str], idempotency_key: str) -> WebhookSubscription:
         """Subscribe ``url`` to ``topics``; the answer carries the signing secret (once)."""
@@ -51,14 +408,14 @@ class EscrowClient(ServiceClient):
         )
         try:
             return WebhookSubscription.model_validate(response.json())
-        except ValidationError as exc:
-            raise _parse_error("POST /v1/webhooks", exc) from None
+        except (ValueError, ValidationError) as exc:
+            raise unexpected_answer("POST /v1/webhooks", exc) from None
 
     def deactivate_subscription(self, subscription_id: str, *, idempotency_key: str) -> WebhookSubscription:
         """Stop escrow delivering to a subscription."""
-        path = f"/v1/webhooks/{subscription_id}/deactivate"
+        path = f"/v1/webhooks/{_segment(subscription_id)}/deactivate"
         response = self.request("POST", path, idempotency_key=idempotency_key)
         try:
             return WebhookSubscription.model_validate(response.json())
-        except ValidationError as exc:
-            raise _parse_error(f"POST {path}", exc) from None
+        except (ValueError, ValidationError) as exc:
+            raise unexpected_answer(f"POST {path}", exc) from None

@@ -32,9 +32,12 @@ def list_assignments(
     seller_id: Annotated[str | None, Query(max_length=128)] = None,
     loan_ref: Annotated[str | None, Query(max_length=128)] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
+    offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
 ) -> AssignmentList:
     """Assignments, newest first (filter by seller or loan)."""
-    return assignments.list_assignments(session, seller_id=seller_id, loan_ref=loan_ref, limit=limit)
+    return assignments.list_assignments(
+        session, seller_id=seller_id, loan_ref=loan_ref, limit=limit, offset=offset
+    )
 
 
 @router.get("/{assignment_id}", response_model=AssignmentOut)

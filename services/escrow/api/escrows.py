@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import Query
+from pydantic import AwareDatetime
 
 from services.escrow.api.deps import EscrowContextDep, EscrowReaderDep, MarketplaceDep
 from services.escrow.schemas import CancelIn, EntryList, EscrowIn, EscrowList, EscrowOut, PaymentOut
@@ -28,10 +29,24 @@ def list_escrows(
     who: EscrowReaderDep,
     order_ref: Annotated[str | None, Query(max_length=128)] = None,
     status: Annotated[str | None, Query(max_length=16)] = None,
+    seller_id: Annotated[str | None, Query(max_length=128)] = None,
+    created_from: Annotated[AwareDatetime | None, Query(description="ISO-8601, inclusive")] = None,
+    created_to: Annotated[AwareDatetime | None, Query(description="ISO-8601, exclusive")] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
+    offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
 ) -> EscrowList:
-    """Escrows the caller may see, newest first (filter by order_ref or status)."""
-    return escrows.list_escrows(session, who=who, order_ref=order_ref, status=status, limit=limit)
+    """Escrows the caller may see, newest first (filter by order, status, seller, creation time)."""
+    return escrows.list_escrows(
+        session,
+        who=who,
+        order_ref=order_ref,
+        status=status,
+        seller_id=seller_id,
+        created_from=created_from,
+        created_to=created_to,
+        limit=limit,
+        offset=offset,
+    )
 
 
 @router.get("/escrows/{escrow_id}", response_model=EscrowOut)

@@ -43,9 +43,12 @@ def list_payouts(
     payee_id: Annotated[str | None, Query(max_length=128)] = None,
     status: Annotated[str | None, Query(max_length=16)] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
+    offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
 ) -> PayoutList:
     """Payouts, newest first."""
-    return payouts.list_payouts(session, payee_kind=payee_kind, payee_id=payee_id, status=status, limit=limit)
+    return payouts.list_payouts(
+        session, payee_kind=payee_kind, payee_id=payee_id, status=status, limit=limit, offset=offset
+    )
 
 
 @router.get("/{payout_id}", response_model=PayoutOut)

@@ -57,9 +57,15 @@ def list_assignments(
     seller_id: str | None,
     loan_ref: str | None,
     limit: int,
+    offset: int = 0,
 ) -> list[AssignmentRow]:
     """Assignments, newest first, filtered."""
-    query = select(AssignmentRow).order_by(AssignmentRow.created_at.desc(), AssignmentRow.id).limit(limit)
+    query = (
+        select(AssignmentRow)
+        .order_by(AssignmentRow.created_at.desc(), AssignmentRow.id)
+        .limit(limit)
+        .offset(offset)
+    )
     if seller_id is not None:
         query = query.where(AssignmentRow.seller_id == seller_id)
     if loan_ref is not None:

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Select, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -59,23 +60,46 @@ def lots_of(session: Session, escrow_id: str) -> list[LotRow]:
     )
 
 
-def list_escrows(
-    session: Session,
-    *,
-    owner: str | None,
-    order_ref: str | None,
-    status: str | None,
-    limit: int,
-) -> list[EscrowRow]:
-    """Escrows, newest first, filtered (``owner`` None: every marketplace's)."""
-    query = select(EscrowRow).order_by(EscrowRow.created_at.desc(), EscrowRow.id).limit(limit)
-    if owner is not None:
-        query = query.where(EscrowRow.owner == owner)
-    if order_ref is not None:
-        query = query.where(EscrowRow.order_ref == order_ref)
-    if status is not None:
-        query = query.where(EscrowRow.status == status)
-    return list(session.execute(query).scalars())
+@dataclass(frozen=True, slots=True)
+class EscrowFilter:
+    """What a listing of escrows keeps (``owner`` None: every marketplace's)."""
+
+    owner: str | None = None
+    order_ref: str | None = None
+    status: str | None = None
+    seller_id: str | None = None
+    created_from: datetime | None = None
+    """Inclusive."""
+    created_to: datetime | None = None
+    """Exclusive."""
+
+
+def escrow_listing(where: EscrowFilter, *, limit: int, offset: int = 0) -> Select[EscrowRow]:
+    """The listing's query: newest first, one index scan (owner, created_at, id) or (created_at, id)."""
+    query = (
+        select(EscrowRow)
+        .order_by(EscrowRow.created_at.desc(), EscrowRow.id.desc())
+        .limit(limit)
+        .offset(offset)
+    )
+    if where.owner is not None:
+        query = query.where(EscrowRow.owner == where.owner)
+    if where.order_ref is not None:
+        query = query.where(EscrowRow.order_ref == where.order_ref)
+    if where.status is not None:
+        query = query.where(EscrowRow.status == where.status)
+    if where.seller_id is not None:
+        query = query.where(EscrowRow.seller_id == where.seller_id)
+    if where.created_from is not None:
+        query = query.where(EscrowRow.created_at >= where.created_from)
+    if where.created_to is not None:
+        query = query.where(EscrowRow.created_at < where.created_to)
+    return query
+
+
+def list_escrows(session: Session, *, where: EscrowFilter, limit: int, offset: int = 0) -> list[EscrowRow]:
+    """Escrows, newest first, filtered."""
+    return list(session.execute(escrow_listing(where, limit=limit, offset=offset)).scalars())
 
 
 def add_timeline(

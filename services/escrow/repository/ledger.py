@@ -275,12 +275,36 @@ def all_accounts(session: Session) -> list[StoredAccount]:
     return sorted((_stored(r) for r in rows), key=lambda s: s.account.ref)
 
 
-def posted_sums(session: Session) -> dict[int, tuple[int, int]]:
-    """Per account id: (sum of debit postings, sum of credit postings)."""
+def accounts_with_postings(session: Session) -> list[tuple[StoredAccount, int, int]]:
+    """Every account, its stored balance and the sums of its debit and credit postings.
+
+    One statement, so one snapshot: under READ COMMITTED an entry committed between two
+    statements would make a stored balance and its postings disagree that never did."""
     debit = func.sum(case((POSTINGS.c.side == "debit", POSTINGS.c.amount_minor), else_=0))
     credit = func.sum(case((POSTINGS.c.side == "credit", POSTINGS.c.amount_minor), else_=0))
-    rows = session.execute(select(POSTINGS.c.account_id, debit, credit).group_by(POSTINGS.c.account_id)).all()
-    return {int(r[0]): (int(r[1] or 0), int(r[2] or 0)) for r in rows}
+    sums = (
+        select(POSTINGS.c.account_id, debit.label("debit"), credit.label("credit"))
+        .group_by(POSTINGS.c.account_id)
+        .subquery()
+    )
+    rows = session.execute(
+        select(
+            ACCOUNTS,
+            func.coalesce(sums.c.debit, 0).label("posted_debit"),
+            func.coalesce(sums.c.credit, 0).label("posted_credit"),
+        ).outerjoin(sums, sums.c.account_id == ACCOUNTS.c.id)
+    ).mappings()
+    found = [(_stored(r), int(r["posted_debit"]), int(r["posted_credit"])) for r in rows]
+    return sorted(found, key=lambda item: item[0].account.ref)
+
+
+def orphan_posting_accounts(session: Session) -> list[int]:
+    """Account ids that postings name but no account has (the foreign key forbids any)."""
+    known = select(ACCOUNTS.c.id).where(ACCOUNTS.c.id == POSTINGS.c.account_id)
+    rows = session.execute(
+        select(POSTINGS.c.account_id).where(~known.exists()).distinct().order_by(POSTINGS.c.account_id)
+    ).all()
+    return [int(r[0]) for r in rows]
 
 
 def unbalanced_entries(session: Session, limit: int = 50) -> list[tuple[str, str, int]]:
@@ -312,10 +336,11 @@ def short_entries(session: Session, limit: int = 50) -> list[str]:
 
 
 def ledger_counts(session: Session) -> tuple[int, int]:
-    """(entries, postings) in the ledger."""
-    entries = session.execute(select(func.count()).select_from(ENTRIES)).scalar_one()
-    postings = session.execute(select(func.count()).select_from(POSTINGS)).scalar_one()
-    return int(entries), int(postings)
+    """(entries, postings) in the ledger, counted in one statement."""
+    entries = select(func.count()).select_from(ENTRIES).scalar_subquery()
+    postings = select(func.count()).select_from(POSTINGS).scalar_subquery()
+    counted = session.execute(select(entries, postings)).one()
+    return int(counted[0]), int(counted[1])
 
 
 def claim_payable_account(session: Session, *, kind: AccountKind) -> AccountRef | None:

@@ -97,9 +97,10 @@ def list_payouts(
     payee_id: str | None,
     status: str | None,
     limit: int,
+    offset: int = 0,
 ) -> list[PayoutRow]:
     """Payouts, newest first, filtered."""
-    query = select(PayoutRow).order_by(PayoutRow.created_at.desc(), PayoutRow.id).limit(limit)
+    query = select(PayoutRow).order_by(PayoutRow.created_at.desc(), PayoutRow.id).limit(limit).offset(offset)
     if payee_kind is not None:
         query = query.where(PayoutRow.payee_kind == payee_kind)
     if payee_id is not None:

@@ -160,15 +160,19 @@ class EscrowOut(BaseModel):
 
 
 class EscrowSummary(BaseModel):
-    """An escrow in a list."""
+    """An escrow in a list (its money view is on ``GET /v1/escrows/{id}``)."""
 
     id: str
     marketplace: str
     order_ref: str
+    buyer_id: str
+    seller_id: str
     status: str
     currency: str
     total_minor: int
     created_at: datetime
+    updated_at: datetime
+    closed_at: datetime | None
 
 
 class EscrowList(BaseModel):

@@ -65,10 +65,12 @@ class TrialBalanceOut(BaseModel):
 
 
 class LedgerReport(BaseModel):
-    """The result of recomputing every balance from the postings."""
+    """The result of recomputing every balance from the postings (``ok`` when no problem)."""
 
     ok: bool
     accounts: int
     entries: int
     postings: int
+    first_problem: str | None
+    """The first of ``problems`` (balances, then the ledger's sums, then entries), or None."""
     problems: list[str]

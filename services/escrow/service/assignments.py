@@ -69,8 +69,10 @@ def read_assignment(session: Session, assignment_id: str) -> AssignmentOut:
 
 
 def list_assignments(
-    session: Session, *, seller_id: str | None, loan_ref: str | None, limit: int
+    session: Session, *, seller_id: str | None, loan_ref: str | None, limit: int, offset: int = 0
 ) -> AssignmentList:
     """Assignments, newest first (filter by seller or loan)."""
-    rows = assignment_repo.list_assignments(session, seller_id=seller_id, loan_ref=loan_ref, limit=limit)
+    rows = assignment_repo.list_assignments(
+        session, seller_id=seller_id, loan_ref=loan_ref, limit=limit, offset=offset
+    )
     return AssignmentList(assignments=[assignment_out(row) for row in rows])

@@ -32,6 +32,7 @@ from services.escrow.service.views import entries_out, escrow_out
 from services.escrow.settings import EscrowContext
 from shared.auth import Principal
 from shared.changes import new_id
+from shared.clock import as_utc
 from shared.errors import Conflict, NotFound, ValidationProblem
 from shared.money import Money
 
@@ -200,10 +201,30 @@ def read_escrow(session: Session, ctx: EscrowContext, *, who: Principal, escrow_
 
 
 def list_escrows(
-    session: Session, *, who: Principal, order_ref: str | None, status: str | None, limit: int
+    session: Session,
+    *,
+    who: Principal,
+    order_ref: str | None = None,
+    status: str | None = None,
+    seller_id: str | None = None,
+    created_from: datetime | None = None,
+    created_to: datetime | None = None,
+    limit: int = 100,
+    offset: int = 0,
 ) -> EscrowList:
-    """Escrows the caller may see, newest first (filter by order_ref or status)."""
-    rows = escrow_repo.list_escrows(session, owner=who.owner, order_ref=order_ref, status=status, limit=limit)
+    """Escrows the caller may see (a marketplace only its own), newest first, filtered."""
+    if created_from is not None and created_to is not None and created_to <= created_from:
+        raise ValidationProblem([("query.created_to", "must be later than created_from")])
+    where = escrow_repo.EscrowFilter(
+        owner=who.owner,
+        order_ref=order_ref,
+        status=status,
+        seller_id=seller_id,
+        # SQLite compares stored UTC text: a window given in another offset is converted first.
+        created_from=None if created_from is None else as_utc(created_from),
+        created_to=None if created_to is None else as_utc(created_to),
+    )
+    rows = escrow_repo.list_escrows(session, where=where, limit=limit, offset=offset)
     return EscrowList(escrows=[escrow_summary(row) for row in rows])
 
 

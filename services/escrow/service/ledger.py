@@ -3,6 +3,8 @@
 ``verify_ledger`` trusts nothing stored: it recomputes every account's balance from its
 postings, checks that every entry sums to zero per currency and has at least two legs, that
 the whole ledger sums to zero per currency, and that no account that may not go negative is.
+Each account's stored balance and its postings are read in one statement (one snapshot), so
+a verification running beside live postings never reports a discrepancy that did not exist.
 """
 
 from __future__ import annotations
@@ -49,14 +51,12 @@ def trial_balance(session: Session) -> TrialBalanceOut:
 
 
 def verify_ledger(session: Session) -> LedgerReport:
-    """Recompute the ledger from its postings and list every discrepancy."""
+    """Recompute the ledger from its postings and list every discrepancy, the first named apart."""
     problems: list[str] = []
-    sums = ledger_repo.posted_sums(session)
-    accounts = ledger_repo.all_accounts(session)
+    accounts = ledger_repo.accounts_with_postings(session)
     by_currency: dict[str, int] = defaultdict(int)
-    for stored in accounts:
+    for stored, debit, credit in accounts:
         ref = stored.account.ref
-        debit, credit = sums.get(stored.id, (0, 0))
         recomputed = debit - credit
         by_currency[ref.currency] += recomputed
         if recomputed != stored.balance.minor:
@@ -70,9 +70,16 @@ def verify_ledger(session: Session) -> LedgerReport:
         problems.append(f"entry {entry_ref}: debits - credits = {net} {currency}, not zero")
     for entry_ref in ledger_repo.short_entries(session):
         problems.append(f"entry {entry_ref}: fewer than two postings")
-    known = {stored.id for stored in accounts}
-    problems.extend(f"postings on unknown account id {account_id}" for account_id in sums.keys() - known)
+    problems.extend(
+        f"postings on unknown account id {account_id}"
+        for account_id in ledger_repo.orphan_posting_accounts(session)
+    )
     entries, postings = ledger_repo.ledger_counts(session)
     return LedgerReport(
-        ok=not problems, accounts=len(accounts), entries=entries, postings=postings, problems=problems
+        ok=not problems,
+        accounts=len(accounts),
+        entries=entries,
+        postings=postings,
+        first_problem=problems[0] if problems else None,
+        problems=problems,
     )

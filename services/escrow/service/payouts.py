@@ -167,10 +167,16 @@ def read_payout(session: Session, payout_id: str) -> PayoutOut:
 
 
 def list_payouts(
-    session: Session, *, payee_kind: str | None, payee_id: str | None, status: str | None, limit: int
+    session: Session,
+    *,
+    payee_kind: str | None,
+    payee_id: str | None,
+    status: str | None,
+    limit: int,
+    offset: int = 0,
 ) -> PayoutList:
     """Payouts, newest first."""
     rows = payment_repo.list_payouts(
-        session, payee_kind=payee_kind, payee_id=payee_id, status=status, limit=limit
+        session, payee_kind=payee_kind, payee_id=payee_id, status=status, limit=limit, offset=offset
     )
     return PayoutList(payouts=[payout_out(row) for row in rows])

@@ -129,7 +129,14 @@ def test_ledger_verify_cli_passes_then_fails_on_a_tampered_balance(
     runner = CliRunner()
     ok = runner.invoke(cli, ["ledger", "verify"])
     assert ok.exit_code == 0, ok.output
-    assert json.loads(ok.output) == {"ok": True, "accounts": 6, "entries": 2, "postings": 5, "problems": []}
+    assert json.loads(ok.output) == {
+        "ok": True,
+        "accounts": 6,
+        "entries": 2,
+        "postings": 5,
+        "first_problem": None,
+        "problems": [],
+    }
     trial = runner.invoke(cli, ["ledger", "trial-balance"])
     assert trial.exit_code == 0 and json.loads(trial.output)["currencies"][0]["debits_minor"] == 100_000
 
@@ -142,8 +149,9 @@ def test_ledger_verify_cli_passes_then_fails_on_a_tampered_balance(
         )
     broken = runner.invoke(cli, ["ledger", "verify"])
     assert broken.exit_code == 1
-    problems = json.loads(broken.output)["problems"]
-    assert problems == ["provider_clearing:sandbox:KES: stored balance 100007 but postings sum to 100000"]
+    report = json.loads(broken.output)
+    named = "provider_clearing:sandbox:KES: stored balance 100007 but postings sum to 100000"
+    assert report["problems"] == [named] and report["first_problem"] == named
     assert runner.invoke(cli, ["ledger", "trial-balance"]).exit_code == 1
 
 

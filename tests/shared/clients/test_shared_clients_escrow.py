@@ -1,0 +1,304 @@
+"""``shared.clients.escrow.EscrowClient`` against the real escrow app, in-process.
+
+The client's ``httpx.Client`` has a ``MockTransport`` that forwards every request, byte for
+byte, to a TestClient of the escrow app: the typed methods are checked against escrow's
+real answers, its owner scoping and its problems. Only the unparsable-answer tests answer
+from a canned transport (escrow never sends such answers).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from datetime import timedelta
+from typing import Any
+
+import httpx
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import text
+
+from services.escrow.app import create_app as create_escrow_app
+from shared.auth import ACTING_OWNER_HEADER, ACTING_PERSON_HEADER, ACTING_ROLE_HEADER, Role
+from shared.clients.escrow import (
+    Escrow,
+    EscrowClient,
+    EscrowFilters,
+    EscrowMoney,
+    EscrowSummary,
+    LedgerVerification,
+    TrialBalance,
+)
+from shared.clock import ManualClock
+from shared.http_client import UpstreamProblem
+from shared.platform import ServiceContext
+from tests.escrow.kit import EscrowApi, assert_conserved
+from tests.factories.escrow import T0, AssignmentPayloadFactory
+from tests.support import issue_key
+
+KEYS = {
+    "market": (Role.MARKETPLACE, "shop-1"),
+    "market2": (Role.MARKETPLACE, "shop-2"),
+    "admin": (Role.ADMIN, None),
+    "auditor": (Role.AUDITOR, None),
+    "service": (Role.SERVICE, "loans"),
+    "console": (Role.SERVICE, "console"),
+}
+
+
+def _forwarding(app: TestClient) -> httpx.Client:
+    """An httpx.Client whose every request is answered by the escrow app."""
+
+    def forward(request: httpx.Request) -> httpx.Response:
+        answer = app.request(
+            request.method,
+            request.url.raw_path.decode("ascii"),
+            content=request.content,
+            headers={k: v for k, v in request.headers.items() if k.lower() != "host"},
+        )
+        return httpx.Response(
+            answer.status_code,
+            headers={"content-type": answer.headers.get("content-type", "")},
+            content=answer.content,
+        )
+
+    return httpx.Client(base_url="http://escrow.test", transport=httpx.MockTransport(forward))
+
+
+class World:
+    """The escrow app, a driver for setting it up, and typed clients per key."""
+
+    def __init__(self, ctx: ServiceContext, app: TestClient) -> None:
+        self.ctx = ctx
+        self.keys = {name: issue_key(ctx, role, owner) for name, (role, owner) in KEYS.items()}
+        self.api = EscrowApi(app, ctx, self.keys)
+        self._app = app
+        self._opened: list[httpx.Client] = []
+
+    def client(self, key: str, *, headers: dict[str, str] | None = None) -> EscrowClient:
+        """A typed client calling with ``key`` (and fixed ``headers``)."""
+        http = _forwarding(self._app)
+        self._opened.append(http)
+        return EscrowClient(http, api_key=self.keys[key], headers=headers, attempts=1)
+
+    def acting(self, role: Role, owner: str | None = None) -> EscrowClient:
+        """The console's client for a person (``wanjiru``) acting in ``role``."""
+        headers = {ACTING_PERSON_HEADER: "wanjiru", ACTING_ROLE_HEADER: role.value}
+        if owner is not None:
+            headers[ACTING_OWNER_HEADER] = owner
+        return self.client("console", headers=headers)
+
+    def close(self) -> None:
+        for http in self._opened:
+            http.close()
+
+
+@pytest.fixture
+def world(
+    make_ctx: Callable[[str], ServiceContext], client_for: Callable[..., TestClient]
+) -> Iterator[World]:
+    ctx = make_ctx("escrow")
+    made = World(ctx, client_for(create_escrow_app(ctx)))
+    yield made
+    made.close()
+
+
+def _settled_lot_a(world: World) -> dict[str, Any]:
+    """A funded two-lot escrow (A 60,000 + B 40,000 KES) whose lot A was accepted."""
+    escrow = world.api.create()
+    world.api.fund(escrow["id"])
+    world.api.ship_and_deliver(escrow["id"], "A")
+    return world.api.lot(escrow["id"], "A", "accept")
+
+
+def test_get_escrow_has_its_lots_money_view_and_timeline(world: World) -> None:
+    raw = _settled_lot_a(world)
+    escrow = world.client("market").get_escrow(raw["id"])
+    assert isinstance(escrow, Escrow)
+    assert [(lot.lot_ref, lot.status, lot.released_minor) for lot in escrow.lots] == [
+        ("A", "accepted", 60_000),
+        ("B", "pending", 0),
+    ]
+    # 250 bps of 60,000 is 1,500 to the platform; B's 40,000 is still held.
+    assert escrow.money == EscrowMoney(
+        currency="KES",
+        funded_minor=100_000,
+        released_minor=58_500,
+        refunded_minor=0,
+        fees_minor=1_500,
+        held_minor=40_000,
+    )
+    assert escrow.money.conserved
+    assert_conserved(raw)
+    assert [(item.event, item.lot_ref) for item in escrow.timeline] == [
+        ("created", None),
+        ("payment.started", None),
+        ("fund", None),
+        ("ship", "A"),
+        ("deliver", "A"),
+        ("accept", "A"),
+    ]
+    assert escrow.timeline[2].actor == "provider:sandbox"
+    assert escrow.payments[0].amount_minor == 100_000
+
+    entries = world.client("auditor").entries(raw["id"])
+    assert [e.ref for e in entries] == [
+        e["ref"] for e in world.api.get(f"/v1/escrows/{raw['id']}/entries")["entries"]
+    ]
+    for entry in entries:
+        debits = sum(p.amount_minor for p in entry.postings if p.side == "debit")
+        assert debits == sum(p.amount_minor for p in entry.postings if p.side == "credit") > 0
+
+
+def test_another_marketplaces_escrow_is_a_404_and_ids_stay_in_their_segment(world: World) -> None:
+    theirs = world.api.create(key="market2")
+    for client in (world.client("market"), world.acting(Role.MARKETPLACE, "shop-1")):
+        with pytest.raises(UpstreamProblem) as caught:
+            client.get_escrow(theirs["id"])
+        assert caught.value.status == 404
+        with pytest.raises(UpstreamProblem) as caught:
+            client.entries(theirs["id"])
+        assert caught.value.status == 404
+    # An id is one path segment: "../ledger/verify" names no escrow, it never reaches the ledger.
+    with pytest.raises(UpstreamProblem) as caught:
+        world.client("auditor").get_escrow("../ledger/verify")
+    assert caught.value.status == 404
+
+
+def test_list_escrows_filters_pages_and_scopes_by_owner(world: World, clock: ManualClock) -> None:
+    made = []
+    for key, seller in [("market", "seller-1"), ("market2", "seller-1"), ("market", "seller-2")]:
+        made.append(world.api.create(key=key, seller_id=seller)["id"])
+        clock.advance(timedelta(hours=1))
+    auditor = world.client("auditor")
+    everyone = auditor.list_escrows()
+    assert all(isinstance(e, EscrowSummary) for e in everyone)
+    assert [e.id for e in everyone] == made[::-1]
+    assert [e.id for e in auditor.list_escrows(limit=2, offset=2)] == [made[0]]
+    window = EscrowFilters(created_from=T0 + timedelta(hours=1), created_to=T0 + timedelta(hours=2))
+    assert [e.id for e in auditor.list_escrows(window)] == [made[1]]
+    assert [e.id for e in auditor.list_escrows(EscrowFilters(seller_id="seller-1"))] == [made[1], made[0]]
+
+    mine = [made[2], made[0]]
+    assert [e.id for e in world.client("market").list_escrows()] == mine
+    operator = world.acting(Role.MARKETPLACE, "shop-1")
+    assert [e.id for e in operator.list_escrows()] == mine
+    assert {e.marketplace for e in world.acting(Role.AUDITOR).list_escrows()} == {"shop-1", "shop-2"}
+    with pytest.raises(UpstreamProblem) as caught:
+        world.acting(Role.LOAN_OFFICER).list_escrows()
+    assert caught.value.status == 403
+
+
+def test_naive_times_are_refused_before_the_call() -> None:
+    with pytest.raises(ValueError, match="timezone"):
+        EscrowFilters(created_from=T0.replace(tzinfo=None))
+
+
+def test_trial_balance_and_verification_for_the_auditor_page(world: World) -> None:
+    _settled_lot_a(world)
+    auditor = world.client("auditor")
+    trial = auditor.trial_balance()
+    assert isinstance(trial, TrialBalance) and trial.balanced
+    assert [(c.currency, c.debits_minor, c.credits_minor) for c in trial.currencies] == [
+        ("KES", 100_000, 100_000)
+    ]
+    assert sum(a.debit_minor for a in trial.accounts) == sum(a.credit_minor for a in trial.accounts)
+    report = auditor.verify_ledger()
+    assert report == LedgerVerification(
+        ok=True, accounts=report.accounts, entries=report.entries, postings=report.postings
+    )
+    assert report.entries >= 2
+
+    with world.ctx.db.unit_of_work() as session:  # a stored balance edited behind the ledger's back
+        session.execute(
+            text("UPDATE ledger_accounts SET balance_minor = balance_minor + 7 WHERE kind = 'escrow_holding'")
+        )
+    assert not auditor.trial_balance().balanced
+    broken = auditor.verify_ledger()
+    assert not broken.ok and broken.first_problem is not None
+    assert broken.first_problem.startswith("escrow_holding:") and broken.problems[0] == broken.first_problem
+    with pytest.raises(UpstreamProblem) as caught:
+        world.client("market").verify_ledger()
+    assert caught.value.status == 403
+
+
+def test_assignments_and_payouts(world: World) -> None:
+    created = world.api.post(
+        "/v1/assignments",
+        AssignmentPayloadFactory(share_bps=2_000, cap_minor=15_000),
+        key="admin",
+        expect=201,
+    )
+    _settled_lot_a(world)
+    auditor = world.client("auditor")
+    assignment = auditor.get_assignment(created["id"])
+    # 20% of the 58,500 released to the seller's side is swept to the lender (cap 15,000).
+    assert (assignment.swept_minor, assignment.remaining_minor, assignment.status) == (
+        11_700,
+        3_300,
+        "active",
+    )
+    assert [a.id for a in auditor.list_assignments(seller_id="seller-1")] == [created["id"]]
+    assert auditor.list_assignments(seller_id="seller-9") == []
+    assert [a.id for a in world.client("service").list_assignments(loan_ref=created["loan_ref"])] == [
+        created["id"]
+    ]
+
+    payout = world.api.post(
+        "/v1/payouts", {"seller_id": "seller-1", "currency": "KES"}, key="admin", expect=201
+    )
+    listed = auditor.list_payouts(payee_kind="seller")
+    assert [(p.id, p.payee_id, p.amount_minor) for p in listed] == [
+        (payout["id"], "seller-1", 58_500 - 11_700)
+    ]
+    assert auditor.get_payout(payout["id"]).status == payout["status"]
+    assert auditor.list_payouts(payee_kind="lender") == []
+    assert auditor.list_payouts(offset=1) == []
+    with pytest.raises(UpstreamProblem) as caught:
+        world.client("market").list_payouts()
+    assert caught.value.status == 403
+    with pytest.raises(UpstreamProblem) as caught:
+        auditor.get_assignment("nope")
+    assert caught.value.status == 404
+
+
+def test_the_webhook_methods_loans_uses(world: World) -> None:
+    loans = world.client("service")
+    made = loans.subscribe(
+        url="https://loans.example/v1/inbound/escrow", topics=["assignment.swept"], idempotency_key="sub-1"
+    )
+    assert made.secret and made.active and made.topics == ["assignment.swept"]
+    listed = loans.subscriptions()
+    assert [(s.id, s.secret) for s in listed] == [(made.id, None)]
+    assert loans.deactivate_subscription(made.id, idempotency_key="off-1").active is False
+
+
+def _canned(body: bytes) -> httpx.Client:
+    """An escrow that is not one: every request answers 200 with ``body``."""
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, headers={"content-type": "application/json"}, content=body)
+
+    return httpx.Client(base_url="http://escrow.test", transport=httpx.MockTransport(answer))
+
+
+@pytest.mark.parametrize(
+    ("body", "call"),
+    [
+        (b"<html>gateway</html>", lambda c: c.get_escrow("e-1")),
+        (b'{"escrows": [{"id": "e-1"}]}', lambda c: c.list_escrows()),
+        (b'{"ok": true, "accounts": 1, "entries": "many", "postings": 0}', lambda c: c.verify_ledger()),
+        (
+            b'{"currencies": [{"currency": "KES", "debits_minor": 1.5, "credits_minor": 1.5}],'
+            b' "accounts": [], "balanced": true}',
+            lambda c: c.trial_balance(),
+        ),
+        (b'{"payouts": {"id": "p-1"}}', lambda c: c.list_payouts()),
+        (b"[]", lambda c: c.get_assignment("a-1")),
+        (b'{"id": "s-1"}', lambda c: c.subscriptions()),
+    ],
+)
+def test_an_unparsable_answer_is_a_502(body: bytes, call: Callable[[EscrowClient], object]) -> None:
+    with _canned(body) as http, pytest.raises(UpstreamProblem) as caught:
+        call(EscrowClient(http))
+    assert caught.value.status == 502
+    assert caught.value.problem["detail"].startswith("unexpected answer to GET /v1/")
