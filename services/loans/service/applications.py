@@ -245,6 +245,13 @@ def require_application(session: Session, application_id: str, *, lock: bool = F
     return application
 
 
+def _utc_bound(field: str, value: datetime | None) -> datetime | None:
+    try:
+        return None if value is None else as_utc(value)
+    except OverflowError:  # 9999-12-31T23:59-23:00 is after the last representable UTC time
+        raise ValidationProblem([(field, "is outside the range of representable times")]) from None
+
+
 def list_applications(
     session: Session,
     *,
@@ -263,8 +270,8 @@ def list_applications(
 
     A time without an offset is UTC; ``submitted_to`` must come after ``submitted_from``.
     """
-    start = None if submitted_from is None else as_utc(submitted_from)
-    end = None if submitted_to is None else as_utc(submitted_to)
+    start = _utc_bound("query.submitted_from", submitted_from)
+    end = _utc_bound("query.submitted_to", submitted_to)
     if start is not None and end is not None and end <= start:
         raise ValidationProblem([("query.submitted_to", "must be later than submitted_from")])
     return repo.list_applications(

@@ -102,6 +102,8 @@ def test_the_queue_filters_by_submission_time_from_inclusive_to_exclusive(
             "query.submitted_to",
         ),
         ({"product_id": "p" * 37}, "query.product_id"),
+        ({"submitted_from": "9999-12-31T23:59:59-23:00"}, "query.submitted_from"),
+        ({"submitted_to": "0001-01-01T00:00:00+23:00"}, "query.submitted_to"),
     ],
 )
 def test_malformed_queue_filters_are_422_problems_naming_the_parameter(
