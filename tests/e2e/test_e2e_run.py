@@ -24,7 +24,7 @@ from tests.support import free_port
 
 TODAY = datetime.now(UTC).date().isoformat()
 ROLES = {"loan_officer", "credit_manager", "marketplace", "auditor", "admin"}
-CREDENTIALS = ROLES | {"service:scoring", "service:escrow", "service:loans"}
+CREDENTIALS = ROLES | {"service:scoring", "service:escrow", "service:loans", "service:console"}
 """dev-keys.json: a key per role people use, and each service's own credential (no shared one)."""
 
 
@@ -210,14 +210,30 @@ def _marketplace_key_is_bound_to_its_marketplace(ports: dict[str, int], keys: di
     assert escrow["marketplace"] == "dev-marketplace"
 
 
+def _a_person_signs_in_to_the_console(port: int, person: dict[str, str]) -> None:
+    """The console process serves its sign-in page and lets a development user in."""
+    with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=10) as browser:
+        page = browser.get("/login")
+        assert (
+            page.status_code == 200 and ">Username</label>" in page.text and ">Sign in</button>" in page.text
+        )
+        token = page.text.split('name="login_csrf" value="', 1)[1].split('"', 1)[0]
+        signed_in = browser.post("/login", data={**person, "login_csrf": token, "next": "/"})
+        assert signed_in.status_code == 303 and signed_in.headers["location"] == "/"
+        home = browser.get("/")
+        assert home.status_code == 200 and "Sign out" in home.text
+
+
 def test_bootstrap_then_run_brings_every_service_to_ready(tmp_path: Path) -> None:
     repo = Path(__file__).resolve().parents[2]
-    ports = {name: free_port() for name in ("scoring", "escrow", "loans")}
+    ports = {name: free_port() for name in ("scoring", "escrow", "loans", "console")}
     env = {k: v for k, v in os.environ.items() if not k.startswith("AGRIFIN_")}
     env.update({"AGRIFIN_VAR_DIR": str(tmp_path / "var"), "PYTHONPATH": str(repo)})
     env.update({f"AGRIFIN_{name.upper()}_PORT": str(port) for name, port in ports.items()})
     env["AGRIFIN_LOANS_SCORING_URL"] = f"http://127.0.0.1:{ports['scoring']}"
     env["AGRIFIN_LOANS_ESCROW_URL"] = f"http://127.0.0.1:{ports['escrow']}"
+    for name in ("scoring", "escrow", "loans"):
+        env[f"AGRIFIN_CONSOLE_{name.upper()}_URL"] = f"http://127.0.0.1:{ports[name]}"
     dev_keys = tmp_path / "var" / "dev-keys.json"
 
     first = _agrifin("bootstrap", "--dev-keys", str(dev_keys), env=env, cwd=repo)
@@ -227,10 +243,17 @@ def test_bootstrap_then_run_brings_every_service_to_ready(tmp_path: Path) -> Non
     assert set(keys) == CREDENTIALS
     assert stat.S_IMODE(dev_keys.stat().st_mode) == 0o600
     assert (tmp_path / "var" / "keys").is_dir()
+    dev_users = tmp_path / "var" / "dev-users.json"
+    assert str(dev_users) in first.stdout
+    assert stat.S_IMODE(dev_users.stat().st_mode) == 0o600
+    people = json.loads(dev_users.read_text())
+    assert {"loan_officer", "credit_manager", "auditor", "admin"} <= set(people)
+    assert all(set(entry) == {"username", "password"} for entry in people.values())
 
     second = _agrifin("bootstrap", "--dev-keys", str(dev_keys), env=env, cwd=repo)
     assert second.returncode == 0, second.stderr
     assert json.loads(dev_keys.read_text()) == keys
+    assert json.loads(dev_users.read_text()) == people  # the same people, the same passwords
 
     proc = subprocess.Popen(
         [sys.executable, "-m", "services.cli", "run"],
@@ -242,7 +265,7 @@ def test_bootstrap_then_run_brings_every_service_to_ready(tmp_path: Path) -> Non
     try:
         deadline = time.monotonic() + 120
         ready: dict[str, int] = {}
-        while time.monotonic() < deadline and len(ready) < 3:
+        while time.monotonic() < deadline and len(ready) < len(ports):
             for name, port in ports.items():
                 try:
                     response = httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=2)
@@ -262,6 +285,7 @@ def test_bootstrap_then_run_brings_every_service_to_ready(tmp_path: Path) -> Non
                 headers={"Authorization": f"Bearer {keys['auditor']}"},
             )
             assert authorised.status_code == 200 and authorised.json()["ok"] is True
+        _a_person_signs_in_to_the_console(ports["console"], people["loan_officer"])
         application_id = _loan_application_is_scored_across_processes(ports, keys)
         _marketplace_key_is_bound_to_its_marketplace(ports, keys)
         _sale_proceeds_repay_the_loan(ports, keys, application_id)
