@@ -2,11 +2,9 @@
 
 * escrows: ``list_escrows`` (``EscrowFilters``, limit, offset), ``get_escrow`` (lots, the
   money view read from escrow's ledger, the timeline), ``entries`` (journal entries);
-* the ledger, for auditors: ``trial_balance``, ``verify_ledger``;
-* money out and proceeds: ``list_payouts`` / ``get_payout``, ``list_assignments`` /
-  ``get_assignment``;
-* webhook subscriptions (``/v1/webhooks``), which loans uses to subscribe itself to escrow's
-  ``assignment.swept`` events;
+* the ledger, for auditors: ``trial_balance``, ``verify_ledger``; money out and proceeds:
+  ``list_payouts`` / ``get_payout``, ``list_assignments`` / ``get_assignment``;
+* webhook subscriptions (``/v1/webhooks``): loans subscribes itself to ``assignment.swept``;
 * the audit routes every service has (``PlatformClient``).
 
 Money is integer minor units beside its currency, never a float. Errors are the shared
@@ -17,11 +15,13 @@ answer that does not parse as below.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any, Literal, TypeVar
 from urllib.parse import quote
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StrictInt, ValidationError
+import httpx
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StrictInt, TypeAdapter, ValidationError
 
 from shared.clients.platform import PlatformClient, unexpected_answer
 
@@ -56,10 +56,8 @@ class EscrowFilters(BaseModel):
 
     def params(self) -> dict[str, str]:
         """The query parameters of these filters."""
-        out: dict[str, str] = {}
-        for name, value in self.model_dump(exclude_none=True).items():
-            out[name] = value.isoformat() if isinstance(value, datetime) else str(value)
-        return out
+        given = self.model_dump(exclude_none=True).items()
+        return {k: v.isoformat() if isinstance(v, datetime) else str(v) for k, v in given}
 
 
 class EscrowSummary(_Answer):
@@ -286,10 +284,6 @@ class Assignment(_Answer):
     updated_at: datetime
 
 
-class _Subscriptions(BaseModel):
-    items: list[WebhookSubscription]
-
-
 class _EscrowPage(_Answer):
     escrows: list[EscrowSummary]
 
@@ -308,6 +302,8 @@ class _AssignmentPage(_Answer):
 
 
 Model = TypeVar("Model", bound=BaseModel)
+Parsed = TypeVar("Parsed")
+_SUBSCRIPTIONS = TypeAdapter(list[WebhookSubscription])
 
 
 def _segment(value: str) -> str:
@@ -319,17 +315,19 @@ def _given(**params: Any) -> dict[str, Any]:
     return {name: value for name, value in params.items() if value is not None}
 
 
+def _parsed(what: str, response: httpx.Response, parse: Callable[[Any], Parsed]) -> Parsed:
+    """The answer as ``parse`` reads it; a 502 problem when it is not JSON or not that shape."""
+    try:
+        return parse(response.json())
+    except (ValueError, ValidationError) as exc:
+        raise unexpected_answer(what, exc) from None
+
+
 class EscrowClient(PlatformClient):
     """Calls the escrow service."""
 
     def _get(self, path: str, model: type[Model], params: dict[str, Any] | None = None) -> Model:
-        response = self.request("GET", path, params=params)
-        try:
-            return model.model_validate(response.json())
-        except (ValueError, ValidationError) as exc:  # not JSON, or not the shape expected
-            raise unexpected_answer(f"GET {path}", exc) from None
-
-    # --- escrows --------------------------------------------------------------------------
+        return _parsed(f"GET {path}", self.request("GET", path, params=params), model.model_validate)
 
     def list_escrows(
         self, filters: EscrowFilters | None = None, *, limit: int = 100, offset: int = 0
@@ -346,8 +344,6 @@ class EscrowClient(PlatformClient):
         """The escrow's journal entries with their postings, oldest first."""
         return self._get(f"/v1/escrows/{_segment(escrow_id)}/entries", _Entries).entries
 
-    # --- the ledger -----------------------------------------------------------------------
-
     def trial_balance(self) -> TrialBalance:
         """Every account's balance, per currency debits against credits (auditor, admin)."""
         return self._get("/v1/ledger/trial-balance", TrialBalance)
@@ -355,8 +351,6 @@ class EscrowClient(PlatformClient):
     def verify_ledger(self) -> LedgerVerification:
         """Escrow's full recomputation of its ledger (auditor, admin)."""
         return self._get("/v1/ledger/verify", LedgerVerification)
-
-    # --- payouts and assignments ----------------------------------------------------------
 
     def list_payouts(
         self,
@@ -376,12 +370,7 @@ class EscrowClient(PlatformClient):
         return self._get(f"/v1/payouts/{_segment(payout_id)}", Payout)
 
     def list_assignments(
-        self,
-        *,
-        seller_id: str | None = None,
-        loan_ref: str | None = None,
-        limit: int = 100,
-        offset: int = 0,
+        self, *, seller_id: str | None = None, loan_ref: str | None = None, limit: int = 100, offset: int = 0
     ) -> list[Assignment]:
         """Assignments of proceeds, newest first (auditor, admin, loans)."""
         params = _given(seller_id=seller_id, loan_ref=loan_ref, limit=limit, offset=offset)
@@ -391,31 +380,20 @@ class EscrowClient(PlatformClient):
         """One assignment and how much of its cap has been swept."""
         return self._get(f"/v1/assignments/{_segment(assignment_id)}", Assignment)
 
-    # --- webhook subscriptions ------------------------------------------------------------
-
     def subscriptions(self) -> list[WebhookSubscription]:
         """The webhook subscriptions this caller's key may see."""
-        response = self.request("GET", "/v1/webhooks")
-        try:
-            return _Subscriptions.model_validate({"items": response.json()}).items
-        except (ValueError, ValidationError) as exc:
-            raise unexpected_answer("GET /v1/webhooks", exc) from None
+        return _parsed(
+            "GET /v1/webhooks", self.request("GET", "/v1/webhooks"), _SUBSCRIPTIONS.validate_python
+        )
 
     def subscribe(self, *, url: str, topics: list[str], idempotency_key: str) -> WebhookSubscription:
         """Subscribe ``url`` to ``topics``; the answer carries the signing secret (once)."""
-        response = self.request(
-            "POST", "/v1/webhooks", json={"url": url, "topics": topics}, idempotency_key=idempotency_key
-        )
-        try:
-            return WebhookSubscription.model_validate(response.json())
-        except (ValueError, ValidationError) as exc:
-            raise unexpected_answer("POST /v1/webhooks", exc) from None
+        body = {"url": url, "topics": topics}
+        response = self.request("POST", "/v1/webhooks", json=body, idempotency_key=idempotency_key)
+        return _parsed("POST /v1/webhooks", response, WebhookSubscription.model_validate)
 
     def deactivate_subscription(self, subscription_id: str, *, idempotency_key: str) -> WebhookSubscription:
         """Stop escrow delivering to a subscription."""
         path = f"/v1/webhooks/{_segment(subscription_id)}/deactivate"
         response = self.request("POST", path, idempotency_key=idempotency_key)
-        try:
-            return WebhookSubscription.model_validate(response.json())
-        except (ValueError, ValidationError) as exc:
-            raise unexpected_answer(f"POST {path}", exc) from None
+        return _parsed(f"POST {path}", response, WebhookSubscription.model_validate)
