@@ -11,7 +11,7 @@ audits and applies maker-checker to that person. Every state-changing call takes
 ``idempotency_key`` (so it is retried safely). Errors are the shared client's:
 ``ServiceUnreachable``, ``UpstreamProblem`` with loans' problem (403 maker-checker, 409 with
 ``allowed_actions``, 422 with ``errors``), and a 502 ``UpstreamProblem`` for an answer that
-does not parse.
+does not parse; each names the service when the client was given ``service=``.
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ import httpx
 from pydantic import BaseModel, ConfigDict, TypeAdapter, ValidationError
 
 from shared.clients.platform import PlatformClient, unexpected_answer
+from shared.http_client import UpstreamProblem
 
 MAX_IDS_PER_CALL = 100
 """Most borrower ids loans takes in one ``GET /v1/borrowers?ids=`` (the client splits longer lists)."""
@@ -379,11 +380,16 @@ def _note(note: str | None) -> dict[str, str] | None:
 class LoansClient(PlatformClient):
     """Calls the loans service (and, through ``PlatformClient``, its audit routes)."""
 
+    def _unexpected(self, what: str, exc: Exception) -> UpstreamProblem:
+        problem = unexpected_answer(what, exc)
+        problem.service = self.service
+        return problem
+
     def _answer(self, adapter: TypeAdapter[_T], response: httpx.Response, what: str) -> _T:
         try:
             return adapter.validate_python(response.json())
         except (ValueError, ValidationError) as exc:
-            raise unexpected_answer(what, exc) from None
+            raise self._unexpected(what, exc) from None
 
     def _get(self, adapter: TypeAdapter[_T], path: str, params: Mapping[str, Any] | None = None) -> _T:
         response = self.request("GET", path, params=_drop_none(params or {}))
@@ -615,7 +621,7 @@ class LoansClient(PlatformClient):
         params = _drop_none({"as_of": _iso(as_of)})
         response = self.request("GET", "/v1/portfolio/par.csv", params=params)
         if not response.headers.get("content-type", "").startswith("text/csv"):
-            raise unexpected_answer("GET /v1/portfolio/par.csv", ValueError("the answer is not text/csv"))
+            raise self._unexpected("GET /v1/portfolio/par.csv", ValueError("the answer is not text/csv"))
         return response.text
 
     def business_date(self) -> BusinessDate:

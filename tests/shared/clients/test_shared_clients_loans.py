@@ -284,8 +284,9 @@ def test_an_answer_that_does_not_parse_is_a_502(call: Callable[[LoansClient], An
         ) as http,
         pytest.raises(UpstreamProblem) as bad,
     ):
-        call(LoansClient(http, api_key="k"))
+        call(LoansClient(http, api_key="k", service="loans"))
     assert bad.value.status == 502 and "unexpected answer to GET /v1/" in bad.value.problem["detail"]
+    assert bad.value.service == "loans"
 
 
 def test_an_answer_that_is_not_json_is_a_502() -> None:
