@@ -13,5 +13,5 @@ COPY bench ./bench
 RUN pip install --no-cache-dir --no-deps -e .
 RUN useradd --system --uid 10001 agrifin && mkdir -p /app/var && chown agrifin /app/var
 USER agrifin
-EXPOSE 8001 8002 8003
+EXPOSE 8000 8001 8002 8003
 CMD ["agrifin", "--help"]
