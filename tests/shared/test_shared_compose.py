@@ -16,12 +16,12 @@ def _compose() -> dict[str, Any]:
 
 
 def test_postgres_and_every_process_are_declared() -> None:
-    assert set(_compose()["services"]) == {"postgres", "scoring", "escrow", "loans", "worker"}
+    assert set(_compose()["services"]) == {"postgres", "scoring", "escrow", "loans", "console", "worker"}
 
 
 def test_services_build_from_one_image_with_their_own_database_and_port() -> None:
     services = _compose()["services"]
-    ports = {"scoring": 8001, "escrow": 8002, "loans": 8003}
+    ports = {"scoring": 8001, "escrow": 8002, "loans": 8003, "console": 8000}
     for name, port in ports.items():
         svc = services[name]
         env = svc["environment"]
