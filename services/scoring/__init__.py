@@ -5,17 +5,18 @@ Read top-down:
 * ``app``          the FastAPI app and its routers (``api/``: scores, models, segments,
                    monitoring, keys; ``api.deps``: roles, the typed context, store, language)
 * ``schemas/``     request and response bodies, one module per resource (scores, models,
-                   segments, keys); ``presenters`` turns stored rows into them
-* ``service/``     use cases: score and sign (``decisions``), ``replay``, the model
-                   ``registry`` (train, register, promote, cards), ``segments``,
-                   ``monitoring`` (PSI, fairness), ``batch`` scoring of files; they flush,
-                   never commit
+                   segments, monitoring, keys); ``presenters`` turns stored rows into them
+* ``service/``     use cases: score and sign, list and draw (``decisions``), ``replay``, the
+                   model ``registry`` (train, register, promote, champion history, cards),
+                   ``segments``, ``monitoring`` (PSI, fairness), ``batch`` scoring of files;
+                   they flush, never commit
 * ``repository/``  persistence: SQL of the ``registry`` and ``decisions``, the model-artifact
                    store on disk (``artifacts``), ``specs`` files, CSV/Parquet ``datafiles``
 * ``domain/``      pure: feature ``spec`` (pydantic), the model ``matrix``, ``synthetic`` data,
                    ``training`` and ``metrics``, the ``model`` and its text form, ``explain``
-                   (TreeSHAP points), ``scale``, ``receipt``, ``monitoring``, model ``card``,
-                   ``waterfall``, ``examples``
+                   (TreeSHAP points), ``scale``, ``receipt`` (the payload it signs; the format
+                   and its verification are ``shared.receipts``), ``monitoring``, model
+                   ``card``, ``waterfall`` (bars and PNG) and ``waterfall_svg``, ``examples``
 * ``jobs``         the worker runs queued training jobs (``POST /v1/models/train`` queues one)
 * ``bootstrap``    first start: a champion per built-in segment; ``cli`` adds ``agrifin
                    train``, ``score-batch`` and ``verify-receipt``

@@ -205,7 +205,7 @@ def verify_receipt(
     ] = None,
 ) -> None:
     """Verify a score receipt offline: exit 0 when valid, 1 when not."""
-    from services.scoring.domain.receipt import verify_score_document
+    from shared.receipts import check_score_document
 
     try:
         document = json.loads(file.read_text(encoding="utf-8"))
@@ -216,7 +216,7 @@ def verify_receipt(
     if not isinstance(document, dict):
         typer.echo(json.dumps({"valid": False, "reason": "not a JSON object"}))
         raise typer.Exit(1)
-    check = verify_score_document(document, published)
+    check = check_score_document(document, published)
     score_id = check.payload.get("score_id") if check.payload else None
     typer.echo(
         json.dumps(

@@ -7,7 +7,12 @@
 - ``scoring_decisions``: every score, with its inputs, outcome and signed receipt.
   ``outcome`` is JSON (``repr`` precision, so floats round-trip bit for bit); the ``score``,
   ``pd``, ``grade`` and ``decision_hint`` columns duplicate it for queries and monitoring.
+  Indexed for the decision explorer (newest first, by any one of time, segment, subject,
+  model version or hint).
 - ``scoring_shadow_scores``: what each challenger would have scored for a decision.
+- ``scoring_promotions``: every time a version became its segment's champion, by whom, and
+  the champion it replaced (the segment's champion history; ``promoted_at``/``promoted_by``
+  on the version keep only its latest promotion).
 
 JSON columns are ``Text`` written by the repository (canonical JSON), the same on both
 backends.
@@ -88,8 +93,12 @@ class Decision(Base):
 
     __tablename__ = "scoring_decisions"
     __table_args__ = (
-        Index("ix_scoring_decisions_subject_created", "subject_id", "created_at"),
-        Index("ix_scoring_decisions_segment_created", "segment", "created_at"),
+        # each ends in (created_at, id): the explorer's order, so even a deep page reads no table row
+        Index("ix_scoring_decisions_created", "created_at", "id"),
+        Index("ix_scoring_decisions_subject_created", "subject_id", "created_at", "id"),
+        Index("ix_scoring_decisions_segment_created", "segment", "created_at", "id"),
+        Index("ix_scoring_decisions_model_created", "model_version", "created_at", "id"),
+        Index("ix_scoring_decisions_hint_created", "decision_hint", "created_at", "id"),
     )
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True)
@@ -126,3 +135,20 @@ class ShadowScore(Base):
     grade: Mapped[str] = mapped_column(String(1))
     decision_hint: Mapped[str] = mapped_column(String(16))
     created_at: Mapped[datetime] = mapped_column(_TS)
+
+
+class Promotion(Base):
+    """A version made its segment's champion: when, by whom, replacing which champion."""
+
+    __tablename__ = "scoring_promotions"
+    __table_args__ = (
+        Index("ix_scoring_promotions_segment_promoted", "segment", "promoted_at"),
+        Index("ix_scoring_promotions_version", "version"),
+    )
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
+    segment: Mapped[str] = mapped_column(String(40))
+    version: Mapped[str] = mapped_column(ForeignKey("scoring_models.version"))
+    previous_version: Mapped[str | None] = mapped_column(ForeignKey("scoring_models.version"), nullable=True)
+    promoted_at: Mapped[datetime] = mapped_column(_TS)
+    promoted_by: Mapped[str] = mapped_column(String(128))

@@ -11,8 +11,15 @@ import json
 from typing import Any
 
 from services.scoring.domain.spec import spec_to_dict
-from services.scoring.models import Decision, ModelVersion, ShadowScore
-from services.scoring.schemas import ModelDetail, ModelOut, ScoreOut, SegmentOut, ShadowOut
+from services.scoring.models import Decision, ModelVersion, Promotion, ShadowScore
+from services.scoring.schemas import (
+    ModelDetail,
+    ModelOut,
+    PromotionOut,
+    ScoreOut,
+    SegmentOut,
+    ShadowOut,
+)
 from services.scoring.service.segments import SegmentDetail, SegmentEntry
 from shared.clock import utc_iso
 
@@ -82,8 +89,19 @@ def model_out(row: ModelVersion) -> ModelOut:
     return ModelOut.model_validate(_model_fields(row))
 
 
-def model_detail_out(row: ModelVersion) -> ModelDetail:
-    """A registry entry with its spec, parameters, library versions and metrics."""
+def promotion_out(row: Promotion) -> PromotionOut:
+    """One promotion of the champion history."""
+    return PromotionOut(
+        segment=row.segment,
+        version=row.version,
+        previous_version=row.previous_version,
+        promoted_at=utc_iso(row.promoted_at),
+        promoted_by=row.promoted_by,
+    )
+
+
+def model_detail_out(row: ModelVersion, promotions: list[Promotion]) -> ModelDetail:
+    """A registry entry with its spec, parameters, library versions, metrics and promotions."""
     return ModelDetail.model_validate(
         {
             **_model_fields(row),
@@ -91,6 +109,7 @@ def model_detail_out(row: ModelVersion) -> ModelDetail:
             "parameters": json.loads(row.parameters),
             "library_versions": json.loads(row.library_versions),
             "metrics": json.loads(row.metrics),
+            "promotions": [promotion_out(p) for p in promotions],
         }
     )
 

@@ -47,8 +47,10 @@ def list_models(
 
 @router.get("/models/{version}", response_model=ModelDetail)
 def get_model(version: str, session: SessionDep, _: Reader) -> ModelDetail:
-    """A version: status, artifact SHA-256, spec, parameters, library versions, data, metrics."""
-    return model_detail_out(registry.get_version(session, version))
+    """A version: status, artifact SHA-256, spec, parameters, library versions, data, metrics,
+    and every time it was promoted (who, when, replacing which version)."""
+    row = registry.get_version(session, version)
+    return model_detail_out(row, registry.version_promotions(session, version))
 
 
 @router.post("/models/{version}/promote", response_model=ModelOut)

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from datetime import datetime
+from typing import Annotated, Any, Literal
 
 from fastapi import Query, Response
 
@@ -20,8 +21,11 @@ from services.scoring.schemas import ReplayOut, ScoreIn, ScoreList, ScoreOut, Sh
 from services.scoring.service import decisions
 from services.scoring.service.replay import replay_decision
 from shared.api import SessionDep, service_router
+from shared.clock import as_utc
 
 router = service_router(prefix="/v1", tags=["scores"])
+
+Hint = Literal["approve", "review", "decline"]
 
 
 @router.post("/scores", status_code=201, response_model=ScoreOut)
@@ -55,14 +59,30 @@ def list_scores(
     _: Reader,
     subject_id: Annotated[str | None, Query(max_length=128)] = None,
     segment: Annotated[str | None, Query(max_length=40)] = None,
+    model_version: Annotated[str | None, Query(max_length=64)] = None,
+    decision_hint: Annotated[Hint | None, Query()] = None,
+    scored_from: Annotated[datetime | None, Query(description="ISO-8601, inclusive")] = None,
+    scored_to: Annotated[datetime | None, Query(description="ISO-8601, exclusive")] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     offset: Annotated[int, Query(ge=0)] = 0,
 ) -> ScoreList:
-    """Stored decisions, newest first, optionally for one subject or segment."""
-    rows = decisions.list_decisions(
-        session, subject_id=subject_id, segment=segment, limit=limit, offset=offset
+    """Stored decisions, newest first, narrowed by subject, segment, model version, hint and a
+    time window (any combination); ``next_offset`` is the next page's offset, null on the last."""
+    where = decisions.DecisionFilter(
+        subject_id=subject_id,
+        segment=segment,
+        model_version=model_version,
+        decision_hint=decision_hint,
+        scored_from=as_utc(scored_from) if scored_from is not None else None,
+        scored_to=as_utc(scored_to) if scored_to is not None else None,
     )
-    return ScoreList(scores=[decision_out(row, lang) for row in rows])
+    rows = decisions.list_decisions(session, where, limit=limit + 1, offset=offset)
+    return ScoreList(
+        scores=[decision_out(row, lang) for row in rows[:limit]],
+        limit=limit,
+        offset=offset,
+        next_offset=offset + limit if len(rows) > limit else None,
+    )
 
 
 @router.get("/scores/{score_id}", response_model=ScoreOut)
@@ -91,7 +111,19 @@ def replay_score(
     response_class=Response,
     responses={200: {"content": {"image/png": {}}, "description": "PNG waterfall chart"}},
 )
-def score_waterfall(score_id: str, session: SessionDep, lang: LangDep, _: Reader) -> Response:
-    """A waterfall chart from base points through each feature's points to the score."""
-    png = decisions.waterfall_png(decisions.get_decision(session, score_id), lang)
+def score_waterfall(score_id: str, session: SessionDep, _: Reader) -> Response:
+    """A waterfall chart from base points through each feature's points to the score (English)."""
+    png = decisions.waterfall_png(decisions.get_decision(session, score_id))
     return Response(png, media_type="image/png")
+
+
+@router.get(
+    "/scores/{score_id}/waterfall.svg",
+    response_class=Response,
+    responses={200: {"content": {"image/svg+xml": {}}, "description": "SVG waterfall chart"}},
+)
+def score_waterfall_svg(score_id: str, session: SessionDep, lang: LangDep, _: Reader) -> Response:
+    """The waterfall as SVG: a ``<title>``, a ``<desc>`` that says the whole chart in words (its
+    text alternative) and labels in the caller's language (``?lang=zh``)."""
+    svg = decisions.waterfall_svg(decisions.get_decision(session, score_id), lang)
+    return Response(svg, media_type="image/svg+xml; charset=utf-8", headers={"Content-Language": lang})

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from itertools import pairwise
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -108,23 +109,51 @@ def _actual_ratios(entry: Mapping[str, Any], values: Matrix) -> list[float]:
     return categorical_ratios(values, len(entry["categories"]))
 
 
+def bin_labels(entry: Mapping[str, Any]) -> list[str]:
+    """Readable labels of a baseline entry's bins: ``≤ e0``, ``e0 – e1`` …, ``> ek`` or the
+    categories, then ``missing``."""
+    if entry["kind"] != "numeric":
+        return [*entry["categories"], "missing"]
+    edges = [f"{e:g}" for e in entry["edges"]]
+    if not edges:
+        return ["all", "missing"]
+    inner = [f"{lo} – {hi}" for lo, hi in pairwise(edges)]
+    return [f"≤ {edges[0]}", *inner, f"> {edges[-1]}", "missing"]
+
+
+def _stability(entry: Mapping[str, Any], values: Matrix) -> dict[str, Any]:
+    """PSI, band and the bins (label, expected and actual share) of one distribution."""
+    actual = _actual_ratios(entry, values)
+    value = psi(entry["ratios"], actual)
+    out: dict[str, Any] = {"psi": value, "band": psi_band(value), "kind": entry["kind"]}
+    if entry["kind"] == "numeric":
+        out["edges"] = list(entry["edges"])
+    else:
+        out["categories"] = list(entry["categories"])
+    out["bins"] = [
+        {"label": label, "expected": float(e), "actual": float(a)}
+        for label, e, a in zip(bin_labels(entry), entry["ratios"], actual, strict=True)
+    ]
+    return out
+
+
 def population_stability(
     baseline: Mapping[str, Any], spec: SegmentSpec, matrix: Matrix, scores: Matrix
 ) -> dict[str, Any]:
-    """PSI and band of the scores and of every feature of a new sample vs the baseline.
+    """PSI and band of the scores and of every feature of a new sample vs the baseline, with
+    each bin's expected (training) and actual share, so that a chart can be drawn.
 
-    Returns ``{"rows": n, "score": {"psi", "band"}, "features": {name: {"psi", "band"}}}``.
+    Returns ``{"rows": n, "score": entry, "features": {name: entry}}`` where an entry is
+    ``{"psi", "band", "kind", "edges" | "categories", "bins": [{"label", "expected", "actual"}]}``
+    (the last bin counts missing values).
     """
-    score_psi = psi(baseline["score"]["ratios"], _actual_ratios(baseline["score"], scores))
-    features: dict[str, dict[str, Any]] = {}
-    for j, f in enumerate(spec.features):
-        entry = baseline["features"][f.name]
-        value = psi(entry["ratios"], _actual_ratios(entry, matrix[:, j]))
-        features[f.name] = {"psi": value, "band": psi_band(value)}
     return {
         "rows": len(scores),
-        "score": {"psi": score_psi, "band": psi_band(score_psi)},
-        "features": features,
+        "score": _stability(baseline["score"], scores),
+        "features": {
+            f.name: _stability(baseline["features"][f.name], matrix[:, j])
+            for j, f in enumerate(spec.features)
+        },
     }
 
 

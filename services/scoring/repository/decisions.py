@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import Select, select
 from sqlalchemy.orm import Session
 
 from services.scoring.models import Decision, ShadowScore
@@ -25,16 +26,41 @@ def get_decision(session: Session, decision_id: str) -> Decision | None:
     return session.get(Decision, decision_id)
 
 
-def list_decisions(
-    session: Session, *, subject_id: str | None, segment: str | None, limit: int, offset: int
-) -> Sequence[Decision]:
-    """Decisions, newest first, optionally for one subject or segment."""
-    query = select(Decision).order_by(Decision.created_at.desc(), Decision.id)
-    if subject_id is not None:
-        query = query.where(Decision.subject_id == subject_id)
-    if segment is not None:
-        query = query.where(Decision.segment == segment)
-    return session.scalars(query.limit(limit).offset(offset)).all()
+@dataclass(frozen=True)
+class DecisionFilter:
+    """What the decision explorer narrows to (None: any); ``scored_from`` inclusive,
+    ``scored_to`` exclusive."""
+
+    subject_id: str | None = None
+    segment: str | None = None
+    model_version: str | None = None
+    decision_hint: str | None = None
+    scored_from: datetime | None = None
+    scored_to: datetime | None = None
+
+
+def decisions_query(where: DecisionFilter) -> Select[Decision]:
+    """Decisions narrowed by ``where``, newest first (``created_at, id`` descending, the order
+    the ``ix_scoring_decisions_*`` indexes serve)."""
+    query = select(Decision).order_by(Decision.created_at.desc(), Decision.id.desc())
+    for column, value in (
+        (Decision.subject_id, where.subject_id),
+        (Decision.segment, where.segment),
+        (Decision.model_version, where.model_version),
+        (Decision.decision_hint, where.decision_hint),
+    ):
+        if value is not None:
+            query = query.where(column == value)
+    if where.scored_from is not None:
+        query = query.where(Decision.created_at >= where.scored_from)
+    if where.scored_to is not None:
+        query = query.where(Decision.created_at < where.scored_to)
+    return query
+
+
+def list_decisions(session: Session, where: DecisionFilter, *, limit: int, offset: int) -> Sequence[Decision]:
+    """A page of :func:`decisions_query`."""
+    return session.scalars(decisions_query(where).limit(limit).offset(offset)).all()
 
 
 def decisions_since(

@@ -1,4 +1,4 @@
-"""SQL for the model registry (``scoring_models``)."""
+"""SQL for the model registry (``scoring_models``) and its champion history (``scoring_promotions``)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
 
-from services.scoring.models import STATUS_CHALLENGER, STATUS_CHAMPION, ModelVersion
+from services.scoring.models import STATUS_CHALLENGER, STATUS_CHAMPION, ModelVersion, Promotion
 
 _LOCK_NAMESPACE = 0x73636F72  # "scor"
 
@@ -102,3 +102,21 @@ def add_model(session: Session, row: ModelVersion) -> None:
     """Insert a version (flushed, so a duplicate fails here)."""
     session.add(row)
     session.flush()
+
+
+def add_promotion(session: Session, row: Promotion) -> None:
+    """Record that a version became its segment's champion."""
+    session.add(row)
+    session.flush()
+
+
+def promotions(
+    session: Session, *, segment: str | None = None, version: str | None = None, limit: int, offset: int = 0
+) -> Sequence[Promotion]:
+    """Promotions, newest first, of one segment or of one version."""
+    query = select(Promotion).order_by(Promotion.promoted_at.desc(), Promotion.id.desc())
+    if segment is not None:
+        query = query.where(Promotion.segment == segment)
+    if version is not None:
+        query = query.where(Promotion.version == version)
+    return session.scalars(query.limit(limit).offset(offset)).all()

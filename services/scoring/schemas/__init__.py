@@ -1,8 +1,9 @@
 """Request and response bodies of the scoring API (pydantic), one module per resource.
 
 * ``scores``    score requests, stored decisions, shadow scores, replays
-* ``models``    training requests and registry entries
+* ``models``    training requests, registry entries, champion promotions
 * ``segments``  the segment list
+* ``monitoring`` the stability (PSI) and fairness report
 * ``keys``      receipt verification keys
 """
 
@@ -13,10 +14,18 @@ from services.scoring.schemas.keys import (
     PublicKeys,
 )
 from services.scoring.schemas.models import (
+    ChampionHistory,
     ModelDetail,
     ModelList,
     ModelOut,
+    PromotionOut,
     TrainIn,
+)
+from services.scoring.schemas.monitoring import (
+    Fairness,
+    PsiBin,
+    Stability,
+    StabilityReport,
 )
 from services.scoring.schemas.scores import (
     Contribution,
@@ -36,11 +45,15 @@ from services.scoring.schemas.segments import (
 )
 
 __all__ = [
+    "ChampionHistory",
     "Contribution",
+    "Fairness",
     "ModelDetail",
     "ModelList",
     "ModelOut",
     "MonitoringIn",
+    "PromotionOut",
+    "PsiBin",
     "PublicKey",
     "PublicKeys",
     "ReasonOut",
@@ -53,5 +66,7 @@ __all__ = [
     "SegmentOut",
     "ShadowList",
     "ShadowOut",
+    "Stability",
+    "StabilityReport",
     "TrainIn",
 ]

@@ -33,13 +33,36 @@ class ModelOut(BaseModel):
     promoted_by: str | None
 
 
+class PromotionOut(BaseModel):
+    """A version made its segment's champion: when, by whom (the actor, naming the person when
+    the console acted for one), and the champion it replaced (null: the segment had none)."""
+
+    segment: str
+    version: str
+    previous_version: str | None
+    promoted_at: str
+    promoted_by: str
+
+
 class ModelDetail(ModelOut):
-    """A registry entry with its spec, parameters, library versions and metrics."""
+    """A registry entry with its spec, parameters, library versions, metrics and promotions."""
 
     spec: dict[str, Any]
     parameters: dict[str, Any]
     library_versions: dict[str, str]
     metrics: dict[str, Any]
+    promotions: list[PromotionOut] = Field(description="every time it became champion, newest first")
+
+
+class ChampionHistory(BaseModel):
+    """A segment's champion now and its promotions, newest first."""
+
+    segment: str
+    champion_version: str | None
+    promotions: list[PromotionOut]
+    limit: int
+    offset: int
+    next_offset: int | None
 
 
 class ModelList(BaseModel):

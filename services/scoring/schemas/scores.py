@@ -74,9 +74,12 @@ class ScoreOut(BaseModel):
 
 
 class ScoreList(BaseModel):
-    """Decisions, newest first."""
+    """A page of decisions, newest first."""
 
     scores: list[ScoreOut]
+    limit: int
+    offset: int
+    next_offset: int | None = Field(description="offset of the next page; null when this is the last")
 
 
 class ShadowOut(BaseModel):

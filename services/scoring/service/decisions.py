@@ -1,4 +1,4 @@
-"""Scoring use cases: score and sign a decision, read it back, replay it, draw it.
+"""Scoring use cases: score and sign a decision, read it back (and list it), draw it.
 
 The request path loads the champion from the store's cache, explains the applicant with
 the domain's ``explain_applicant`` (one LightGBM ``pred_contrib`` call, no pandas, no
@@ -30,10 +30,12 @@ from services.scoring.domain.receipt import (
 from services.scoring.domain.scale import grade_for, sigmoid_scalar
 from services.scoring.domain.spec import FeatureValidationError, validate_features
 from services.scoring.domain.waterfall import render_waterfall
+from services.scoring.domain.waterfall_svg import chart_title, render_waterfall_svg
 from services.scoring.models import Decision, ModelVersion, ShadowScore
 from services.scoring.repository import decisions as repo
 from services.scoring.repository import registry as registry_repo
 from services.scoring.repository.artifacts import ModelArtifactError, ModelStore
+from services.scoring.repository.decisions import DecisionFilter as DecisionFilter  # routes build it
 from services.scoring.service import segments
 from services.scoring.settings import ScoringContext, ScoringSettings
 from shared.changes import new_id, record_change
@@ -206,13 +208,11 @@ def get_decision(session: Session, decision_id: str) -> Decision:
     return decision
 
 
-def list_decisions(
-    session: Session, *, subject_id: str | None, segment: str | None, limit: int, offset: int
-) -> list[Decision]:
-    """Stored decisions, newest first."""
-    return list(
-        repo.list_decisions(session, subject_id=subject_id, segment=segment, limit=limit, offset=offset)
-    )
+def list_decisions(session: Session, where: DecisionFilter, *, limit: int, offset: int) -> list[Decision]:
+    """Stored decisions, newest first, narrowed by ``where`` (a window ending before it starts: 422)."""
+    if where.scored_from is not None and where.scored_to is not None and where.scored_to < where.scored_from:
+        raise ValidationProblem([("scored_to", "must not be before scored_from")])
+    return list(repo.list_decisions(session, where, limit=limit, offset=offset))
 
 
 def shadow_scores(session: Session, decision_id: str) -> list[ShadowScore]:
@@ -239,11 +239,15 @@ def stored_explanation(decision: Decision, lang: str = "en") -> Explanation:
     )
 
 
-def waterfall_png(decision: Decision, lang: str = "en") -> bytes:
-    """A PNG waterfall from base points through each feature's points to the score."""
-    explanation = stored_explanation(decision, lang)
-    title = (
-        f"{decision.subject_id}: score {explanation.score:.1f}, grade {explanation.grade}, "
-        f"PD {explanation.pd:.2%} ({decision.model_version})"
-    )
+def waterfall_png(decision: Decision) -> bytes:
+    """A PNG waterfall from base points through each feature's points to the score (English)."""
+    explanation = stored_explanation(decision)
+    title = chart_title(explanation, subject=decision.subject_id, model=decision.model_version, lang="en")
     return render_waterfall(explanation, title=title)
+
+
+def waterfall_svg(decision: Decision, lang: str = "en") -> str:
+    """The waterfall as SVG with a title and a text alternative, its words in ``lang``."""
+    explanation = stored_explanation(decision, lang)
+    title = chart_title(explanation, subject=decision.subject_id, model=decision.model_version, lang=lang)
+    return render_waterfall_svg(explanation, title=title, ident=f"waterfall-{decision.id}", lang=lang)

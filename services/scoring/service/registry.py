@@ -6,7 +6,9 @@ worker runs it (``run_training``, from the ``scoring.train`` job in ``services.s
 Versions are named ``<segment>-v<n>`` (``n`` counts up per segment under the segment lock).
 The first version of a segment becomes its champion; later ones are challengers until an
 admin or credit manager promotes them, which retires the previous champion. Registration
-and promotion are audited (``model.registered``, ``model.promoted``) and emitted as events.
+and promotion are audited (``model.registered``, ``model.promoted``) and emitted as events;
+every promotion is also a row of the champion history (``scoring_promotions``: who, when,
+replacing which version).
 """
 
 from __future__ import annotations
@@ -28,10 +30,12 @@ from services.scoring.models import (
     STATUS_CHAMPION,
     STATUS_RETIRED,
     ModelVersion,
+    Promotion,
 )
 from services.scoring.repository import registry as repo
 from services.scoring.repository.artifacts import ModelStore
 from services.scoring.repository.specs import builtin_spec
+from services.scoring.service import segments
 from services.scoring.settings import ScoringContext
 from shared.changes import record_change
 from shared.clock import utc_iso
@@ -118,6 +122,18 @@ def register_model(
 def _record_promotion(
     session: Session, ctx: ScoringContext, row: ModelVersion, *, actor: str, previous: str | None
 ) -> None:
+    """The champion history's row and the audited, emitted ``model.promoted``."""
+    assert row.promoted_at is not None
+    repo.add_promotion(
+        session,
+        Promotion(
+            segment=row.segment,
+            version=row.version,
+            previous_version=previous,
+            promoted_at=row.promoted_at,
+            promoted_by=actor,
+        ),
+    )
     record_change(
         session,
         ctx,
@@ -234,6 +250,27 @@ def get_version(session: Session, version: str) -> ModelVersion:
     if row is None:
         raise NotFound(f"no model version {version!r}")
     return row
+
+
+def version_promotions(session: Session, version: str) -> list[Promotion]:
+    """Every time ``version`` became champion, newest first."""
+    return list(repo.promotions(session, version=version, limit=PROMOTIONS_PER_VERSION))
+
+
+PROMOTIONS_PER_VERSION = 100
+"""At most this many of a version's promotions are listed with it (newest first)."""
+
+
+def champion_history(
+    session: Session, segment: str, *, limit: int, offset: int
+) -> tuple[str | None, list[Promotion]]:
+    """A segment's champion now and its promotions, newest first (who made which version
+    champion when, replacing which); NotFound for an unknown segment."""
+    if not segments.is_known(session, segment):
+        raise NotFound(f"unknown segment {segment!r}")
+    champion = repo.champion(session, segment)
+    rows = repo.promotions(session, segment=segment, limit=limit, offset=offset)
+    return (champion.version if champion is not None else None), list(rows)
 
 
 def load_version(session: Session, store: ModelStore, version: str) -> tuple[ModelVersion, TrainedModel]:

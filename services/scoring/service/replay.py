@@ -15,7 +15,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from services.scoring.domain.explain import explain_applicant
-from services.scoring.domain.receipt import features_sha256
+from services.scoring.domain.receipt import check_receipt, features_sha256
 from services.scoring.domain.spec import FeatureValidationError
 from services.scoring.models import Decision
 from services.scoring.repository.artifacts import ModelStore
@@ -60,9 +60,10 @@ def _receipt_problems(
 ) -> list[dict[str, Any]]:
     receipt = json.loads(decision.receipt)
     problems: list[dict[str, Any]] = []
-    if not ctx.keyring.verify(receipt["key_id"], receipt["payload"], receipt["signature"]):
+    check = check_receipt(receipt, ctx.keyring.public_keys())
+    if not check.valid:
         problems.append(
-            {"field": "receipt.signature", "original": receipt["signature"], "replayed": "does not verify"}
+            {"field": "receipt.signature", "original": receipt["signature"], "replayed": check.reason}
         )
     signed = json.loads(receipt["payload"])
     expected = {

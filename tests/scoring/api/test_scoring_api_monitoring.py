@@ -60,6 +60,14 @@ def test_psi_flags_a_shifted_sample_and_fairness_is_reported(
     assert shifted["features"]["land_area_ha"]["psi"] > stable["features"]["land_area_ha"]["psi"]
     assert shifted["score"]["band"] in ("moderate", "significant")
     assert shifted["bands"]["significant"] == "psi >= 0.25"
+    land = shifted["features"]["land_area_ha"]
+    assert land["kind"] == "numeric" and len(land["bins"]) == len(land["edges"]) + 2
+    assert sum(b["actual"] for b in land["bins"][-3:-1]) > sum(b["expected"] for b in land["bins"][-3:-1])
+    tenure = shifted["features"]["land_tenure"]
+    assert tenure["edges"] is None and [b["label"] for b in tenure["bins"]][-1] == "missing"
+    assert shifted["score"]["bins"] and all(
+        set(b) == {"label", "expected", "actual"} for b in shifted["score"]["bins"]
+    )
 
     fairness = stable["fairness"]
     hints = np.array([o["decision_hint"] == "approve" for o in like_training])

@@ -83,7 +83,7 @@ def test_a_decision_is_stored_audited_and_emitted(
     assert [s["id"] for s in listed.json()["scores"]] == [out["id"]]
     assert client.get(
         "/v1/scores", params={"subject_id": "nobody"}, headers=headers(Role.AUDITOR)
-    ).json() == {"scores": []}
+    ).json() == {"scores": [], "limit": 50, "offset": 0, "next_offset": None}
     assert client.get("/v1/scores/no-such-id", headers=headers(Role.AUDITOR)).status_code == 404
 
 

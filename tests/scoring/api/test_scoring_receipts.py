@@ -13,7 +13,7 @@ from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
 from services.cli import app as cli_app
-from services.scoring.domain.receipt import PAYLOAD_FIELDS, features_sha256, verify_receipt
+from services.scoring.domain.receipt import PAYLOAD_FIELDS, check_receipt, features_sha256
 from shared.auth import Role
 from shared.crypto import canonical_json, sha256_hex
 from shared.platform import ServiceContext
@@ -43,7 +43,7 @@ def test_keys_are_public_and_match_the_keyring(published: dict[str, Any], ctx: S
 
 
 def test_the_receipt_signs_the_decision(scored: dict[str, Any], published: dict[str, Any]) -> None:
-    check = verify_receipt(scored["receipt"], published["keys"])
+    check = check_receipt(scored["receipt"], published["keys"])
     assert check.valid, check.reason
     payload = json.loads(scored["receipt"]["payload"])
     assert scored["receipt"]["payload"] == canonical_json(payload)
@@ -62,11 +62,11 @@ def test_a_changed_payload_or_signature_fails(scored: dict[str, Any], published:
     receipt = scored["receipt"]
     payload = json.loads(receipt["payload"])
     forged = canonical_json({**payload, "score": payload["score"] + 40})
-    assert not verify_receipt({**receipt, "payload": forged}, published["keys"]).valid
+    assert not check_receipt({**receipt, "payload": forged}, published["keys"]).valid
     flipped = ("A" if receipt["signature"][0] != "A" else "B") + receipt["signature"][1:]
-    assert not verify_receipt({**receipt, "signature": flipped}, published["keys"]).valid
-    assert not verify_receipt({**receipt, "key_id": "sig-unknown"}, published["keys"]).valid
-    assert not verify_receipt({**receipt, "alg": "RS256"}, published["keys"]).valid
+    assert not check_receipt({**receipt, "signature": flipped}, published["keys"]).valid
+    assert not check_receipt({**receipt, "key_id": "sig-unknown"}, published["keys"]).valid
+    assert not check_receipt({**receipt, "alg": "RS256"}, published["keys"]).valid
 
 
 def _run(args: list[str], env: dict[str, str] | None = None) -> Any:

@@ -11,6 +11,7 @@ from services.scoring.domain.matrix import frame_to_matrix
 from services.scoring.domain.model import TrainedModel
 from services.scoring.domain.monitoring import (
     adverse_impact_ratio,
+    bin_labels,
     model_stability,
     numeric_ratios,
     psi,
@@ -73,3 +74,30 @@ def test_adverse_impact_ratio() -> None:
     fair = adverse_impact_ratio([True, False, True, False], ["a", "a", "b", "b"])
     assert fair.ratio == 1.0 and not fair.flagged
     assert fair.to_dict()["threshold"] == 0.8
+
+
+def test_every_entry_carries_the_bins_to_chart(farmer_model: TrainedModel) -> None:
+    frame = generate("farmer", 2_000, 31)
+    report = model_stability(farmer_model, frame_to_matrix(farmer_model.spec, frame))
+    entries = {"score": report["score"], **report["features"]}
+    for name, entry in entries.items():
+        bins = entry["bins"]
+        if entry["kind"] == "numeric":
+            assert len(bins) == len(entry["edges"]) + 2, name  # ≤ e0, …, > ek, missing
+            assert bins[0]["label"] == f"≤ {entry['edges'][0]:g}" and bins[-2]["label"].startswith(">")
+        else:
+            assert [b["label"] for b in bins] == [*entry["categories"], "missing"], name
+        assert bins[-1]["label"] == "missing"
+        assert math.fsum(b["expected"] for b in bins) == pytest.approx(1.0)
+        assert math.fsum(b["actual"] for b in bins) == pytest.approx(1.0)
+        recomputed = psi([b["expected"] for b in bins], [b["actual"] for b in bins])
+        assert recomputed == entry["psi"] and entry["band"] == psi_band(entry["psi"])
+    assert report["features"]["irrigation"]["categories"] == ["false", "true"]
+    missing = report["features"]["on_time_repayment_rate"]["bins"][-1]["actual"]
+    assert missing == pytest.approx(frame["on_time_repayment_rate"].isna().mean())
+
+
+def test_bin_labels() -> None:
+    assert bin_labels({"kind": "numeric", "edges": [1.5, 20.0]}) == ["≤ 1.5", "1.5 – 20", "> 20", "missing"]
+    assert bin_labels({"kind": "numeric", "edges": []}) == ["all", "missing"]
+    assert bin_labels({"kind": "categorical", "categories": ["a", "b"]}) == ["a", "b", "missing"]

@@ -10,10 +10,10 @@ import pytest
 from services.scoring.domain.examples import example_features
 from services.scoring.domain.model import TrainedModel
 from services.scoring.domain.receipt import (
+    check_receipt,
+    check_score_document,
     features_sha256,
     receipt_payload,
-    verify_receipt,
-    verify_score_document,
 )
 from services.scoring.domain.spec import validate_features
 from shared.crypto import Keyring
@@ -52,18 +52,18 @@ def test_features_hash_treats_nan_as_null() -> None:
 def test_receipts_verify_and_fail_on_any_change(ring: Keyring) -> None:
     keys = ring.public_keys()
     document = _document(ring)
-    assert verify_score_document(document, keys).valid
+    assert check_score_document(document, keys).valid
     receipt = document["receipt"]
     assert isinstance(receipt, dict)
-    assert verify_receipt(receipt, keys).valid
-    assert not verify_receipt({"payload": "x"}, keys).valid
-    assert not verify_receipt(receipt, [{"key_id": receipt["key_id"], "public_key": "!!"}]).valid
-    assert not verify_receipt(receipt, []).valid
-    assert not verify_score_document({**document, "grade": "B"}, keys).valid
-    assert not verify_score_document({**document, "reasons": []}, keys).valid
+    assert check_receipt(receipt, keys).valid
+    assert not check_receipt({"payload": "x"}, keys).valid
+    assert not check_receipt(receipt, [{"key_id": receipt["key_id"], "public_key": "!!"}]).valid
+    assert not check_receipt(receipt, []).valid
+    assert not check_score_document({**document, "grade": "B"}, keys).valid
+    assert not check_score_document({**document, "reasons": []}, keys).valid
     signed_other = ring.sign(json.dumps({"not": "a receipt"}))
     odd = {**receipt, "payload": json.dumps({"not": "a receipt"}), "signature": signed_other[1]}
-    assert verify_receipt(odd, keys).reason == "payload does not have the receipt fields"
+    assert check_receipt(odd, keys).reason == "payload does not have the receipt fields"
 
 
 def test_example_from_the_baseline_validates(model: TrainedModel) -> None:

@@ -1,0 +1,65 @@
+"""Scoring's revision 0006 backfills the champion history from what the registry knew."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from sqlalchemy import create_engine, insert, select
+
+from services.scoring.definition import SERVICE
+from services.scoring.models import ModelVersion, Promotion
+from shared.migrate import upgrade
+
+DAY = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
+
+
+def _version(
+    segment: str, n: int, status: str, promoted: datetime | None, by: str | None
+) -> dict[str, object]:
+    return {
+        "version": f"{segment}-v{n}",
+        "segment": segment,
+        "sequence": n,
+        "status": status,
+        "artifact_sha256": f"{n:064x}",
+        "spec": "{}",
+        "parameters": "{}",
+        "library_versions": "{}",
+        "data_fingerprint": "0" * 64,
+        "data_source": "before 0006",
+        "metrics": "{}",
+        "created_at": DAY,
+        "created_by": "setup",
+        "promoted_at": promoted,
+        "promoted_by": by,
+    }
+
+
+def test_every_promoted_version_gets_its_promotion(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'scoring.db'}"
+    upgrade(SERVICE, url, "0005")
+    engine = create_engine(url)
+    with engine.begin() as conn:
+        conn.execute(
+            insert(ModelVersion.__table__),
+            [
+                _version("farmer", 1, "retired", DAY, "admin:k1"),
+                _version("farmer", 2, "challenger", None, None),
+                _version("farmer", 3, "champion", DAY + timedelta(days=2), "person:alice:admin:via:k2"),
+                _version("enterprise", 1, "champion", DAY + timedelta(days=1), "admin:k1"),
+            ],
+        )
+    upgrade(SERVICE, url)
+    with engine.connect() as conn:
+        rows = conn.execute(
+            select(
+                Promotion.segment, Promotion.version, Promotion.previous_version, Promotion.promoted_by
+            ).order_by(Promotion.segment, Promotion.promoted_at)
+        ).all()
+    engine.dispose()
+    assert [tuple(r) for r in rows] == [
+        ("enterprise", "enterprise-v1", None, "admin:k1"),
+        ("farmer", "farmer-v1", None, "admin:k1"),
+        ("farmer", "farmer-v3", "farmer-v1", "person:alice:admin:via:k2"),
+    ]
