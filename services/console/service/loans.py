@@ -102,6 +102,7 @@ class LoanPage:
     status_label: str
     borrower: str
     product: str
+    approved_by: str
     schedule: list[InstallmentRow]
     transactions: list[TransactionRow]
     arrears: Arrears
@@ -161,6 +162,7 @@ def loan_page(client: LoansClient, role: str, loan_id: str) -> LoanPage:
         status_label=label(LOAN_STATUS_LABELS, loan.status),
         borrower=shown_name(borrower.name, role),
         product=product.name,
+        approved_by=person_of_actor(loan.approved_by),
         schedule=[InstallmentRow(row, label(INSTALLMENT_STATUS_LABELS, row.status)) for row in schedule.rows],
         transactions=[
             TransactionRow(

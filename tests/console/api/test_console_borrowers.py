@@ -102,7 +102,9 @@ def test_a_double_submit_of_the_registration_form_registers_once(world: World) -
     assert len(world.api("loans", "GET", "/v1/borrowers")) == 1
 
 
-def test_the_borrower_page_masks_personal_data_for_an_auditor_and_not_for_a_loan_officer(world: World) -> None:
+def test_the_borrower_page_masks_personal_data_for_an_auditor_and_not_for_a_loan_officer(
+    world: World,
+) -> None:
     borrower = _register_via_api(
         world, name="Wanjiru Kamau", national_id="KE-12345678", phone="+254722333444", region="Nyeri"
     )
