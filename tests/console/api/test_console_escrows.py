@@ -49,8 +49,10 @@ def test_a_marketplace_operator_sees_their_escrows_lots_money_and_timeline(world
     shop.post(f"{lots}/A/deliver")
     shop.post(f"{lots}/A/accept")
     # Lot B shipped by a person through the console's credential: the timeline names them.
+    console_key = world.console_ctx.settings.resolved_api_key
+    assert console_key is not None
     as_person = auth(
-        world.console_ctx.settings.resolved_api_key,
+        console_key,
         **{ACTING_PERSON_HEADER: "mo", ACTING_ROLE_HEADER: "marketplace", ACTING_OWNER_HEADER: "shop-1"},
     )
     shop.post(f"{lots}/B/ship", {"carrier": "Fargo", "tracking": "T-B"}, headers=as_person)
