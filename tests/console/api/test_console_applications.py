@@ -174,3 +174,257 @@ def test_the_queue_lists_applications_with_borrower_names_linked_and_masks_them_
     assert audited.status_code == 200
     assert mask_name("Wanjiru Kamau") in audited.text and "Wanjiru Kamau" not in audited.text
     assert ">New application</a>" not in audited.text
+
+
+def test_the_queue_filters_by_status_hint_grade_and_product(world: World) -> None:
+    maize, coffee = _product(world, name="Maize inputs"), _product(world, name="Coffee rehab")
+    first = _apply(world, maize, _borrower(world, "Wanjiru Kamau"))
+    second = _apply(world, coffee, _borrower(world, "Otieno Odhiambo"))
+    _post(world, f"/v1/applications/{second['id']}/approve", {"note": "fine"}, role=Role.CREDIT_MANAGER)
+    client = world.signed_in("amina", Role.LOAN_OFFICER)
+
+    def listed(query: str) -> set[str]:
+        page = client.get(f"/applications?{query}")
+        assert page.status_code == 200
+        return set(re.findall(r'<a href="/applications/([0-9a-f-]{36})">', page.text))
+
+    assert listed("") == {first["id"]}  # the queue opens on what waits for a decision
+    assert listed("status=") == {first["id"], second["id"]}
+    assert listed("status=approved") == {second["id"]}
+    assert listed(f"status=&product_id={coffee['id']}") == {second["id"]}
+    grade, hint = first["score"]["grade"], first["score"]["decision_hint"]
+    assert listed(f"grade={grade}") == {first["id"]}
+    assert listed(f"grade={'A' if grade != 'A' else 'B'}") == set()
+    assert listed(f"decision_hint={hint}") == {first["id"]}
+    assert listed(f"decision_hint={'review' if hint != 'review' else 'approve'}") == set()
+    chosen = client.get(f"/applications?status=approved&product_id={coffee['id']}").text
+    assert _selected(chosen, "status") == "approved" and _selected(chosen, "product_id") == coffee["id"]
+
+
+def test_the_queue_pages_oldest_first(
+    world: World, clock: ManualClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(service, "PAGE_SIZE", 2)
+    product = _product(world)
+    ids = []
+    for i in range(3):
+        ids.append(_apply(world, product, _borrower(world, f"Farmer {i}"))["id"])
+        clock.advance(timedelta(minutes=5))
+    client = world.signed_in("amina", Role.LOAN_OFFICER)
+    first = client.get("/applications").text
+    assert re.findall(r'<a href="/applications/([0-9a-f-]{36})">', first) == ids[:2]
+    assert 'href="?status=scored&amp;page=2">Next page</a>' in first and "Previous page" not in first
+    second = client.get("/applications?status=scored&page=2").text
+    assert re.findall(r'<a href="/applications/([0-9a-f-]{36})">', second) == ids[2:]
+    assert "Next page" not in second and 'href="?status=scored&amp;page=1">Previous page</a>' in second
+
+
+def test_the_form_is_generated_from_the_segments_feature_spec(world: World) -> None:
+    product = _product(world, name="Maize inputs")
+    borrower = _borrower(world, "Wanjiru Kamau")
+    client = world.signed_in("amina", Role.LOAN_OFFICER)
+    start = client.get("/applications/new")
+    assert start.status_code == 200 and "Wanjiru Kamau" in start.text and ">Borrower</label>" in start.text
+    page = client.get(f"/applications/new?borrower_id={borrower['id']}")
+    assert page.status_code == 200
+    spec = world.api("scoring", "GET", "/v1/segments/farmer")
+    for feature in spec["features"]:
+        assert f'<label for="f-features.{feature["name"]}">' in page.text, feature["name"]
+    assert '<label for="f-features.land_area_ha">Land area ha</label>' in page.text
+    assert "From 0 to 500 hectares" in page.text
+    tenure = re.search(r'<select id="f-features.land_tenure".*?</select>', page.text, re.S)
+    assert tenure is not None and all(
+        f'value="{c}"' in tenure.group(0) for c in spec["features"][1]["categories"]
+    )
+    assert '<label for="f-principal">' in page.text and 'name="idempotency_key"' in page.text
+    assert _selected(page.text, "product_id") == product["id"]
+    assert world.signed_in("carol", Role.CREDIT_MANAGER).get("/applications/new").status_code == 403
+
+
+def test_a_refused_value_comes_back_beside_its_field_with_the_other_values_kept(world: World) -> None:
+    product = _product(world, max_principal_minor=5_000_000)
+    borrower = _borrower(world)
+    client = world.signed_in("amina", Role.LOAN_OFFICER)
+
+    bad = _submit_form(
+        client, _form_values(product["id"], borrower["id"], **{"features.land_area_ha": "9999"})
+    )
+    assert bad.status_code == 422
+    assert _field_error(bad.text, "features.land_area_ha") == "Must be between 0 and 500."
+    assert _input_value(bad.text, "features.land_area_ha") == "9999"
+    assert _input_value(bad.text, "features.years_farming") == "12"
+    assert _selected(bad.text, "features.land_tenure") == "customary"
+    assert _selected(bad.text, "features.coop_member") == "true"
+    assert _input_value(bad.text, "principal") == "12000.00"
+
+    # loans refuses a principal over the product's limit: said beside the principal
+    over = _submit_form(client, _form_values(product["id"], borrower["id"], principal="60000"))
+    assert over.status_code == 422
+    assert "must be between 100000 and 5000000" in _field_error(over.text, "principal")
+    assert _input_value(over.text, "principal") == "60000"
+    assert _input_value(over.text, "features.distance_to_market_km") == "14.0"
+    assert world.api("loans", "GET", "/v1/applications", params={"status": ""}) == []
+
+
+def test_a_submitted_application_shows_its_score_card(world: World) -> None:
+    product = _product(world)
+    borrower = _borrower(world, "Wanjiru Kamau")
+    client = world.signed_in("amina", Role.LOAN_OFFICER)
+    answer = _submit_form(client, _form_values(product["id"], borrower["id"], principal="12,000.50"))
+    assert answer.status_code == 303, answer.text
+    application_id = answer.headers["location"].rsplit("/", 1)[1]
+    stored = world.api("loans", "GET", f"/v1/applications/{application_id}")
+    assert stored["principal_minor"] == 1_200_050 and stored["features"]["irrigation"] is False
+    assert stored["submitted_by"].startswith("person:amina:loan_officer:")
+
+    page = client.get(answer.headers["location"])
+    assert page.status_code == 200
+    score = world.api("scoring", "GET", f"/v1/scores/{stored['score']['id']}")
+    text = page.text
+    assert "Application for Wanjiru Kamau" in text
+    assert f"<strong>{number(Decimal(str(score['score'])), 'en', digits=1)}</strong>" in text
+    assert f"<dd>{score['grade']}</dd>" in text
+    assert f"<dd>{percent(Decimal(str(score['pd'])), 'en', digits=2)}</dd>" in text
+    assert f"<dd>{number(Decimal(str(score['base_points'])), 'en', digits=1)}</dd>" in text
+    for contribution in score["contributions"]:
+        points = number(Decimal(str(contribution["points"])) + 0, "en", digits=1)  # -0.0 shows as 0.0
+        assert f'<td class="num">{"+" if contribution["points"] > 0 else ""}{points}</td>' in text
+    assert '<th scope="row">Land area ha</th>' in text
+    assert 1 <= len(score["reasons"]) <= 4
+    for reason in score["reasons"]:
+        assert f"<li>{reason['text']} " in text
+    assert "<svg" in text and 'role="img"' in text  # scoring's waterfall, inline
+    assert '<th scope="col" class="num">Due date' not in text and "Schedule preview" in text
+    assert len(re.findall(r'<th scope="row" class="num">\d+</th>', text)) == 6  # six installments
+    assert (
+        ">Approve</button>" not in text and ">Reject</button>" not in text
+    )  # a loan officer decides nothing
+
+
+def test_a_credit_manager_approves_another_persons_application_and_loans_names_her(world: World) -> None:
+    application = _apply(world, _product(world), _borrower(world))
+    client = world.signed_in("carol", Role.CREDIT_MANAGER)
+    path = f"/applications/{application['id']}"
+    page = client.get(path)
+    assert ">Approve</button>" in page.text and ">Reject</button>" in page.text
+    answer = post_form(
+        client, f"{path}/approve", {"note": "", "idempotency_key": uuid.uuid4().hex}, from_page=path
+    )
+    assert answer.status_code == 303 and answer.headers["location"] == path
+    decided = world.api("loans", "GET", f"/v1/applications/{application['id']}")
+    assert decided["status"] == "approved" and decided["decision"]["by"].startswith("person:carol:")
+    after = client.get(path).text
+    assert f'<a href="/loans/{decided["loan_id"]}">Open the loan</a>' in after
+    assert ">Approve</button>" not in after
+    entries = world.api("loans", "GET", "/v1/audit/entries", params={"subject": f"loan:{decided['loan_id']}"})
+    (approved,) = [e for e in entries["entries"] if e["action"] == "loan.approved"]
+    assert approved["actor"].startswith("person:carol:credit_manager:via:")
+
+
+def test_the_person_who_submitted_cannot_approve(world: World) -> None:
+    product = _product(world)
+    borrower = _borrower(world)
+    client = world.signed_in("ada", Role.ADMIN)
+    submitted = _submit_form(client, _form_values(product["id"], borrower["id"]))
+    assert submitted.status_code == 303
+    path = submitted.headers["location"]
+    answer = post_form(client, f"{path}/approve", {"note": "mine"}, from_page=path)
+    assert answer.status_code == 403
+    assert "You submitted this application; another credit manager must decide it." in answer.text
+    assert "mine</textarea>" in answer.text  # the note is kept
+    application_id = path.rsplit("/", 1)[1]
+    assert world.api("loans", "GET", f"/v1/applications/{application_id}")["status"] == "scored"
+
+
+def test_rejecting_shows_the_reasons_then_the_notice_and_its_pdf(world: World) -> None:
+    application = _apply(
+        world, _product(world, name="Maize inputs"), _borrower(world, "Wanjiru Kamau"), WEAK_FARMER
+    )
+    reasons = world.api("scoring", "GET", f"/v1/scores/{application['score']['id']}")["reasons"]
+    assert reasons, "the weak farmer's score has reasons"
+    client = world.signed_in("carol", Role.CREDIT_MANAGER)
+    path = f"/applications/{application['id']}"
+    confirm = client.get(f"{path}/reject")
+    assert confirm.status_code == 200
+    for reason in reasons:
+        assert f"<li>{reason['text']} " in confirm.text
+    answer = post_form(client, f"{path}/reject", {"note": "too small"}, from_page=f"{path}/reject")
+    assert answer.status_code == 303 and answer.headers["location"] == f"{path}/notice"
+
+    notice = client.get(f"{path}/notice")
+    assert notice.status_code == 200
+    assert "Notice of adverse action" in notice.text and "Wanjiru Kamau" in notice.text
+    assert "<dd>Declined</dd>" in notice.text and "Maize inputs" in notice.text
+    listed = re.findall(r"<li>(.*?) <span", notice.text)
+    assert listed == [r["text"] for r in reasons]
+    assert world.api("loans", "GET", f"/v1/applications/{application['id']}")["status"] == "rejected"
+
+    pdf = client.get(f"{path}/notice.pdf")
+    assert pdf.status_code == 200 and pdf.content.startswith(b"%PDF")
+    assert pdf.headers["content-type"] == "application/pdf"
+    assert pdf.headers["content-disposition"] == (
+        f'attachment; filename="adverse-action-notice-{application["id"]}.pdf"'
+    )
+    in_pdf = reasons[0]["text"].replace("(", r"\(").replace(")", r"\)")
+    assert f"({in_pdf} \\({reasons[0]['code']}\\)) Tj".encode() in pdf.content  # PDF escapes parentheses
+    assert b"(Wanjiru Kamau) Tj" in pdf.content
+
+    # an application that was not rejected has no notice
+    other = _apply(world, _product(world), _borrower(world, "Otieno"))
+    assert client.get(f"/applications/{other['id']}/notice").status_code == 404
+
+
+def test_a_chinese_reader_gets_the_reasons_in_chinese_on_the_page_and_in_the_pdf(world: World) -> None:
+    application = _apply(world, _product(world), _borrower(world, "Wanjiru Kamau"), WEAK_FARMER)
+    chinese = world.api("scoring", "GET", f"/v1/scores/{application['score']['id']}", params={"lang": "zh"})
+    client = world.signed_in("carol", Role.CREDIT_MANAGER)
+    path = f"/applications/{application['id']}"
+    switched = post_form(client, "/language", {"language": "zh", "next": path}, from_page=path)
+    assert switched.status_code == 303
+    page = client.get(path).text
+    for reason in chinese["reasons"]:
+        assert f"<li>{reason['text']} " in page
+    post_form(client, f"{path}/reject", {}, from_page=f"{path}/reject")
+    notice = client.get(f"{path}/notice").text
+    assert re.findall(r"<li>(.*?) <span", notice) == [r["text"] for r in chinese["reasons"]]
+    pdf = client.get(f"{path}/notice.pdf")
+    assert pdf.content.startswith(b"%PDF") and b"STSong-Light" in pdf.content
+
+
+def test_an_auditor_sees_no_decision_controls_and_cannot_post_one(world: World) -> None:
+    application = _apply(world, _product(world), _borrower(world, "Wanjiru Kamau"))
+    path = f"/applications/{application['id']}"
+    auditor = world.signed_in("ursula", Role.AUDITOR)
+    page = auditor.get(path)
+    assert page.status_code == 200
+    assert "Approve</button>" not in page.text and "Reject</button>" not in page.text
+    assert "/approve" not in page.text and "/reject" not in page.text
+    assert mask_name("Wanjiru Kamau") in page.text and "Wanjiru Kamau" not in page.text
+    assert "The schedule preview is computed for loan officers and credit managers." in page.text
+    refused = auditor.post(
+        f"{path}/approve", data={"csrf_token": csrf(page), "note": "x"}, follow_redirects=False
+    )
+    assert (
+        refused.status_code == 403 and "Your role cannot open this page or take this action." in refused.text
+    )
+    assert auditor.get(f"{path}/reject").status_code == 403
+    assert world.api("loans", "GET", f"/v1/applications/{application['id']}")["status"] == "scored"
+
+
+def test_the_application_page_still_shows_when_scoring_does_not_answer(world: World) -> None:
+    application = _apply(world, _product(world), _borrower(world, "Wanjiru Kamau"))
+    client = world.signed_in("carol", Role.CREDIT_MANAGER)
+
+    def refuse(request: httpx.Request) -> httpx.Response:
+        raise httpx.ConnectError("connection refused", request=request)
+
+    down = httpx.Client(base_url="http://scoring.test", transport=httpx.MockTransport(refuse))
+    client.app.state.http["scoring"] = down  # type: ignore[attr-defined]
+    try:
+        page = client.get(f"/applications/{application['id']}")
+    finally:
+        down.close()
+    assert page.status_code == 200
+    assert "The scoring service is not answering right now" in page.text
+    assert "Application for Wanjiru Kamau" in page.text and money(1_200_000, "KES", "en") in page.text
+    assert ">Approve</button>" in page.text  # deciding needs loans only
