@@ -245,6 +245,12 @@ def test_the_loan_list_filters_by_status_and_masks_borrowers_for_an_auditor(worl
     assert f'href="/applications/{booked["application"]["id"]}"' in borrower.text
     assert "Approved" in borrower.text and f'href="/loans/{approved["id"]}"' not in borrower.text
 
+    assert post_form(officer, "/language", {"language": "zh", "next": "/"}, from_page="/").status_code == 303
+    for path in ("/loans", f"/loans/{active['id']}", f"/borrowers/{booked['borrower']['id']}", "/borrowers"):
+        shown = officer.get(path)
+        assert shown.status_code == 200 and 'lang="zh-Hans"' in shown.text, path
+    assert money(1_200_000, "KES", "zh") in officer.get(f"/loans/{active['id']}").text
+
 
 def test_the_loan_pages_say_when_loans_is_not_answering(world: World) -> None:
     client = world.signed_in("amina", Role.LOAN_OFFICER)

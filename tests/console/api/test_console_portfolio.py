@@ -12,7 +12,7 @@ from typing import Any
 from services.console.domain.formatting import money, percent
 from shared.auth import Role
 from tests.console.api.test_console_loans import book_loan
-from tests.console.kit import World
+from tests.console.kit import World, post_form
 
 
 def _par(world: World, **params: Any) -> dict[str, Any]:
@@ -28,7 +28,8 @@ def test_the_par_page_shows_a_chart_and_a_table_of_the_same_numbers(world: World
     assert total["loan_count"] == 1 and Decimal(total["par1"]["ratio"]) == 1
     assert total["par30"]["loans_at_risk"] == 0
 
-    page = world.signed_in("olu", Role.AUDITOR).get("/portfolio")
+    auditor = world.signed_in("olu", Role.AUDITOR)
+    page = auditor.get("/portfolio")
     assert page.status_code == 200
     assert re.search(r'<svg [^>]*role="img"[^>]*aria-labelledby="chart-title chart-desc"', page.text)
     assert '<title id="chart-title">Portfolio at risk as of 2 Mar 2026</title>' in page.text
@@ -47,6 +48,11 @@ def test_the_par_page_shows_a_chart_and_a_table_of_the_same_numbers(world: World
     products = page.text.split("<caption>PAR in KES by product</caption>")[1].split("</table>")[0]
     assert kes["by_product"][0]["product_name"] in products
     assert 'href="/portfolio/par.csv?as_of=2026-03-02"' in page.text
+
+    assert post_form(auditor, "/language", {"language": "zh", "next": "/"}, from_page="/").status_code == 303
+    chinese = auditor.get("/portfolio")
+    assert chinese.status_code == 200 and 'lang="zh-Hans"' in chinese.text
+    assert percent(Decimal(total["par1"]["ratio"]), "zh") in chinese.text
 
 
 def test_the_par_csv_downloads_parses_and_matches_the_json(world: World) -> None:
