@@ -12,7 +12,7 @@ import datetime as dt
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any
 
 from services.console.domain.arrears import (
@@ -199,12 +199,13 @@ def parse_amount(text: str, currency: str) -> int:
         raise FormInvalid({"amount": (N_("Enter the amount received."), {})})
     digits = minor_exponent(currency)
     if not _AMOUNT.match(cleaned):
-        example = N_("Enter the amount as a number in %(currency)s, such as 1500.50.")
+        example = (
+            N_("Enter the amount as a whole number of %(currency)s, such as 1500.")
+            if digits == 0
+            else N_("Enter the amount as a number in %(currency)s, such as 1500.50.")
+        )
         raise FormInvalid({"amount": (example, {"currency": currency})})
-    try:
-        amount = Decimal(cleaned)
-    except InvalidOperation:  # pragma: no cover - the pattern admits only plain decimals
-        raise FormInvalid({"amount": (N_("Enter the amount as a number."), {})}) from None
+    amount = Decimal(cleaned)  # the pattern admits only plain decimals: exact, never a float
     places = -int(amount.as_tuple().exponent)
     if places > digits:
         message = (
