@@ -103,10 +103,8 @@ def _page(
         "decisions/decision.html",
         {
             "d": shown.decision,
-            "scored_at": shown.scored_at,
             "hint_label": shown.hint_label,
-            "contributions": shown.contributions,
-            "receipt": shown.receipt,
+            "contributions": list(zip(shown.decision.contributions, shown.values, strict=True)),
             "receipt_json": shown.receipt_json,
             "payload_json": shown.payload_json,
             "waterfall": shown.waterfall,
@@ -126,7 +124,7 @@ def decision(request: Request, score_id: str, person: Auditor, b: BackendsDep) -
 @router.get("/decisions/{score_id}/receipt.json")
 def receipt_download(score_id: str, person: Auditor, b: BackendsDep) -> Response:
     """The decision's receipt exactly as scoring signed it."""
-    receipt = decisions.receipt_of(b.scoring, score_id)
+    receipt = decisions.receipt_of(b.scoring, score_id).model_dump()
     return _json_download(decisions.attachment(receipt), f"receipt-{_safe_name(score_id)}.json")
 
 

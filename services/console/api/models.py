@@ -42,7 +42,6 @@ def model(request: Request, version: str, person: Auditor, b: BackendsDep) -> Re
         "models/model.html",
         {
             "model": page.model,
-            "created_at": page.created_at,
             "created_by": page.created_by,
             "status_label": page.status_label,
             "promotions": page.promotions,

@@ -54,7 +54,7 @@ def monitoring_page(
             context["report_problem"] = str(exc.problem.get("detail") or exc.problem.get("title") or "")
         else:
             context.update(
-                report={**shown.report, "since": shown.since},
+                report=shown.report,
                 stability=shown.stability,
                 psi_chart=shown.psi_chart,
                 fairness=shown.fairness,

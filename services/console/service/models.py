@@ -7,10 +7,10 @@ import re
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
-from urllib.parse import quote
 
 from services.console.pages import N_
-from shared.clients.scoring import ScoringClient
+from shared.clients.scoring import ModelDetail, ModelSummary, ScoringClient
+from shared.clients.scoring import Promotion as Promoted
 from shared.http_client import UpstreamProblem
 
 METRICS: tuple[str, ...] = ("auc", "gini", "ks", "brier", "log_loss")
@@ -62,7 +62,7 @@ class Promotion:
 
     version: str
     previous_version: str | None
-    promoted_at: datetime | None
+    promoted_at: datetime
     by: Actor
 
 
@@ -73,7 +73,7 @@ class Segment:
     segment: str
     description: str
     champion_version: str | None
-    models: list[dict[str, Any]]
+    models: list[ModelSummary]
     promotions: list[Promotion]
     more_promotions: bool
 
@@ -90,8 +90,7 @@ class CardSection:
 class ModelPage:
     """A version's registry entry, its promotions and its card."""
 
-    model: dict[str, Any]
-    created_at: datetime | None
+    model: ModelDetail
     created_by: Actor
     status_label: str
     promotions: list[Promotion]
@@ -99,59 +98,24 @@ class ModelPage:
     card_problem: str | None
 
 
-def _json(scoring: ScoringClient, path: str, params: dict[str, Any] | None = None) -> dict[str, Any]:
-    response = scoring.request("GET", path, params=params)
-    try:
-        body = response.json()
-    except ValueError:
-        body = None
-    if not isinstance(body, dict):
-        raise UpstreamProblem(502, {"title": "Bad Gateway", "detail": f"{path}: not a JSON object"})
-    return body
-
-
-def _moment(text: Any) -> datetime | None:
-    try:
-        return datetime.fromisoformat(str(text))
-    except ValueError:
-        return None
-
-
-def _model(entry: dict[str, Any]) -> dict[str, Any]:
-    return {
-        **entry,
-        "created_at": _moment(entry.get("created_at")),
-        "test_metrics": dict(entry.get("test_metrics") or {}),
-    }
-
-
-def _promotion(entry: dict[str, Any]) -> Promotion:
-    return Promotion(
-        version=str(entry["version"]),
-        previous_version=entry.get("previous_version"),
-        promoted_at=_moment(entry.get("promoted_at")),
-        by=actor_view(str(entry.get("promoted_by", ""))),
-    )
+def _promotion(entry: Promoted) -> Promotion:
+    return Promotion(entry.version, entry.previous_version, entry.promoted_at, actor_view(entry.promoted_by))
 
 
 def registry(scoring: ScoringClient) -> list[Segment]:
     """Every segment with its versions, its champion and its latest promotions."""
-    segments = _json(scoring, "/v1/segments").get("segments", [])
-    models = [_model(m) for m in _json(scoring, "/v1/models", {"limit": 500}).get("models", [])]
+    models = scoring.models(limit=500)
     out = []
-    for seg in segments:
-        name = str(seg["segment"])
-        history = _json(
-            scoring, f"/v1/segments/{quote(name, safe='')}/champions", {"limit": PROMOTIONS_SHOWN}
-        )
+    for seg in scoring.segments():
+        history = scoring.champion_history(seg.segment, limit=PROMOTIONS_SHOWN)
         out.append(
             Segment(
-                segment=name,
-                description=str(seg.get("description") or ""),
-                champion_version=history.get("champion_version") or seg.get("champion_version"),
-                models=[m for m in models if m.get("segment") == name],
-                promotions=[_promotion(p) for p in history.get("promotions", [])],
-                more_promotions=history.get("next_offset") is not None,
+                segment=seg.segment,
+                description=seg.description,
+                champion_version=history.champion_version,
+                models=[m for m in models if m.segment == seg.segment],
+                promotions=[_promotion(p) for p in history.promotions],
+                more_promotions=history.next_offset is not None,
             )
         )
     return out
@@ -167,20 +131,17 @@ def card_sections(card: dict[str, Any]) -> list[CardSection]:
 
 def model_page(scoring: ScoringClient, version: str) -> ModelPage:
     """A version's registry entry, every time it became champion, and its model card."""
-    path = f"/v1/models/{quote(version, safe='')}"
-    detail = _model(_json(scoring, path))
+    detail = scoring.model(version)
     problem: str | None = None
     try:
-        sections = card_sections(_json(scoring, f"{path}/card"))
+        sections = card_sections(scoring.model_card(version).model_dump(mode="python"))
     except UpstreamProblem as exc:  # the entry stands even when its artifact cannot be read
         sections, problem = [], str(exc.problem.get("detail") or exc.problem.get("title") or "")
-    status = str(detail.get("status"))
     return ModelPage(
         model=detail,
-        created_at=detail["created_at"],
-        created_by=actor_view(str(detail.get("created_by", ""))),
-        status_label=STATUS_LABELS.get(status, status),
-        promotions=[_promotion(p) for p in detail.get("promotions", [])],
+        created_by=actor_view(detail.created_by),
+        status_label=STATUS_LABELS.get(detail.status, detail.status),
+        promotions=[_promotion(p) for p in detail.promotions],
         card_sections=sections,
         card_problem=problem,
     )

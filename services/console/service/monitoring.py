@@ -6,13 +6,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time
 from decimal import Decimal
-from typing import Any
 
 from services.console.domain.charts import Bar, bar_chart
 from services.console.domain.formatting import number
 from services.console.pages import N_, translations
-from shared.clients.scoring import ScoringClient
-from shared.http_client import UpstreamProblem
+from shared.clients.scoring import Fairness as FairnessAnswer
+from shared.clients.scoring import ScoringClient, Stability, StabilityReport
 
 PSI_MODERATE = Decimal("0.1")
 PSI_SIGNIFICANT = Decimal("0.25")
@@ -72,51 +71,45 @@ class Fairness:
 class Report:
     """A segment's monitoring report, shaped for the page."""
 
-    report: dict[str, Any]
-    since: datetime | None
+    report: StabilityReport
     stability: list[StabilityRow]
     psi_chart: str | None
     fairness: Fairness | None
 
 
-def parse_since(text: str) -> tuple[str | None, str | None]:
-    """``(ISO start of that UTC day, None)`` or ``(None, the error)``; ``(None, None)`` when empty."""
+def parse_since(text: str) -> tuple[datetime | None, str | None]:
+    """``(the start of that UTC day, None)`` or ``(None, the error)``; ``(None, None)`` when empty."""
     if not text:
         return None, None
     try:
         day = date.fromisoformat(text)
     except ValueError:
         return None, N_("Not a date: write it as YYYY-MM-DD.")
-    return datetime.combine(day, time.min, UTC).isoformat(), None
-
-
-def _json(scoring: ScoringClient, path: str, params: dict[str, str] | None = None) -> dict[str, Any]:
-    response = scoring.request("GET", path, params=params)
-    try:
-        body = response.json()
-    except ValueError:
-        body = None
-    if not isinstance(body, dict):
-        raise UpstreamProblem(502, {"title": "Bad Gateway", "detail": f"{path}: not a JSON object"})
-    return body
+    return datetime.combine(day, time.min, UTC), None
 
 
 def segments(scoring: ScoringClient) -> list[str]:
     """The segments scoring knows."""
-    return [str(s["segment"]) for s in _json(scoring, "/v1/segments").get("segments", [])]
+    return [s.segment for s in scoring.segments()]
 
 
-def _stability(report: dict[str, Any]) -> list[StabilityRow]:
-    entries: list[tuple[str, bool, dict[str, Any]]] = []
-    if isinstance(report.get("score"), dict):
-        entries.append(("score", True, report["score"]))
-    entries += [(str(name), False, s) for name, s in (report.get("features") or {}).items()]
+def _stability(report: StabilityReport) -> list[StabilityRow]:
+    entries: list[tuple[str, bool, Stability]] = [("score", True, report.score)] if report.score else []
+    entries += [(name, False, stability) for name, stability in report.features.items()]
     rows = []
     for name, is_score, stability in entries:
-        psi = Decimal(str(stability["psi"]))
+        psi = Decimal(repr(stability.psi))
         shade = tone(psi)
-        kind = str(stability.get("kind", ""))
-        rows.append(StabilityRow(name, is_score, psi, shade, BAND_LABELS[shade], KIND_LABELS.get(kind, kind)))
+        rows.append(
+            StabilityRow(
+                name,
+                is_score,
+                psi,
+                shade,
+                BAND_LABELS[shade],
+                KIND_LABELS.get(stability.kind, stability.kind),
+            )
+        )
     return rows
 
 
@@ -141,44 +134,27 @@ def _chart(rows: list[StabilityRow], language: str, segment: str) -> str:
     )
 
 
-def _fairness(report: dict[str, Any]) -> Fairness | None:
-    raw = report.get("fairness")
-    if not isinstance(raw, dict):
+def _fairness(raw: FairnessAnswer | None) -> Fairness | None:
+    if raw is None:
         return None
-    threshold = Decimal(str(raw.get("threshold", FOUR_FIFTHS)))
-    rates = {str(g): Decimal(str(r)) for g, r in (raw.get("rates") or {}).items()}
-    counts = {str(g): int(c) for g, c in (raw.get("counts") or {}).items()}
+    threshold = Decimal(repr(raw.threshold))
+    rates = {group: Decimal(repr(rate)) for group, rate in raw.rates.items()}
     highest = max(rates.values(), default=Decimal(0))
     groups = []
     for group in sorted(rates, key=lambda g: (rates[g], g)):
         ratio = rates[group] / highest if highest > 0 else None
-        groups.append(
-            GroupImpact(
-                group, counts.get(group, 0), rates[group], ratio, ratio is not None and ratio < threshold
-            )
-        )
-    return Fairness(
-        rows=int(raw.get("rows", 0)),
-        ratio=Decimal(str(raw.get("ratio"))),
-        threshold=threshold,
-        flagged=bool(raw.get("flagged")),
-        groups=groups,
-    )
+        flagged = ratio is not None and ratio < threshold
+        groups.append(GroupImpact(group, raw.counts.get(group, 0), rates[group], ratio, flagged))
+    return Fairness(raw.rows, Decimal(repr(raw.ratio)), threshold, raw.flagged, groups)
 
 
-def report(scoring: ScoringClient, segment: str, *, since: str | None, language: str) -> Report:
+def report(scoring: ScoringClient, segment: str, *, since: datetime | None, language: str) -> Report:
     """Scoring's PSI and adverse-impact report of ``segment`` (since ``since``, else its window)."""
-    params = {"segment": segment, **({"since": since} if since else {})}
-    body = _json(scoring, "/v1/monitoring/psi", params)
+    body = scoring.monitoring_psi(segment, since=since)
     rows = _stability(body)
-    try:
-        moment = datetime.fromisoformat(str(body.get("since")))
-    except ValueError:
-        moment = None
     return Report(
         report=body,
-        since=moment,
         stability=rows,
         psi_chart=_chart(rows, language, segment) if rows else None,
-        fairness=_fairness(body),
+        fairness=_fairness(body.fairness),
     )
