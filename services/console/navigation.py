@@ -78,3 +78,9 @@ AREAS: tuple[Area, ...] = (
 def areas_for(role: Role) -> list[Area]:
     """The areas ``role`` sees."""
     return [area for area in AREAS if role in area.roles]
+
+
+def current_area(path: str, areas: list[Area]) -> Area | None:
+    """The area a page belongs to: the longest area path that is the page's path or a prefix of it."""
+    matching = [a for a in areas if path == a.path or path.startswith(a.path.rstrip("/") + "/")]
+    return max(matching, key=lambda a: len(a.path), default=None)

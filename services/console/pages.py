@@ -70,6 +70,7 @@ def environment(language: str) -> Environment:
     )
     env.globals["languages"] = LANGUAGES
     env.globals["nav_areas"] = navigation.areas_for
+    env.globals["current_area"] = navigation.current_area
     env.globals["role_label"] = role_label
     env.globals["language"] = language
     return env
