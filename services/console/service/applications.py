@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
-from urllib.parse import quote, urlencode
+from urllib.parse import urlencode
 
 from services.console.domain.catalogue import N_
 from services.console.domain.masking import shown_identifier, shown_name
@@ -43,7 +43,7 @@ from services.console.domain.scorecard import (
 from services.console.service.backends import Backends
 from services.console.service.sessions import Person
 from shared.clients.loans import Application, Borrower, Product, SchedulePreview
-from shared.clients.scoring import ScoringClient
+from shared.clients.scoring import Language, ScoringClient
 from shared.http_client import ServiceUnreachable, UpstreamProblem
 
 PAGE_SIZE = 25
@@ -58,32 +58,21 @@ SEGMENT_OF_TYPE = {"farmer": "farmer", "enterprise": "enterprise"}
 MAKER_CHECKER = N_("You submitted this application; another credit manager must decide it.")
 
 
-# ---------------------------------------------------------------- scoring (JSON)
+# ---------------------------------------------------------------- scoring
 
 
-def _segment(value: str) -> str:
-    return quote(value, safe="")
+def _language(language: str) -> Language:
+    return "zh" if language == "zh" else "en"
 
 
 def scoring_decision(scoring: ScoringClient, score_id: str, language: str) -> dict[str, Any]:
-    """A stored decision with its contributions and reasons in ``language``."""
-    answer = scoring.request("GET", f"/v1/scores/{_segment(score_id)}", params={"lang": language})
-    data: dict[str, Any] = answer.json()
-    return data
-
-
-def scoring_waterfall(scoring: ScoringClient, score_id: str, language: str) -> str:
-    """The decision's waterfall chart as SVG text, labelled in ``language``."""
-    answer = scoring.request(
-        "GET", f"/v1/scores/{_segment(score_id)}/waterfall.svg", params={"lang": language}
-    )
-    return answer.text
+    """A stored decision with its contributions and reasons in ``language`` (as plain data)."""
+    return scoring.get_score(score_id, lang=_language(language)).model_dump(mode="json")
 
 
 def scoring_segment(scoring: ScoringClient, segment: str) -> dict[str, Any]:
-    """A segment's feature spec."""
-    data: dict[str, Any] = scoring.request("GET", f"/v1/segments/{_segment(segment)}").json()
-    return data
+    """A segment's feature spec (as plain data)."""
+    return scoring.segment(segment).model_dump(mode="json")
 
 
 # ---------------------------------------------------------------- the review queue
@@ -362,7 +351,7 @@ def _card(
         except UpstreamProblem:
             labels = {}
         try:
-            svg = inline_svg(scoring_waterfall(b.scoring, application.score.id, language))
+            svg = inline_svg(b.scoring.waterfall_svg(application.score.id, lang=_language(language)))
         except UpstreamProblem:
             svg = None
     except ServiceUnreachable:

@@ -307,10 +307,11 @@ def test_a_credit_manager_approves_another_persons_application_and_loans_names_h
     path = f"/applications/{application['id']}"
     page = client.get(path)
     assert ">Approve</button>" in page.text and ">Reject</button>" in page.text
-    answer = post_form(
-        client, f"{path}/approve", {"note": "", "idempotency_key": uuid.uuid4().hex}, from_page=path
-    )
+    form = {"note": "", "idempotency_key": KEY_FIELD.findall(page.text)[0]}
+    answer = post_form(client, f"{path}/approve", form, from_page=path)
     assert answer.status_code == 303 and answer.headers["location"] == path
+    again = post_form(client, f"{path}/approve", form, from_page=path)  # a double submit replays
+    assert again.status_code == 303 and again.headers["location"] == path
     decided = world.api("loans", "GET", f"/v1/applications/{application['id']}")
     assert decided["status"] == "approved" and decided["decision"]["by"].startswith("person:carol:")
     after = client.get(path).text
@@ -319,6 +320,22 @@ def test_a_credit_manager_approves_another_persons_application_and_loans_names_h
     entries = world.api("loans", "GET", "/v1/audit/entries", params={"subject": f"loan:{decided['loan_id']}"})
     (approved,) = [e for e in entries["entries"] if e["action"] == "loan.approved"]
     assert approved["actor"].startswith("person:carol:credit_manager:via:")
+
+
+def test_approving_over_a_decline_hint_needs_a_note(world: World) -> None:
+    application = _apply(world, _product(world), _borrower(world), WEAK_FARMER)
+    assert application["score"]["decision_hint"] == "decline"
+    client = world.signed_in("carol", Role.CREDIT_MANAGER)
+    path = f"/applications/{application['id']}"
+    assert "Note (needed to approve over a decline hint)" in client.get(path).text
+    refused = post_form(client, f"{path}/approve", {"note": "  "}, from_page=path)
+    assert refused.status_code == 422
+    assert "The score&#39;s decision hint is decline: write a note to approve over it." in refused.text
+    assert world.api("loans", "GET", f"/v1/applications/{application['id']}")["status"] == "scored"
+    answer = post_form(client, f"{path}/approve", {"note": "collateral covers it"}, from_page=path)
+    assert answer.status_code == 303
+    decided = world.api("loans", "GET", f"/v1/applications/{application['id']}")
+    assert decided["decision"]["note"] == "collateral covers it"
 
 
 def test_the_person_who_submitted_cannot_approve(world: World) -> None:
