@@ -56,15 +56,16 @@ def listed(page: httpx.Response) -> list[str]:
     return DECISION_LINK.findall(page.text)
 
 
-def corrupt(world: World, score_id: str, **changes: Any) -> None:
-    """Change a stored decision behind scoring's back (what an attacker with the database could do)."""
+def tamper(
+    world: World, score_id: str, *, receipt: dict[str, str] | None = None, score_delta: float = 0.0
+) -> None:
+    """Change a stored decision behind scoring's back (what someone with its database could do):
+    fields of its receipt, or the score it answers with."""
     with world.contexts["scoring"].db.unit_of_work() as session:
         row = session.execute(select(Decision).where(Decision.id == score_id)).scalar_one()
-        receipt = json.loads(row.receipt)
-        receipt.update(changes.pop("receipt", {}))
-        row.receipt = json.dumps(receipt)
-        for name, value in changes.items():
-            setattr(row, name, value)
+        row.receipt = json.dumps({**json.loads(row.receipt), **(receipt or {})})
+        outcome = json.loads(row.outcome)
+        row.outcome = json.dumps({**outcome, "score": outcome["score"] + score_delta})
 
 
 @pytest.fixture
@@ -193,7 +194,7 @@ def test_a_tampered_receipt_is_not_valid_and_replay_names_the_difference(
     forged = made["receipt"]["payload"].replace(f'"grade":"{made["grade"]}"', '"grade":"A"')
     if forged == made["receipt"]["payload"]:
         forged = made["receipt"]["payload"].replace(f'"grade":"{made["grade"]}"', '"grade":"B"')
-    corrupt(world, made["id"], receipt={"payload": forged})
+    tamper(world, made["id"], receipt={"payload": forged})
     path = f"/decisions/{made['id']}"
     verified = post_form(auditor, f"{path}/verify", {}, from_page=path)
     assert verified.status_code == 200
@@ -205,11 +206,7 @@ def test_a_tampered_receipt_is_not_valid_and_replay_names_the_difference(
 
 def test_an_answer_that_differs_from_what_was_signed_is_not_valid(world: World, auditor: TestClient) -> None:
     made = score(world)
-    with world.contexts["scoring"].db.unit_of_work() as session:
-        row = session.execute(select(Decision).where(Decision.id == made["id"])).scalar_one()
-        outcome = json.loads(row.outcome)
-        outcome["score"] = outcome["score"] + 50.0
-        row.outcome = json.dumps(outcome)
+    tamper(world, made["id"], score_delta=50.0)  # the receipt still verifies; the answer is not what it signs
     path = f"/decisions/{made['id']}"
     verified = post_form(auditor, f"{path}/verify", {}, from_page=path)
     assert "Not valid." in verified.text and "differs from the signed payload" in verified.text
