@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import re
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import date
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from playwright.sync_api import Page
 
+from services.scoring.repository.specs import load_segment_spec
 from tests.console.browser.system import REPO, System
 
 SCREENSHOTS = REPO / "var" / "screenshots"
@@ -40,31 +42,32 @@ class Lending:
 
 @dataclass
 class World:
-    """The running system and its lending set-up."""
+    """The running system and its lending set-up; set-up calls go through the services' APIs."""
 
     system: System
     lending: Lending
 
-    def borrower(self, name: str, national_id: str, *, person: str = "officer2") -> str:
-        """Register a farmer (through loans' API, as ``person``); the borrower id."""
+    def farmer(self, name: str, *, person: str = "officer2") -> str:
+        """Register a farmer (as the console person ``person``); the borrower id."""
         answer = self.system.api(
             "loans",
             "POST",
             "/v1/borrowers",
-            {"type": "farmer", "name": name, "national_id": national_id, "phone": "+254700000123"},
+            {
+                "type": "farmer",
+                "name": name,
+                "national_id": f"KE-{uuid.uuid4().int % 10**8:08d}",
+                "phone": "+254700000123",
+                "region": "Kisumu",
+            },
             person=person,
         )
         return str(answer["id"])
 
     def application(
-        self,
-        borrower_id: str,
-        features: dict[str, Any],
-        *,
-        person: str = "officer2",
-        principal_minor: int = 1_200_000,
+        self, borrower_id: str, features: dict[str, Any], *, person: str = "officer2"
     ) -> dict[str, Any]:
-        """Submit and score an application as the console person ``person``; the application."""
+        """Submit an application (scored) as the console person ``person``; loans' answer."""
         answer: dict[str, Any] = self.system.api(
             "loans",
             "POST",
@@ -72,10 +75,10 @@ class World:
             {
                 "product_id": self.lending.product_id,
                 "borrower_id": borrower_id,
-                "principal_minor": principal_minor,
+                "principal_minor": 1_200_000,
                 "annual_interest_rate": "18",
                 "number_of_repayments": 6,
-                "disbursement_date": date.today().isoformat(),
+                "disbursement_date": today(),
                 "features": features,
             },
             person=person,
@@ -87,6 +90,65 @@ class World:
         """An application as loans has it now."""
         answer: dict[str, Any] = self.system.api("loans", "GET", f"/v1/applications/{application_id}")
         return answer
+
+    def applications_of(self, borrower_id: str) -> list[dict[str, Any]]:
+        """Every application of a borrower, as loans has them."""
+        answer: list[dict[str, Any]] = self.system.api(
+            "loans", "GET", f"/v1/applications?borrower_id={borrower_id}"
+        )
+        return answer
+
+    def loan(self, name: str, *, disbursed: bool) -> dict[str, Any]:
+        """A farmer's loan: submitted by officer2, approved (and disbursed) by manager2."""
+        application = self.application(self.farmer(name), self.lending.strong)
+        loan: dict[str, Any] = self.system.api(
+            "loans", "POST", f"/v1/applications/{application['id']}/approve", {}, person="manager2"
+        )
+        if disbursed:
+            loan = self.system.api(
+                "loans", "POST", f"/v1/loans/{loan['id']}/disburse", {"date": today()}, person="manager2"
+            )
+        return loan
+
+    def escrow(self, order_ref: str) -> dict[str, Any]:
+        """An escrow of the dev marketplace with two lots (marketplace key)."""
+        later = datetime.now(UTC)
+        answer: dict[str, Any] = self.system.api(
+            "escrow",
+            "POST",
+            "/v1/escrows",
+            {
+                "order_ref": order_ref,
+                "buyer_id": "buyer-7",
+                "seller_id": "seller-7",
+                "currency": "KES",
+                "lots": [
+                    {"lot_ref": "A", "description": "maize, 10 bags", "amount_minor": 600_000},
+                    {"lot_ref": "B", "description": "beans, 4 bags", "amount_minor": 240_000},
+                ],
+                "fee": {"bps": 250},
+                "inspection_period_hours": 48,
+                "funding_deadline": _iso(later + timedelta(days=30)),
+                "delivery_deadline": _iso(later + timedelta(days=60)),
+            },
+            key="marketplace",
+        )
+        return answer
+
+
+def today() -> str:
+    """The services' day (UTC), ISO 8601."""
+    return datetime.now(UTC).date().isoformat()
+
+
+def _iso(moment: datetime) -> str:
+    return moment.isoformat().replace("+00:00", "Z")
+
+
+def reason_texts(segment: str = "farmer") -> dict[str, tuple[str, str]]:
+    """Reason code -> (English, Chinese) text, as the segment's spec file gives them."""
+    spec = load_segment_spec(segment)
+    return {f.reason_spec.code: (f.reason_spec.en, f.reason_spec.zh or "") for f in spec.features}
 
 
 def screenshot(page: Page, name: str) -> Path:

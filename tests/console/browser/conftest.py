@@ -34,10 +34,12 @@ CHROMIUM_ARGS = [
 ]
 SKIP_ENV = "AGRIFIN_SKIP_BROWSER_TESTS"
 WAIT_MS = 20_000
-"""How long a locator waits for the page to show something (a slow shared machine)."""
+"""How long an action or an ``expect`` waits for the page (a slow shared machine)."""
+expect.set_options(timeout=WAIT_MS)
 
 OTHER_PEOPLE = (
     ("officer2", "loan_officer", "Baraka Second-Officer"),
+    ("officer3", "loan_officer", "Li Third-Officer"),
     ("manager2", "credit_manager", "Wanjiru Second-Manager"),
 )
 """Made with ``agrifin users create --generate`` next to the bootstrap's one user per role."""
