@@ -22,6 +22,7 @@ from babel.support import Translations
 from fastapi import Request
 from fastapi.responses import HTMLResponse
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
+from markupsafe import escape
 
 from services.console import navigation
 from services.console.domain import formatting
@@ -60,7 +61,14 @@ def environment(language: str) -> Environment:
         trim_blocks=True,
         lstrip_blocks=True,
     )
-    env.install_gettext_translations(translations(language), newstyle=True)  # type: ignore[attr-defined]
+    catalogue = translations(language)
+    # Jinja marks a translation safe; escaping it first means a message is always text, even when
+    # a template translates a value that came from a service. Variables are escaped by Markup's %.
+    env.install_gettext_callables(  # type: ignore[attr-defined]
+        gettext=lambda message: str(escape(catalogue.gettext(message))),
+        ngettext=lambda singular, plural, n: str(escape(catalogue.ngettext(singular, plural, n))),
+        newstyle=True,
+    )
     env.filters.update(
         money=lambda minor, currency: formatting.money(minor, currency, language),
         number=lambda value, digits=2: formatting.number(value, language, digits=digits),
