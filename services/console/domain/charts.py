@@ -3,6 +3,7 @@ assistive technology; the page shows the same numbers in a table beside the char
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
@@ -32,11 +33,13 @@ def bar_chart(bars: Sequence[Bar], *, title: str, description: str, width: int =
     span = (high - low) or Decimal(1)
     plot = width - label_w - text_w
     zero_x = label_w + float((-low) / span) * plot
+    # ids unique per chart, so that two charts on one page label themselves, not each other
+    ident = "chart-" + hashlib.sha256(f"{title}\n{description}".encode()).hexdigest()[:10]
     parts = [
         f'<svg xmlns="http://www.w3.org/2000/svg" role="img" viewBox="0 0 {width} {height}" '
-        f'width="{width}" height="{height}" aria-labelledby="chart-title chart-desc">',
-        f'<title id="chart-title">{escape(title)}</title>',
-        f'<desc id="chart-desc">{escape(description)}</desc>',
+        f'width="{width}" height="{height}" aria-labelledby="{ident}-title {ident}-desc">',
+        f'<title id="{ident}-title">{escape(title)}</title>',
+        f'<desc id="{ident}-desc">{escape(description)}</desc>',
     ]
     for i, bar in enumerate(bars):
         y = 8 + i * row

@@ -47,3 +47,16 @@ def test_dates_by_locale() -> None:
 
     assert day(date(2026, 3, 1), "zh") == "2026年3月1日"
     assert day(date(2026, 3, 1), "en") == "1 Mar 2026"
+
+
+def test_two_charts_label_themselves_not_each_other() -> None:
+    from decimal import Decimal
+
+    from services.console.domain.charts import Bar, bar_chart
+
+    bars = [Bar("PAR30", Decimal("0.12"), "12%"), Bar("PAR90", Decimal("-0.02"), "-2%", tone="bad")]
+    first = bar_chart(bars, title="KES", description="PAR in KES")
+    second = bar_chart(bars, title="UGX", description="PAR in UGX")
+    ids = [chart.split('aria-labelledby="', 1)[1].split("-title", 1)[0] for chart in (first, second)]
+    assert ids[0] != ids[1]
+    assert f'<title id="{ids[0]}-title">KES</title>' in first and "<desc" in first
