@@ -152,16 +152,29 @@ def browser(playwright: Playwright) -> Iterator[Browser]:
     launched.close()
 
 
+def _new_context(browser: Browser) -> BrowserContext:
+    context = browser.new_context(locale="en-GB", viewport={"width": 1280, "height": 900})
+    context.set_default_timeout(WAIT_MS)
+    return context
+
+
+def _sign_in(page: Page, system: System, username: str) -> Page:
+    page.goto(system.url("/login"))
+    page.get_by_label("Username").fill(username)
+    page.get_by_label("Password").fill(system.people[username]["password"])
+    page.get_by_role("button", name="Sign in").click()
+    expect(page.locator("form[action='/logout'] button")).to_be_visible()
+    return page
+
+
 @pytest.fixture
 def new_page(browser: Browser) -> Iterator[Callable[[], Page]]:
     """A page in a fresh browser context (its own cookies), as a new visitor's browser."""
     contexts: list[BrowserContext] = []
 
     def make() -> Page:
-        context = browser.new_context(locale="en-GB", viewport={"width": 1280, "height": 900})
-        context.set_default_timeout(WAIT_MS)
-        contexts.append(context)
-        return context.new_page()
+        contexts.append(_new_context(browser))
+        return contexts[-1].new_page()
 
     yield make
     for context in contexts:
@@ -171,14 +184,22 @@ def new_page(browser: Browser) -> Iterator[Callable[[], Page]]:
 @pytest.fixture
 def sign_in(system: System, new_page: Callable[[], Page]) -> SignIn:
     """``sign_in(username)``: a fresh browser signed in as that console user, on the start page."""
+    return lambda username: _sign_in(new_page(), system, username)
+
+
+@pytest.fixture(scope="module")
+def signed_in_once(browser: Browser, system: System) -> Iterator[SignIn]:
+    """``signed_in_once(username)``: that person's browser, signed in once for the whole module
+    (for tests that only open pages; each goes to its own page first)."""
+    kept: dict[str, Page] = {}
+    contexts: list[BrowserContext] = []
 
     def signed_in(username: str) -> Page:
-        page = new_page()
-        page.goto(system.url("/login"))
-        page.get_by_label("Username").fill(username)
-        page.get_by_label("Password").fill(system.people[username]["password"])
-        page.get_by_role("button", name="Sign in").click()
-        expect(page.locator("form[action='/logout'] button")).to_be_visible()
-        return page
+        if username not in kept:
+            contexts.append(_new_context(browser))
+            kept[username] = _sign_in(contexts[-1].new_page(), system, username)
+        return kept[username]
 
-    return signed_in
+    yield signed_in
+    for context in contexts:
+        context.close()

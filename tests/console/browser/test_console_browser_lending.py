@@ -150,6 +150,9 @@ def test_the_language_switch_shows_the_chinese_reason_texts_and_switches_back(
 
     # remembered for the person: another browser of theirs opens in Chinese
     elsewhere = sign_in("officer3")
+    expect(elsewhere.get_by_role("button", name="English")).to_be_visible()
+    lang_after_sign_in = elsewhere.evaluate("() => document.documentElement.lang")
+    elsewhere.reload()
     expect(elsewhere.locator("html")).to_have_attribute("lang", "zh-Hans")
 
     page.get_by_role("button", name="English").click()
@@ -158,8 +161,10 @@ def test_the_language_switch_shows_the_chinese_reason_texts_and_switches_back(
     lang_after_switching_back = page.evaluate("() => document.documentElement.lang")
 
     # the page says which language it is in (screen readers read it so), after each switch too
-    assert (lang_after_switch, lang_after_switching_back) == ("zh-Hans", "en"), (
-        "the switch changed the texts but <html lang> stayed as it was (htmx swaps only <body>)"
+    langs = (lang_after_switch, lang_after_sign_in, lang_after_switching_back)
+    assert langs == ("zh-Hans", "zh-Hans", "en"), (
+        f"<html lang> after switching to 中文, signing in, switching back: {langs}; the texts changed "
+        "but the attribute stayed as it was (htmx swaps only <body>)"
     )
 
 

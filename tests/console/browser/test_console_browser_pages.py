@@ -49,7 +49,7 @@ MAIN_PAGES = {
     "review-queue": ("manager", "/applications"),
     "borrowers": ("officer", "/borrowers"),
     "loan": ("officer", "/loans/{loan_id}"),
-    "portfolio": ("credit_manager", "/portfolio"),
+    "portfolio": ("manager", "/portfolio"),
     "decision-explorer": ("auditor", "/decisions"),
     "models": ("auditor", "/models"),
     "model": ("auditor", "/models/{model_version}"),
@@ -58,18 +58,16 @@ MAIN_PAGES = {
     "escrows": ("market-ops", "/escrows"),
     "escrow": ("market-ops", "/escrows/{escrow_id}"),
 }
-"""Screenshot name -> (who opens it, its path); the application, notice, decision and login
+"""Screenshot name -> (the username who opens it, its path); the application, notice, decision and login
 pages are written by the flows that reach them."""
 
 
-def _username(who: str) -> str:
-    return "manager" if who == "credit_manager" else who
-
-
 @pytest.mark.parametrize("name", list(MAIN_PAGES))
-def test_each_main_page_opens_for_its_people(name: str, shown: Shown, world: World, sign_in: SignIn) -> None:
+def test_each_main_page_opens_for_its_people(
+    name: str, shown: Shown, world: World, signed_in_once: SignIn
+) -> None:
     who, path = MAIN_PAGES[name]
-    page = sign_in(_username(who))
+    page = signed_in_once(who)
     response = page.goto(world.system.url(path.format(**asdict(shown))))
     assert response is not None and response.status == 200, (response and response.status, page.url)
     expect(page.get_by_role("heading", level=1)).to_have_count(1)
@@ -114,10 +112,10 @@ CHECKED: dict[str, tuple[str | None, Callable[[Page, World, Shown], None]]] = {
 
 @pytest.mark.parametrize("name", list(CHECKED))
 def test_axe_finds_no_serious_accessibility_violation(
-    name: str, shown: Shown, world: World, sign_in: SignIn, new_page: Callable[[], Page]
+    name: str, shown: Shown, world: World, signed_in_once: SignIn, new_page: Callable[[], Page]
 ) -> None:
     who, open_page = CHECKED[name]
-    page = sign_in(who) if who else new_page()
+    page = signed_in_once(who) if who else new_page()
     open_page(page, world, shown)
     violations = axe_violations(page)
     assert not violations, f"{name}: {len(violations)} serious or critical\n{describe_violations(violations)}"
