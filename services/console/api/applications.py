@@ -269,7 +269,7 @@ def reject(
     return RedirectResponse(f"/applications/{application_id}/notice", status_code=303)
 
 
-def _no_notice(request: Request, application_id: str) -> Response:
+def _no_notice(request: Request) -> Response:
     return render(
         request,
         "error.html",
@@ -290,7 +290,7 @@ def notice(request: Request, application_id: str, person: Reader, b: BackendsDep
     """The adverse-action notice, printable."""
     found = service.adverse_notice(b, person, application_id)
     if found is None:
-        return _no_notice(request, application_id)
+        return _no_notice(request)
     return render(request, "applications/notice.html", {"notice": found, "t": NOTICE_TEXTS})
 
 
@@ -299,7 +299,7 @@ def notice_as_pdf(request: Request, application_id: str, person: Reader, b: Back
     """The adverse-action notice as a PDF download."""
     found = service.adverse_notice(b, person, application_id)
     if found is None:
-        return _no_notice(request, application_id)
+        return _no_notice(request)
     pdf = notice_pdf(found, language=person.language, gettext=translations(person.language).gettext)
     return Response(
         pdf,

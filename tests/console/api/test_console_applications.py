@@ -263,7 +263,21 @@ def test_a_refused_value_comes_back_beside_its_field_with_the_other_values_kept(
     assert "must be between 100000 and 5000000" in _field_error(over.text, "principal")
     assert _input_value(over.text, "principal") == "60000"
     assert _input_value(over.text, "features.distance_to_market_km") == "14.0"
-    assert world.api("loans", "GET", "/v1/applications", params={"status": ""}) == []
+    assert world.api("loans", "GET", "/v1/applications") == []  # nothing was stored
+
+    # corrected, the same form (its idempotency key kept) goes through once
+    (key,) = KEY_FIELD.findall(over.text)
+    fixed = {**_form_values(product["id"], borrower["id"], principal="30000"), "idempotency_key": key}
+    for _ in range(2):  # a double submit replays
+        answer = client.post(
+            "/applications", data={**fixed, "csrf_token": csrf(over)}, follow_redirects=False
+        )
+        assert answer.status_code == 303
+    (stored,) = world.api("loans", "GET", "/v1/applications")
+    assert (
+        stored["principal_minor"] == 3_000_000
+        and answer.headers["location"] == f"/applications/{stored['id']}"
+    )
 
 
 def test_a_submitted_application_shows_its_score_card(world: World) -> None:
