@@ -53,7 +53,7 @@ MAIN_PAGES = {
     "decision-explorer": ("auditor", "/decisions"),
     "models": ("auditor", "/models"),
     "model": ("auditor", "/models/{model_version}"),
-    "monitoring": ("auditor", "/monitoring"),
+    "monitoring": ("auditor", "/monitoring?segment=farmer"),
     "audit": ("auditor", "/audit"),
     "escrows": ("market-ops", "/escrows"),
     "escrow": ("market-ops", "/escrows/{escrow_id}"),
