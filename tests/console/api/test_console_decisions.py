@@ -182,7 +182,7 @@ def test_verify_receipt_checks_the_signature_in_the_console(world: World, audito
     path = f"/decisions/{made['id']}"
     answer = post_form(auditor, f"{path}/verify", {}, from_page=path)
     assert answer.status_code == 200, answer.text
-    assert "Valid: the receipt's signature verifies with the published key" in answer.text
+    assert "Valid: the receipt&#39;s signature verifies with the published key" in answer.text
     assert made["receipt"]["key_id"] in answer.text
     assert "Not valid" not in answer.text
 
