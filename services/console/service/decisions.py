@@ -101,7 +101,7 @@ def filter_choices(scoring: ScoringClient) -> tuple[list[tuple[str, str]], list[
     """The segments and model versions scoring knows, as ``(value, text)`` options."""
     return (
         [(s.segment, s.segment) for s in scoring.segments()],
-        [(m.version, f"{m.version} ({m.status})") for m in scoring.models(limit=500)],
+        [(m.version, m.version) for m in scoring.models(limit=500)],
     )
 
 

@@ -27,6 +27,7 @@ from shared.clock import ManualClock
 from shared.receipts import check_receipt
 from tests.console.kit import World, post_form
 from tests.factories.scoring import EnterpriseFeaturesFactory, ScoreRequestFactory
+from tests.support import auth
 
 DECISION_LINK = re.compile(r'href="/decisions/([0-9a-f-]{36})"')
 BUTTON = re.compile(r"<button[^>]*>([^<]+)</button>")
@@ -175,6 +176,26 @@ def test_a_decision_shows_its_points_reasons_waterfall_and_receipt(world: World,
         "中文",
         "Sign out",
     }  # no Approve, Reject, Disburse, repayment
+
+
+def test_scorings_waterfall_is_inlined_only_while_nothing_in_it_is_active(world: World) -> None:
+    made = score(world)
+    svg = (
+        world.apps["scoring"]
+        .get(f"/v1/scores/{made['id']}/waterfall.svg", headers=auth(world.keys["scoring"][Role.AUDITOR]))
+        .text
+    )
+    assert decisions_service.safe_svg(svg) == svg[svg.index("<svg") :]
+    end = svg.rindex("</svg>")
+    for active in (
+        "<script>alert(1)</script>",
+        '<rect onmouseover="alert(1)"/>',
+        '<a href="javascript:alert(1)"><text>x</text></a>',
+        "<foreignObject><div>x</div></foreignObject>",
+    ):
+        assert decisions_service.safe_svg(svg[:end] + active + svg[end:]) is None, active
+    assert decisions_service.safe_svg("<html><body>not a chart</body></html>") is None
+    assert decisions_service.safe_svg('<!DOCTYPE svg [<!ENTITY x "y">]>' + svg) is None
 
 
 def test_verify_receipt_checks_the_signature_in_the_console(world: World, auditor: TestClient) -> None:
