@@ -1,12 +1,12 @@
 """The application form generated from a segment's feature spec, and the score card (pure).
 
 A segment's spec (scoring's ``GET /v1/segments/{segment}``) says each feature's type,
-bounds, categories, and reason texts in English and Chinese (and a label and help text when
-the spec carries them). From it the console builds one form field per feature
-(``features.<name>``, the name loans and scoring use in their 422 problems, so a refused
-value comes back beside its own field), parses what the person typed (numbers with
-``Decimal``, never float for money), and shapes a stored decision into the score card:
-score, grade, PD, base points, every feature's points, and the principal reasons.
+bounds, categories, unit, and reason texts in English and Chinese; the labels people read are
+the console's catalogue messages (``domain.feature_labels``). From it the console builds one
+form field per feature (``features.<name>``, the name loans and scoring use in their 422
+problems, so a refused value comes back beside its own field), parses what the person typed
+(numbers with ``Decimal``, never float for money), and shapes a stored decision into the
+score card: score, grade, PD, base points, every feature's points, and the principal reasons.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from services.console.domain.catalogue import N_
+from services.console.domain.feature_labels import category_label, feature_label, unit_label
 from services.console.domain.forms import field_errors
 from shared.money import Money, minor_exponent
 
@@ -72,13 +73,14 @@ class FeatureField:
     kind: str
     """``numeric``, ``categorical`` or ``boolean``."""
     label: str
+    """A catalogue message (translated where the page renders it)."""
     help: str | None
     required: bool
     minimum: Decimal | None = None
     maximum: Decimal | None = None
     unit: str | None = None
     categories: tuple[tuple[str, str], ...] = ()
-    """``(value, text)`` of each category, in the spec's order."""
+    """``(value, label)`` of each category, in the spec's order (labels are catalogue messages)."""
 
     @property
     def field(self) -> str:
@@ -96,22 +98,6 @@ class FeatureField:
         return "…" if self.maximum is None else plain_number(self.maximum)
 
 
-def humanise(name: str) -> str:
-    """``land_area_ha`` -> ``Land area ha`` (a label when the spec gives none)."""
-    words = name.replace("_", " ").strip()
-    return words[:1].upper() + words[1:]
-
-
-def _text(value: Any, language: str) -> str | None:
-    """A spec text: a plain string, or ``{"en": ..., "zh": ...}`` read in ``language``."""
-    if isinstance(value, str):
-        return value or None
-    if isinstance(value, Mapping):
-        chosen = value.get(language) or value.get("en")
-        return str(chosen) if chosen else None
-    return None
-
-
 def _decimal(value: Any) -> Decimal | None:
     if value is None or isinstance(value, bool):
         return None
@@ -127,34 +113,29 @@ def plain_number(value: Decimal) -> str:
     return text if "." not in text else text.rstrip("0").rstrip(".")
 
 
-def feature_fields(spec: Mapping[str, Any], language: str) -> list[FeatureField]:
-    """The form fields of a segment's spec, labels and help in ``language`` where it has them."""
+def feature_fields(spec: Mapping[str, Any]) -> list[FeatureField]:
+    """The form fields of a segment's spec; labels, category labels and units are catalogue
+    messages (``domain.feature_labels``), translated where the page renders them."""
     out: list[FeatureField] = []
     for item in spec.get("features") or []:
         if not isinstance(item, Mapping) or not item.get("name"):
             continue
         name = str(item["name"])
         kind = str(item.get("type") or "numeric")
-        unit = str(item["unit"]) if item.get("unit") not in (None, "", "category", "flag") else None
-        categories: tuple[tuple[str, str], ...] = ()
-        if kind == "categorical":
-            given = item.get("category_labels")
-            labels: Mapping[str, Any] = given if isinstance(given, Mapping) else {}
-            categories = tuple(
-                (str(c), _text(labels.get(c), language) or humanise(str(c)))
-                for c in item.get("categories") or []
-            )
+        unit = str(item.get("unit") or "")
         out.append(
             FeatureField(
                 name=name,
                 kind=kind,
-                label=_text(item.get("label"), language) or humanise(name),
-                help=_text(item.get("help"), language),
+                label=feature_label(name),
+                help=None,
                 required=not bool(item.get("missing_allowed", False)),
                 minimum=_decimal(item.get("min")),
                 maximum=_decimal(item.get("max")),
-                unit=unit,
-                categories=categories,
+                unit=unit_label(unit) if unit not in ("", "category", "flag") else None,
+                categories=tuple((str(c), category_label(name, str(c))) for c in item.get("categories") or [])
+                if kind == "categorical"
+                else (),
             )
         )
     return out
@@ -372,7 +353,7 @@ def score_card(decision: Mapping[str, Any], labels: Mapping[str, str]) -> ScoreC
     rows = tuple(
         PointsRow(
             feature=str(c["feature"]),
-            label=labels.get(str(c["feature"])) or humanise(str(c["feature"])),
+            label=labels.get(str(c["feature"])) or feature_label(str(c["feature"])),
             value=c.get("value"),
             points=_decimal(c.get("points")) or Decimal(0),
         )

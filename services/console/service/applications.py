@@ -244,7 +244,7 @@ def application_form(
     form.borrower = b.loans.borrower(borrower_id)
     form.segment = SEGMENT_OF_TYPE.get(form.borrower.type, form.borrower.type)
     try:
-        form.fields = feature_fields(scoring_segment(b.scoring, form.segment), person.language)
+        form.fields = feature_fields(scoring_segment(b.scoring, form.segment))
     except ServiceUnreachable:
         form.unavailable = ["scoring"]
     return form
@@ -346,7 +346,7 @@ def _card(
         decision = scoring_decision(b.scoring, application.score.id, language)
         try:
             labels = feature_labels(
-                feature_fields(scoring_segment(b.scoring, str(decision.get("segment") or "")), language)
+                feature_fields(scoring_segment(b.scoring, str(decision.get("segment") or "")))
             )
         except UpstreamProblem:
             labels = {}

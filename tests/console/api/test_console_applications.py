@@ -230,7 +230,7 @@ def test_the_form_is_generated_from_the_segments_feature_spec(world: World) -> N
     spec = world.api("scoring", "GET", "/v1/segments/farmer")
     for feature in spec["features"]:
         assert f'<label for="f-features.{feature["name"]}">' in page.text, feature["name"]
-    assert '<label for="f-features.land_area_ha">Land area ha</label>' in page.text
+    assert '<label for="f-features.land_area_ha">Land area (hectares)</label>' in page.text
     assert "From 0 to 500 hectares" in page.text
     tenure = re.search(r'<select id="f-features.land_tenure".*?</select>', page.text, re.S)
     assert tenure is not None and all(
@@ -303,7 +303,7 @@ def test_a_submitted_application_shows_its_score_card(world: World) -> None:
     for contribution in score["contributions"]:
         points = number(Decimal(str(contribution["points"])) + 0, "en", digits=1)  # -0.0 shows as 0.0
         assert f'<td class="num">{"+" if contribution["points"] > 0 else ""}{points}</td>' in text
-    assert '<th scope="row">Land area ha</th>' in text
+    assert '<th scope="row">Land area (hectares)</th>' in text
     assert 1 <= len(score["reasons"]) <= 4
     for reason in score["reasons"]:
         assert f"<li>{reason['text']} " in text
@@ -413,6 +413,7 @@ def test_a_chinese_reader_gets_the_reasons_in_chinese_on_the_page_and_in_the_pdf
     switched = post_form(client, "/language", {"language": "zh", "next": path}, from_page=path)
     assert switched.status_code == 303
     page = client.get(path).text
+    assert '<th scope="row">耕地面积（公顷）</th>' in page  # the points table's labels are translated
     for reason in chinese["reasons"]:
         assert f"<li>{reason['text']} " in page
     post_form(client, f"{path}/reject", {}, from_page=f"{path}/reject")

@@ -40,8 +40,6 @@ SPEC = {
             "unit": "category",
             "categories": ["owned", "state_allocated"],
             "missing_allowed": False,
-            "label": {"en": "Land tenure", "zh": "土地权属"},
-            "category_labels": {"owned": {"en": "Owned", "zh": "自有"}},
         },
         {"name": "irrigation", "type": "boolean", "unit": "flag", "missing_allowed": False},
         {
@@ -51,33 +49,35 @@ SPEC = {
             "min": 0,
             "max": 1,
             "missing_allowed": True,
-            "help": "Share of past installments paid on time",
         },
     ],
 }
 
 
-def test_fields_follow_the_spec_with_labels_in_the_readers_language() -> None:
-    land, tenure, irrigation, rate = feature_fields(SPEC, "zh")
+def test_fields_follow_the_spec_with_the_consoles_labels() -> None:
+    land, tenure, irrigation, rate = feature_fields(SPEC)
     assert (land.field, land.kind, land.label, land.required, land.unit) == (
         "features.land_area_ha",
         "numeric",
-        "Land area ha",
+        "Land area (hectares)",
         True,
         "hectares",
     )
     assert (land.low, land.high) == ("0", "500")
-    assert tenure.label == "土地权属" and tenure.categories == (
-        ("owned", "自有"),
-        ("state_allocated", "State allocated"),
+    assert tenure.label == "Land tenure"
+    assert tenure.categories == (("owned", "Owned"), ("state_allocated", "Allocated by the state"))
+    assert (
+        irrigation.kind == "boolean"
+        and irrigation.unit is None
+        and irrigation.label == "Access to irrigation"
     )
-    assert irrigation.kind == "boolean" and irrigation.unit is None
-    assert not rate.required and rate.help == "Share of past installments paid on time"
-    assert feature_fields(SPEC, "en")[1].label == "Land tenure"
+    assert not rate.required and rate.unit == "fraction (0 to 1)"
+    (unknown,) = feature_fields({"features": [{"name": "soil_ph", "type": "numeric", "unit": "pH"}]})
+    assert (unknown.label, unknown.unit) == ("Soil ph", "pH")  # a feature the console does not know yet
 
 
 def test_features_parse_by_type_and_each_problem_names_its_field() -> None:
-    fields = feature_fields(SPEC, "en")
+    fields = feature_fields(SPEC)
     values, problems = parse_features(
         fields,
         {
@@ -197,7 +197,7 @@ def test_the_score_card_lists_every_features_points_and_at_most_four_reasons() -
     )
     assert [(r.label, r.points) for r in card.rows] == [
         ("Land area", Decimal("-9.5")),
-        ("Irrigation", Decimal("10.75")),
+        ("Access to irrigation", Decimal("10.75")),
     ]
     assert [r.code for r in card.reasons] == ["F00", "F01", "F02", "F03"]
 
