@@ -5,6 +5,7 @@ checked; escrow's trial balance and ledger verification; auditors and admins onl
 
 from __future__ import annotations
 
+import html
 import re
 import uuid
 
@@ -98,7 +99,7 @@ def test_a_tampered_entry_shows_its_chain_broken_at_that_entry(world: World) -> 
     assert page.status_code == 200
     broken = _row(page.text, "loans")
     assert "Broken" in broken and "Entry 1" in broken
-    assert "The entry's payload was changed after it was written." in broken
+    assert "The entry's payload was changed after it was written." in html.unescape(broken)
     assert '<code class="head">' not in broken
     for name in ("scoring", "escrow", "console"):
         assert "Intact" in _row(page.text, name)

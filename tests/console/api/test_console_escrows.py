@@ -4,6 +4,7 @@ list filters and pages, nothing on these pages changes an escrow, and other role
 
 from __future__ import annotations
 
+import html
 import re
 from typing import Any
 
@@ -73,7 +74,8 @@ def test_a_marketplace_operator_sees_their_escrows_lots_money_and_timeline(world
     assert "Accepted" in lot_a.group(1) and _kes(60_000) in lot_a.group(1)
     assert "Shipped" in lot_b.group(1) and "Fargo, tracking T-B" in lot_b.group(1)
     # Money view: 250 bps of 60,000 is a 1,500 fee; 58,500 to the seller's side; B's 40,000 held.
-    money_rows = dict(re.findall(r'<tr><th scope="row">([^<]+)</th><td class="num">([^<]+)</td></tr>', text))
+    found = re.findall(r'<tr><th scope="row">([^<]+)</th><td class="num">([^<]+)</td></tr>', text)
+    money_rows = {html.unescape(label): html.unescape(value) for label, value in found}
     assert money_rows == {
         "Funded": _kes(100_000),
         "Released to the seller's side": _kes(58_500),
