@@ -9,13 +9,14 @@ refused here (403 page) before loans is asked.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Annotated, Any
+from collections.abc import Callable, Mapping
+from typing import Annotated, Any, Literal
 from urllib.parse import quote, urlencode
 from uuid import uuid4
 
 from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import RedirectResponse, Response
+from starlette.datastructures import FormData
 
 from services.console.api.deps import (
     DECIDERS,
@@ -121,6 +122,38 @@ def _back_to(loan_id: str, done: str) -> Response:
     return RedirectResponse(f"/loans/{quote(loan_id, safe='')}?done={done}", status_code=303)
 
 
+def _loan_form(
+    request: Request,
+    person: Person,
+    b: Backends,
+    loan_id: str,
+    form: FormData,
+    *,
+    which: Literal["repay", "disburse"],
+    act: Callable[..., object],
+    fields: dict[str, str],
+    done: str,
+) -> Response:
+    """Run one of the loan page's forms; refused values come back beside their fields, kept."""
+    values = form_fields(form)
+    key = values.get("idempotency_key") or uuid4().hex
+    try:
+        act(b.loans, loan_id, values, idempotency_key=key)
+    except service.FormInvalid as refused:
+        errors, status = _translated(person, refused.errors), 422
+    except UpstreamProblem as exc:
+        if exc.status not in (409, 422):
+            raise
+        errors, status = service.form_problem(exc.problem, fields), exc.status
+    else:
+        return _back_to(loan_id, done)
+    if which == "repay":
+        return _loan_page(request, person, b, loan_id, repay=values, repay_errors=errors, status_code=status)
+    return _loan_page(
+        request, person, b, loan_id, disburse=values, disburse_errors=errors, status_code=status
+    )
+
+
 @router.post("/loans/{loan_id}/disburse")
 def disburse(
     request: Request,
@@ -130,28 +163,17 @@ def disburse(
     b: BackendsDep,
 ) -> Response:
     """Disburse the loan on the date given (loans refuses a date after its business date)."""
-    values = form_fields(form)
-    key = values.get("idempotency_key") or uuid4().hex
-    try:
-        service.disburse(b.loans, loan_id, values, idempotency_key=key)
-    except service.FormInvalid as refused:
-        return _loan_page(
-            request,
-            person,
-            b,
-            loan_id,
-            disburse=values,
-            disburse_errors=_translated(person, refused.errors),
-            status_code=422,
-        )
-    except UpstreamProblem as exc:
-        if exc.status not in (409, 422):
-            raise
-        errors = service.form_problem(exc.problem, service.DISBURSE_FIELDS)
-        return _loan_page(
-            request, person, b, loan_id, disburse=values, disburse_errors=errors, status_code=exc.status
-        )
-    return _back_to(loan_id, "disbursed")
+    return _loan_form(
+        request,
+        person,
+        b,
+        loan_id,
+        form,
+        which="disburse",
+        act=service.disburse,
+        fields=service.DISBURSE_FIELDS,
+        done="disbursed",
+    )
 
 
 @router.post("/loans/{loan_id}/repayments")
@@ -163,25 +185,14 @@ def post_repayment(
     b: BackendsDep,
 ) -> Response:
     """Post a repayment (amount in major units, date, reference); refused values beside their fields."""
-    values = form_fields(form)
-    key = values.get("idempotency_key") or uuid4().hex
-    try:
-        service.post_repayment(b.loans, loan_id, values, idempotency_key=key)
-    except service.FormInvalid as refused:
-        return _loan_page(
-            request,
-            person,
-            b,
-            loan_id,
-            repay=values,
-            repay_errors=_translated(person, refused.errors),
-            status_code=422,
-        )
-    except UpstreamProblem as exc:
-        if exc.status not in (409, 422):
-            raise
-        errors = service.form_problem(exc.problem, service.REPAYMENT_FIELDS)
-        return _loan_page(
-            request, person, b, loan_id, repay=values, repay_errors=errors, status_code=exc.status
-        )
-    return _back_to(loan_id, "repaid")
+    return _loan_form(
+        request,
+        person,
+        b,
+        loan_id,
+        form,
+        which="repay",
+        act=service.post_repayment,
+        fields=service.REPAYMENT_FIELDS,
+        done="repaid",
+    )
