@@ -8,27 +8,14 @@ The console calls scoring, escrow and loans with its own credential, ``service:c
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
-
 from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
 from shared.platform import ServiceContext
-from shared.settings import BaseServiceSettings
+from shared.settings import BaseServiceSettings, dev_credential
 
 DEV_CREDENTIAL = "service:console"
 DEV_USERS_FILE = "dev-users.json"
-
-
-def dev_console_key(var_dir: Path) -> str | None:
-    """The console's credential (``service:console``) from ``<var_dir>/dev-keys.json``, if any."""
-    try:
-        keys = json.loads((var_dir / "dev-keys.json").read_text())
-    except (OSError, ValueError):
-        return None
-    value = keys.get(DEV_CREDENTIAL) if isinstance(keys, dict) else None
-    return value if isinstance(value, str) and value else None
 
 
 class ConsoleSettings(BaseServiceSettings):
@@ -57,7 +44,7 @@ class ConsoleSettings(BaseServiceSettings):
     @property
     def resolved_api_key(self) -> str | None:
         """The configured key, else the console's development credential (``service:console``)."""
-        return self.api_key or dev_console_key(self.var_dir)
+        return self.api_key or dev_credential(self.var_dir, DEV_CREDENTIAL)
 
     @property
     def secure_cookies(self) -> bool:

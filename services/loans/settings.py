@@ -9,30 +9,18 @@ the key comes from the ``service:loans`` entry of ``<var_dir>/dev-keys.json`` (w
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 from pydantic import Field, field_validator
 from pydantic_settings import SettingsConfigDict
 
 from shared.platform import ServiceContext
-from shared.settings import BaseServiceSettings
+from shared.settings import BaseServiceSettings, dev_credential
 
 ESCROW_SECRET_FILE = "escrow-webhook.secret"  # noqa: S105 - a file name, not a secret
 
 
 DEV_CREDENTIAL = "service:loans"
 """Loans' own entry in ``dev-keys.json`` (never a key shared by every service)."""
-
-
-def dev_service_key(var_dir: Path) -> str | None:
-    """Loans' credential (``service:loans``) from ``<var_dir>/dev-keys.json``, if it has one."""
-    path = var_dir / "dev-keys.json"
-    try:
-        keys = json.loads(path.read_text())
-    except (OSError, ValueError):
-        return None
-    value = keys.get(DEV_CREDENTIAL) if isinstance(keys, dict) else None
-    return value if isinstance(value, str) and value else None
 
 
 class LoansSettings(BaseServiceSettings):
@@ -88,7 +76,7 @@ class LoansSettings(BaseServiceSettings):
     @property
     def resolved_escrow_api_key(self) -> str | None:
         """The configured escrow key, else loans' development credential (``service:loans``)."""
-        return self.escrow_api_key or dev_service_key(self.var_dir)
+        return self.escrow_api_key or dev_credential(self.var_dir, DEV_CREDENTIAL)
 
     @property
     def resolved_escrow_webhook_secret(self) -> str | None:
@@ -117,7 +105,7 @@ class LoansSettings(BaseServiceSettings):
     @property
     def resolved_scoring_api_key(self) -> str | None:
         """The configured scoring key, else loans' development credential (``service:loans``)."""
-        return self.scoring_api_key or dev_service_key(self.var_dir)
+        return self.scoring_api_key or dev_credential(self.var_dir, DEV_CREDENTIAL)
 
 
 LoansContext = ServiceContext[LoansSettings]
