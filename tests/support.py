@@ -13,7 +13,9 @@ from shared.auth import Role, create_api_key
 from shared.platform import ServiceContext
 
 
-def issue_key(ctx: ServiceContext, role: Role | str, owner: str | None = None, *, key: str | None = None) -> str:
+def issue_key(
+    ctx: ServiceContext, role: Role | str, owner: str | None = None, *, key: str | None = None
+) -> str:
     """Create an API key directly in a service's database (``key``: the same key another service
     holds, as ``agrifin keys create`` stores one key in every service); return the plaintext."""
     with ctx.db.unit_of_work() as session:

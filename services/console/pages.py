@@ -27,6 +27,7 @@ from markupsafe import escape
 from services.console import navigation
 from services.console.domain import formatting
 from services.console.domain.catalogue import N_, role_label
+from services.console.domain.feature_labels import feature_label
 from services.console.domain.formatting import LANGUAGES
 
 __all__ = ["N_", "environment", "render", "translations"]
@@ -80,6 +81,7 @@ def environment(language: str) -> Environment:
     env.globals["nav_areas"] = navigation.areas_for
     env.globals["current_area"] = navigation.current_area
     env.globals["role_label"] = role_label
+    env.globals["feature_label"] = feature_label
     env.globals["language"] = language
     return env
 

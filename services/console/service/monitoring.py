@@ -8,6 +8,7 @@ from datetime import UTC, date, datetime, time
 from decimal import Decimal
 
 from services.console.domain.charts import Bar, bar_chart
+from services.console.domain.feature_labels import feature_label
 from services.console.domain.formatting import number
 from services.console.pages import N_, translations
 from shared.clients.scoring import Fairness as FairnessAnswer
@@ -117,7 +118,7 @@ def _chart(rows: list[StabilityRow], language: str, segment: str) -> str:
     gettext = translations(language).gettext
     bars = [
         Bar(
-            label=gettext("Score") if row.is_score else row.name,
+            label=gettext("Score") if row.is_score else gettext(feature_label(row.name)),
             value=row.psi,
             text=number(row.psi, language, digits=4),
             tone=row.tone,

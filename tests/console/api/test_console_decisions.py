@@ -3,6 +3,7 @@ signed receipt verified in the console, its downloads, replay, role gating and l
 
 from __future__ import annotations
 
+import html
 import json
 import re
 import uuid
@@ -16,6 +17,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 
 from services.console.domain import formatting
+from services.console.domain.feature_labels import feature_label
 from services.console.service import decisions as decisions_service
 from services.scoring.domain.model import TrainedModel
 from services.scoring.models import Decision
@@ -161,7 +163,7 @@ def test_a_decision_shows_its_points_reasons_waterfall_and_receipt(world: World,
     assert f"<dd>{shown(made['score'])}</dd>" in text and f"<dd>{made['grade']}</dd>" in text
     assert f'<td class="num">{shown(made["base_points"])}</td>' in text
     for contribution in made["contributions"]:
-        row = f'<th scope="row">{contribution["feature"]}</th>'
+        row = f'<th scope="row">{html.escape(feature_label(contribution["feature"]))}</th>'
         assert row in text
         assert f'<td class="num">{shown(contribution["points"])}</td>' in text.split(row, 1)[1][:300]
     assert made["reasons"], "the fixture applicant should lose points somewhere"

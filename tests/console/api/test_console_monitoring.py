@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import html
 import re
 import uuid
 from typing import Any
@@ -13,6 +14,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 
 from services.console.domain import formatting
+from services.console.domain.feature_labels import feature_label
 from services.scoring.models import Decision
 from shared.auth import Role
 from tests.console.kit import World
@@ -56,13 +58,17 @@ def test_the_psi_chart_and_table_show_scorings_numbers(world: World, auditor: Te
     chart = re.search(r"<svg.*?</svg>", text, flags=re.S)
     assert chart is not None and "<title" in chart.group(0) and "<desc" in chart.group(0)
     table = text.split("PSI of the score and of each feature", 1)[1].split("</table>", 1)[0]
-    rows = dict(re.findall(r'<th scope="row">([^<]+)</th>\s*<td class="num">([^<]+)</td>', table))
+    found = re.findall(r'<th scope="row">([^<]+)</th>\s*<td class="num">([^<]+)</td>', table)
+    rows = {html.unescape(label): value for label, value in found}
     assert rows["Score"] == formatting.number(report["score"]["psi"], "en", digits=4)
-    assert set(rows) == {"Score", *report["features"]}
-    for name, stability in report["features"].items():
+    assert set(rows) == {"Score", *(feature_label(f) for f in report["features"])}
+    for feature, stability in report["features"].items():
+        name = feature_label(feature)
         assert rows[name] == formatting.number(stability["psi"], "en", digits=4)
         fill = {"good": "#116329", "warn": "#9a6700", "bad": "#a40e26"}[tone(stability["psi"])]
-        bar = re.search(rf">{re.escape(name)}</text><rect [^>]*fill=\"([^\"]+)\"", chart.group(0))
+        bar = re.search(
+            rf">{re.escape(html.escape(name))}</text><rect [^>]*fill=\"([^\"]+)\"", chart.group(0)
+        )
         assert bar is not None and bar.group(1) == fill, name
     assert 'aria-current="page"' in text and "Drift and fairness" in text
 
