@@ -27,7 +27,7 @@ from markupsafe import escape
 from services.console import navigation
 from services.console.domain import formatting
 from services.console.domain.catalogue import N_, role_label
-from services.console.domain.feature_labels import feature_label
+from services.console.domain.feature_labels import category_label, feature_label
 from services.console.domain.formatting import LANGUAGES
 
 __all__ = ["N_", "environment", "render", "translations"]
@@ -82,6 +82,7 @@ def environment(language: str) -> Environment:
     env.globals["current_area"] = navigation.current_area
     env.globals["role_label"] = role_label
     env.globals["feature_label"] = feature_label
+    env.globals["category_label"] = category_label
     env.globals["language"] = language
     return env
 
