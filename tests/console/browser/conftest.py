@@ -67,7 +67,7 @@ def _chromium_or_fail() -> None:
 # -- the system ---------------------------------------------------------------------------------
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def system(tmp_path_factory: pytest.TempPathFactory) -> Iterator[System]:
     """Scoring, escrow, loans and the console, bootstrapped and serving (stopped at the end)."""
     _chromium_or_fail()
@@ -76,7 +76,7 @@ def system(tmp_path_factory: pytest.TempPathFactory) -> Iterator[System]:
     running.stop()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def world(system: System) -> World:
     """The system with a maker-checker loan product and the farmer features the tests score."""
     example: dict[str, Any] = system.api("scoring", "GET", "/v1/segments/farmer")["example"]
@@ -134,9 +134,12 @@ def world(system: System) -> World:
 
 
 # -- the browser --------------------------------------------------------------------------------
+# Package-scoped, not session-scoped: Playwright's sync API keeps an event loop running in the
+# thread while it lives, and the tests that run after this package on the same worker call
+# asyncio.run(); the driver (and the system) stop when the package's last test is done.
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def playwright() -> Iterator[Playwright]:
     """Playwright's driver (it never downloads a browser here: Chromium is Debian's)."""
     _chromium_or_fail()
@@ -144,7 +147,7 @@ def playwright() -> Iterator[Playwright]:
         yield driver
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def browser(playwright: Playwright) -> Iterator[Browser]:
     """Debian's Chromium, headless."""
     launched = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
