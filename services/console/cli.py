@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import getpass
 from typing import Annotated
 
 import typer
@@ -49,11 +48,8 @@ def create(
     """Create a console user; the password is asked for (--prompt) or generated and printed once."""
     if role not in PERSON_ROLES:
         raise typer.BadParameter(f"a person's role: {', '.join(sorted(PERSON_ROLES))}", param_hint="--role")
-    if prompt:
-        password = getpass.getpass("Password: ")
-        if getpass.getpass("Again: ") != password:
-            typer.echo("the passwords differ; nothing created", err=True)
-            raise typer.Exit(1)
+    if prompt:  # asked twice, never echoed; two different answers are asked again
+        password = str(typer.prompt("Password", hide_input=True, confirmation_prompt=True))
     else:
         password = users.generate_password()
     ctx = _context()
