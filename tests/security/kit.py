@@ -58,7 +58,8 @@ def callers() -> list[Caller]:
     owned = owned_roles()
     for role in Role:
         if role is Role.SERVICE and role in owned:
-            found += [Caller(f"service:{name}", role, name) for name in SERVICES]
+            # each service's credential, and the console's: alone (no acting person) it admits nothing
+            found += [Caller(f"service:{name}", role, name) for name in (*SERVICES, "console")]
         elif role in owned:
             found.append(Caller(f"{role.value}:{OWNER}", role, OWNER))
         else:
