@@ -20,9 +20,10 @@ backends.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 
 from sqlalchemy import (
+    Date,
     DateTime,
     Float,
     ForeignKey,
@@ -152,3 +153,23 @@ class Promotion(Base):
     previous_version: Mapped[str | None] = mapped_column(ForeignKey("scoring_models.version"), nullable=True)
     promoted_at: Mapped[datetime] = mapped_column(_TS)
     promoted_by: Mapped[str] = mapped_column(String(128))
+
+
+OUTCOMES = ("repaid", "dpd30", "dpd60", "dpd90", "written_off")
+"""The outcomes loans reports for a scored loan (``loan.outcome``)."""
+
+
+class Outcome(Base):
+    """One outcome of the loan a decision scored (at most one row per decision and outcome)."""
+
+    __tablename__ = "scoring_outcomes"
+    __table_args__ = (UniqueConstraint("score_id", "outcome"),)
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
+    score_id: Mapped[str] = mapped_column(ForeignKey("scoring_decisions.id"))
+    loan_id: Mapped[str] = mapped_column(String(64))
+    outcome: Mapped[str] = mapped_column(String(16))
+    occurred_on: Mapped[date] = mapped_column(Date)
+    disbursed_on: Mapped[date] = mapped_column(Date)
+    event_id: Mapped[str] = mapped_column(String(64))
+    received_at: Mapped[datetime] = mapped_column(_TS)

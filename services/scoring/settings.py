@@ -47,6 +47,9 @@ class ScoringSettings(BaseServiceSettings):
     shadow_max_challengers: int = Field(default=3, ge=0, le=20)
     monitoring_window_days: int = Field(default=30, ge=1)
     monitoring_max_rows: int = Field(default=100_000, ge=100)
+    loans_webhook_secret: str | None = None
+    """Secret of scoring's subscription to loans' events (``loan.outcome``), made by the operator
+    through loans' ``/v1/webhooks``; unset, ``POST /v1/inbound/loans`` answers 503."""
 
     @property
     def resolved_model_store_dir(self) -> Path:

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from services.scoring.api import keys, models, monitoring, scores, segments
+from services.scoring.api import inbound, keys, models, monitoring, scores, segments
 
 
 def routers() -> list[APIRouter]:
     """Every router of the scoring API."""
-    return [scores.router, models.router, segments.router, monitoring.router, keys.router]
+    return [scores.router, models.router, segments.router, monitoring.router, keys.router, inbound.router]
