@@ -60,13 +60,16 @@ class EscrowRow(Base):
         # GET /v1/escrows lists newest first, a marketplace's own or everyone's (auditors).
         Index("ix_escrows_owner_created_at", "owner", "created_at", "id"),
         Index("ix_escrows_created_at", "created_at", "id"),
+        # GET /v1/parties/{party_id}/trade-summary: one seller's escrows within a time window
+        # (it also serves the listing's seller filter, as the single-column index did).
+        Index("ix_escrows_seller_id_created_at", "seller_id", "created_at"),
     )
 
     id: Mapped[str] = mapped_column(String(ID_LEN), primary_key=True)
     owner: Mapped[str] = mapped_column(String(PARTY_LEN))
     order_ref: Mapped[str] = mapped_column(String(PARTY_LEN))
     buyer_id: Mapped[str] = mapped_column(String(PARTY_LEN))
-    seller_id: Mapped[str] = mapped_column(String(PARTY_LEN), index=True)
+    seller_id: Mapped[str] = mapped_column(String(PARTY_LEN))
     currency: Mapped[str] = mapped_column(String(3))
     total_minor: Mapped[int] = mapped_column(BigInteger)
     fee_bps: Mapped[int] = mapped_column(Integer)

@@ -33,3 +33,6 @@ AssignmentWriterDep = Annotated[Principal, Depends(require_roles(Role.ADMIN, LOA
 
 AssignmentReaderDep = Annotated[Principal, Depends(require_roles(Role.ADMIN, LOANS, Role.AUDITOR))]
 """Admins, the loans service and auditors."""
+
+TradeReaderDep = Annotated[Principal, Depends(require_roles(Role.ADMIN, LOANS, Role.AUDITOR))]
+"""Who reads a party's trade summary: the loans service (scoring a borrower), auditors, admins."""
