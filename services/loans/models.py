@@ -125,7 +125,24 @@ class Application(Base):
     decision_note: Mapped[str | None] = mapped_column(Text)
     adverse_action_reasons: Mapped[str | None] = mapped_column(Text)
     loan_id: Mapped[str | None] = mapped_column(String(36))
+    policy_version: Mapped[int | None] = mapped_column(Integer)
+    policy_outcome: Mapped[str | None] = mapped_column(String(16))
+    policy_rules: Mapped[str | None] = mapped_column(Text)
     updated_at: Mapped[datetime] = mapped_column(_TS)
+
+
+class DecisionPolicy(Base):
+    """One version of a product's decision policy (rules as canonical JSON); never changed."""
+
+    __tablename__ = "loan_decision_policies"
+    __table_args__ = (UniqueConstraint("product_id", "version"),)
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
+    product_id: Mapped[str] = mapped_column(ForeignKey("loan_products.id"))
+    version: Mapped[int] = mapped_column(Integer)
+    rules: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(_TS)
+    created_by: Mapped[str] = mapped_column(String(128))
 
 
 class Loan(Base):

@@ -13,13 +13,26 @@ from datetime import date
 from services.loans.domain import Schedule
 from services.loans.domain.installments import installment_status
 from services.loans.domain.lifecycle import allowed_application_actions, allowed_loan_actions
-from services.loans.models import Application, BusinessDateCorrection, Installment, Loan, Product
+from services.loans.models import (
+    Application,
+    BusinessDateCorrection,
+    DecisionPolicy,
+    Installment,
+    Loan,
+    Product,
+)
 from services.loans.schemas.applications import (
     AdverseReason,
     ApplicationOut,
     DecisionOut,
     ReasonOut,
     ScoreOut,
+)
+from services.loans.schemas.decision_policy import (
+    DecisionPolicyIn,
+    DecisionPolicyOut,
+    PolicyDecisionOut,
+    RuleResultOut,
 )
 from services.loans.schemas.loans import (
     AllocationOut,
@@ -42,6 +55,28 @@ from services.loans.service.accounts import LoanView, TransactionView
 from services.loans.service.borrowers import BorrowerView
 from services.loans.service.business_date import CORRECTION_ACTIONS
 from shared.clock import as_utc
+
+
+def decision_policy_out(policy: DecisionPolicy) -> DecisionPolicyOut:
+    """The API view of one version of a product's decision policy."""
+    return DecisionPolicyOut(
+        product_id=policy.product_id,
+        version=policy.version,
+        rules=DecisionPolicyIn.model_validate_json(policy.rules),
+        created_at=as_utc(policy.created_at),
+        created_by=policy.created_by,
+    )
+
+
+def policy_decision_out(application: Application) -> PolicyDecisionOut | None:
+    """What the decision policy decided for an application, if one did."""
+    if application.policy_version is None or application.policy_outcome is None:
+        return None
+    return PolicyDecisionOut(
+        version=application.policy_version,
+        outcome=application.policy_outcome,
+        rules=[RuleResultOut(**r) for r in json.loads(application.policy_rules or "[]")],
+    )
 
 
 def application_out(application: Application) -> ApplicationOut:
@@ -95,6 +130,7 @@ def application_out(application: Application) -> ApplicationOut:
         decision=decision,
         adverse_action_reasons=adverse,
         loan_id=application.loan_id,
+        policy_decision=policy_decision_out(application),
         allowed_actions=[a.value for a in allowed_application_actions(application.status)],
     )
 

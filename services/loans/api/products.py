@@ -5,7 +5,8 @@ from __future__ import annotations
 from fastapi import Query
 
 from services.loans.api.deps import BorrowerWriter, LoansContextDep, ProductWriter, Quoter, Reader
-from services.loans.presenters import borrower_out, preview_out, product_out
+from services.loans.presenters import borrower_out, decision_policy_out, preview_out, product_out
+from services.loans.schemas.decision_policy import DecisionPolicyIn, DecisionPolicyOut
 from services.loans.schemas.products import (
     ID_MAX_LENGTH,
     MAX_BORROWER_IDS,
@@ -18,6 +19,7 @@ from services.loans.schemas.products import (
     parse_id_list,
 )
 from services.loans.service import borrowers
+from services.loans.service import decision_policy as policies
 from services.loans.service import products as service
 from shared.api import SessionDep, service_router
 
@@ -42,6 +44,26 @@ def list_products(session: SessionDep, _: Reader) -> list[ProductOut]:
 def get_product(product_id: str, session: SessionDep, _: Reader) -> ProductOut:
     """One loan product."""
     return product_out(service.require_product(session, product_id))
+
+
+@router.post("/products/{product_id}/decision-policy", status_code=201, response_model=DecisionPolicyOut)
+def set_decision_policy(
+    product_id: str, body: DecisionPolicyIn, ctx: LoansContextDep, session: SessionDep, who: ProductWriter
+) -> DecisionPolicyOut:
+    """Store a new version of the product's decision policy (applies to applications scored from now on)."""
+    return decision_policy_out(policies.set_policy(session, ctx, who=who, product_id=product_id, body=body))
+
+
+@router.get("/products/{product_id}/decision-policy", response_model=DecisionPolicyOut)
+def get_decision_policy(product_id: str, session: SessionDep, _: Reader) -> DecisionPolicyOut:
+    """The product's current decision policy (404 when it has none: every application waits for a person)."""
+    return decision_policy_out(policies.current_policy(session, product_id))
+
+
+@router.get("/products/{product_id}/decision-policy/versions", response_model=list[DecisionPolicyOut])
+def list_decision_policy_versions(product_id: str, session: SessionDep, _: Reader) -> list[DecisionPolicyOut]:
+    """Every version of the product's decision policy, newest first."""
+    return [decision_policy_out(p) for p in policies.policy_history(session, product_id)]
 
 
 @router.post("/schedules/preview", response_model=PreviewOut)

@@ -7,6 +7,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from services.loans.schemas.decision_policy import PolicyDecisionOut
 from services.loans.schemas.terms import DecimalStr
 
 DecisionHint = Literal["approve", "review", "decline"]
@@ -100,5 +101,7 @@ class ApplicationOut(BaseModel):
     decision: DecisionOut | None
     adverse_action_reasons: list[AdverseReason] | None
     loan_id: str | None
+    policy_decision: PolicyDecisionOut | None
+    """What the product's decision policy decided (None when the product had none when scored)."""
     allowed_actions: list[str]
     """What may be done to the application now (``POST /v1/applications/{id}/<action>``)."""

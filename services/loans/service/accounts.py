@@ -174,7 +174,11 @@ def recompute_loan(session: Session, ctx: LoansContext, loan: Loan, *, actor: st
 
 def disburse_loan(session: Session, ctx: LoansContext, *, who: Principal, loan_id: str, on: date) -> LoanView:
     """Disburse an approved loan on ``on``: fix and store its schedule; the loan becomes active."""
-    loan = require_loan(session, loan_id, lock=True)
+    return disburse_as(session, ctx, actor=who.actor, loan=require_loan(session, loan_id, lock=True), on=on)
+
+
+def disburse_as(session: Session, ctx: LoansContext, *, actor: str, loan: Loan, on: date) -> LoanView:
+    """Disburse ``loan`` (locked) on ``on`` in the name of ``actor`` (a person, or a decision policy)."""
     check_loan_action(loan, LoanAction.DISBURSE)
     check_not_after_business_date(session, ctx, field="date", value=on)
     maximum = ctx.settings.max_amount_for(loan.currency)
@@ -230,11 +234,11 @@ def disburse_loan(session: Session, ctx: LoansContext, *, who: Principal, loan_i
     loan.disbursement_fees_minor = disbursed.fees.minor
     loan.status = LoanStatus.ACTIVE.value
     session.flush()
-    recompute_loan(session, ctx, loan, actor=who.actor)
+    recompute_loan(session, ctx, loan, actor=actor)
     record_change(
         session,
         ctx,
-        actor=who.actor,
+        actor=actor,
         action="loan.disbursed",
         subject=f"loan:{loan.id}",
         payload={

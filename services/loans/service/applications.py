@@ -15,7 +15,9 @@ person may through the same one; a plain API key is its own identity.
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Sequence
+from dataclasses import asdict
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -23,6 +25,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from services.loans.domain import build_schedule
+from services.loans.domain.decision_policy import PolicyOutcome
 from services.loans.domain.lifecycle import (
     ActionRefused,
     ApplicationAction,
@@ -34,14 +37,16 @@ from services.loans.domain.lifecycle import (
     check_application,
     scoring_outcome,
 )
-from services.loans.models import Application, Loan
+from services.loans.models import Application, Loan, Product
 from services.loans.repository import add
 from services.loans.repository import applications as repo
 from services.loans.repository import borrowers as borrowers_repo
 from services.loans.repository import products as products_repo
 from services.loans.schemas.applications import ApplicationIn
 from services.loans.schemas.terms import load_terms
-from services.loans.service.accounts import LoanView
+from services.loans.service import decision_policy as policy_service
+from services.loans.service.accounts import LoanView, disburse_as
+from services.loans.service.business_date import business_date
 from services.loans.service.errors import action_refused
 from services.loans.service.scoring import ScoreResult, ScoringClient, score_idempotency_key
 from services.loans.settings import LoansContext
@@ -51,6 +56,7 @@ from shared.clock import as_utc
 from shared.errors import Conflict, Forbidden, NotFound, ValidationProblem
 from shared.http_client import ServiceUnreachable, UpstreamProblem
 
+log = logging.getLogger("agrifin.loans.applications")
 SEGMENTS = {"farmer": "farmer", "enterprise": "enterprise"}
 RETRY_BASE_SECONDS = 15
 RETRY_MAX_SECONDS = 600
@@ -235,6 +241,46 @@ def apply_score(
             "reason_codes": [r.code for r in result.reasons],
         },
     )
+    apply_policy(session, ctx, application)
+
+
+def apply_policy(session: Session, ctx: LoansContext, application: Application) -> None:
+    """Let the product's decision policy decide a just-scored application (nothing without one).
+
+    approve: approved and its loan created as a person's approval does (disbursed at once when
+    the policy says so and the disbursement date is not after the business date); decline:
+    rejected with the score's reasons as adverse-action reasons; review: left for a person.
+    """
+    evaluated = policy_service.evaluate(session, application)
+    if evaluated is None:
+        return
+    policy, decision = evaluated
+    actor = policy_service.policy_actor(policy)
+    rules = [asdict(r) for r in decision.rules]
+    if decision.outcome is PolicyOutcome.APPROVE:
+        approved = _check(application, ApplicationAction.APPROVE)
+        product = products_repo.get_product(session, application.product_id)
+        assert product is not None
+        loan = _approve(session, ctx, application, product, actor=actor, status=approved, note=None)
+        if policy_service.rules_of(policy).auto_disburse:
+            on = application.disbursement_date
+            if on <= business_date(session, ctx):
+                try:  # every refusal of disburse_as comes before it writes anything
+                    disburse_as(session, ctx, actor=actor, loan=loan, on=on)
+                except ValidationProblem as exc:
+                    log.warning("policy could not disburse loan %s: %s", loan.id, exc)
+    elif decision.outcome is PolicyOutcome.DECLINE:
+        _reject(session, ctx, application, actor=actor, status=_check(application, ApplicationAction.REJECT))
+    else:
+        session.flush()
+        record_change(
+            session,
+            ctx,
+            actor=actor,
+            action="loan.application_policy_review",
+            subject=f"application:{application.id}",
+            payload={"application_id": application.id, "policy_version": policy.version, "rules": rules},
+        )
 
 
 def require_application(session: Session, application_id: str, *, lock: bool = False) -> Application:
@@ -318,6 +364,21 @@ def approve_application(
             current_state=application.status,
             allowed_actions=[a.value for a in allowed_application_actions(application.status)],
         )
+    loan = _approve(session, ctx, application, product, actor=who.actor, status=approved, note=note)
+    return LoanView(loan, None)
+
+
+def _approve(
+    session: Session,
+    ctx: LoansContext,
+    application: Application,
+    product: Product,
+    *,
+    actor: str,
+    status: ApplicationStatus,
+    note: str | None,
+) -> Loan:
+    """Approve ``application`` in the name of ``actor`` and create its loan, audited."""
     now = ctx.clock.now()
     loan = Loan(
         id=new_id(),
@@ -332,7 +393,7 @@ def approve_application(
         expected_disbursement_date=application.disbursement_date,
         first_repayment_date=application.first_repayment_date,
         terms=product.terms,
-        approved_by=who.actor,
+        approved_by=actor,
         approved_at=now,
         disbursement_fees_minor=0,
         next_sequence=1,
@@ -349,12 +410,12 @@ def approve_application(
         updated_at=now,
     )
     add(session, loan)
-    _decide(application, who, approved, note, now)
+    _decide(application, actor, status, note, now)
     application.loan_id = loan.id
     record_change(
         session,
         ctx,
-        actor=who.actor,
+        actor=actor,
         action="loan.approved",
         subject=f"loan:{loan.id}",
         payload={
@@ -368,14 +429,14 @@ def approve_application(
             "note": note,
         },
     )
-    return LoanView(loan, None)
+    return loan
 
 
 def _decide(
-    application: Application, who: Principal, status: ApplicationStatus, note: str | None, now: datetime
+    application: Application, actor: str, status: ApplicationStatus, note: str | None, now: datetime
 ) -> None:
     application.status = status.value
-    application.decided_by = who.actor
+    application.decided_by = actor
     application.decided_at = now
     application.decision_note = note
     application.updated_at = now
@@ -387,15 +448,29 @@ def reject_application(
     """Reject a scored application; the adverse-action reasons are the score's reason codes."""
     application = require_application(session, application_id, lock=True)
     rejected = _check(application, ApplicationAction.REJECT)
+    _reject(session, ctx, application, actor=who.actor, status=rejected, note=note)
+    return application
+
+
+def _reject(
+    session: Session,
+    ctx: LoansContext,
+    application: Application,
+    *,
+    actor: str,
+    status: ApplicationStatus,
+    note: str | None = None,
+) -> None:
+    """Reject ``application`` in the name of ``actor``; the score's reasons are the adverse-action reasons."""
     reasons: list[dict[str, Any]] = json.loads(application.reasons or "[]")
     adverse = [{"code": r["code"], "text": r.get("text")} for r in reasons]
     application.adverse_action_reasons = json.dumps(adverse)
-    _decide(application, who, rejected, note, ctx.clock.now())
+    _decide(application, actor, status, note, ctx.clock.now())
     session.flush()
     record_change(
         session,
         ctx,
-        actor=who.actor,
+        actor=actor,
         action="loan.rejected",
         subject=f"application:{application.id}",
         payload={
@@ -405,7 +480,6 @@ def reject_application(
             "note": note,
         },
     )
-    return application
 
 
 def withdraw_application(
@@ -415,7 +489,7 @@ def withdraw_application(
     application = require_application(session, application_id, lock=True)
     withdrawn = _check(application, ApplicationAction.WITHDRAW)
     application.next_score_attempt_at = None
-    _decide(application, who, withdrawn, note, ctx.clock.now())
+    _decide(application, who.actor, withdrawn, note, ctx.clock.now())
     session.flush()
     record_change(
         session,
