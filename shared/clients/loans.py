@@ -154,8 +154,28 @@ class AdverseReason(_Answer):
     text: str | None = None
 
 
+class PolicyRuleResult(_Answer):
+    """One rule of a product's decision policy, whether it passed, and why."""
+
+    rule: str
+    passed: bool
+    detail: str
+
+
+class PolicyDecision(_Answer):
+    """What the product's decision policy decided: ``approve``, ``decline`` or ``review`` (a person)."""
+
+    version: int
+    outcome: str
+    rules: list[PolicyRuleResult]
+
+
 class Application(_Answer):
-    """A loan application with its score, its decision and the actions it allows now."""
+    """A loan application with its score, its decision and the actions it allows now.
+
+    ``decision.by`` is ``policy:<product id>:v<version>`` when the product's decision policy
+    decided it; ``policy_decision`` is what the policy decided (None without a policy).
+    """
 
     id: str
     status: str
@@ -176,6 +196,7 @@ class Application(_Answer):
     decision: Decision | None = None
     adverse_action_reasons: list[AdverseReason] | None = None
     loan_id: str | None = None
+    policy_decision: PolicyDecision | None = None
     allowed_actions: list[str]
 
 

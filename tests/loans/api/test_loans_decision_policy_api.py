@@ -6,7 +6,10 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
+import httpx
+
 from services.loans.service.scoring_retry import retry_pending_scores
+from shared.clients.loans import LoansClient
 from shared.clock import ManualClock
 from shared.platform import ServiceContext
 from tests.factories.loans import FARMER_FEATURES
@@ -198,3 +201,34 @@ def test_the_scoring_retry_applies_the_policy(
     assert approved["decision"]["by"] == f"policy:{product['id']}:v1"
     rejected = api.get(f"/v1/applications/{decline['id']}")
     assert rejected["status"] == "rejected" and rejected["adverse_action_reasons"]
+
+
+def test_a_repeated_idempotency_key_stores_one_version(api: LoansApi) -> None:
+    product = api.product()
+    path = f"/v1/products/{product['id']}/decision-policy"
+    headers = {"Idempotency-Key": "policy-1"}
+    first = api.call("POST", path, as_="manager", expect=201, headers=headers, json=POLICY).json()
+    again = api.call("POST", path, as_="manager", expect=201, headers=headers, json=POLICY).json()
+    assert again == first and first["version"] == 1
+    assert [h["version"] for h in api.get(f"{path}/versions")] == [1]
+
+
+def test_the_typed_client_reads_the_policy_decision(api: LoansApi) -> None:
+    product, borrower = api.product(), api.borrower()
+    set_policy(api, product["id"])
+    application = api.apply(product["id"], borrower["id"], features=features(12))
+
+    def forward(request: httpx.Request) -> httpx.Response:
+        answer = api.client.request(
+            request.method, request.url.raw_path.decode("ascii"), headers=request.headers
+        )
+        return httpx.Response(answer.status_code, content=answer.content, headers=answer.headers)
+
+    http = httpx.Client(base_url="http://loans.test", transport=httpx.MockTransport(forward))
+    with http:
+        seen = LoansClient(http, api_key=api.keys["auditor"]).application(application["id"])
+    assert seen.policy_decision is not None
+    assert (seen.policy_decision.version, seen.policy_decision.outcome) == (1, "approve")
+    assert {r.rule for r in seen.policy_decision.rules if r.passed} == {
+        r["rule"] for r in application["policy_decision"]["rules"]
+    }
