@@ -1,15 +1,17 @@
-"""Monitoring: population stability and fairness of recent decisions."""
+"""Monitoring: population stability and fairness of recent decisions; performance against outcomes."""
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from typing import Annotated, Any
 
 from fastapi import Query
 
 from services.scoring.api.deps import Inspector, ScoringContextDep, StoreDep
 from services.scoring.schemas import StabilityReport
+from services.scoring.schemas.performance import PerformanceReport
 from services.scoring.service.monitoring import stability_report
+from services.scoring.service.performance import segment_performance
 from shared.api import SessionDep, service_router
 from shared.clock import as_utc
 
@@ -31,3 +33,19 @@ def population_stability(
     return stability_report(
         session, ctx, store, segment=segment, since=as_utc(since) if since is not None else None
     )
+
+
+@router.get("/monitoring/performance", response_model=PerformanceReport)
+def performance(
+    ctx: ScoringContextDep,
+    session: SessionDep,
+    _: Inspector,
+    segment: Annotated[str, Query(max_length=40)],
+    model_version: Annotated[str | None, Query(max_length=64)] = None,
+    as_of: Annotated[date | None, Query(description="YYYY-MM-DD; default: today (UTC)")] = None,
+) -> dict[str, Any]:
+    """How scored loans performed: realised default rate (90 days past due or written off within
+    12 months of disbursement) vs mean predicted PD per grade, AUC and KS on matured loans,
+    vintage curves by disbursement month, and the adverse impact ratio on approvals and on
+    outcomes. Every rate has its count; with too little data a figure is null with a note."""
+    return segment_performance(session, ctx, segment=segment, model_version=model_version, as_of=as_of)

@@ -165,7 +165,10 @@ def _adverse_impact(flags: list[bool], groups: list[str], what: str) -> dict[str
 
 
 def performance_report(loans: Sequence[ScoredLoan], as_of: date) -> dict[str, Any]:
-    """The performance report of ``loans`` (decisions, most with outcomes) as of ``as_of``."""
+    """The performance report of ``loans`` (decisions, most with outcomes) as of ``as_of``.
+
+    The same loans in any order give the same figures, to the last bit (taken by score id)."""
+    loans = sorted(loans, key=lambda loan: loan.score_id)
     known = [(loan, status) for loan in loans if (status := loan_status(loan, as_of)) is not None]
     matured = [(loan, status) for loan, status in known if status.matured]
     grouped = [loan for loan in loans if loan.monitoring_group is not None]

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from datetime import date, datetime
+
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from services.scoring.models import Outcome
+from services.scoring.models import Decision, Outcome
 
 
 def add_outcome(session: Session, outcome: Outcome) -> bool:
@@ -24,3 +27,48 @@ def outcomes_of(session: Session, score_id: str) -> list[Outcome]:
     """A decision's outcomes, in the order they occurred."""
     query = select(Outcome).where(Outcome.score_id == score_id)
     return list(session.scalars(query.order_by(Outcome.occurred_on, Outcome.id)))
+
+
+@dataclass(frozen=True)
+class ScoredRow:
+    """A decision's monitoring facts and one of its outcomes (``outcome`` None: it has none)."""
+
+    score_id: str
+    grade: str
+    pd: float
+    decision_hint: str
+    monitoring_group: str | None
+    outcome: str | None
+    occurred_on: date | None
+    disbursed_on: date | None
+
+
+def scored_with_outcomes(
+    session: Session, *, segment: str, model_version: str | None, scored_before: datetime, limit: int
+) -> list[ScoredRow]:
+    """The segment's decisions (of one model version when given) made before ``scored_before``,
+    at most ``limit`` of the newest, each joined with each of its outcomes."""
+    decisions = (
+        select(Decision.id)
+        .where(Decision.segment == segment, Decision.created_at < scored_before)
+        .order_by(Decision.created_at.desc(), Decision.id.desc())
+        .limit(limit)
+    )
+    if model_version is not None:
+        decisions = decisions.where(Decision.model_version == model_version)
+    query = (
+        select(
+            Decision.id,
+            Decision.grade,
+            Decision.pd,
+            Decision.decision_hint,
+            Decision.monitoring_group,
+            Outcome.outcome,
+            Outcome.occurred_on,
+            Outcome.disbursed_on,
+        )
+        .outerjoin(Outcome, Outcome.score_id == Decision.id)
+        .where(Decision.id.in_(decisions.scalar_subquery()))
+        .order_by(Decision.id, Outcome.id)
+    )
+    return [ScoredRow(*row) for row in session.execute(query).all()]
