@@ -10,7 +10,8 @@
 * the registry: ``models``, ``model`` (with its promotions), ``model_card``,
   ``model_card_markdown``, ``champion_history`` of a segment, ``promote``;
 * monitoring: ``monitoring_psi`` (PSI per feature and of the score, each with the bins to
-  chart, and the adverse impact ratio);
+  chart, and the adverse impact ratio); ``performance`` (realised default rate vs mean PD per
+  grade, AUC and KS, vintage curves, adverse impact on approvals and outcomes);
 * the audit routes every service has (``PlatformClient``).
 
 Reason texts come in the language asked for (``lang``: ``en`` or ``zh``; a text without a
@@ -42,7 +43,7 @@ same answer back.
 from __future__ import annotations
 
 import json
-from datetime import datetime
+from datetime import date, datetime
 from decimal import Decimal
 from typing import Any, Literal, TypeVar
 from urllib.parse import quote
@@ -458,6 +459,78 @@ class StabilityReport(_Answer):
     fairness: Fairness | None = None
 
 
+class GradePerformance(_Answer):
+    """One grade's matured loans: defaults against the PD their scores predicted (null: none)."""
+
+    grade: str
+    matured: int
+    defaulted: int
+    default_rate: float | None = None
+    mean_pd: float | None = None
+    note: str | None = None
+
+
+class Discrimination(_Answer):
+    """AUC and KS of the predicted PD on matured loans (null with one class only, see ``note``)."""
+
+    matured: int
+    defaulted: int
+    auc: float | None = None
+    ks: float | None = None
+    note: str | None = None
+
+
+class VintagePoint(_Answer):
+    """Share of a vintage defaulted within ``months`` of disbursement."""
+
+    months: int
+    defaulted: int
+    default_rate: float
+
+
+class Vintage(_Answer):
+    """Loans disbursed in one month (``YYYY-MM``) and their cumulative default curve."""
+
+    vintage: str
+    loans: int
+    curve: list[VintagePoint]
+    note: str | None = None
+
+
+class AdverseImpact(_Answer):
+    """Min/max ratio of a group rate across monitoring groups (null with fewer than two)."""
+
+    ratio: float | None = None
+    flagged: bool | None = None
+    rates: dict[str, float] = Field(default_factory=dict)
+    counts: dict[str, int] = Field(default_factory=dict)
+    threshold: float
+    note: str | None = None
+
+
+class AdverseImpacts(_Answer):
+    """Adverse impact on approve hints and on not defaulting."""
+
+    approvals: AdverseImpact
+    outcomes: AdverseImpact
+
+
+class PerformanceReport(_Answer):
+    """How a segment's scored loans performed as of a date."""
+
+    segment: str
+    model_version: str | None = None
+    as_of: date
+    decisions: int
+    loans: int
+    matured: int
+    grades: list[GradePerformance]
+    discrimination: Discrimination
+    vintages: list[Vintage]
+    adverse_impact: AdverseImpacts
+    note: str | None = None
+
+
 # --- the client ------------------------------------------------------------------------------------
 
 
@@ -625,3 +698,16 @@ class ScoringClient(PlatformClient):
         against the champion's training baseline, and the adverse impact ratio."""
         params = {"segment": segment, **({"since": since.isoformat()} if since is not None else {})}
         return self._json("GET", "/v1/monitoring/psi", StabilityReport, params=params)
+
+    def performance(
+        self, segment: str, *, model_version: str | None = None, as_of: date | None = None
+    ) -> PerformanceReport:
+        """Realised default rate vs mean predicted PD per grade, AUC and KS on matured loans,
+        vintage curves and adverse impact, for ``segment`` (one ``model_version`` when given) as
+        of ``as_of`` (default: scoring's today)."""
+        params = _given(
+            segment=segment,
+            model_version=model_version,
+            as_of=as_of.isoformat() if as_of is not None else None,
+        )
+        return self._json("GET", "/v1/monitoring/performance", PerformanceReport, params=params)
