@@ -10,7 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from services.loans.schemas.terms import MAX_MINOR, field_error
 
-Score = Annotated[Decimal, Field(ge=0, le=10_000, allow_inf_nan=False, max_digits=12, decimal_places=4)]
+Score = Annotated[Decimal, Field(ge=0, le=10_000, allow_inf_nan=False)]
 
 
 class DecisionPolicyIn(BaseModel):
