@@ -25,6 +25,14 @@ def create_assignment(
     return assignments.create_assignment(session, ctx, actor=who.actor, body=body)
 
 
+@router.post("/{assignment_id}/close", response_model=AssignmentOut)
+def close_assignment(
+    assignment_id: str, ctx: EscrowContextDep, session: SessionDep, who: AssignmentWriterDep
+) -> AssignmentOut:
+    """Close an assignment (its loan is repaid, written off or closed): no release sweeps it again."""
+    return assignments.close_assignment(session, ctx, actor=who.actor, assignment_id=assignment_id)
+
+
 @router.get("", response_model=AssignmentList)
 def list_assignments(
     session: SessionDep,

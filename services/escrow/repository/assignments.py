@@ -46,6 +46,16 @@ def lock_active_assignments(session: Session, *, seller_id: str, currency: str) 
     )
 
 
+def lock_assignment(session: Session, assignment_id: str) -> AssignmentRow | None:
+    """An assignment by id, locked (a release sweeping it holds the same lock)."""
+    return session.execute(
+        select(AssignmentRow)
+        .where(AssignmentRow.id == assignment_id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    ).scalar_one_or_none()
+
+
 def get_assignment(session: Session, assignment_id: str) -> AssignmentRow | None:
     """An assignment by id."""
     return session.get(AssignmentRow, assignment_id)

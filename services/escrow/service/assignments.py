@@ -1,8 +1,15 @@
 """Assignment of proceeds: a share of a seller's every release swept to a lender up to a cap.
 
 The sweeping itself happens in ``transitions`` when a release is posted; here assignments
-are made and read. The shares of a seller's active assignments in one currency may add up to
+are made, read and closed. The shares of a seller's active assignments in one currency may add up to
 at most 10,000 bps; creations for one seller are serialised so two cannot both pass that check.
+
+Statuses: ``active`` (swept by every release), ``repaid`` (its cap swept in full) and
+``closed`` (the loan was repaid, written off or closed: ``POST /v1/assignments/{id}/close``).
+Only active assignments are swept (``lock_active_assignments``), so a closed one never is
+again; the close locks the assignment's row, which a release sweeping it holds too, so a
+release in flight finishes first and one after the close sees it closed. A closed
+assignment's share no longer counts against the seller's 10,000 bps.
 """
 
 from __future__ import annotations
@@ -18,6 +25,9 @@ from services.escrow.schemas import AssignmentIn, AssignmentList, AssignmentOut
 from services.escrow.settings import EscrowContext
 from shared.changes import new_id, record_change
 from shared.errors import Conflict, NotFound, ValidationProblem
+
+CLOSABLE = frozenset({"active", "repaid"})
+"""Statuses an assignment can be closed from."""
 
 
 def create_assignment(
@@ -56,6 +66,43 @@ def create_assignment(
     data = body.model_dump() | {"assignment_id": row.id}
     record_change(
         session, ctx, actor=actor, action="assignment.created", subject=f"assignment:{row.id}", payload=data
+    )
+    return assignment_out(row)
+
+
+def close_assignment(
+    session: Session, ctx: EscrowContext, *, actor: str, assignment_id: str
+) -> AssignmentOut:
+    """Close an active (or repaid) assignment: nothing is swept to its lender any more."""
+    row = assignment_repo.lock_assignment(session, assignment_id)
+    if row is None:
+        raise NotFound(f"assignment {assignment_id} not found")
+    if row.status not in CLOSABLE:
+        raise Conflict(
+            f"assignment {assignment_id} is {row.status}; it cannot be closed",
+            current_state=row.status,
+            allowed_actions=[],
+        )
+    before = row.status
+    row.status = "closed"
+    row.updated_at = ctx.clock.now()
+    session.flush()
+    record_change(
+        session,
+        ctx,
+        actor=actor,
+        action="assignment.closed",
+        subject=f"assignment:{row.id}",
+        payload={
+            "assignment_id": row.id,
+            "loan_ref": row.loan_ref,
+            "seller_id": row.seller_id,
+            "lender_id": row.lender_id,
+            "currency": row.currency,
+            "swept_minor": row.swept_minor,
+            "cap_minor": row.cap_minor,
+            "previous_status": before,
+        },
     )
     return assignment_out(row)
 
