@@ -8,7 +8,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from services.loans.domain.lifecycle import LoanStatus
-from services.loans.models import DecisionPolicy, Loan
+from services.loans.models import Borrower, DecisionPolicy, Loan, Product
 
 OPEN_STATUSES = (LoanStatus.APPROVED.value, LoanStatus.ACTIVE.value)
 
@@ -40,3 +40,16 @@ def borrower_loan_facts(session: Session, borrower_id: str) -> tuple[int, int]:
         )
     ).one()
     return int(count), int(worst or 0)
+
+
+def lock_product(session: Session, product_id: str) -> Product | None:
+    """A product with its row lock (PostgreSQL): one new policy version at a time."""
+    return session.scalars(select(Product).where(Product.id == product_id).with_for_update()).first()
+
+
+def lock_borrower(session: Session, borrower_id: str) -> None:
+    """Take the borrower's row lock (PostgreSQL): one policy decision per borrower at a time, so two
+    concurrent approvals cannot both count the same open loans. ``FOR NO KEY UPDATE``: the key-share
+    locks the new application's and loan's foreign keys hold do not conflict with it (``FOR
+    UPDATE`` deadlocked two submissions that had each inserted their application)."""
+    session.execute(select(Borrower.id).where(Borrower.id == borrower_id).with_for_update(key_share=True))

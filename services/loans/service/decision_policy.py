@@ -44,7 +44,8 @@ def set_policy(
     session: Session, ctx: LoansContext, *, who: Principal, product_id: str, body: DecisionPolicyIn
 ) -> DecisionPolicy:
     """Store ``body`` as the product's next policy version, audited."""
-    _require_product(session, product_id)
+    if repo.lock_product(session, product_id) is None:
+        raise NotFound(f"product {product_id} not found")
     latest = repo.current_policy(session, product_id)
     policy = DecisionPolicy(
         product_id=product_id,
@@ -89,6 +90,7 @@ def evaluate(session: Session, application: Application) -> tuple[DecisionPolicy
     if policy is None or application.score is None:
         return None
     rules = rules_of(policy)
+    repo.lock_borrower(session, application.borrower_id)
     open_loans, worst_dpd = repo.borrower_loan_facts(session, application.borrower_id)
     decision = decide(
         PolicyRules(
