@@ -3,7 +3,9 @@
 * escrows: ``list_escrows`` (``EscrowFilters``, limit, offset), ``get_escrow`` (lots, the
   money view read from escrow's ledger, the timeline), ``entries`` (journal entries);
 * the ledger, for auditors: ``trial_balance``, ``verify_ledger``; money out and proceeds:
-  ``list_payouts`` / ``get_payout``, ``list_assignments`` / ``get_assignment``;
+  ``list_payouts`` / ``get_payout``, ``list_assignments`` / ``get_assignment`` /
+  ``close_assignment`` (loans closes a loan's assignment when the loan ends);
+* a marketplace party's trade as seller, for scoring: ``trade_summary(party_id, as_of)``;
 * webhook subscriptions (``/v1/webhooks``): loans subscribes itself to ``assignment.swept``;
 * the audit routes every service has (``PlatformClient``).
 
@@ -17,6 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime
+from decimal import Decimal
 from typing import Any, Literal, TypeVar
 from urllib.parse import quote
 
@@ -284,6 +287,50 @@ class Assignment(_Answer):
     updated_at: datetime
 
 
+class TradeRate(_Answer):
+    """A rate as escrow states it: an exact 4-place decimal string and the counts behind it."""
+
+    value: str
+    numerator: StrictInt
+    denominator: StrictInt
+
+    @property
+    def decimal(self) -> Decimal:
+        """The rate as a ``Decimal`` (never a float)."""
+        return Decimal(self.value)
+
+
+class TradeVolume(_Answer):
+    """One currency of a trade summary: escrows, gross / fees / net released, refunds."""
+
+    currency: str
+    escrows: StrictInt
+    completed_escrows: StrictInt
+    gross_minor: Minor
+    fees_minor: Minor
+    net_minor: Minor
+    refunds: StrictInt
+    refunded_minor: Minor
+
+
+class TradeSummary(_Answer):
+    """A party's trade as seller over the twelve months before ``as_of`` (escrow's definitions)."""
+
+    party_id: str
+    as_of: datetime
+    window_start: datetime
+    escrows: StrictInt
+    completed_escrows: StrictInt
+    on_time_delivery_rate: TradeRate
+    acceptance_rate: TradeRate
+    dispute_rate: TradeRate
+    currencies: list[TradeVolume]
+
+    def volume(self, currency: str) -> TradeVolume | None:
+        """The figures of one currency, or None when the party sold nothing in it."""
+        return next((v for v in self.currencies if v.currency == currency), None)
+
+
 class _EscrowPage(_Answer):
     escrows: list[EscrowSummary]
 
@@ -379,6 +426,26 @@ class EscrowClient(PlatformClient):
     def get_assignment(self, assignment_id: str) -> Assignment:
         """One assignment and how much of its cap has been swept."""
         return self._get(f"/v1/assignments/{_segment(assignment_id)}", Assignment)
+
+    def close_assignment(self, assignment_id: str, *, idempotency_key: str) -> Assignment:
+        """Close an assignment (its loan ended): escrow sweeps nothing to it again (admin, loans).
+
+        Retrying with the same ``idempotency_key`` replays the answer; closing an assignment
+        already closed with another key is escrow's 409 (``current_state`` closed).
+        """
+        path = f"/v1/assignments/{_segment(assignment_id)}/close"
+        response = self.request("POST", path, idempotency_key=idempotency_key)
+        return _parsed(f"POST {path}", response, Assignment.model_validate)
+
+    def trade_summary(self, party_id: str, as_of: datetime | None = None) -> TradeSummary:
+        """The party's trade as seller over the twelve months before ``as_of`` (aware; default now).
+
+        An unknown party has an empty summary (zeros), not a 404 (loans, auditor, admin).
+        """
+        if as_of is not None and as_of.utcoffset() is None:
+            raise ValueError("as_of must be timezone-aware")
+        params = None if as_of is None else {"as_of": as_of.isoformat()}
+        return self._get(f"/v1/parties/{_segment(party_id)}/trade-summary", TradeSummary, params)
 
     def subscriptions(self) -> list[WebhookSubscription]:
         """The webhook subscriptions this caller's key may see."""

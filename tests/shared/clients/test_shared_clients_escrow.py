@@ -9,7 +9,8 @@ from a canned transport (escrow never sends such answers).
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta, timezone
+from decimal import Decimal
 from typing import Any
 
 import httpx
@@ -26,6 +27,8 @@ from shared.clients.escrow import (
     EscrowMoney,
     EscrowSummary,
     LedgerVerification,
+    TradeRate,
+    TradeSummary,
     TrialBalance,
 )
 from shared.clock import ManualClock
@@ -272,6 +275,53 @@ def test_the_webhook_methods_loans_uses(world: World) -> None:
     assert loans.deactivate_subscription(made.id, idempotency_key="off-1").active is False
 
 
+def test_trade_summary_for_scoring(world: World) -> None:
+    _settled_lot_a(world)  # seller-1: lot A 60,000 delivered on time and accepted (fee 1,500); B pending
+    loans = world.client("service")
+    summary = loans.trade_summary(
+        "seller-1", datetime(2026, 3, 2, 11, 1, tzinfo=timezone(timedelta(hours=3)))
+    )
+    assert isinstance(summary, TradeSummary)
+    assert (summary.as_of, summary.window_start) == (
+        T0 + timedelta(minutes=1),
+        datetime(2025, 3, 2, 8, 1, tzinfo=UTC),
+    )
+    assert (summary.escrows, summary.completed_escrows) == (1, 0)
+    kes = summary.volume("KES")
+    assert kes is not None and summary.volume("UGX") is None
+    assert (kes.gross_minor, kes.fees_minor, kes.net_minor, kes.refunds) == (60_000, 1_500, 58_500, 0)
+    assert summary.on_time_delivery_rate == TradeRate(value="1.0000", numerator=1, denominator=1)
+    assert summary.acceptance_rate.decimal == Decimal(1)
+    assert summary.dispute_rate == TradeRate(value="0.0000", numerator=0, denominator=1)
+    # At T0 itself (the default, the test clock's now) the escrow made at T0 is not yet in the window.
+    assert world.client("auditor").trade_summary("seller-1").escrows == 0
+    empty = loans.trade_summary("nobody", T0 + timedelta(days=1))
+    assert (empty.party_id, empty.escrows, empty.currencies) == ("nobody", 0, [])
+    with pytest.raises(UpstreamProblem) as caught:  # the id stays in its segment: no other route
+        loans.trade_summary("../../ledger/verify")
+    assert caught.value.status == 404
+    with pytest.raises(ValueError, match="timezone"):
+        loans.trade_summary("seller-1", datetime(2026, 3, 2))
+    with pytest.raises(UpstreamProblem) as caught:
+        world.client("market").trade_summary("seller-1")
+    assert caught.value.status == 403
+
+
+def test_close_assignment_replays_on_its_key(world: World) -> None:
+    created = world.api.post("/v1/assignments", AssignmentPayloadFactory(), key="service", expect=201)
+    loans = world.client("service")
+    closed = loans.close_assignment(created["id"], idempotency_key="close-LN-1")
+    assert (closed.id, closed.status) == (created["id"], "closed")
+    assert loans.close_assignment(created["id"], idempotency_key="close-LN-1") == closed
+    assert world.client("auditor").get_assignment(created["id"]).status == "closed"
+    with pytest.raises(UpstreamProblem) as caught:
+        loans.close_assignment(created["id"], idempotency_key="close-LN-2")
+    assert (caught.value.status, caught.value.problem["current_state"]) == (409, "closed")
+    with pytest.raises(UpstreamProblem) as caught:
+        world.client("auditor").close_assignment(created["id"], idempotency_key="close-LN-3")
+    assert caught.value.status == 403
+
+
 def _canned(body: bytes) -> httpx.Client:
     """An escrow that is not one: every request answers 200 with ``body``."""
 
@@ -295,6 +345,7 @@ def _canned(body: bytes) -> httpx.Client:
         (b'{"payouts": {"id": "p-1"}}', lambda c: c.list_payouts()),
         (b"[]", lambda c: c.get_assignment("a-1")),
         (b'{"id": "s-1"}', lambda c: c.subscriptions()),
+        (b'{"party_id": "p-1", "escrows": "4"}', lambda c: c.trade_summary("p-1")),
     ],
 )
 def test_an_unparsable_answer_is_a_502(body: bytes, call: Callable[[EscrowClient], object]) -> None:
