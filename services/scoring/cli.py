@@ -3,6 +3,13 @@
 - ``agrifin train --spec SPEC.yaml --data FILE.csv|parquet --target COLUMN [--segment NAME]
   [--seed N] [--promote]``: bring your own data; trains, registers (champion when the segment
   has none, or with ``--promote``) and prints the version and metrics as JSON.
+- ``agrifin train --from-outcomes --segment S [--as-of DATE] [--min-rows N] [--promote]``:
+  trains on the segment's stored decisions (their features, in the champion's spec) labelled by
+  the outcomes loans reported (1: 90 days past due or written off within 12 months of
+  disbursement, 0: matured without default; not yet matured: left out); registers a challenger
+  (``--promote``: the champion) with data source ``outcomes:<segment>:as_of=<date>:n=<rows>``
+  and prints the same JSON plus ``from_outcomes`` (decisions, matured, defaults, as_of). Exit 1
+  with the counts when there are too few matured decisions or defaults.
 - ``agrifin score-batch --segment S --in FILE --out FILE.parquet [--chunk-size N]``: scores
   and explains every row with the segment's champion (or ``--model-version``).
 - ``agrifin verify-receipt FILE [--keys FILE_OR_URL]``: verifies a saved score response (or
@@ -16,13 +23,18 @@ from __future__ import annotations
 import getpass
 import json
 import time
+from datetime import date
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from services.scoring.definition import SERVICE
 from services.scoring.settings import ScoringSettings
+
+if TYPE_CHECKING:
+    from services.scoring.domain.model import TrainedModel
+    from services.scoring.settings import ScoringContext
 
 
 def _settings() -> ScoringSettings:
@@ -39,11 +51,14 @@ def _listing(errors: list[tuple[str, str]]) -> str:
 
 
 def train(
-    spec: Annotated[Path, typer.Option("--spec", help="Feature spec YAML.", exists=True, dir_okay=False)],
+    spec: Annotated[
+        Path | None, typer.Option("--spec", help="Feature spec YAML.", exists=True, dir_okay=False)
+    ] = None,
     data: Annotated[
-        Path, typer.Option("--data", help="Training data (.csv or .parquet).", exists=True, dir_okay=False)
-    ],
-    target: Annotated[str, typer.Option("--target", help="0/1 column: 1 = default.")],
+        Path | None,
+        typer.Option("--data", help="Training data (.csv or .parquet).", exists=True, dir_okay=False),
+    ] = None,
+    target: Annotated[str | None, typer.Option("--target", help="0/1 column: 1 = default.")] = None,
     segment: Annotated[
         str | None, typer.Option("--segment", help="Segment name (default: the spec's).")
     ] = None,
@@ -52,8 +67,33 @@ def train(
     cv_folds: Annotated[
         int, typer.Option("--cv-folds", min=0, help="Also report k-fold cross-validated AUC (0: off).")
     ] = 0,
+    from_outcomes: Annotated[
+        bool,
+        typer.Option(
+            "--from-outcomes",
+            help="Train a challenger of --segment on its stored decisions labelled by their loans' outcomes.",
+        ),
+    ] = False,
+    as_of: Annotated[
+        str | None, typer.Option("--as-of", help="With --from-outcomes: YYYY-MM-DD (default: today, UTC).")
+    ] = None,
+    min_rows: Annotated[
+        int,
+        typer.Option("--min-rows", min=1, help="With --from-outcomes: refuse with fewer matured decisions."),
+    ] = 200,
 ) -> None:
-    """Train a model on your own data for a new or existing segment and register it."""
+    """Train a model on your own data (or on stored decisions and their outcomes) and register it."""
+    if from_outcomes:
+        if spec is not None or data is not None or target is not None:
+            raise _fail("--from-outcomes takes no --spec, --data or --target (the champion's spec is used)")
+        if segment is None:
+            raise _fail("--from-outcomes needs --segment")
+        _train_from_outcomes(
+            segment, as_of=as_of, min_rows=min_rows, seed=seed, promote=promote, cv_folds=cv_folds
+        )
+        return
+    if spec is None or data is None or target is None:
+        raise _fail("train needs --spec, --data and --target (or --from-outcomes --segment S)")
     from services.scoring.domain.spec import (
         SEGMENT_NAME,
         FeatureValidationError,
@@ -63,11 +103,8 @@ def train(
         spec_to_dict,
     )
     from services.scoring.domain.training import TrainingDataError, train_model
-    from services.scoring.repository.artifacts import build_store
     from services.scoring.repository.datafiles import read_table
     from services.scoring.repository.specs import load_spec
-    from services.scoring.service.registry import register_model
-    from shared.platform import ServiceContext
 
     try:
         parsed = load_spec(spec)
@@ -88,6 +125,17 @@ def train(
         raise _fail("data does not fit the spec:\n" + _listing(exc.errors)) from exc
     except (TrainingDataError, ValueError, OSError) as exc:
         raise _fail(f"cannot train: {exc}") from exc
+    _register_and_print(model, promote=promote, data_source=f"file:{data.name}")
+
+
+def _register_and_print(
+    model: TrainedModel, *, promote: bool, data_source: str, extra: dict[str, Any] | None = None
+) -> None:
+    """Register ``model`` (champion when the segment has none, or with ``promote``) and print it as JSON."""
+    from services.scoring.repository.artifacts import build_store
+    from services.scoring.service.registry import register_model
+    from shared.platform import ServiceContext
+
     ctx = ServiceContext.build(SERVICE)
     try:
         with ctx.db.unit_of_work() as session:
@@ -98,7 +146,7 @@ def train(
                 model=model,
                 promote=promote,
                 actor=f"cli:{getpass.getuser()}",
-                data_source=f"file:{data.name}",
+                data_source=data_source,
             )
             report = {
                 "version": row.version,
@@ -108,10 +156,64 @@ def train(
                 "data_fingerprint": row.data_fingerprint,
                 "rows": model.metadata["data"]["rows"],
                 "metrics": model.metadata["metrics"],
+                **(extra or {}),
             }
     finally:
         ctx.db.dispose()
     typer.echo(json.dumps(report, indent=2))
+
+
+def _train_from_outcomes(
+    segment: str, *, as_of: str | None, min_rows: int, seed: int, promote: bool, cv_folds: int
+) -> None:
+    """``agrifin train --from-outcomes``: label the stored decisions, check there are enough, train
+    with the code ``--data`` uses, register (a challenger unless ``--promote``)."""
+    from services.scoring.domain.spec import FeatureValidationError
+    from services.scoring.domain.training import TrainingDataError, train_model
+    from services.scoring.service.outcome_training import outcome_training_set, outcomes_data_source
+    from shared.errors import ProblemError
+    from shared.platform import ServiceContext
+
+    try:
+        day = date.fromisoformat(as_of) if as_of is not None else None
+    except ValueError as exc:
+        raise _fail(f"--as-of must be a date (YYYY-MM-DD), not {as_of!r}") from exc
+    ctx: ScoringContext = ServiceContext.build(SERVICE)
+    try:
+        with ctx.db.unit_of_work(read_only=True) as session:
+            spec, labelled = outcome_training_set(session, ctx, segment=segment, as_of=day)
+    except ProblemError as exc:
+        raise _fail(exc.detail) from exc
+    finally:
+        ctx.db.dispose()
+    found = (
+        f"found {labelled.matured} matured decisions ({labelled.defaults} defaulted,"
+        f" {labelled.matured - labelled.defaults} did not) among {labelled.decisions} decisions"
+        f" of segment {segment!r} as of {labelled.as_of.isoformat()}"
+    )
+    if labelled.matured < min_rows:
+        raise _fail(f"cannot train from outcomes: {found}; at least {min_rows} are needed (--min-rows)")
+    try:
+        model = train_model(
+            spec,
+            labelled.frame,
+            target=spec.target,
+            seed=seed,
+            cv_folds=cv_folds,
+            scale=_settings().score_scale,
+        )
+    except FeatureValidationError as exc:
+        raise _fail(
+            f"stored decisions do not fit the champion's spec; {found}:\n" + _listing(exc.errors)
+        ) from exc
+    except (TrainingDataError, ValueError) as exc:
+        raise _fail(f"cannot train from outcomes: {exc}; {found}") from exc
+    _register_and_print(
+        model,
+        promote=promote,
+        data_source=outcomes_data_source(segment, labelled.as_of, labelled.matured),
+        extra={"from_outcomes": labelled.summary()},
+    )
 
 
 def score_batch(
