@@ -64,6 +64,12 @@ AREAS: tuple[Area, ...] = (
         frozenset({_A, _ADM}),
     ),
     Area(
+        "/performance",
+        N_("Model performance"),
+        N_("Default rates vs predictions, AUC, KS, vintages and adverse impact."),
+        frozenset({_A, _ADM}),
+    ),
+    Area(
         "/audit",
         N_("Audit chains"),
         N_("Each service's audit-chain verification and ledger checks."),
