@@ -9,7 +9,6 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import Response
 
 from services.console.api.deps import AUDITORS, BackendsDep, require_person
-from services.console.domain.forms import field_errors
 from services.console.pages import N_, render, translations
 from services.console.service import performance
 from services.console.service.sessions import Person
@@ -66,15 +65,6 @@ def performance_page(
                 as_of=day,
                 language=person.language,
             )
-        except UpstreamProblem as exc:
-            shown = field_problem(exc.problem)
-            if shown:
-                context["errors"] = shown
-            else:
-                context["report_problem"] = str(exc.problem.get("detail") or exc.problem.get("title") or "")
-    return render(request, "performance/report.html", context, status_code=422 if context["errors"] else 200)
-
-
-def field_problem(problem: dict[str, Any]) -> dict[str, str]:
-    """Scoring's 422 on a query parameter, beside its field (``as_of`` out of range, say)."""
-    return {k: v for k, v in field_errors(problem).items() if k in ("segment", "model_version", "as_of")}
+        except UpstreamProblem as exc:  # the segment or version gone since the form was drawn
+            context["report_problem"] = str(exc.problem.get("detail") or exc.problem.get("title") or "")
+    return render(request, "performance/report.html", context, status_code=422 if errors else 200)

@@ -59,6 +59,7 @@ class Page:
     report: PerformanceReport
     grade_chart: str | None
     vintages: list[VintageRow]
+    vintage_chart: str | None
     impacts: list[Impact]
 
 
@@ -127,6 +128,34 @@ def _vintage(vintage: Vintage) -> VintageRow:
     return VintageRow(vintage.vintage, vintage.loans, [by_month.get(k) for k in MONTHS], vintage.note)
 
 
+def _vintage_chart(report: PerformanceReport, language: str) -> str | None:
+    gettext = translations(language).gettext
+    bars = []
+    for vintage in report.vintages:
+        if not vintage.curve:
+            continue
+        last = max(vintage.curve, key=lambda point: point.months)
+        rate = Decimal(repr(last.default_rate))
+        bars.append(
+            Bar(
+                label=gettext("%(vintage)s after %(months)s mo")
+                % {"vintage": vintage.vintage, "months": last.months},
+                value=rate,
+                text=percent(rate, language),
+            )
+        )
+    if not bars:
+        return None
+    return bar_chart(
+        bars,
+        title=gettext("Share of each vintage defaulted, %(segment)s") % {"segment": report.segment},
+        description=gettext(
+            "For each disbursement month, the share of its loans defaulted within the latest month since "
+            "disbursement that all of them have reached. The table below gives every month's figure."
+        ),
+    )
+
+
 def _impact(raw: AdverseImpact, title: str, rate_label: str) -> Impact:
     threshold = Decimal(repr(raw.threshold))
     rates = {group: Decimal(repr(rate)) for group, rate in raw.rates.items()}
@@ -155,5 +184,6 @@ def page(
         report=report,
         grade_chart=_grade_chart(report, language),
         vintages=[_vintage(v) for v in report.vintages],
+        vintage_chart=_vintage_chart(report, language),
         impacts=impacts,
     )

@@ -19,7 +19,7 @@ from sqlalchemy import select
 from services.console.domain import formatting
 from services.scoring.models import Decision, Outcome
 from shared.auth import Role
-from tests.console.kit import World
+from tests.console.kit import World, post_form
 from tests.factories.scoring import ScoreRequestFactory
 
 AS_OF = "2026-06-01"
@@ -118,6 +118,13 @@ def test_the_page_shows_scorings_numbers(world: World, auditor: TestClient) -> N
         values = re.findall(r"<td[^>]*>([^<]*)</td>", row.group(1))
         by_month = {p["months"]: formatting.percent(p["default_rate"], "en") for p in v["curve"]}
         assert values == [str(v["loans"]), *(by_month.get(k, "") for k in range(1, 13))]
+    vintage_chart = re.findall(r"<svg.*?</svg>", text, flags=re.S)[1]
+    assert "Share of each vintage defaulted, farmer" in vintage_chart and "<desc" in vintage_chart
+    assert vintage_chart.count("<rect") == len(report["vintages"])
+    for v in report["vintages"]:
+        last = max(v["curve"], key=lambda p: p["months"])
+        rate = formatting.percent(last["default_rate"], "en")
+        assert f"{v['vintage']} after {last['months']} mo: {rate}" in vintage_chart
 
 
 def group_cells(part: str, group: str) -> list[str]:
@@ -158,6 +165,7 @@ def test_no_outcomes_shows_the_reports_plain_words(world: World, auditor: TestCl
     assert report["discrimination"]["note"]
     assert html.escape(report["discrimination"]["note"]) in page.text
     assert "No loan with an outcome yet" in page.text and "<svg" not in page.text
+    assert html.escape(report["grades"][0]["note"]) in page.text
 
 
 def test_a_model_version_filters_and_the_model_page_links_here(world: World, auditor: TestClient) -> None:
@@ -176,6 +184,18 @@ def test_a_model_version_filters_and_the_model_page_links_here(world: World, aud
     assert page.status_code == 200 and report["model_version"] == version
     assert f'<option value="{version}" selected>' in page.text
     assert f"<dt>Decisions</dt><dd>{report['decisions']}</dd>" in page.text
+
+
+def test_the_page_reads_in_chinese(world: World, auditor: TestClient) -> None:
+    seed(world, 6)
+    path = f"/performance?segment=farmer&as_of={AS_OF}"
+    switched = post_form(auditor, "/language", {"language": "zh", "next": path}, from_page=path)
+    assert switched.status_code == 303
+    page = auditor.get(path)
+    assert page.status_code == 200, page.text
+    assert "<h1>模型表现</h1>" in page.text
+    assert "farmer 各等级实际违约率与平均预测违约概率" in page.text
+    assert "2025-01 放款后 12 个月" in page.text
 
 
 def test_bad_filters_are_shown_beside_their_fields_with_the_values_kept(auditor: TestClient) -> None:
