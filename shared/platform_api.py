@@ -8,7 +8,8 @@ Who may subscribe to a service's events, and to which (``subscriber_scope``):
   scoring's events are not a marketplace's business: 403 there (and it has none to list);
 - a service credential (``service:<name>``): only to the topics ``SERVICE_TOPICS`` grants
   that caller on this service (``service:loans`` on escrow: ``assignment.*``, the sweeps it
-  turns into repayments, of every marketplace), never ``*``; anywhere else 403 (and nothing
+  turns into repayments, of every marketplace; ``service:scoring`` on loans: ``loan.outcome``,
+  what became of the loans its scores decided), never ``*``; anywhere else 403 (and nothing
   to list). Its subscription has no owner, so the topic list is what bounds it: the sweeps
   carry their escrow's marketplace as owner, so "events without an owner" would miss them.
   It sees and may deactivate the ownerless subscriptions within its topics (loans replaces
@@ -40,6 +41,7 @@ from shared.webhooks import create_subscription
 
 SERVICE_TOPICS: dict[str, dict[str, frozenset[str]]] = {
     "escrow": {"loans": frozenset({"assignment.*"})},
+    "loans": {"scoring": frozenset({"loan.outcome"})},
 }
 """Service subscribed to -> calling service -> the topics that caller may subscribe to."""
 

@@ -186,6 +186,19 @@ class Loan(Base):
     updated_at: Mapped[datetime] = mapped_column(_TS)
 
 
+class LoanOutcome(Base):
+    """An outcome a loan has reported to scoring (``loan.outcome``): one row per loan and outcome,
+    so a re-run close of business or a replayed account never reports it twice."""
+
+    __tablename__ = "loan_outcomes"
+
+    loan_id: Mapped[str] = mapped_column(ForeignKey("loans.id"), primary_key=True)
+    outcome: Mapped[str] = mapped_column(String(16), primary_key=True)
+    occurred_on: Mapped[date] = mapped_column(Date)
+    score_id: Mapped[str | None] = mapped_column(String(64))
+    reported_at: Mapped[datetime] = mapped_column(_TS)
+
+
 class Installment(Base):
     """One row of a loan's fixed schedule plus its replayed paid/penalty/overdue projection."""
 

@@ -30,6 +30,7 @@ from services.loans.repository import products as products_repo
 from services.loans.schemas.terms import load_terms
 from services.loans.service.business_date import business_date, check_not_after_business_date
 from services.loans.service.errors import action_refused, domain_problem
+from services.loans.service.loan_outcomes import REPAID, report_outcomes
 from services.loans.settings import LoansContext
 from shared.auth import Principal, Role
 from shared.changes import new_id, record_change
@@ -160,6 +161,15 @@ def recompute_loan(session: Session, ctx: LoansContext, loan: Loan, *, actor: st
                 "credit_balance_minor": projection.credit_balance_minor,
             },
         )
+        if loan.status != before and before not in _FINAL:  # closed by repayment
+            report_outcomes(
+                session,
+                ctx,
+                loan_id=loan.id,
+                disbursed_on=loan.disbursed_on,
+                outcomes=[(REPAID, projection.closed_on or business_date(session, ctx))],
+                actor=actor,
+            )
     elif loan.status != before and before in _FINAL:
         record_change(
             session,

@@ -24,6 +24,7 @@ from services.loans.service.accounts import (
     transaction_view,
 )
 from services.loans.service.business_date import business_date
+from services.loans.service.loan_outcomes import WRITTEN_OFF, report_outcomes
 from services.loans.settings import LoansContext
 from shared.auth import Principal
 from shared.changes import record_change
@@ -127,5 +128,13 @@ def write_off_loan(
             "note": note,
             "status": projection.status.value,
         },
+    )
+    report_outcomes(
+        session,
+        ctx,
+        loan_id=loan.id,
+        disbursed_on=loan.disbursed_on,
+        outcomes=[(WRITTEN_OFF, on)],
+        actor=who.actor,
     )
     return transaction_view(session, txn)

@@ -16,11 +16,15 @@ from services.loans.domain.arrears import DelinquencyBucket, period_accrual
 from services.loans.domain.projection import account_from_rows, project
 from services.loans.repository import accounts
 from services.loans.repository import cob as repo
+from services.loans.repository import outcomes as outcomes_repo
 from services.loans.schemas.terms import load_terms
+from services.loans.service.loan_outcomes import DPD_THRESHOLDS, arrears_outcomes, report_outcomes
 from services.loans.settings import LoansContext
 from shared.changes import new_id
 from shared.crypto import canonical_json
 from shared.webhooks import emit_events, outbox_row
+
+COB_ACTOR = "system:loans.cob"
 
 
 @dataclass
@@ -111,8 +115,34 @@ class ChunkWork:
         repo.update_loans(session, out.quiet)
         repo.update_loans(session, out.replayed)
         emit_events(session, self.ctx.tables, out.events)
+        self._report_arrears(session, {ln.id: ln for ln in replay}, out.replayed)
         self.summary.loans_processed += len(loans)
         self.summary.loans_evaluated += len(replay)
+
+    def _report_arrears(
+        self, session: Session, loans: dict[str, Any], replayed: list[dict[str, Any]]
+    ) -> None:
+        """Report the 30/60/90 days past due each replayed loan reached for the first time."""
+        late = [row for row in replayed if row["days_past_due"] >= DPD_THRESHOLDS[0][0]]
+        if not late:
+            return
+        ids = [row["b_id"] for row in late]
+        reported, scores = (
+            outcomes_repo.reported_outcomes(session, ids),
+            outcomes_repo.score_ids(session, ids),
+        )
+        for row in late:
+            loan_id = row["b_id"]
+            report_outcomes(
+                session,
+                self.ctx,
+                loan_id=loan_id,
+                disbursed_on=loans[loan_id].disbursed_on,
+                outcomes=arrears_outcomes(row["days_past_due"], self.as_of),
+                actor=COB_ACTOR,
+                reported=reported[loan_id],
+                score_id=scores.get(loan_id),
+            )
 
     def _bucket_move(self, out: ChunkOutput, ln: Any, bucket: str, dpd: int, now: datetime) -> None:
         self.buckets[bucket] += 1
@@ -162,7 +192,7 @@ class ChunkWork:
                         "penalty_key": f"{charge.installment_number}@{charge.on.isoformat()}",
                         "note": None,
                         "created_at": now,
-                        "created_by": "system:loans.cob",
+                        "created_by": COB_ACTOR,
                     }
                 )
                 self.digest.update(
