@@ -42,6 +42,31 @@ HINTS = ("approve", "review", "decline")
 HINT_LABELS = {"approve": N_("Approve"), "review": N_("Review"), "decline": N_("Decline")}
 GRADES = ("A", "B", "C", "D", "E")
 
+RULE_LABELS = {
+    "auto_decline_below_score": N_("Score at or above the decline threshold"),
+    "auto_approve_min_score": N_("Score at or above the approval threshold"),
+    "auto_approve_max_principal_minor": N_("Amount within the automatic approval ceiling"),
+    "max_days_past_due": N_("Borrower's loans within the days-past-due limit"),
+    "max_open_loans": N_("Borrower's open loans within the limit"),
+    "review_when_feature_defaulted": N_("No feature was defaulted"),
+}
+"""The rules of loans' decision policies, in plain words (a rule not listed shows its name)."""
+POLICY_OUTCOME_LABELS = {
+    "approve": N_("Approved"),
+    "decline": N_("Declined"),
+    "review": N_("Sent to a person for review"),
+}
+POLICY_ACTOR_PREFIX = "policy:"
+
+
+def policy_version_of(actor: str) -> int | None:
+    """The policy version in a deciding actor (``policy:<product id>:v<version>``), else None."""
+    if not actor.startswith(POLICY_ACTOR_PREFIX):
+        return None
+    version = actor.rsplit(":", 1)[-1]
+    return int(version[1:]) if version.startswith("v") and version[1:].isdigit() else None
+
+
 TERM_FIELDS = (
     "product_id",
     "borrower_id",

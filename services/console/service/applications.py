@@ -22,6 +22,8 @@ from services.console.domain.notice import AdverseNotice, day_of, person_of
 from services.console.domain.scorecard import (
     GRADES,
     HINTS,
+    POLICY_OUTCOME_LABELS,
+    RULE_LABELS,
     STATUSES,
     TERM_FIELDS,
     FeatureField,
@@ -36,6 +38,7 @@ from services.console.domain.scorecard import (
     inline_svg,
     parse_features,
     parse_terms,
+    policy_version_of,
     reasons_from,
     reasons_in_language,
     score_card,
@@ -306,6 +309,52 @@ def submit_application(
 # ---------------------------------------------------------------- the application page
 
 
+@dataclass(frozen=True)
+class PolicyRule:
+    """One rule of the decision policy as the page shows it (``label`` is a catalogue message)."""
+
+    rule: str
+    label: str
+    passed: bool
+    detail: str
+
+
+@dataclass(frozen=True)
+class PolicyView:
+    """What the product's decision policy decided, and whether the decision is the policy's.
+
+    ``decided_by_policy``: the policy approved or declined on its own; otherwise it sent the
+    application to a person (``person`` is who then decided, None while it waits).
+    """
+
+    version: int
+    outcome: str
+    outcome_label: str
+    decided_by_policy: bool
+    person: str | None
+    rules: tuple[PolicyRule, ...]
+
+
+def policy_view(application: Application) -> PolicyView | None:
+    """The decision-policy section of an application, None when no policy looked at it."""
+    decision = application.policy_decision
+    if decision is None:
+        return None
+    by = application.decision.by if application.decision else None
+    by_policy = by is not None and policy_version_of(by) is not None
+    return PolicyView(
+        version=decision.version,
+        outcome=decision.outcome,
+        outcome_label=POLICY_OUTCOME_LABELS.get(decision.outcome, decision.outcome),
+        decided_by_policy=by_policy,
+        person=person_of(by) if by is not None and not by_policy else None,
+        rules=tuple(
+            PolicyRule(rule=r.rule, label=RULE_LABELS.get(r.rule, r.rule), passed=r.passed, detail=r.detail)
+            for r in decision.rules
+        ),
+    )
+
+
 @dataclass
 class ApplicationPage:
     """An application with its borrower, terms, schedule preview and score card."""
@@ -325,6 +374,7 @@ class ApplicationPage:
     can_approve: bool
     can_reject: bool
     unavailable: list[str] = field(default_factory=list)
+    policy: PolicyView | None = None
 
 
 def _product(b: Backends, product_id: str) -> Product | None:
@@ -404,6 +454,7 @@ def application_page(b: Backends, person: Person, application_id: str) -> Applic
         can_approve=deciding and "approve" in application.allowed_actions,
         can_reject=deciding and "reject" in application.allowed_actions,
         unavailable=unavailable,
+        policy=policy_view(application),
     )
 
 
