@@ -23,6 +23,7 @@ APPROVE_ALL = {
     "max_open_loans": 3,
 }
 REVIEW_ALL = {**APPROVE_ALL, "auto_approve_min_score": "10000"}
+DECLINE_ALL = {**REVIEW_ALL, "auto_decline_below_score": "10000"}
 
 
 def _post(world: World, path: str, body: Any, *, role: Role = Role.ADMIN) -> Any:
@@ -103,6 +104,19 @@ def test_an_application_sent_for_review_says_so_then_names_the_person(world: Wor
     assert answer.status_code == 303, answer.text
     after = html.unescape(_section(client.get(path).text))
     assert "Decided by carol." in after and "waiting" not in after
+
+
+def test_an_application_the_policy_declined_says_declined_and_which_rule_failed(world: World) -> None:
+    application = _apply(world, _product(world, DECLINE_ALL))
+    assert application["status"] == "rejected", application
+    page = world.signed_in("ursula", Role.AUDITOR).get(f"/applications/{application['id']}")
+    assert page.status_code == 200
+    section = html.unescape(_section(page.text))
+    assert "Decided by the product's decision policy, version 1." in section
+    assert "<strong>Declined</strong>" in section
+    failed = [r for r in _rule_rows(section) if "Not passed" in r]
+    assert [RULE_LABELS["auto_decline_below_score"] in r for r in failed] == [True, False]
+    assert "below the decline threshold 10000" in failed[0]
 
 
 def test_the_section_in_chinese(world: World) -> None:
