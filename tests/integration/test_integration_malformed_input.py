@@ -24,6 +24,7 @@ from shared.app import api_routes
 from shared.auth import Role, declared_access
 from shared.platform import ServiceContext
 from tests.loans.kit import FakeScoring
+from tests.security.kit import configured
 from tests.support import auth, count_rows, issue_key
 
 BODIES: list[tuple[str, bytes]] = [
@@ -50,13 +51,6 @@ APPS: dict[str, Callable[[ServiceContext], FastAPI]] = {
 }
 
 
-def _configured(service: str, ctx: ServiceContext) -> ServiceContext:
-    """Settings a deployed service would have (loans verifies escrow's events with a secret)."""
-    if service == "loans":
-        ctx.settings = ctx.settings.model_copy(update={"escrow_webhook_secret": "whsec_configured"})
-    return ctx
-
-
 def _admitted(route: APIRoute) -> str:
     """A caller the route admits (a role, or ``service:<name>``), so the request reaches body validation."""
     access = declared_access(route.dependant.dependencies) or ()
@@ -72,7 +66,7 @@ def _concrete(path: str) -> str:
 def test_malformed_bodies_get_problems_and_change_nothing(
     service: str, make_ctx: Callable[[str], ServiceContext], client_for: Callable[..., TestClient]
 ) -> None:
-    ctx = _configured(service, make_ctx(service))
+    ctx = configured(service, make_ctx(service))
     client = client_for(APPS[service](ctx), raise_server_exceptions=False)
     keys = {
         role.value: issue_key(ctx, role, "shop-1" if role is Role.MARKETPLACE else None)

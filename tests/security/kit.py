@@ -30,10 +30,15 @@ OWNER = "mkt-a"
 OTHER_OWNER = "mkt-b"
 
 
+INBOUND_SECRETS = {"loans": "escrow_webhook_secret", "scoring": "loans_webhook_secret"}
+"""The secret each receiving service verifies another service's events with."""
+
+
 def configured(service: str, ctx: ServiceContext) -> ServiceContext:
-    """Settings a deployed service would have (loans verifies escrow's events with a secret)."""
-    if service == "loans":
-        ctx.settings = ctx.settings.model_copy(update={"escrow_webhook_secret": "whsec_configured"})
+    """Settings a deployed service would have (loans verifies escrow's events with a secret, scoring
+    loans' events)."""
+    if service in INBOUND_SECRETS:
+        ctx.settings = ctx.settings.model_copy(update={INBOUND_SECRETS[service]: "whsec_configured"})
     return ctx
 
 
