@@ -57,6 +57,16 @@ POLICY_OUTCOME_LABELS = {
     "review": N_("Sent to a person for review"),
 }
 POLICY_ACTOR_PREFIX = "policy:"
+_AMOUNT_DETAIL = re.compile(r"amount (\d+) is (?:within|over) the ceiling (\d+)")
+
+
+def amount_and_ceiling(detail: str) -> tuple[int, int] | None:
+    """The amount and ceiling (minor units) in loans' detail of the principal rule, else None.
+
+    Loans writes them as raw minor units; the page shows them as money instead.
+    """
+    found = _AMOUNT_DETAIL.fullmatch(detail.strip())
+    return (int(found.group(1)), int(found.group(2))) if found else None
 
 
 def policy_version_of(actor: str) -> int | None:

@@ -32,6 +32,7 @@ from services.console.domain.scorecard import (
     ScoreCard,
     Terms,
     age_days,
+    amount_and_ceiling,
     feature_fields,
     feature_labels,
     form_problems,
@@ -45,7 +46,7 @@ from services.console.domain.scorecard import (
 )
 from services.console.service.backends import Backends
 from services.console.service.sessions import Person
-from shared.clients.loans import Application, Borrower, Product, SchedulePreview
+from shared.clients.loans import Application, Borrower, PolicyRuleResult, Product, SchedulePreview
 from shared.clients.scoring import Language, ScoringClient
 from shared.http_client import ServiceUnreachable, UpstreamProblem
 
@@ -317,6 +318,9 @@ class PolicyRule:
     label: str
     passed: bool
     detail: str
+    amount_minor: int | None = None
+    """With ``ceiling_minor``: the principal rule's figures, shown as money instead of ``detail``."""
+    ceiling_minor: int | None = None
 
 
 @dataclass(frozen=True)
@@ -348,10 +352,19 @@ def policy_view(application: Application) -> PolicyView | None:
         outcome_label=POLICY_OUTCOME_LABELS.get(decision.outcome, decision.outcome),
         decided_by_policy=by_policy,
         person=person_of(by) if by is not None and not by_policy else None,
-        rules=tuple(
-            PolicyRule(rule=r.rule, label=RULE_LABELS.get(r.rule, r.rule), passed=r.passed, detail=r.detail)
-            for r in decision.rules
-        ),
+        rules=tuple(_policy_rule(r) for r in decision.rules),
+    )
+
+
+def _policy_rule(result: PolicyRuleResult) -> PolicyRule:
+    figures = amount_and_ceiling(result.detail) if result.rule == "auto_approve_max_principal_minor" else None
+    return PolicyRule(
+        rule=result.rule,
+        label=RULE_LABELS.get(result.rule, result.rule),
+        passed=result.passed,
+        detail=result.detail,
+        amount_minor=figures[0] if figures else None,
+        ceiling_minor=figures[1] if figures else None,
     )
 
 
