@@ -25,6 +25,7 @@ from sqlalchemy.orm import Session
 
 from shared.crypto import Keyring, canonical_json
 from shared.db import new_id
+from shared.errors import BadRequest, ServiceUnavailable, Unauthorized
 from shared.platform_tables import PlatformTables
 
 log = logging.getLogger("agrifin.webhooks")
@@ -68,6 +69,27 @@ def verify_signature_header(
     if abs(now.timestamp() - timestamp) > tolerance:
         raise WebhookSignatureError(f"timestamp outside the {tolerance} s tolerance")
     return timestamp
+
+
+def verified_event(
+    secret: str | None, body: bytes, header: str | None, *, now: datetime, unconfigured: str
+) -> dict[str, Any]:
+    """The JSON object of a signed inbound event, or the problem a receiver answers: 503 without a
+    secret (``unconfigured`` says which setting), 401 for a bad signature, 400 for a body that is
+    not a JSON object."""
+    if not secret:
+        raise ServiceUnavailable(unconfigured)
+    try:
+        verify_signature_header(secret, body, header, now=now)
+    except WebhookSignatureError as exc:
+        raise Unauthorized(f"webhook signature rejected: {exc}") from exc
+    try:
+        event = json.loads(body)
+    except ValueError as exc:
+        raise BadRequest("the event body is not JSON") from exc
+    if not isinstance(event, dict):
+        raise BadRequest("the event body must be a JSON object")
+    return event
 
 
 def record_inbox(

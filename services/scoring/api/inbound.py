@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from fastapi import Depends, Request
@@ -11,8 +10,7 @@ from services.scoring.api.deps import ScoringContextDep
 from services.scoring.service.outcomes import apply_loans_event
 from shared.api import RawBodyDep, SessionDep, service_router
 from shared.auth import public_access
-from shared.errors import BadRequest, ServiceUnavailable, Unauthorized
-from shared.webhooks import SIGNATURE_HEADER, WebhookSignatureError, verify_signature_header
+from shared.webhooks import SIGNATURE_HEADER, verified_event
 
 router = service_router(
     prefix="/v1/inbound", tags=["inbound events"], dependencies=[Depends(public_access())]
@@ -30,19 +28,11 @@ def loans_event(
     (unknown score id; audited with its reason, acknowledged so it is not redelivered) or
     ``ignored`` (another topic). 401 for a bad signature, 422 for a malformed outcome.
     """
-    secret = ctx.settings.loans_webhook_secret
-    if not secret:
-        raise ServiceUnavailable(
-            "no loans webhook secret is configured (AGRIFIN_SCORING_LOANS_WEBHOOK_SECRET)"
-        )
-    try:
-        verify_signature_header(secret, body, request.headers.get(SIGNATURE_HEADER), now=ctx.clock.now())
-    except WebhookSignatureError as exc:
-        raise Unauthorized(f"webhook signature rejected: {exc}") from exc
-    try:
-        event = json.loads(body)
-    except ValueError as exc:
-        raise BadRequest("the event body is not JSON") from exc
-    if not isinstance(event, dict):
-        raise BadRequest("the event body must be a JSON object")
+    event = verified_event(
+        ctx.settings.loans_webhook_secret,
+        body,
+        request.headers.get(SIGNATURE_HEADER),
+        now=ctx.clock.now(),
+        unconfigured="no loans webhook secret is configured (AGRIFIN_SCORING_LOANS_WEBHOOK_SECRET)",
+    )
     return apply_loans_event(session, ctx, event=event)
