@@ -39,7 +39,6 @@ class ConsoleSettings(BaseServiceSettings):
     login_max_failures_per_address: int = Field(default=20, ge=1, le=10_000)
     login_window_minutes: int = Field(default=15, ge=1, le=24 * 60)
     """Failures are counted over this window; reaching a limit locks sign-in for the window."""
-    page_size: int = Field(default=25, ge=5, le=200)
 
     @property
     def resolved_api_key(self) -> str | None:

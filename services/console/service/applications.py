@@ -19,6 +19,7 @@ from urllib.parse import urlencode
 from services.console.domain.catalogue import N_
 from services.console.domain.masking import shown_identifier, shown_name
 from services.console.domain.notice import AdverseNotice, day_of, person_of
+from services.console.domain.paging import PAGE_SIZE as PAGE_SIZE
 from services.console.domain.scorecard import (
     GRADES,
     HINTS,
@@ -50,7 +51,6 @@ from shared.clients.loans import Application, Borrower, PolicyRuleResult, Produc
 from shared.clients.scoring import Language, ScoringClient
 from shared.http_client import ServiceUnreachable, UpstreamProblem
 
-PAGE_SIZE = 25
 BORROWER_CHOICES = 200
 """How many borrowers the form's borrower list offers (the borrower pages find any other)."""
 QUOTERS = frozenset({"loan_officer", "credit_manager", "admin"})

@@ -21,10 +21,10 @@ from services.console.domain.arrears import (
     label,
 )
 from services.console.domain.masking import may_see_personal_data, shown_identifier, shown_name
+from services.console.domain.paging import PAGE_SIZE
 from services.console.service.loans import LoanRow, loan_rows, product_names
 from shared.clients.loans import Borrower, LoansClient
 
-PAGE_SIZE = 25
 RELATED_LIMIT = 50
 """Most applications and loans a borrower's page lists (newest first)."""
 FORM_FIELDS = ("type", "name", "national_id", "phone", "region")

@@ -17,6 +17,7 @@ from typing import Any, cast
 from xml.etree import ElementTree
 
 from services.console.domain import receipts as wording
+from services.console.domain.paging import PAGE_SIZE
 from services.console.pages import N_
 from shared.clients.scoring import (
     Hint,
@@ -28,7 +29,6 @@ from shared.clients.scoring import (
     verify_decision,
 )
 
-PAGE_SIZE = 25
 """Decisions per explorer page."""
 
 HINTS: tuple[tuple[str, str], ...] = (

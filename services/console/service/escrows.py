@@ -15,10 +15,10 @@ from typing import Any
 from urllib.parse import urlencode
 
 from services.console.domain.catalogue import ROLE_LABELS
+from services.console.domain.paging import PAGE_SIZE
 from services.console.pages import N_
 from shared.clients.escrow import Escrow, EscrowClient, EscrowFilters, EscrowMoney, EscrowSummary, Lot
 
-PAGE_SIZE = 25
 MAX_PAGE = 1_000_000 // PAGE_SIZE
 """Escrow lists at most a million rows deep (its ``offset`` bound)."""
 

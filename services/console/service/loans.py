@@ -27,10 +27,10 @@ from services.console.domain.arrears import (
 from services.console.domain.catalogue import N_
 from services.console.domain.forms import field_errors
 from services.console.domain.masking import shown_name
+from services.console.domain.paging import PAGE_SIZE
 from shared.clients.loans import Allocation, Borrower, Installment, Loan, LoansClient, Product
 from shared.money import Money, minor_exponent
 
-PAGE_SIZE = 25
 _AMOUNT = re.compile(r"^\d+(\.\d+)?$")
 
 Message = tuple[str, Mapping[str, Any]]
