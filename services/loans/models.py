@@ -75,6 +75,8 @@ class Borrower(Base):
     national_id_hash: Mapped[str] = mapped_column(String(64), unique=True)
     phone_enc: Mapped[str | None] = mapped_column(Text)
     region: Mapped[str | None] = mapped_column(String(120))
+    marketplace_party_id: Mapped[str | None] = mapped_column(String(128), unique=True)
+    """The borrower's party id in escrow (the marketplace seller it sells as), when linked."""
     created_at: Mapped[datetime] = mapped_column(_TS)
     created_by: Mapped[str] = mapped_column(String(128))
 

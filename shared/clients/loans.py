@@ -111,6 +111,7 @@ class Borrower(_Answer):
     national_id: str
     phone: str | None = None
     region: str | None = None
+    marketplace_party_id: str | None = None
     created_at: dt.datetime
 
 
@@ -462,11 +463,20 @@ class LoansClient(PlatformClient):
         national_id: str,
         phone: str | None = None,
         region: str | None = None,
+        marketplace_party_id: str | None = None,
         idempotency_key: str,
     ) -> Borrower:
-        """Register a farmer or enterprise (loans encrypts the personal data at rest)."""
+        """Register a farmer or enterprise (loans encrypts the personal data at rest), optionally
+        linked to its marketplace party in escrow."""
         body = _drop_none(
-            {"type": type, "name": name, "national_id": national_id, "phone": phone, "region": region}
+            {
+                "type": type,
+                "name": name,
+                "national_id": national_id,
+                "phone": phone,
+                "region": region,
+                "marketplace_party_id": marketplace_party_id,
+            }
         )
         return self._post(_BORROWER, "/v1/borrowers", body, idempotency_key)
 

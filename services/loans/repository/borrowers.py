@@ -20,6 +20,11 @@ def borrower_by_national_id_hash(session: Session, lookup_hash: str) -> Borrower
     return session.scalars(select(Borrower).where(Borrower.national_id_hash == lookup_hash)).first()
 
 
+def borrower_by_marketplace_party(session: Session, party_id: str) -> Borrower | None:
+    """The borrower linked to marketplace party ``party_id``."""
+    return session.scalars(select(Borrower).where(Borrower.marketplace_party_id == party_id)).first()
+
+
 def list_borrowers(session: Session, *, limit: int, offset: int) -> Sequence[Borrower]:
     """Borrowers, oldest first."""
     query = select(Borrower).order_by(Borrower.created_at, Borrower.id).limit(limit).offset(offset)

@@ -124,6 +124,9 @@ class BorrowerIn(BaseModel):
     national_id: str = Field(min_length=3, max_length=64)
     phone: str | None = Field(default=None, min_length=3, max_length=32)
     region: str | None = Field(default=None, max_length=120)
+    marketplace_party_id: str | None = Field(default=None, min_length=1, max_length=128)
+    """The borrower's party id in escrow (as a marketplace seller): its trade history fills the
+    marketplace features of its applications, and its sale proceeds can repay its loans."""
 
 
 class BorrowerOut(BaseModel):
@@ -135,6 +138,7 @@ class BorrowerOut(BaseModel):
     national_id: str
     phone: str | None
     region: str | None
+    marketplace_party_id: str | None
     created_at: datetime
 
 

@@ -29,6 +29,7 @@ class BorrowerView:
     national_id: str
     phone: str | None
     region: str | None
+    marketplace_party_id: str | None
     created_at: datetime
 
 
@@ -37,6 +38,11 @@ def create_borrower(session: Session, ctx: LoansContext, *, who: Principal, body
     lookup = national_id_hash(ctx, body.national_id)
     if repo.borrower_by_national_id_hash(session, lookup) is not None:
         raise Conflict("a borrower with this national id already exists", current_state="exists")
+    party = body.marketplace_party_id
+    if party is not None and repo.borrower_by_marketplace_party(session, party) is not None:
+        raise Conflict(
+            f"marketplace party {party!r} is already linked to another borrower", current_state="linked"
+        )
     borrower_id = new_id()
     ring = ctx.keyring
     borrower = Borrower(
@@ -47,6 +53,7 @@ def create_borrower(session: Session, ctx: LoansContext, *, who: Principal, body
         national_id_hash=lookup,
         phone_enc=None if body.phone is None else ring.encrypt(body.phone, context="borrower.phone"),
         region=body.region,
+        marketplace_party_id=party,
         created_at=ctx.clock.now(),
         created_by=who.actor,
     )
@@ -57,7 +64,12 @@ def create_borrower(session: Session, ctx: LoansContext, *, who: Principal, body
         actor=who.actor,
         action="loan.borrower_registered",
         subject=f"borrower:{borrower_id}",
-        payload={"borrower_id": borrower_id, "type": body.type, "region": body.region},
+        payload={
+            "borrower_id": borrower_id,
+            "type": body.type,
+            "region": body.region,
+            "marketplace_party_id": party,
+        },
     )
     return decrypt_borrower(ctx, borrower)
 
@@ -78,6 +90,7 @@ def decrypt_borrower(ctx: LoansContext, borrower: Borrower) -> BorrowerView:
         national_id=ring.decrypt(borrower.national_id_enc, context="borrower.national_id") or "",
         phone=phone,
         region=borrower.region,
+        marketplace_party_id=borrower.marketplace_party_id,
         created_at=as_utc(borrower.created_at),
     )
 

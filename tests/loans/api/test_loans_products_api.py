@@ -180,3 +180,16 @@ def test_borrower_personal_data_is_encrypted_and_found_by_national_id(
         expect=409,
     )
     api.get("/v1/borrowers", as_="marketplace", expect=403)
+
+
+def test_a_borrower_links_to_one_marketplace_party(api: LoansApi, ctx: ServiceContext) -> None:
+    body = {"type": "farmer", "name": "Wanjiru", "national_id": "KE-777", "marketplace_party_id": "seller-77"}
+    created = api.post("/v1/borrowers", body, as_="officer", expect=201)
+    assert created["marketplace_party_id"] == "seller-77"
+    assert api.get(f"/v1/borrowers/{created['id']}")["marketplace_party_id"] == "seller-77"
+    assert api.borrower(name="Unlinked", national_id="KE-778")["marketplace_party_id"] is None
+    taken = api.post("/v1/borrowers", {**body, "national_id": "KE-779"}, as_="officer", expect=409)
+    assert "seller-77" in taken["detail"]
+    assert count_rows(ctx, Borrower) == 2
+    unnamed = {**body, "national_id": "KE-780", "marketplace_party_id": ""}
+    api.post("/v1/borrowers", unnamed, as_="officer", expect=422)
