@@ -27,6 +27,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -246,6 +247,9 @@ class AssignmentRow(Base):
         CheckConstraint("share_bps > 0 AND share_bps <= 10000", name="share_bps"),
         CheckConstraint("cap_minor > 0", name="cap_positive"),
         CheckConstraint("swept_minor >= 0 AND swept_minor <= cap_minor", name="swept_within_cap"),
+        CheckConstraint(
+            "refunded_minor >= 0 AND refunded_minor <= swept_minor", name="refunded_within_swept"
+        ),
         Index("ix_proceeds_assignments_seller_currency", "seller_id", "currency"),
     )
 
@@ -256,6 +260,8 @@ class AssignmentRow(Base):
     share_bps: Mapped[int] = mapped_column(Integer)
     cap_minor: Mapped[int] = mapped_column(BigInteger)
     swept_minor: Mapped[int] = mapped_column(BigInteger)
+    refunded_minor: Mapped[int] = mapped_column(BigInteger, default=0, server_default=text("0"))
+    """Of ``swept_minor``, what has been refunded to the seller (``AssignmentRefundRow``)."""
     loan_ref: Mapped[str] = mapped_column(String(PARTY_LEN), index=True)
     status: Mapped[str] = mapped_column(String(16))
     created_at: Mapped[datetime] = mapped_column(Stamp)
@@ -272,5 +278,27 @@ class SweepRow(Base):
     escrow_id: Mapped[str] = mapped_column(ForeignKey("escrows.id"), index=True)
     lot_ref: Mapped[str] = mapped_column(String(64))
     entry_ref: Mapped[str] = mapped_column(String(200))
+    event_id: Mapped[str | None] = mapped_column(String(ID_LEN), nullable=True, index=True)
+    """The ``assignment.swept`` outbox event this sweep produced (None for sweeps before 0008)."""
     amount_minor: Mapped[int] = mapped_column(BigInteger)
+    created_at: Mapped[datetime] = mapped_column(Stamp)
+
+
+class AssignmentRefundRow(Base):
+    """Swept money refunded to the seller (a sweep that over-paid its loan); one per reference."""
+
+    __tablename__ = "assignment_refunds"
+    __table_args__ = (
+        UniqueConstraint("assignment_id", "reference", name="uq_assignment_refunds_assignment_id_reference"),
+        CheckConstraint("amount_minor > 0", name="amount_positive"),
+    )
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
+    assignment_id: Mapped[str] = mapped_column(ForeignKey("proceeds_assignments.id"))
+    reference: Mapped[str] = mapped_column(String(128))
+    reason: Mapped[str] = mapped_column(String(500))
+    currency: Mapped[str] = mapped_column(String(3))
+    amount_minor: Mapped[int] = mapped_column(BigInteger)
+    entry_ref: Mapped[str] = mapped_column(String(200))
+    created_by: Mapped[str] = mapped_column(String(200))
     created_at: Mapped[datetime] = mapped_column(Stamp)

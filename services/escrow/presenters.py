@@ -12,10 +12,22 @@ from typing import Any
 from services.escrow.domain.lifecycle import allowed_actions
 from services.escrow.domain.model import Escrow
 from services.escrow.domain.postings import EscrowTotals
-from services.escrow.models import AssignmentRow, EscrowRow, LotRow, PaymentRow, PayoutRow, TimelineRow
+from services.escrow.models import (
+    AssignmentRefundRow,
+    AssignmentRow,
+    EscrowRow,
+    LotRow,
+    PaymentRow,
+    PayoutRow,
+    SweepRow,
+    TimelineRow,
+)
 from services.escrow.repository.ledger import StoredEntry
 from services.escrow.schemas import (
     AssignmentOut,
+    AssignmentRefundOut,
+    AssignmentSweepOut,
+    AssignmentSweeps,
     EntryOut,
     EscrowOut,
     EscrowSummary,
@@ -73,10 +85,51 @@ def assignment_out(row: AssignmentRow) -> AssignmentOut:
         cap_minor=row.cap_minor,
         swept_minor=row.swept_minor,
         remaining_minor=row.cap_minor - row.swept_minor,
+        refunded_minor=row.refunded_minor,
         loan_ref=row.loan_ref,
         status=row.status,
         created_at=as_utc(row.created_at),
         updated_at=as_utc(row.updated_at),
+    )
+
+
+def refund_out(row: AssignmentRefundRow) -> AssignmentRefundOut:
+    """A refund of swept money as the API shows it."""
+    return AssignmentRefundOut(
+        id=row.id,
+        assignment_id=row.assignment_id,
+        reference=row.reference,
+        reason=row.reason,
+        currency=row.currency,
+        amount_minor=row.amount_minor,
+        entry_ref=row.entry_ref,
+        created_at=as_utc(row.created_at),
+        created_by=row.created_by,
+    )
+
+
+def assignment_sweeps_out(
+    row: AssignmentRow, sweeps: Sequence[SweepRow], refunds: Sequence[AssignmentRefundRow]
+) -> AssignmentSweeps:
+    """An assignment with its sweeps and refunds, oldest first."""
+    return AssignmentSweeps(
+        assignment=assignment_out(row),
+        sweeps=[
+            AssignmentSweepOut(
+                id=sweep.id,
+                escrow_id=sweep.escrow_id,
+                lot_ref=sweep.lot_ref,
+                entry_ref=sweep.entry_ref,
+                event_id=sweep.event_id,
+                amount_minor=sweep.amount_minor,
+                created_at=as_utc(sweep.created_at),
+            )
+            for sweep in sweeps
+        ],
+        refunds=[refund_out(refund) for refund in refunds],
+        swept_minor=row.swept_minor,
+        refunded_minor=row.refunded_minor,
+        net_minor=row.swept_minor - row.refunded_minor,
     )
 
 

@@ -4,7 +4,9 @@
   money view read from escrow's ledger, the timeline), ``entries`` (journal entries);
 * the ledger, for auditors: ``trial_balance``, ``verify_ledger``; money out and proceeds:
   ``list_payouts`` / ``get_payout``, ``list_assignments`` / ``get_assignment`` /
-  ``close_assignment`` (loans closes a loan's assignment when the loan ends);
+  ``create_assignment`` (loans registers one on disbursement) / ``close_assignment`` (when
+  the loan ends) / ``refund_sweep`` (a sweep that over-paid the loan goes back to the seller)
+  / ``assignment_sweeps`` (the sweeps with their ``assignment.swept`` event ids, the refunds);
 * a marketplace party's trade as seller, for scoring: ``trade_summary(party_id, as_of)``;
 * webhook subscriptions (``/v1/webhooks``): loans subscribes itself to ``assignment.swept``;
 * the audit routes every service has (``PlatformClient``).
@@ -281,10 +283,50 @@ class Assignment(_Answer):
     cap_minor: Minor
     swept_minor: Minor
     remaining_minor: Minor
+    refunded_minor: Minor = 0
+    """Of ``swept_minor``, what escrow has refunded to the seller."""
     loan_ref: str
     status: str
     created_at: datetime
     updated_at: datetime
+
+
+class AssignmentRefund(_Answer):
+    """Swept money refunded to the seller (lender receivable -> seller payable), once per reference."""
+
+    id: int
+    assignment_id: str | None = None
+    reference: str
+    reason: str
+    currency: str | None = None
+    amount_minor: Minor
+    entry_ref: str | None = None
+    created_at: datetime
+    created_by: str
+
+
+class AssignmentSweep(_Answer):
+    """One release's share swept to the lender; ``event_id`` is its ``assignment.swept`` event."""
+
+    id: int
+    escrow_id: str
+    lot_ref: str
+    entry_ref: str
+    event_id: str | None = None
+    """None for sweeps escrow recorded before it kept the event id."""
+    amount_minor: Minor
+    created_at: datetime
+
+
+class AssignmentSweeps(_Answer):
+    """An assignment with its sweeps and refunds, oldest first; ``net_minor`` = swept - refunded."""
+
+    assignment: Assignment
+    sweeps: list[AssignmentSweep]
+    refunds: list[AssignmentRefund]
+    swept_minor: Minor
+    refunded_minor: Minor
+    net_minor: Minor
 
 
 class TradeRate(_Answer):
@@ -426,6 +468,52 @@ class EscrowClient(PlatformClient):
     def get_assignment(self, assignment_id: str) -> Assignment:
         """One assignment and how much of its cap has been swept."""
         return self._get(f"/v1/assignments/{_segment(assignment_id)}", Assignment)
+
+    def create_assignment(
+        self,
+        *,
+        seller_id: str,
+        lender_id: str,
+        currency: str,
+        share_bps: int,
+        cap_minor: int,
+        loan_ref: str,
+        idempotency_key: str,
+    ) -> Assignment:
+        """Assign ``share_bps`` of a seller's releases to a lender until ``cap_minor`` is swept.
+
+        The same ``idempotency_key`` replays the answer; escrow answers 409 when the seller's
+        active assignments in ``currency`` would claim more than 10,000 bps (admin, loans).
+        """
+        body = {
+            "seller_id": seller_id,
+            "lender_id": lender_id,
+            "currency": currency,
+            "share_bps": share_bps,
+            "cap_minor": cap_minor,
+            "loan_ref": loan_ref,
+        }
+        response = self.request("POST", "/v1/assignments", json=body, idempotency_key=idempotency_key)
+        return _parsed("POST /v1/assignments", response, Assignment.model_validate)
+
+    def refund_sweep(
+        self, assignment_id: str, *, amount_minor: int, reference: str, reason: str, idempotency_key: str
+    ) -> AssignmentRefund:
+        """Refund ``amount_minor`` of what the assignment swept to the seller (admin, loans).
+
+        One refund per ``reference``: the same reference and amount answers the first refund
+        again; another amount is escrow's 409 (``current_state`` reference_used), as is more
+        than swept and not yet refunded (exceeds_swept) or than the lender's receivable still
+        holds (lender_paid_out).
+        """
+        path = f"/v1/assignments/{_segment(assignment_id)}/refunds"
+        body = {"amount_minor": amount_minor, "reference": reference, "reason": reason}
+        response = self.request("POST", path, json=body, idempotency_key=idempotency_key)
+        return _parsed(f"POST {path}", response, AssignmentRefund.model_validate)
+
+    def assignment_sweeps(self, assignment_id: str) -> AssignmentSweeps:
+        """The assignment's sweeps (each with its event id) and refunds, oldest first."""
+        return self._get(f"/v1/assignments/{_segment(assignment_id)}/sweeps", AssignmentSweeps)
 
     def close_assignment(self, assignment_id: str, *, idempotency_key: str) -> Assignment:
         """Close an assignment (its loan ended): escrow sweeps nothing to it again (admin, loans).

@@ -4,10 +4,17 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import Query
+from fastapi import Query, Response
 
 from services.escrow.api.deps import AssignmentReaderDep, AssignmentWriterDep, EscrowContextDep
-from services.escrow.schemas import AssignmentIn, AssignmentList, AssignmentOut
+from services.escrow.schemas import (
+    AssignmentIn,
+    AssignmentList,
+    AssignmentOut,
+    AssignmentRefundIn,
+    AssignmentRefundOut,
+    AssignmentSweeps,
+)
 from services.escrow.service import assignments
 from shared.api import SessionDep, service_router
 
@@ -31,6 +38,30 @@ def close_assignment(
 ) -> AssignmentOut:
     """Close an assignment (its loan is repaid, written off or closed): no release sweeps it again."""
     return assignments.close_assignment(session, ctx, actor=who.actor, assignment_id=assignment_id)
+
+
+@router.post("/{assignment_id}/refunds", status_code=201, response_model=AssignmentRefundOut)
+def refund_sweep(
+    assignment_id: str,
+    body: AssignmentRefundIn,
+    response: Response,
+    ctx: EscrowContextDep,
+    session: SessionDep,
+    who: AssignmentWriterDep,
+) -> AssignmentRefundOut:
+    """Refund swept money the loan did not take to the seller (201; 200 for a reference already used)."""
+    refund, created = assignments.refund_sweep(
+        session, ctx, actor=who.actor, assignment_id=assignment_id, body=body
+    )
+    if not created:
+        response.status_code = 200
+    return refund
+
+
+@router.get("/{assignment_id}/sweeps", response_model=AssignmentSweeps)
+def assignment_sweeps(assignment_id: str, session: SessionDep, _: AssignmentReaderDep) -> AssignmentSweeps:
+    """An assignment's sweeps (each with its assignment.swept event id) and refunds, oldest first."""
+    return assignments.assignment_sweeps(session, assignment_id)
 
 
 @router.get("", response_model=AssignmentList)

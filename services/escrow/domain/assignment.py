@@ -11,6 +11,11 @@ splits one net release between the seller and the active assignments:
 * the shares of all active assignments of one currency may add up to at most 10,000 bps.
 
 So ``to_seller + sum(sweeps) == net`` exactly: no minor unit is created or lost.
+
+A sweep that over-pays its loan (it raced the final repayment) is refunded to the seller:
+``check_sweep_refund`` admits a refund only up to what the assignment swept and has not
+refunded yet, and only up to what the lender's receivable still holds (money already paid
+out to the lender is no longer escrow's to give back).
 """
 
 from __future__ import annotations
@@ -98,3 +103,50 @@ def record_sweeps(*, assignments: Sequence[Assignment], sweeps: Iterable[Sweep])
         replace(a, swept=a.swept + added[a.assignment_id]) if a.assignment_id in added else a
         for a in assignments
     )
+
+
+# --- refunds of swept money -----------------------------------------------------------------
+
+
+class SweepRefundRefused(ValueError):
+    """A refund that the assignment's sweeps, or the lender's receivable, cannot cover."""
+
+    def __init__(self, detail: str, *, current_state: str, available: Money) -> None:
+        super().__init__(detail)
+        self.current_state = current_state
+        self.available = available
+
+
+def refundable(*, swept: Money, refunded: Money) -> Money:
+    """What of an assignment's sweeps may still go back to the seller."""
+    if not 0 <= refunded.minor <= swept.minor:
+        raise ValueError(f"refunded {refunded} must be within 0..swept {swept}")
+    return swept - refunded
+
+
+def check_sweep_refund(
+    *, assignment_id: str, lender_id: str, amount: Money, swept: Money, refunded: Money, lender_owed: Money
+) -> None:
+    """Refuse (``SweepRefundRefused``) a refund the sweeps or the lender's receivable cannot cover.
+
+    ``lender_owed`` is the lender receivable's normal balance: what escrow still holds for
+    the lender, across all of that lender's assignments in the currency.
+    """
+    if amount.minor <= 0:
+        raise ValueError(f"a refund must be positive, got {amount}")
+    left = refundable(swept=swept, refunded=refunded)
+    if amount > left:
+        raise SweepRefundRefused(
+            f"assignment {assignment_id} swept {swept.minor} {swept.currency} and has refunded "
+            f"{refunded.minor}: at most {left.minor} can be refunded, not {amount.minor}",
+            current_state="exceeds_swept",
+            available=left,
+        )
+    if amount > lender_owed:
+        raise SweepRefundRefused(
+            f"lender {lender_id!r} has been paid out: escrow holds only {lender_owed.minor} "
+            f"{lender_owed.currency} for it, so {amount.minor} cannot be refunded to the seller "
+            "through escrow",
+            current_state="lender_paid_out",
+            available=lender_owed,
+        )

@@ -124,6 +124,7 @@ class EntryKind(StrEnum):
     PAYOUT = "payout"
     PAYOUT_SETTLED = "payout_settled"
     PAYOUT_RETURNED = "payout_returned"
+    SWEEP_REFUND = "sweep_refund"
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,6 +11,7 @@ Entries (Dr = debit, Cr = credit; see ``ledger`` for the accounts)::
     payout settled      Dr payout_clearing          Cr provider_clearing
     payout returned     Dr payout_clearing          Cr <payable>
     unapplied payment   Dr provider_clearing        Cr buyer_refund_payable[buyer]
+    sweep refunded      Dr lender_receivable[lender] Cr seller_payable[seller]
 
 A leg of zero is left out (a release whose fee takes it all has no seller leg), since every
 leg must be positive.
@@ -205,6 +206,24 @@ def unapplied_payment_entry(*, buyer_id: str, amount: Money, provider: str, ref:
             credit(buyer_refund_account(buyer_id=buyer_id, currency=amount.currency), amount),
         ],
         memo=f"payment via {provider} that cannot fund an escrow, owed back to buyer {buyer_id}",
+        ref=ref,
+    )
+
+
+def sweep_refund_entry(
+    *, assignment_id: str, lender_id: str, seller_id: str, amount: Money, ref: str
+) -> JournalEntry:
+    """Swept money the loan did not take goes back: lender receivable -> seller payable."""
+    return build_entry(
+        kind=EntryKind.SWEEP_REFUND,
+        postings=[
+            debit(lender_account(lender_id=lender_id, currency=amount.currency), amount),
+            credit(seller_payable_account(seller_id=seller_id, currency=amount.currency), amount),
+        ],
+        memo=(
+            f"refund to seller {seller_id} of money swept to lender {lender_id} "
+            f"under assignment {assignment_id}"
+        ),
         ref=ref,
     )
 

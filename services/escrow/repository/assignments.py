@@ -5,7 +5,7 @@ from __future__ import annotations
 from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
 
-from services.escrow.models import AssignmentRow
+from services.escrow.models import AssignmentRefundRow, AssignmentRow, SweepRow
 
 
 def serialize_seller(session: Session, *, seller_id: str, currency: str) -> None:
@@ -81,3 +81,35 @@ def list_assignments(
     if loan_ref is not None:
         query = query.where(AssignmentRow.loan_ref == loan_ref)
     return list(session.execute(query).scalars())
+
+
+def find_refund(session: Session, *, assignment_id: str, reference: str) -> AssignmentRefundRow | None:
+    """The assignment's refund with ``reference``, if any."""
+    return session.execute(
+        select(AssignmentRefundRow).where(
+            AssignmentRefundRow.assignment_id == assignment_id,
+            AssignmentRefundRow.reference == reference,
+        )
+    ).scalar_one_or_none()
+
+
+def sweeps_of(session: Session, assignment_id: str) -> list[SweepRow]:
+    """The assignment's sweeps, oldest first."""
+    return list(
+        session.execute(
+            select(SweepRow)
+            .where(SweepRow.assignment_id == assignment_id)
+            .order_by(SweepRow.created_at, SweepRow.id)
+        ).scalars()
+    )
+
+
+def refunds_of(session: Session, assignment_id: str) -> list[AssignmentRefundRow]:
+    """The assignment's refunds, oldest first."""
+    return list(
+        session.execute(
+            select(AssignmentRefundRow)
+            .where(AssignmentRefundRow.assignment_id == assignment_id)
+            .order_by(AssignmentRefundRow.created_at, AssignmentRefundRow.id)
+        ).scalars()
+    )

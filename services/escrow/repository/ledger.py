@@ -8,7 +8,8 @@ a lock the other waits for (a deadlock needs a cycle; a single order leaves none
 
 1. the escrow row (``SELECT ... FOR UPDATE``; payouts have none, callbacks look their
    payment up without a lock first), then its payment or payout row;
-2. the seller's assignment rows, by id (only when the change releases money);
+2. the seller's assignment rows, by id (only when the change releases money; a refund of
+   swept money starts here, with its one assignment row, and has no escrow row);
 3. the *ordinary* accounts the entries touch (everything but the hot kinds below) together
    with every account ``guarded_accounts`` names, sorted by ``AccountRef`` (kind, owner,
    currency), in one ``SELECT ... ORDER BY ... FOR UPDATE``; the domain's ``apply_entries``

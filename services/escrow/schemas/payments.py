@@ -101,6 +101,8 @@ class AssignmentOut(BaseModel):
     cap_minor: int
     swept_minor: int
     remaining_minor: int
+    refunded_minor: int
+    """Of ``swept_minor``, what has been refunded to the seller (sweeps that over-paid the loan)."""
     loan_ref: str
     status: str
     created_at: datetime
@@ -111,6 +113,52 @@ class AssignmentList(BaseModel):
     """A page of assignments."""
 
     assignments: list[AssignmentOut]
+
+
+class AssignmentRefundIn(Strict):
+    """Refund ``amount_minor`` of what an assignment swept to the seller; ``reference`` names it once."""
+
+    amount_minor: PositiveMinor
+    reference: Annotated[str, Field(min_length=1, max_length=128)]
+    reason: Annotated[str, Field(min_length=1, max_length=500)]
+
+
+class AssignmentRefundOut(BaseModel):
+    """Swept money refunded to the seller: lender receivable -> seller payable (``entry_ref``)."""
+
+    id: int
+    assignment_id: str
+    reference: str
+    reason: str
+    currency: str
+    amount_minor: int
+    entry_ref: str
+    created_at: datetime
+    created_by: str
+
+
+class AssignmentSweepOut(BaseModel):
+    """One release's share swept to the lender, and the ``assignment.swept`` event it produced."""
+
+    id: int
+    escrow_id: str
+    lot_ref: str
+    entry_ref: str
+    event_id: str | None
+    """None for sweeps recorded before escrow kept the event id."""
+    amount_minor: int
+    created_at: datetime
+
+
+class AssignmentSweeps(BaseModel):
+    """An assignment's sweeps and refunds, oldest first; ``net_minor`` = swept - refunded."""
+
+    assignment: AssignmentOut
+    sweeps: list[AssignmentSweepOut]
+    refunds: list[AssignmentRefundOut]
+    swept_minor: int
+    refunded_minor: int
+    net_minor: int
 
 
 class SandboxPaymentResult(CallbackResult):

@@ -265,35 +265,35 @@ def _record_sweeps(
         assignment_row.swept_minor = updated.swept.minor
         assignment_row.status = "repaid" if updated.is_repaid else "active"
         assignment_row.updated_at = now
+        event = escrow_event_row(
+            ctx,
+            row,
+            "assignment.swept",
+            {
+                "assignment_id": assignment_row.id,
+                "loan_ref": assignment_row.loan_ref,
+                "lender_id": assignment_row.lender_id,
+                "seller_id": assignment_row.seller_id,
+                "currency": row.currency,
+                "amount_minor": sweep.amount.minor,
+                "swept_minor": updated.swept.minor,
+                "cap_minor": updated.cap.minor,
+                "remaining_minor": updated.remaining.minor,
+                "repaid": updated.is_repaid,
+                "lot_ref": lot_ref,
+                "entry_ref": release_ref,
+            },
+        )
+        events.append(event)
         session.add(
             SweepRow(
                 assignment_id=assignment_row.id,
                 escrow_id=row.id,
                 lot_ref=lot_ref or "",
                 entry_ref=release_ref,
+                event_id=event["id"],  # the event loans turns into a repayment (its external id)
                 amount_minor=sweep.amount.minor,
                 created_at=now,
-            )
-        )
-        events.append(
-            escrow_event_row(
-                ctx,
-                row,
-                "assignment.swept",
-                {
-                    "assignment_id": assignment_row.id,
-                    "loan_ref": assignment_row.loan_ref,
-                    "lender_id": assignment_row.lender_id,
-                    "seller_id": assignment_row.seller_id,
-                    "currency": row.currency,
-                    "amount_minor": sweep.amount.minor,
-                    "swept_minor": updated.swept.minor,
-                    "cap_minor": updated.cap.minor,
-                    "remaining_minor": updated.remaining.minor,
-                    "repaid": updated.is_repaid,
-                    "lot_ref": lot_ref,
-                    "entry_ref": release_ref,
-                },
             )
         )
     return events

@@ -322,6 +322,75 @@ def test_close_assignment_replays_on_its_key(world: World) -> None:
     assert caught.value.status == 403
 
 
+def test_loans_creates_an_assignment_refunds_an_over_paid_sweep_and_reads_the_sweeps(world: World) -> None:
+    loans = world.client("service")
+    made = loans.create_assignment(
+        seller_id="seller-1",
+        lender_id="lender-1",
+        currency="KES",
+        share_bps=2_000,
+        cap_minor=15_000,
+        loan_ref="LN-77",
+        idempotency_key="disburse-LN-77",
+    )
+    assert (made.loan_ref, made.share_bps, made.swept_minor, made.refunded_minor) == ("LN-77", 2_000, 0, 0)
+    again = loans.create_assignment(
+        seller_id="seller-1",
+        lender_id="lender-1",
+        currency="KES",
+        share_bps=2_000,
+        cap_minor=15_000,
+        loan_ref="LN-77",
+        idempotency_key="disburse-LN-77",
+    )
+    assert again == made  # the disbursement's key replays the answer: one assignment
+    assert len(world.client("auditor").list_assignments(loan_ref="LN-77")) == 1
+    _settled_lot_a(world)  # 20% of 58,500 = 11,700 swept
+    [event] = world.api.events("assignment.swept")
+
+    refund = loans.refund_sweep(
+        made.id,
+        amount_minor=700,
+        reference=f"sweep:{event['id']}",
+        reason="loan repaid",
+        idempotency_key="r-1",
+    )
+    assert (refund.reference, refund.amount_minor, refund.assignment_id) == (
+        f"sweep:{event['id']}",
+        700,
+        made.id,
+    )
+    same = loans.refund_sweep(
+        made.id, amount_minor=700, reference=f"sweep:{event['id']}", reason="retried", idempotency_key="r-2"
+    )
+    assert same == refund  # the same reference answers the first refund
+    with pytest.raises(UpstreamProblem) as caught:
+        loans.refund_sweep(
+            made.id, amount_minor=800, reference=f"sweep:{event['id']}", reason="x", idempotency_key="r-3"
+        )
+    assert (caught.value.status, caught.value.problem["current_state"]) == (409, "reference_used")
+    with pytest.raises(UpstreamProblem) as caught:
+        loans.refund_sweep(
+            made.id, amount_minor=11_001, reference="too-much", reason="x", idempotency_key="r-4"
+        )
+    assert (caught.value.status, caught.value.problem["current_state"]) == (409, "exceeds_swept")
+
+    view = world.client("auditor").assignment_sweeps(made.id)
+    assert [(s.event_id, s.amount_minor) for s in view.sweeps] == [(event["id"], 11_700)]
+    assert [(r.reference, r.amount_minor) for r in view.refunds] == [(f"sweep:{event['id']}", 700)]
+    assert (view.swept_minor, view.refunded_minor, view.net_minor) == (11_700, 700, 11_000)
+    assert view.assignment.refunded_minor == 700 == loans.get_assignment(made.id).refunded_minor
+    assert world.client("auditor").verify_ledger().ok
+    with pytest.raises(UpstreamProblem) as caught:
+        world.client("auditor").refund_sweep(
+            made.id, amount_minor=1, reference="r", reason="x", idempotency_key="r-5"
+        )
+    assert caught.value.status == 403
+    with pytest.raises(UpstreamProblem) as caught:
+        loans.assignment_sweeps("../../ledger/verify")
+    assert caught.value.status == 404
+
+
 def _canned(body: bytes) -> httpx.Client:
     """An escrow that is not one: every request answers 200 with ``body``."""
 
@@ -344,6 +413,7 @@ def _canned(body: bytes) -> httpx.Client:
         ),
         (b'{"payouts": {"id": "p-1"}}', lambda c: c.list_payouts()),
         (b"[]", lambda c: c.get_assignment("a-1")),
+        (b'{"assignment": {"id": "a-1"}, "sweeps": []}', lambda c: c.assignment_sweeps("a-1")),
         (b'{"id": "s-1"}', lambda c: c.subscriptions()),
         (b'{"party_id": "p-1", "escrows": "4"}', lambda c: c.trade_summary("p-1")),
     ],
