@@ -9,13 +9,21 @@ Read top-down:
 * ``presenters``    rows and domain results → response models (allowed actions included)
 * ``domain/``       pure rules: terms, schedule engine, account replay, arrears, PAR, the
                     application and loan state machines (``lifecycle``), installment status,
-                    Money outcomes, and the replay of stored rows (``projection``)
+                    Money outcomes, the replay of stored rows (``projection``), the
+                    proceeds reconciliation's comparison (``reconciliation``), the decision
+                    policy and the trade summary → marketplace features mapping
+                    (``marketplace_features``)
 * ``service/``      use cases: products, borrowers, applications (scored through
-                    ``service.scoring``), accounts, adjustments, proceeds, business date, close
-                    of business (``cob``, ``cob_chunk``), portfolio, scoring retries
+                    ``service.scoring``, marketplace features filled by
+                    ``service.trade_history``), accounts, adjustments, proceeds, business date, close
+                    of business (``cob``, ``cob_chunk``), portfolio, scoring retries; the
+                    instructions to escrow (``escrow_instructions``: register, close, refund of
+                    assignments of proceeds; ``escrow_delivery`` sends them) and the proceeds
+                    reconciliation (``reconciliation``)
 * ``repository/``   all SQL: products, borrowers, applications, accounts, business date, cob,
-                    portfolio
-* ``jobs``          the worker's scoring retry and close of business; ``cli`` adds ``agrifin cob``
+                    portfolio, escrow instructions
+* ``jobs``          the worker's scoring retry, close of business and escrow instructions;
+                    ``cli`` adds ``agrifin cob`` and ``agrifin reconcile proceeds``
 * ``models``        the tables; ``settings`` (``LoansSettings``, ``LoansContext``), ``definition``
                     for the platform
 """

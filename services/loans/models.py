@@ -59,6 +59,12 @@ class Product(Base):
     terms: Mapped[str] = mapped_column(Text)
     maker_checker: Mapped[bool] = mapped_column(Boolean)
     allow_sale_proceeds: Mapped[bool] = mapped_column(Boolean)
+    score_without_marketplace: Mapped[bool] = mapped_column(Boolean)
+    """Escrow down while filling the marketplace features: score with them defaulted instead of
+    waiting (``pending_score``) for escrow's trade summary."""
+    sale_proceeds_share_bps: Mapped[int | None] = mapped_column(Integer)
+    """The share of each of the borrower's escrow releases assigned to the lender (1..10000 bps)
+    when a loan is disbursed; NULL: loans registers no assignment for the product's loans."""
     created_at: Mapped[datetime] = mapped_column(_TS)
     created_by: Mapped[str] = mapped_column(String(128))
 
@@ -67,6 +73,7 @@ class Borrower(Base):
     """A farmer or enterprise; name, national id and phone are encrypted at rest."""
 
     __tablename__ = "borrowers"
+    __table_args__ = (Index("ix_borrowers_marketplace_party_id", "marketplace_party_id", unique=True),)
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True)
     type: Mapped[str] = mapped_column(String(16))
@@ -75,7 +82,7 @@ class Borrower(Base):
     national_id_hash: Mapped[str] = mapped_column(String(64), unique=True)
     phone_enc: Mapped[str | None] = mapped_column(Text)
     region: Mapped[str | None] = mapped_column(String(120))
-    marketplace_party_id: Mapped[str | None] = mapped_column(String(128), unique=True)
+    marketplace_party_id: Mapped[str | None] = mapped_column(String(128))
     """The borrower's party id in escrow (the marketplace seller it sells as), when linked."""
     created_at: Mapped[datetime] = mapped_column(_TS)
     created_by: Mapped[str] = mapped_column(String(128))
@@ -130,6 +137,13 @@ class Application(Base):
     policy_version: Mapped[int | None] = mapped_column(Integer)
     policy_outcome: Mapped[str | None] = mapped_column(String(16))
     policy_rules: Mapped[str | None] = mapped_column(Text)
+    feature_sources: Mapped[str | None] = mapped_column(Text)
+    """JSON ``{feature: "applicant" | "marketplace" | "default"}``; NULL while the application waits
+    for escrow's trade summary (and on applications from before provenance was recorded)."""
+    marketplace_as_of: Mapped[datetime | None] = mapped_column(_TS)
+    """The ``as_of`` of the trade summary that filled marketplace features (NULL: none did)."""
+    challenger_disagreement: Mapped[bool | None] = mapped_column(Boolean)
+    """Scoring said a challenger's decision hint differed from the champion's (NULL: not scored)."""
     updated_at: Mapped[datetime] = mapped_column(_TS)
 
 
@@ -316,3 +330,34 @@ class CobRun(Base):
     penalties_charged: Mapped[int] = mapped_column(Integer)
     buckets_changed: Mapped[int] = mapped_column(Integer)
     summary: Mapped[str | None] = mapped_column(Text)
+
+
+class EscrowInstruction(Base):
+    """An instruction to escrow about a loan's assignment of proceeds (``register``, ``close``,
+    ``refund``), written in the transaction of the change that calls for it and sent by the
+    worker (``loans.escrow.instructions``) with its own Idempotency-Key. Per loan, an
+    instruction is sent only once every earlier one (lower id) is no longer pending.
+
+    ``next_attempt_at`` is when it is due: a claim moves it one lease ahead, so no other
+    worker sends it while one is in flight. ``result`` is escrow's answer (for a register, the
+    assignment id).
+    """
+
+    __tablename__ = "escrow_instructions"
+    __table_args__ = (
+        Index("ix_escrow_instructions_status_next_attempt_at", "status", "next_attempt_at", "id"),
+        Index("ix_escrow_instructions_loan_id_id", "loan_id", "id"),
+    )
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
+    loan_id: Mapped[str] = mapped_column(ForeignKey("loans.id"))
+    kind: Mapped[str] = mapped_column(String(16))
+    payload: Mapped[str] = mapped_column(Text)
+    idempotency_key: Mapped[str] = mapped_column(String(255), unique=True)
+    status: Mapped[str] = mapped_column(String(16))
+    attempts: Mapped[int] = mapped_column(Integer)
+    next_attempt_at: Mapped[datetime | None] = mapped_column(_TS)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    result: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(_TS)
+    done_at: Mapped[datetime | None] = mapped_column(_TS)

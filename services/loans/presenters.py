@@ -50,10 +50,12 @@ from services.loans.schemas.products import (
     ScheduleRowOut,
     ScheduleTotals,
 )
+from services.loans.schemas.reconciliation import DifferenceOut, ProceedsReconciliationOut
 from services.loans.schemas.terms import LoanTermsModel
 from services.loans.service.accounts import LoanView, TransactionView
 from services.loans.service.borrowers import BorrowerView
 from services.loans.service.business_date import CORRECTION_ACTIONS
+from services.loans.service.reconciliation import ProceedsReconciliation
 from shared.clock import as_utc
 
 
@@ -101,6 +103,7 @@ def application_out(application: Application) -> ApplicationOut:
             model_version=application.model_version,
             reasons=reasons,
             scored_at=as_utc(application.scored_at) if application.scored_at else None,
+            challenger_disagreement=application.challenger_disagreement,
         )
     decision = None
     if application.decided_by is not None and application.decided_at is not None:
@@ -122,6 +125,8 @@ def application_out(application: Application) -> ApplicationOut:
         disbursement_date=application.disbursement_date,
         first_repayment_date=application.first_repayment_date,
         features=json.loads(application.features),
+        feature_sources=json.loads(application.feature_sources) if application.feature_sources else None,
+        marketplace_as_of=as_utc(application.marketplace_as_of) if application.marketplace_as_of else None,
         submitted_by=application.submitted_by,
         submitted_at=as_utc(application.submitted_at),
         score=score,
@@ -273,6 +278,8 @@ def product_out(product: Product) -> ProductOut:
         max_annual_interest_rate=product.max_annual_interest_rate,
         maker_checker=product.maker_checker,
         allow_sale_proceeds=product.allow_sale_proceeds,
+        score_without_marketplace=product.score_without_marketplace,
+        sale_proceeds_share_bps=product.sale_proceeds_share_bps,
         terms=LoanTermsModel.model_validate_json(product.terms),
         created_at=as_utc(product.created_at),
         created_by=product.created_by,
@@ -316,4 +323,24 @@ def correction_out(correction: BusinessDateCorrection) -> CorrectionOut:
         confirmed_by=correction.confirmed_by,
         confirmed_at=as_utc(correction.confirmed_at) if correction.confirmed_at else None,
         allowed_actions=list(CORRECTION_ACTIONS) if correction.status == "proposed" else [],
+    )
+
+
+def reconciliation_out(page: ProceedsReconciliation) -> ProceedsReconciliationOut:
+    """A page of the proceeds reconciliation."""
+    return ProceedsReconciliationOut(
+        differences=[
+            DifferenceOut(
+                loan_id=d.loan_id,
+                kind=d.kind,
+                detail=d.detail,
+                event_id=d.event_id,
+                escrow_minor=d.escrow_minor,
+                loans_minor=d.loans_minor,
+            )
+            for d in page.differences
+        ],
+        loans_checked=page.loans_checked,
+        balanced=page.balanced,
+        next_offset=page.next_offset,
     )

@@ -9,7 +9,8 @@
   ``pd``, ``grade`` and ``decision_hint`` columns duplicate it for queries and monitoring.
   Indexed for the decision explorer (newest first, by any one of time, segment, subject,
   model version or hint).
-- ``scoring_shadow_scores``: what each challenger would have scored for a decision.
+- ``scoring_shadow_scores``: what each challenger would have scored for a decision (a decision
+  keeps whether any of them gave another decision hint: ``challenger_disagreement``).
 - ``scoring_promotions``: every time a version became its segment's champion, by whom, and
   the champion it replaced (the segment's champion history; ``promoted_at``/``promoted_by``
   on the version keep only its latest promotion).
@@ -23,6 +24,7 @@ from __future__ import annotations
 from datetime import date, datetime
 
 from sqlalchemy import (
+    Boolean,
     Date,
     DateTime,
     Float,
@@ -118,6 +120,13 @@ class Decision(Base):
     reasons: Mapped[str] = mapped_column(Text)
     receipt: Mapped[str] = mapped_column(Text)
     receipt_payload_sha256: Mapped[str] = mapped_column(String(64))
+    feature_sources: Mapped[str | None] = mapped_column(Text)
+    """JSON: every feature of the spec and its source (``applicant``, ``marketplace``,
+    ``default``) when the caller stated sources; NULL when it did not."""
+    marketplace_as_of: Mapped[datetime | None] = mapped_column(_TS)
+    """The ``as_of`` of the trade summary the marketplace features came from (the caller's)."""
+    challenger_disagreement: Mapped[bool] = mapped_column(Boolean)
+    """A challenger scored in shadow with this decision gave another decision hint."""
     created_at: Mapped[datetime] = mapped_column(_TS)
     created_by: Mapped[str] = mapped_column(String(128))
 

@@ -58,6 +58,9 @@ def decision_out(decision: Decision, lang: str = "en") -> ScoreOut:
             ],
             "receipt": receipt,
             "created_at": json.loads(receipt["payload"])["created_at"],
+            "feature_sources": json.loads(decision.feature_sources) if decision.feature_sources else None,
+            "marketplace_as_of": utc_iso(decision.marketplace_as_of) if decision.marketplace_as_of else None,
+            "challenger_disagreement": decision.challenger_disagreement,
         }
     )
 

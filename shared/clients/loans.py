@@ -138,6 +138,8 @@ class ApplicationScore(_Answer):
     model_version: str | None = None
     reasons: list[ScoreReason]
     scored_at: dt.datetime | None = None
+    challenger_disagreement: bool | None = None
+    """A challenger scored in shadow gave another decision hint than the champion."""
 
 
 class Decision(_Answer):
@@ -156,10 +158,16 @@ class AdverseReason(_Answer):
 
 
 class PolicyRuleResult(_Answer):
-    """One rule of a product's decision policy, whether it passed, and why."""
+    """One rule of a product's decision policy, whether it passed, its figures, and why.
+
+    ``value`` is what the rule looked at (a score, an amount in minor units, a count) and
+    ``limit`` what it compared it with; None where the rule has no figure.
+    """
 
     rule: str
     passed: bool
+    value: Decimal | None = None
+    limit: Decimal | None = None
     detail: str
 
 
@@ -189,6 +197,9 @@ class Application(_Answer):
     disbursement_date: dt.date
     first_repayment_date: dt.date | None = None
     features: dict[str, Any]
+    feature_sources: dict[str, Literal["applicant", "marketplace", "default"]] | None = None
+    """Where each feature's value came from; None while the application waits for escrow."""
+    marketplace_as_of: dt.datetime | None = None
     submitted_by: str
     submitted_at: dt.datetime
     score: ApplicationScore | None = None

@@ -1,14 +1,16 @@
 """Typed client of the scoring service over an injected ``httpx.Client``.
 
-* scores: ``score`` (loans asks for a decision; ``ScoreResult``), ``get_score``,
+* scores: ``score`` (loans asks for a decision, with each feature's source; ``ScoreResult``:
+  the sources of every feature of the spec and ``challenger_disagreement``), ``get_score``,
   ``list_scores`` (``ScoreFilters``, limit, offset: the decision explorer), ``waterfall_svg``,
   ``replay`` (re-run with the stored model: identical, or the differences), ``shadow_scores``;
 * receipts: ``keys`` (the published verification keys) and :func:`verify_decision`, which
   checks a decision against them here, with no call to scoring;
 * segments: ``segments`` and ``segment`` (the feature spec: types, bounds, categories,
   units, monotone directions, reason codes with English and Chinese texts, an example);
-* the registry: ``models``, ``model`` (with its promotions), ``model_card``,
-  ``model_card_markdown``, ``champion_history`` of a segment, ``promote``;
+* the registry: ``models``, ``model`` (with its promotions), ``model_card`` (with how the
+  version's loans performed), ``model_card_markdown``, ``model_performance_svg`` (its chart),
+  ``champion_history`` of a segment, ``promote``;
 * monitoring: ``monitoring_psi`` (PSI per feature and of the score, each with the bins to
   chart, and the adverse impact ratio); ``performance`` (realised default rate vs mean PD per
   grade, AUC and KS, vintage curves, adverse impact on approvals and outcomes);
@@ -55,6 +57,9 @@ from shared.receipts import PublishedKeys, ReceiptCheck, check_score_document
 
 Language = Literal["en", "zh"]
 Hint = Literal["approve", "review", "decline"]
+FeatureSource = Literal["applicant", "marketplace", "default"]
+"""Where a feature's value came from: the applicant, the marketplace (escrow's trade summary),
+or nowhere (``default``: omitted, scoring's missing value)."""
 
 
 class _Answer(BaseModel):
@@ -85,6 +90,11 @@ class ScoreResult(_Answer):
     grade: str
     decision_hint: str
     reasons: list[ScoreReason] = Field(default_factory=list)
+    feature_sources: dict[str, FeatureSource] | None = None
+    """Every feature of the segment's spec and its source (None when the call stated none)."""
+    marketplace_as_of: AwareDatetime | None = None
+    challenger_disagreement: bool = False
+    """A challenger scored in shadow gave another decision hint than the champion."""
 
 
 # --- a stored decision -------------------------------------------------------------------------
@@ -138,6 +148,10 @@ class ScoreDecision(_Answer):
     reasons: list[Reason]
     receipt: Receipt
     created_at: AwareDatetime
+    feature_sources: dict[str, FeatureSource] | None = None
+    """Each feature's source (None on decisions stored before sources were kept)."""
+    marketplace_as_of: AwareDatetime | None = None
+    challenger_disagreement: bool = False
 
 
 class ScorePage(_Answer):
@@ -407,6 +421,8 @@ class ModelCard(_Answer):
     grades: list[CardGrade]
     monotone_constraints: list[CardConstraint]
     top_drivers: list[CardDriver]
+    performance: CardPerformance | None = None
+    """How the version's loans performed, and its chart's path (None from a scoring without it)."""
     limitations: list[str]
 
 
@@ -531,6 +547,22 @@ class PerformanceReport(_Answer):
     note: str | None = None
 
 
+class CardPerformance(_Answer):
+    """A model card's ``performance``: its version's performance report as of scoring's today,
+    and the path of its chart (``model_performance_svg``)."""
+
+    as_of: date
+    decisions: int
+    loans: int
+    matured: int
+    grades: list[GradePerformance]
+    discrimination: Discrimination
+    vintages: list[Vintage]
+    adverse_impact: AdverseImpacts
+    note: str | None = None
+    chart: str
+
+
 # --- the client ------------------------------------------------------------------------------------
 
 
@@ -595,11 +627,23 @@ class ScoringClient(PlatformClient):
         idempotency_key: str,
         monitoring_group: str | None = None,
         lang: Language | None = None,
+        feature_sources: dict[str, str] | None = None,
+        marketplace_as_of: datetime | None = None,
     ) -> ScoreResult:
-        """Score ``subject_id`` in ``segment``; retry-safe because the call carries ``idempotency_key``."""
+        """Score ``subject_id`` in ``segment``; retry-safe because the call carries ``idempotency_key``.
+
+        ``feature_sources`` (feature -> ``applicant`` / ``marketplace`` / ``default``) and the
+        trade summary's ``marketplace_as_of`` (aware) are stored with the decision.
+        """
         body: dict[str, Any] = {"segment": segment, "subject_id": subject_id, "features": features}
         if monitoring_group is not None:
             body["monitoring"] = {"group": monitoring_group}
+        if feature_sources is not None:
+            body["feature_sources"] = feature_sources
+        if marketplace_as_of is not None:
+            if marketplace_as_of.utcoffset() is None:
+                raise ValueError("marketplace_as_of must be timezone-aware")
+            body["marketplace_as_of"] = marketplace_as_of.isoformat()
         return self._json(
             "POST",
             "/v1/scores",
@@ -685,6 +729,10 @@ class ScoringClient(PlatformClient):
     def model_card_markdown(self, version: str) -> str:
         """The model card of a version as Markdown."""
         return self._text(f"/v1/models/{_segment(version)}/card.md", "text/markdown")
+
+    def model_performance_svg(self, version: str, *, lang: Language = "en") -> str:
+        """The card's chart as SVG text: realised default rate vs mean predicted PD per grade."""
+        return self._text(f"/v1/models/{_segment(version)}/performance.svg", "image/svg+xml", {"lang": lang})
 
     def promote(self, version: str, *, idempotency_key: str) -> ModelSummary:
         """Make ``version`` its segment's champion (admin, credit manager; recorded with the actor)."""

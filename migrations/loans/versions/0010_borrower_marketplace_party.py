@@ -2,7 +2,8 @@
 
 ``borrowers.marketplace_party_id`` names the borrower's party in escrow (the seller it sells
 as on the marketplace): its trade summary fills an application's marketplace features and its
-sale proceeds can repay its loans. One borrower per party (unique; NULL when not linked).
+sale proceeds can repay its loans. One borrower per party (a unique index; NULL when not linked). Plain ALTERs, no batch
+rebuild: rebuilding ``borrowers`` on SQLite trips the foreign keys that name it.
 
 Revision ID: 0010
 Revises: 0009
@@ -25,13 +26,11 @@ depends_on: Union[str, Sequence[str], None] = None
 
 def upgrade() -> None:
     """Upgrade schema."""
-    with op.batch_alter_table("borrowers") as batch:
-        batch.add_column(sa.Column("marketplace_party_id", sa.String(length=128), nullable=True))
-        batch.create_unique_constraint("uq_borrowers_marketplace_party_id", ["marketplace_party_id"])
+    op.add_column("borrowers", sa.Column("marketplace_party_id", sa.String(length=128), nullable=True))
+    op.create_index("ix_borrowers_marketplace_party_id", "borrowers", ["marketplace_party_id"], unique=True)
 
 
 def downgrade() -> None:
     """Downgrade schema."""
-    with op.batch_alter_table("borrowers") as batch:
-        batch.drop_constraint("uq_borrowers_marketplace_party_id", type_="unique")
-        batch.drop_column("marketplace_party_id")
+    op.drop_index("ix_borrowers_marketplace_party_id", table_name="borrowers")
+    op.drop_column("borrowers", "marketplace_party_id")

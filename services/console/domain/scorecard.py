@@ -49,24 +49,72 @@ RULE_LABELS = {
     "max_days_past_due": N_("Borrower's loans within the days-past-due limit"),
     "max_open_loans": N_("Borrower's open loans within the limit"),
     "review_when_feature_defaulted": N_("No feature was defaulted"),
+    "review_on_challenger_disagreement": N_("No challenger model disagreed with the champion"),
 }
 """The rules of loans' decision policies, in plain words (a rule not listed shows its name)."""
+RULE_FIGURES = {
+    "auto_decline_below_score": "score",
+    "auto_approve_min_score": "score",
+    "auto_approve_max_principal_minor": "money",
+    "max_days_past_due": "days",
+    "max_open_loans": "loans",
+    "review_when_feature_defaulted": "defaulted",
+    "review_on_challenger_disagreement": "challenger",
+}
+"""How the page words each rule's ``value`` and ``limit`` (the template has one sentence per kind):
+scores against a threshold, the principal against the ceiling as money, the worst days past due
+and the open loans (this one included) against their limits, the number of defaulted features,
+and a challenger's disagreement (no figures)."""
 POLICY_OUTCOME_LABELS = {
     "approve": N_("Approved"),
     "decline": N_("Declined"),
     "review": N_("Sent to a person for review"),
 }
 POLICY_ACTOR_PREFIX = "policy:"
-_AMOUNT_DETAIL = re.compile(r"amount (\d+) is (?:within|over) the ceiling (\d+)")
 
 
-def amount_and_ceiling(detail: str) -> tuple[int, int] | None:
-    """The amount and ceiling (minor units) in loans' detail of the principal rule, else None.
+@dataclass(frozen=True)
+class RuleFigures:
+    """A policy rule's figures as the page words them; ``kind`` None: loans' detail instead
+    (a rule the console does not know, or one decided before loans gave figures)."""
 
-    Loans writes them as raw minor units; the page shows them as money instead.
-    """
-    found = _AMOUNT_DETAIL.fullmatch(detail.strip())
-    return (int(found.group(1)), int(found.group(2))) if found else None
+    kind: str | None
+    value: Decimal | None = None
+    limit: Decimal | None = None
+
+    @property
+    def value_text(self) -> str:
+        """The value as people write it (``612.5``, ``3``)."""
+        return "" if self.value is None else plain_number(self.value)
+
+    @property
+    def limit_text(self) -> str:
+        """The limit as people write it."""
+        return "" if self.limit is None else plain_number(self.limit)
+
+    @property
+    def value_minor(self) -> int:
+        """The value as integer minor units (the principal rule's amount)."""
+        return int(self.value or 0)
+
+    @property
+    def limit_minor(self) -> int:
+        """The limit as integer minor units (the principal rule's ceiling)."""
+        return int(self.limit or 0)
+
+
+def rule_figures(rule: str, value: Decimal | None, limit: Decimal | None) -> RuleFigures:
+    """How to word a rule's result from loans' ``value`` and ``limit``."""
+    kind = RULE_FIGURES.get(rule)
+    if kind is None:
+        return RuleFigures(None)
+    if kind == "challenger":
+        return RuleFigures(kind)
+    if value is None or limit is None:
+        return RuleFigures(None)
+    if kind == "money" and (value != value.to_integral_value() or limit != limit.to_integral_value()):
+        return RuleFigures(None)  # minor units are whole; anything else is not for the money filter
+    return RuleFigures(kind, value, limit)
 
 
 def policy_version_of(actor: str) -> int | None:

@@ -17,6 +17,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 from services.console.domain.catalogue import N_
+from services.console.domain.feature_labels import feature_label
 from services.console.domain.masking import shown_identifier, shown_name
 from services.console.domain.notice import AdverseNotice, day_of, person_of
 from services.console.domain.paging import PAGE_SIZE as PAGE_SIZE
@@ -30,10 +31,10 @@ from services.console.domain.scorecard import (
     FeatureField,
     Problem,
     Reason,
+    RuleFigures,
     ScoreCard,
     Terms,
     age_days,
-    amount_and_ceiling,
     feature_fields,
     feature_labels,
     form_problems,
@@ -43,6 +44,7 @@ from services.console.domain.scorecard import (
     policy_version_of,
     reasons_from,
     reasons_in_language,
+    rule_figures,
     score_card,
 )
 from services.console.service.backends import Backends
@@ -318,9 +320,10 @@ class PolicyRule:
     label: str
     passed: bool
     detail: str
-    amount_minor: int | None = None
-    """With ``ceiling_minor``: the principal rule's figures, shown as money instead of ``detail``."""
-    ceiling_minor: int | None = None
+    """Loans' words, shown only when the page cannot word the figures itself."""
+    figures: RuleFigures
+    defaulted: tuple[str, ...] = ()
+    """Labels (catalogue messages) of the application's defaulted features."""
 
 
 @dataclass(frozen=True)
@@ -346,25 +349,26 @@ def policy_view(application: Application) -> PolicyView | None:
         return None
     by = application.decision.by if application.decision else None
     by_policy = by is not None and policy_version_of(by) is not None
+    sources = application.feature_sources or {}
+    defaulted = tuple(feature_label(name) for name in sorted(sources) if sources[name] == "default")
     return PolicyView(
         version=decision.version,
         outcome=decision.outcome,
         outcome_label=POLICY_OUTCOME_LABELS.get(decision.outcome, decision.outcome),
         decided_by_policy=by_policy,
         person=person_of(by) if by is not None and not by_policy else None,
-        rules=tuple(_policy_rule(r) for r in decision.rules),
+        rules=tuple(_policy_rule(r, defaulted) for r in decision.rules),
     )
 
 
-def _policy_rule(result: PolicyRuleResult) -> PolicyRule:
-    figures = amount_and_ceiling(result.detail) if result.rule == "auto_approve_max_principal_minor" else None
+def _policy_rule(result: PolicyRuleResult, defaulted: tuple[str, ...]) -> PolicyRule:
     return PolicyRule(
         rule=result.rule,
         label=RULE_LABELS.get(result.rule, result.rule),
         passed=result.passed,
         detail=result.detail,
-        amount_minor=figures[0] if figures else None,
-        ceiling_minor=figures[1] if figures else None,
+        figures=rule_figures(result.rule, result.value, result.limit),
+        defaulted=defaulted if result.rule == "review_when_feature_defaulted" else (),
     )
 
 

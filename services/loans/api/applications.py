@@ -6,7 +6,7 @@ from datetime import datetime
 
 from fastapi import Query
 
-from services.loans.api.deps import LoansContextDep, Manager, Officer, Reader, ScoringDep
+from services.loans.api.deps import EscrowDep, LoansContextDep, Manager, Officer, Reader, ScoringDep
 from services.loans.presenters import application_out, loan_out
 from services.loans.schemas.applications import (
     ApplicationIn,
@@ -24,10 +24,18 @@ router = service_router(prefix="/v1", tags=["applications"])
 
 @router.post("/applications", status_code=201, response_model=ApplicationOut)
 def submit_application(
-    body: ApplicationIn, ctx: LoansContextDep, session: SessionDep, who: Officer, scoring: ScoringDep
+    body: ApplicationIn,
+    ctx: LoansContextDep,
+    session: SessionDep,
+    who: Officer,
+    scoring: ScoringDep,
+    escrow: EscrowDep,
 ) -> ApplicationOut:
-    """Submit an application: checked against the product, then scored (or left pending_score)."""
-    return application_out(service.submit_application(session, ctx, scoring, who=who, body=body))
+    """Submit an application: checked against the product, its omitted marketplace features filled
+    from escrow's trade summary (linked borrowers), then scored (or left pending_score)."""
+    return application_out(
+        service.submit_application(session, ctx, scoring, escrow=escrow, who=who, body=body)
+    )
 
 
 @router.get("/applications", response_model=list[ApplicationOut])

@@ -1,4 +1,4 @@
-"""Who may call what (deny by default), the typed loans context, and the scoring client.
+"""Who may call what (deny by default), the typed loans context, and the scoring and escrow clients.
 
 loan_officer submits, quotes and collects; credit_manager approves, rejects and writes off;
 auditor reads everything; admin does everything; escrow's credential (``service:escrow``, a
@@ -9,6 +9,7 @@ reach loans as signed webhooks, not through these routes.)
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Annotated
 
 from fastapi import Depends, Request
@@ -17,6 +18,7 @@ from services.loans.service.scoring import ScoringClient
 from services.loans.settings import LoansContext
 from shared.api import get_context
 from shared.auth import Principal, Role, require_roles, service_caller
+from shared.clients.escrow import EscrowClient
 
 _O, _M, _A, _ADM = Role.LOAN_OFFICER, Role.CREDIT_MANAGER, Role.AUDITOR, Role.ADMIN
 _S = service_caller("escrow")
@@ -44,3 +46,13 @@ def get_scoring_client(request: Request) -> ScoringClient:
 
 
 ScoringDep = Annotated[ScoringClient, Depends(get_scoring_client)]
+
+
+def get_escrow_client(request: Request) -> Callable[[], EscrowClient]:
+    """The app's escrow client, built from settings on first use unless one was injected."""
+    factory: Callable[[], EscrowClient] = request.app.state.escrow_client
+    return factory
+
+
+EscrowDep = Annotated[Callable[[], EscrowClient], Depends(get_escrow_client)]
+"""Gives the escrow client (trade summaries) when called; nothing is built until then."""

@@ -13,6 +13,10 @@ from services.loans.schemas.terms import DecimalStr
 DecisionHint = Literal["approve", "review", "decline"]
 """What the score suggests (scoring's ``decision_hint``); the review queue filters on it."""
 
+FeatureSource = Literal["applicant", "marketplace", "default"]
+"""Where a feature's value came from: the caller, escrow's trade summary, or nowhere (scoring's
+missing value)."""
+
 ListOrder = Literal["newest", "oldest"]
 """Order of a listing by submission time (the review queue works oldest first)."""
 
@@ -62,6 +66,8 @@ class ScoreOut(BaseModel):
     model_version: str | None
     reasons: list[ReasonOut]
     scored_at: datetime | None
+    challenger_disagreement: bool | None = None
+    """A challenger scored in shadow gave another decision hint than the champion (scoring's word)."""
 
 
 class DecisionOut(BaseModel):
@@ -93,6 +99,13 @@ class ApplicationOut(BaseModel):
     disbursement_date: date
     first_repayment_date: date | None
     features: dict[str, Any]
+    """What scoring gets: the caller's features with omitted marketplace ones filled."""
+    feature_sources: dict[str, FeatureSource] | None
+    """Where each feature's value came from (``applicant``, ``marketplace``, ``default``); once
+    scored, every feature of the segment's spec. Null while the application waits for escrow's
+    trade summary."""
+    marketplace_as_of: datetime | None
+    """The ``as_of`` of the trade summary that filled marketplace features (null: none did)."""
     submitted_by: str
     submitted_at: datetime
     score: ScoreOut | None

@@ -21,7 +21,10 @@ class DecisionPolicyIn(BaseModel):
     ``auto_decline_below_score``; anything else waits for a person. ``max_days_past_due``: no
     loan of the borrower more than that many days past due; ``max_open_loans``: the borrower's
     open loans, this one included, at most that many; ``review_when_feature_defaulted``:
-    review when the application records a defaulted feature; ``auto_disburse``: an
+    review when a feature of the application was defaulted (its source is ``default``: omitted
+    and not filled from the marketplace); ``review_on_challenger_disagreement``: review when
+    scoring says a challenger scored in shadow gave another decision hint than the champion;
+    ``auto_disburse``: an
     auto-approved loan is disbursed at once on its disbursement date if that is not after
     the business date.
     """
@@ -34,6 +37,7 @@ class DecisionPolicyIn(BaseModel):
     max_days_past_due: int | None = Field(default=None, ge=0, le=10_000)
     max_open_loans: int | None = Field(default=None, ge=1, le=1_000)
     review_when_feature_defaulted: bool = False
+    review_on_challenger_disagreement: bool = False
     auto_disburse: bool = False
 
     @model_validator(mode="after")
@@ -58,10 +62,18 @@ class DecisionPolicyOut(BaseModel):
 
 
 class RuleResultOut(BaseModel):
-    """One rule of the policy, whether it passed, and why."""
+    """One rule of the policy, whether it passed, its figures, and why in words.
+
+    ``value`` is what the rule looked at (the score, the principal in minor units, the worst
+    days past due, the open loans with this one, the number of defaulted features) and
+    ``limit`` what it was compared with; null where the rule has no figure (a challenger's
+    disagreement) or the decision predates them.
+    """
 
     rule: str
     passed: bool
+    value: float | int | None = None
+    limit: float | int | None = None
     detail: str
 
 

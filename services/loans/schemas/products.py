@@ -27,9 +27,24 @@ class ProductIn(LoanTermsModel):
     max_annual_interest_rate: DecimalStr | None = Field(default=None, ge=0)
     maker_checker: bool = True
     allow_sale_proceeds: bool = False
+    score_without_marketplace: bool = False
+    """When escrow cannot give a linked borrower's trade summary, score with the omitted
+    marketplace features defaulted instead of waiting as ``pending_score`` for escrow."""
+    sale_proceeds_share_bps: int | None = Field(default=None, ge=1, le=10_000)
+    """The share (basis points) of each of the borrower's escrow releases assigned to the lender
+    when a loan of the product is disbursed to a borrower linked to a marketplace party;
+    required when ``allow_sale_proceeds`` is true, not allowed otherwise."""
 
     @model_validator(mode="after")
     def _limits_are_ordered(self) -> ProductIn:
+        if self.allow_sale_proceeds and self.sale_proceeds_share_bps is None:
+            raise field_error("sale_proceeds_share_bps", None, "is required when allow_sale_proceeds is true")
+        if not self.allow_sale_proceeds and self.sale_proceeds_share_bps is not None:
+            raise field_error(
+                "sale_proceeds_share_bps",
+                self.sale_proceeds_share_bps,
+                "is only allowed when allow_sale_proceeds is true",
+            )
         if self.min_principal_minor > self.max_principal_minor:
             raise ValueError("min_principal_minor must not exceed max_principal_minor")
         if self.min_repayments > self.max_repayments:
@@ -61,6 +76,8 @@ class ProductOut(BaseModel):
     max_annual_interest_rate: str | None
     maker_checker: bool
     allow_sale_proceeds: bool
+    score_without_marketplace: bool
+    sale_proceeds_share_bps: int | None
     terms: LoanTermsModel
     created_at: datetime
     created_by: str

@@ -2,10 +2,13 @@
 
 Scoring is called inside the submitting request with an Idempotency-Key derived from the
 application id, and with no write transaction open: submit checks the product and the
-borrower in a short read-only unit of work, calls scoring, and only then writes (on SQLite a
-write holds the one write gate, which a scoring call retried for seconds must not hold).
-Unreachable scoring (or a scoring error other than 422) leaves the
-application ``pending_score`` for ``scoring_retry``; a 422 refuses the whole request.
+borrower in a short read-only unit of work, fills the marketplace features a linked
+borrower's application omits from escrow's trade summary (``trade_history``), calls scoring
+with each feature's source, and only then writes (on SQLite a write holds the one write
+gate, which a scoring call retried for seconds must not hold). Unreachable scoring (or a
+scoring error other than 422), or escrow unable to give the summary (unless the product
+scores without it), leaves the application ``pending_score`` for ``scoring_retry``; a 422
+refuses the whole request.
 What is allowed in which status is the domain's (``domain.lifecycle``): every refusal names
 the actions the application allows. Maker-checker compares persons (``Principal.identity``):
 the person the console submitted for cannot approve through any console key, another
@@ -16,8 +19,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Sequence
-from dataclasses import asdict
+from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -49,10 +51,17 @@ from services.loans.service.accounts import LoanView, disburse_as
 from services.loans.service.business_date import business_date
 from services.loans.service.errors import action_refused
 from services.loans.service.scoring import ScoreResult, ScoringClient, score_idempotency_key
+from services.loans.service.trade_history import (
+    Applicant,
+    ScoringInput,
+    TradeSummaryUnavailable,
+    scoring_input,
+)
 from services.loans.settings import LoansContext
 from shared.auth import Principal
 from shared.changes import new_id, record_change
-from shared.clock import as_utc
+from shared.clients.escrow import EscrowClient
+from shared.clock import as_utc, utc_iso
 from shared.errors import Conflict, Forbidden, NotFound, ValidationProblem
 from shared.http_client import ServiceUnreachable, UpstreamProblem
 
@@ -67,8 +76,8 @@ def retry_delay(attempts: int) -> timedelta:
     return timedelta(seconds=min(RETRY_MAX_SECONDS, RETRY_BASE_SECONDS * 2 ** max(attempts - 1, 0)))
 
 
-def _check_limits(session: Session, body: ApplicationIn) -> tuple[str, str]:
-    """Validate against the product; return (currency, segment)."""
+def _check_limits(session: Session, body: ApplicationIn) -> Applicant:
+    """Validate against the product; return what filling and scoring need to know."""
     product = products_repo.get_product(session, body.product_id)
     borrower = borrowers_repo.get_borrower(session, body.borrower_id)
     errors: list[tuple[str, str]] = []
@@ -108,7 +117,12 @@ def _check_limits(session: Session, body: ApplicationIn) -> tuple[str, str]:
             errors.append(("body", str(exc)))
     if errors:
         raise ValidationProblem(errors)
-    return product.currency, SEGMENTS[borrower.type]
+    return Applicant(
+        segment=SEGMENTS[borrower.type],
+        currency=product.currency,
+        marketplace_party_id=borrower.marketplace_party_id,
+        score_without_marketplace=product.score_without_marketplace,
+    )
 
 
 def _features_problem(exc: UpstreamProblem) -> ValidationProblem:
@@ -129,17 +143,40 @@ def _features_problem(exc: UpstreamProblem) -> ValidationProblem:
     )
 
 
+def store_scoring_input(application: Application, prepared: ScoringInput) -> None:
+    """Record what scoring gets: features (marketplace ones filled), their sources, the summary's time."""
+    application.features = json.dumps(prepared.features, sort_keys=True)
+    application.feature_sources = json.dumps(prepared.sources, sort_keys=True)
+    application.marketplace_as_of = prepared.marketplace_as_of
+
+
+def score_application(scoring: ScoringClient, application: Application, *, segment: str) -> ScoreResult:
+    """Ask scoring for the application's score with its recorded features and their sources."""
+    as_of = application.marketplace_as_of
+    return scoring.score(
+        segment=segment,
+        subject_id=application.borrower_id,
+        features=json.loads(application.features),
+        idempotency_key=score_idempotency_key(application.id),
+        feature_sources=json.loads(application.feature_sources or "{}"),
+        marketplace_as_of=None if as_of is None else as_utc(as_of),
+    )
+
+
 def submit_application(
     session: Session,
     ctx: LoansContext,
     scoring: ScoringClient,
     *,
+    escrow: Callable[[], EscrowClient],
     who: Principal,
     body: ApplicationIn,
 ) -> Application:
-    """Validate, score and store an application (``pending_score`` when scoring is down)."""
+    """Validate, fill the marketplace features, score and store an application
+    (``pending_score`` when scoring, or escrow's trade summary, is not to be had)."""
     with ctx.db.unit_of_work(read_only=True) as reading:
-        currency, segment = _check_limits(reading, body)
+        applicant = _check_limits(reading, body)
+    currency, segment = applicant.currency, applicant.segment
     now = ctx.clock.now()
     application = Application(
         id=new_id(),
@@ -162,18 +199,19 @@ def submit_application(
     )
     result: ScoreResult | None = None
     try:
-        result = scoring.score(
-            segment=segment,
-            subject_id=body.borrower_id,
-            features=body.features,
-            idempotency_key=score_idempotency_key(application.id),
-        )
-    except UpstreamProblem as exc:
-        if exc.status == 422:
-            raise _features_problem(exc) from None
-        note_score_failure(application, str(exc), now)
-    except ServiceUnreachable as exc:
-        note_score_failure(application, str(exc), now)
+        prepared = scoring_input(escrow, applicant, body.features, now=now)
+    except TradeSummaryUnavailable as exc:
+        note_score_failure(application, str(exc), now)  # features as submitted, sources not yet known
+    else:
+        store_scoring_input(application, prepared)
+        try:
+            result = score_application(scoring, application, segment=segment)
+        except UpstreamProblem as exc:
+            if exc.status == 422:
+                raise _features_problem(exc) from None
+            note_score_failure(application, str(exc), now)
+        except ServiceUnreachable as exc:
+            note_score_failure(application, str(exc), now)
     add(session, application)
     record_change(
         session,
@@ -218,6 +256,9 @@ def apply_score(
     application.decision_hint = result.decision_hint
     application.model_version = result.model_version
     application.reasons = json.dumps([r.model_dump(mode="json") for r in result.reasons])
+    if result.feature_sources:  # scoring's: every feature of the spec
+        application.feature_sources = json.dumps(result.feature_sources, sort_keys=True)
+    application.challenger_disagreement = result.challenger_disagreement
     application.scored_at = now
     application.score_attempts += 1
     application.next_score_attempt_at = None
@@ -239,9 +280,16 @@ def apply_score(
             "decision_hint": result.decision_hint,
             "model_version": result.model_version,
             "reason_codes": [r.code for r in result.reasons],
+            "feature_sources": json.loads(application.feature_sources or "{}"),
+            "marketplace_as_of": _iso(application.marketplace_as_of),
+            "challenger_disagreement": result.challenger_disagreement,
         },
     )
     apply_policy(session, ctx, application)
+
+
+def _iso(moment: datetime | None) -> str | None:
+    return None if moment is None else utc_iso(moment)
 
 
 def apply_policy(session: Session, ctx: LoansContext, application: Application) -> None:
@@ -256,7 +304,7 @@ def apply_policy(session: Session, ctx: LoansContext, application: Application) 
         return
     policy, decision = evaluated
     actor = policy_service.policy_actor(policy)
-    rules = [asdict(r) for r in decision.rules]
+    rules = policy_service.rule_records(decision)
     if decision.outcome is PolicyOutcome.APPROVE:
         approved = _check(application, ApplicationAction.APPROVE)
         product = products_repo.get_product(session, application.product_id)

@@ -8,12 +8,19 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from dataclasses import asdict
 from decimal import Decimal
+from typing import Any
 
 from sqlalchemy.orm import Session
 
-from services.loans.domain.decision_policy import ApplicantFacts, PolicyDecision, PolicyRules, decide
+from services.loans.domain.decision_policy import (
+    ApplicantFacts,
+    Figure,
+    PolicyDecision,
+    PolicyRules,
+    decide,
+)
+from services.loans.domain.marketplace_features import defaulted_features
 from services.loans.models import Application, DecisionPolicy
 from services.loans.repository import add
 from services.loans.repository import decision_policies as repo
@@ -33,6 +40,26 @@ def policy_actor(policy: DecisionPolicy) -> str:
 def rules_of(policy: DecisionPolicy) -> DecisionPolicyIn:
     """The stored rules of a policy version."""
     return DecisionPolicyIn.model_validate_json(policy.rules)
+
+
+def _figure(value: Figure | None) -> int | float | None:
+    """A rule's figure as JSON carries it: counts and minor units stay ints; a score (a
+    ``Decimal`` read from scoring's JSON number) goes back to a number."""
+    return float(value) if isinstance(value, Decimal) else value
+
+
+def rule_records(decision: PolicyDecision) -> list[dict[str, Any]]:
+    """Every rule's result as stored on the application and audited."""
+    return [
+        {
+            "rule": r.rule,
+            "passed": r.passed,
+            "value": _figure(r.value),
+            "limit": _figure(r.limit),
+            "detail": r.detail,
+        }
+        for r in decision.rules
+    ]
 
 
 def _require_product(session: Session, product_id: str) -> None:
@@ -100,6 +127,7 @@ def evaluate(session: Session, application: Application) -> tuple[DecisionPolicy
             max_days_past_due=rules.max_days_past_due,
             max_open_loans=rules.max_open_loans,
             review_when_feature_defaulted=rules.review_when_feature_defaulted,
+            review_on_challenger_disagreement=rules.review_on_challenger_disagreement,
             auto_disburse=rules.auto_disburse,
         ),
         ApplicantFacts(
@@ -107,9 +135,11 @@ def evaluate(session: Session, application: Application) -> tuple[DecisionPolicy
             principal_minor=application.principal_minor,
             open_loans=open_loans,
             max_days_past_due=worst_dpd,
+            defaulted_features=defaulted_features(json.loads(application.feature_sources or "{}")),
+            challenger_disagreement=bool(application.challenger_disagreement),
         ),
     )
     application.policy_version = policy.version
     application.policy_outcome = decision.outcome.value
-    application.policy_rules = json.dumps([asdict(r) for r in decision.rules])
+    application.policy_rules = json.dumps(rule_records(decision))
     return policy, decision

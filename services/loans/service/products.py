@@ -47,6 +47,8 @@ def create_product(session: Session, ctx: LoansContext, *, who: Principal, body:
         terms=dump_terms(terms),
         maker_checker=body.maker_checker,
         allow_sale_proceeds=body.allow_sale_proceeds,
+        score_without_marketplace=body.score_without_marketplace,
+        sale_proceeds_share_bps=body.sale_proceeds_share_bps,
         created_at=ctx.clock.now(),
         created_by=who.actor,
     )
@@ -62,6 +64,9 @@ def create_product(session: Session, ctx: LoansContext, *, who: Principal, body:
             "name": product.name,
             "currency": product.currency,
             "maker_checker": product.maker_checker,
+            "allow_sale_proceeds": product.allow_sale_proceeds,
+            "sale_proceeds_share_bps": product.sale_proceeds_share_bps,
+            "score_without_marketplace": product.score_without_marketplace,
         },
     )
     return product

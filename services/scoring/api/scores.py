@@ -37,7 +37,12 @@ def create_score(
     ``decision_hint``: approve when score ≥ ``approve_min_score`` (580), decline when score <
     ``decline_below_score`` (520), review in between. Reasons are the (up to four) features
     that cost the most points; ``?lang=zh`` or ``Accept-Language: zh`` gives Chinese text.
-    Invalid features are a 422 naming each field; nothing is stored then.
+    Invalid features are a 422 naming each field; nothing is stored then. ``feature_sources``
+    (optional) says where each value came from — ``applicant``, ``marketplace`` (escrow's trade
+    summary, as of ``marketplace_as_of``) or ``default`` (no value); a name the spec does not
+    have, another word, or a source contradicting the features is a 422. The answer lists every
+    feature's source and ``challenger_disagreement``: a challenger scored in shadow gave
+    another decision hint.
     """
     decision = decisions.score_applicant(
         session,
@@ -48,6 +53,8 @@ def create_score(
         features=body.features,
         monitoring_group=body.monitoring.group if body.monitoring else None,
         actor=who.actor,
+        feature_sources=body.feature_sources,
+        marketplace_as_of=body.marketplace_as_of,
     )
     return decision_out(decision, lang)
 

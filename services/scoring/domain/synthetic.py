@@ -40,6 +40,9 @@ _ETYPES_EFFECT = (0.0, -0.10, 0.20, 0.10, 0.05, -0.20, 0.30)
 EFFECT_SCALE = 1.6
 FARMER_INTERCEPT = -1.35
 ENTERPRISE_INTERCEPT = -2.15
+UNLINKED_RATE = 0.04
+"""Share of rows whose trade history is unknown (not on the marketplace, or escrow could not
+be asked): their marketplace features are missing, with the risk of no trade at all."""
 
 
 def _categorical(rng: np.random.Generator, n: int, probs: Sequence[float]) -> npt.NDArray[np.int64]:
@@ -81,7 +84,8 @@ def generate_farmers(n: int, seed: int = 0) -> pd.DataFrame:
 
     **No true effect:** ``household_size`` and ``distance_to_market_km``.
     Missing values: ``on_time_repayment_rate`` iff ``prior_loans == 0``;
-    ``marketplace_dispute_rate`` iff ``marketplace_orders_12m == 0``;
+    ``marketplace_dispute_rate`` iff ``marketplace_orders_12m == 0``; all three marketplace
+    features for ``UNLINKED_RATE`` of rows (trade history unknown: risk as no trade, missing → 0);
     ``yield_variability_cv`` when ``years_farming < 2`` and 3 % at random;
     ``off_farm_income_monthly`` 5 %, ``mobile_money_inflow_monthly`` 8 %,
     ``rainfall_anomaly_pct`` 2 %. Rare categories: ``state_allocated`` tenure (1.5 %),
@@ -134,7 +138,12 @@ def generate_farmers(n: int, seed: int = 0) -> pd.DataFrame:
             "rainfall_anomaly_pct": rain,
         }
     )
-    frame[TARGET] = (rng.random(n) < sigmoid(farmer_log_odds(frame))).astype(np.int8)
+    draws = rng.random(n)
+    unlinked = rng.random(n) < UNLINKED_RATE  # drawn after the target's draws: the rest is unchanged
+    frame.loc[unlinked, ["marketplace_orders_12m", "marketplace_volume_12m", "marketplace_dispute_rate"]] = (
+        np.nan
+    )
+    frame[TARGET] = (draws < sigmoid(farmer_log_odds(frame))).astype(np.int8)
     return frame
 
 
@@ -155,6 +164,7 @@ def generate_enterprises(n: int, seed: int = 0) -> pd.DataFrame:
 
     **No true effect:** ``employees`` (correlated with revenue, so a model may still use it).
     Missing values: ``revenue_growth_pct`` when ``years_operating < 2``;
+    ``marketplace_volume_12m`` for ``UNLINKED_RATE`` of rows (unknown: risk as none, missing → 0);
     ``on_time_delivery_rate`` 6 %, ``customer_concentration_pct`` 8 %,
     ``max_days_past_due_24m`` 12 % (no history). Rare categories: ``exporter`` (3 %),
     ``logistics`` (1 %).
@@ -197,7 +207,10 @@ def generate_enterprises(n: int, seed: int = 0) -> pd.DataFrame:
             "employees": employees,
         }
     )
-    frame[TARGET] = (rng.random(n) < sigmoid(enterprise_log_odds(frame))).astype(np.int8)
+    draws = rng.random(n)
+    unlinked = rng.random(n) < UNLINKED_RATE  # drawn after the target's draws: the rest is unchanged
+    frame.loc[unlinked, "marketplace_volume_12m"] = np.nan
+    frame[TARGET] = (draws < sigmoid(enterprise_log_odds(frame))).astype(np.int8)
     return frame
 
 
@@ -226,8 +239,8 @@ def farmer_log_odds(frame: pd.DataFrame) -> FloatArray:
         + 0.35 * (_values(frame, "prior_loans") == 0)
         - 3.0 * np.nan_to_num(repay - 0.85, nan=0.0)
         - 0.15 * np.log1p(np.nan_to_num(_values(frame, "mobile_money_inflow_monthly")) / 100.0)
-        - 0.20 * np.log1p(_values(frame, "marketplace_orders_12m"))
-        - 0.05 * np.log1p(_values(frame, "marketplace_volume_12m") / 1000.0)
+        - 0.20 * np.log1p(np.nan_to_num(_values(frame, "marketplace_orders_12m")))
+        - 0.05 * np.log1p(np.nan_to_num(_values(frame, "marketplace_volume_12m")) / 1000.0)
         + 4.0 * np.nan_to_num(_values(frame, "marketplace_dispute_rate"), nan=0.0)
         + 1.5 * np.nan_to_num(_values(frame, "yield_variability_cv"), nan=0.35)
         + 0.02 * np.maximum(0.0, -rain)
@@ -251,7 +264,7 @@ def enterprise_log_odds(frame: pd.DataFrame) -> FloatArray:
         + 0.35 * np.log1p(_values(frame, "debt_to_equity"))
         - 0.05 * np.log1p(_values(frame, "supplier_farmers"))
         - 3.0 * np.nan_to_num(_values(frame, "on_time_delivery_rate") - 0.90, nan=0.0)
-        - 0.05 * np.log1p(_values(frame, "marketplace_volume_12m") / 10_000.0)
+        - 0.05 * np.log1p(np.nan_to_num(_values(frame, "marketplace_volume_12m")) / 10_000.0)
         - 0.35 * _values(frame, "audited_accounts")
         + 0.012 * np.nan_to_num(_values(frame, "customer_concentration_pct"), nan=40.0)
         + np.where(np.isnan(dpd), 0.30, 0.50 * np.log1p(np.nan_to_num(dpd) / 10.0))

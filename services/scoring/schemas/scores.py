@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Any
+from datetime import UTC, datetime
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
+
+FeatureSource = Literal["applicant", "marketplace", "default"]
+"""Where a feature's value came from: the applicant, the marketplace (escrow's trade summary),
+or nowhere (``default``: omitted, the model's missing value)."""
 
 
 class MonitoringIn(BaseModel):
@@ -24,6 +29,23 @@ class ScoreIn(BaseModel):
     subject_id: str = Field(min_length=1, max_length=128, examples=["farmer-001"])
     features: dict[str, Any] = Field(description="Feature values by name (see GET /v1/segments/{segment}).")
     monitoring: MonitoringIn | None = None
+    feature_sources: dict[str, FeatureSource] | None = Field(
+        default=None,
+        description="Where each feature's value came from (names of the spec's features only; "
+        "``default`` exactly for the features without a value). Stored with the decision, "
+        "completed for every feature of the spec.",
+    )
+    marketplace_as_of: AwareDatetime | None = Field(
+        default=None, description="The time of the trade summary the marketplace features came from."
+    )
+
+    @field_validator("marketplace_as_of")
+    @classmethod
+    def _in_utc(cls, value: datetime | None) -> datetime | None:
+        try:
+            return None if value is None else value.astimezone(UTC)
+        except OverflowError:  # 9999-12-31T23:59-23:00 is after the last representable UTC time
+            raise ValueError("is outside the range of representable times") from None
 
 
 class Contribution(BaseModel):
@@ -71,6 +93,14 @@ class ScoreOut(BaseModel):
     reasons: list[ReasonOut]
     receipt: Receipt
     created_at: str
+    feature_sources: dict[str, FeatureSource] | None = Field(
+        description="Every feature of the spec and where its value came from; null when the "
+        "caller stated no sources"
+    )
+    marketplace_as_of: str | None = Field(description="The trade summary's time (ISO-8601 UTC), if any")
+    challenger_disagreement: bool = Field(
+        description="true when a challenger scored in shadow gave another decision_hint than the champion"
+    )
 
 
 class ScoreList(BaseModel):

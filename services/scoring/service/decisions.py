@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 from services.scoring.domain.explain import Explanation, Reason, explain_applicant
 from services.scoring.domain.matrix import row_to_matrix
 from services.scoring.domain.model import TrainedModel
+from services.scoring.domain.provenance import complete_sources, source_problems
 from services.scoring.domain.receipt import (
     RECEIPT_ALG,
     dumps_exact,
@@ -39,7 +40,7 @@ from services.scoring.repository.decisions import DecisionFilter as DecisionFilt
 from services.scoring.service import segments
 from services.scoring.settings import ScoringContext, ScoringSettings
 from shared.changes import new_id, record_change
-from shared.clock import utc_iso
+from shared.clock import as_utc, utc_iso
 from shared.crypto import canonical_json, sha256_hex
 from shared.errors import Conflict, NotFound, ValidationProblem
 
@@ -117,15 +118,27 @@ def score_applicant(
     features: Mapping[str, Any],
     monitoring_group: str | None,
     actor: str,
+    feature_sources: Mapping[str, str] | None = None,
+    marketplace_as_of: datetime | None = None,
 ) -> Decision:
-    """Score, explain, sign, store, audit and emit one decision."""
+    """Score, explain, sign, store, audit and emit one decision.
+
+    ``feature_sources`` (the caller's statement of where each value came from) is checked
+    against the spec and the features, completed for every feature and stored with
+    ``marketplace_as_of``; the decision records whether any challenger scored in shadow gave
+    another decision hint (``challenger_disagreement``).
+    """
     settings = ctx.settings
     champion = champion_for(session, segment)
     model = store.load(segment, champion.version, champion.artifact_sha256)
+    problems = [] if feature_sources is None else source_problems(model.spec, features, feature_sources)
     try:
         explanation = explain_applicant(model, features)
     except FeatureValidationError as exc:
-        raise ValidationProblem(exc.errors) from exc
+        raise ValidationProblem(exc.errors + problems) from exc
+    if problems:
+        raise ValidationProblem(problems)
+    sources = None if feature_sources is None else complete_sources(model.spec, features, feature_sources)
     now = ctx.clock.now()
     decision_id, created_at = new_id(), utc_iso(now)
     stored_features = storable_features(features)
@@ -163,12 +176,16 @@ def score_applicant(
         reasons=dumps_exact(_reason_texts(model, explanation.reasons)),
         receipt=canonical_json(receipt),
         receipt_payload_sha256=sha256_hex(payload),
+        feature_sources=None if sources is None else canonical_json(sources),
+        marketplace_as_of=None if marketplace_as_of is None else as_utc(marketplace_as_of),
+        challenger_disagreement=False,
         created_at=now,
         created_by=actor,
     )
     shadows = _shadow_scores(
         session, store, settings, segment=segment, decision_id=decision_id, features=features, now=now
     )
+    decision.challenger_disagreement = any(s.decision_hint != hint for s in shadows)
     repo.add_decision(session, decision, shadows)
     facts = {
         "score_id": decision_id,
@@ -181,6 +198,9 @@ def score_applicant(
         "decision_hint": hint,
         "reason_codes": [r.code for r in explanation.reasons],
         "receipt_payload_sha256": decision.receipt_payload_sha256,
+        "feature_sources": sources,
+        "marketplace_as_of": None if marketplace_as_of is None else utc_iso(marketplace_as_of),
+        "challenger_disagreement": decision.challenger_disagreement,
     }
     record_change(
         session, ctx, actor=actor, action="score.created", subject=f"score:{decision_id}", payload=facts

@@ -1,6 +1,7 @@
 """The application page's "Decision policy" section: who decided (the product's policy, or a person
 after the policy sent the application for review), the policy's outcome, and each rule with whether
-it passed and loans' detail, in English and Chinese; no section when the product has no policy.
+it passed and its figures worded by the console from loans' ``value`` and ``limit`` (money as money,
+never loans' English detail), in English and Chinese; no section when the product has no policy.
 The world's scoring is real, so the thresholds are chosen to approve everything (0) or nothing
 (10000, the highest a policy accepts)."""
 
@@ -79,16 +80,21 @@ def test_an_application_the_policy_approved_names_the_policy_and_every_rule(worl
     rules = application["policy_decision"]["rules"]
     rows = _rule_rows(section)
     assert len(rows) == len(rules) == 4
+    score = application["score"]["score"]
+    currency = application["currency"]
+    expected = {
+        "auto_decline_below_score": f"Score {score}, threshold 0",
+        "auto_approve_min_score": f"Score {score}, threshold 0",
+        # loans' minor units shown as money
+        "auto_approve_max_principal_minor": f"{money(1_200_000, currency, 'en')}, "
+        f"ceiling {money(5_000_000, currency, 'en')}",
+        "max_open_loans": "1 open loans with this one, limit 3",
+    }
     for row, rule in zip(rows, rules, strict=True):
         assert RULE_LABELS[rule["rule"]] in row
         assert rule["passed"] is True and "Passed" in row and "Not passed" not in row
-        if rule["rule"] == "auto_approve_max_principal_minor":  # loans' minor units shown as money
-            assert rule["detail"] == "amount 1200000 is within the ceiling 5000000"
-            currency = application["currency"]
-            shown = f"{money(1_200_000, currency, 'en')}, ceiling {money(5_000_000, currency, 'en')}"
-            assert shown in row and "1200000" not in row
-        else:
-            assert rule["detail"] in row
+        assert expected[rule["rule"]] in row, row
+        assert rule["detail"] not in row and "1200000" not in row
 
 
 def test_an_application_sent_for_review_says_so_then_names_the_person(world: World) -> None:
@@ -102,7 +108,7 @@ def test_an_application_sent_for_review_says_so_then_names_the_person(world: Wor
     assert "<strong>Sent to a person for review</strong>" in section
     failed = [r for r in _rule_rows(section) if "Not passed" in r]
     assert len(failed) == 1 and RULE_LABELS["auto_approve_min_score"] in failed[0]
-    assert "the approval threshold 10000" in failed[0]
+    assert f"Score {application['score']['score']}, threshold 10000" in failed[0]
     assert 'action="/applications/' in client.get(path).text  # a person can still decide
 
     answer = post_form(
@@ -123,7 +129,7 @@ def test_an_application_the_policy_declined_says_declined_and_which_rule_failed(
     assert "<strong>Declined</strong>" in section
     failed = [r for r in _rule_rows(section) if "Not passed" in r]
     assert [RULE_LABELS["auto_decline_below_score"] in r for r in failed] == [True, False]
-    assert "below the decline threshold 10000" in failed[0]
+    assert f"Score {application['score']['score']}, threshold 10000" in failed[0]
 
 
 def test_the_section_in_chinese(world: World) -> None:
@@ -138,6 +144,9 @@ def test_the_section_in_chinese(world: World) -> None:
     assert "转交人工审核" in section and "Sent to a person for review" not in section
     assert "审批分数线" in section and RULE_LABELS["auto_approve_min_score"] not in section
     assert "未通过" in section and "Not passed" not in section
+    assert f"分数 {application['score']['score']}，分数线 10000" in section
+    assert "含本笔共 1 笔未结清贷款，上限 3" in section
+    assert "threshold" not in section and "open loans" not in section
 
 
 def test_an_application_without_a_policy_has_no_section(world: World) -> None:

@@ -111,3 +111,46 @@ def test_a_score_below_decline_declines_even_when_hard_rules_fail() -> None:
     decision = decide(RULES, applicant)
     assert decision.outcome is PolicyOutcome.DECLINE
     assert "auto_decline_below_score" in failed(RULES, applicant)
+
+
+def test_a_challenger_disagreeing_goes_to_review_only_when_the_policy_says_so() -> None:
+    disputed = facts(challenger_disagreement=True)
+    assert decide(RULES, disputed).outcome is PolicyOutcome.APPROVE
+    strict = PolicyRules(**{**RULES.__dict__, "review_on_challenger_disagreement": True})
+    agreed = decide(strict, facts())
+    assert agreed.outcome is PolicyOutcome.APPROVE
+    assert agreed.rules[-1].rule == "review_on_challenger_disagreement" and agreed.rules[-1].passed
+    decision = decide(strict, disputed)
+    assert decision.outcome is PolicyOutcome.REVIEW
+    assert failed(strict, disputed) == {"review_on_challenger_disagreement"}
+    (rule,) = [r for r in decision.rules if not r.passed]
+    assert (rule.value, rule.limit) == (None, None)
+    assert rule.detail == "a challenger model gave another decision hint than the champion"
+    # a challenger's disagreement never declines: that is the score's alone
+    low = facts(score=Decimal(500), challenger_disagreement=True)
+    assert decide(strict, low).outcome is PolicyOutcome.DECLINE
+
+
+def test_every_rule_states_its_value_and_limit() -> None:
+    rules = PolicyRules(
+        **{**RULES.__dict__, "review_when_feature_defaulted": True, "review_on_challenger_disagreement": True}
+    )
+    applicant = facts(
+        score=Decimal("612.5"),
+        principal_minor=750_000,
+        open_loans=1,
+        max_days_past_due=12,
+        defaulted_features=("marketplace_dispute_rate", "yield_variability_cv"),
+    )
+    figures = {r.rule: (r.passed, r.value, r.limit) for r in decide(rules, applicant).rules}
+    assert figures == {
+        "auto_decline_below_score": (True, Decimal("612.5"), Decimal(520)),
+        "auto_approve_min_score": (True, Decimal("612.5"), Decimal(600)),
+        "auto_approve_max_principal_minor": (True, 750_000, 1_000_000),
+        "max_days_past_due": (True, 12, 30),
+        "max_open_loans": (True, 2, 2),  # the open loans with this one
+        "review_when_feature_defaulted": (False, 2, 0),
+        "review_on_challenger_disagreement": (True, None, None),
+    }
+    full = {r.rule: (r.passed, r.value) for r in decide(rules, facts(open_loans=2)).rules}
+    assert full["max_open_loans"] == (False, 3)

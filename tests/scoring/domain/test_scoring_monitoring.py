@@ -52,9 +52,11 @@ def test_unshifted_sample_is_stable(farmer_model: TrainedModel) -> None:
 
 def test_shifted_sample_is_flagged(farmer_model: TrainedModel) -> None:
     frame = generate("farmer", 10_000, 999)
-    frame["on_time_repayment_rate"] = frame["on_time_repayment_rate"] * 0.6
+    frame["on_time_repayment_rate"] = frame["on_time_repayment_rate"] * 0.5
     frame["land_area_ha"] = (frame["land_area_ha"] * 4).clip(upper=500)
     frame["coop_member"] = False
+    frame["irrigation"] = False
+    frame["years_farming"] = 1.0
     report = model_stability(farmer_model, frame_to_matrix(farmer_model.spec, frame))
     assert report["score"]["psi"] > 0.25
     assert report["score"]["band"] == "significant"
