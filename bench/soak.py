@@ -607,6 +607,7 @@ def prepare_loans(api: Api, today: str) -> list[str]:
             "min_repayments": 1,
             "max_repayments": 24,
             "allow_sale_proceeds": True,
+            "sale_proceeds_share_bps": 5_000,
         },
         {201},
         count=False,

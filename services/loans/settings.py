@@ -8,12 +8,11 @@ the key comes from the ``service:loans`` entry of ``<var_dir>/dev-keys.json`` (w
 
 from __future__ import annotations
 
-import json
-
 from pydantic import Field, field_validator
 from pydantic_settings import SettingsConfigDict
 
 from shared.platform import ServiceContext
+from shared.self_subscription import SubscriptionFile
 from shared.settings import BaseServiceSettings, dev_credential
 
 ESCROW_SECRET_FILE = "escrow-webhook.secret"  # noqa: S105 - a file name, not a secret
@@ -48,6 +47,10 @@ class LoansSettings(BaseServiceSettings):
     escrow_api_key: str | None = None
     escrow_timeout_seconds: float = Field(default=5.0, gt=0, le=120)
     escrow_subscribe_interval_seconds: float = Field(default=10.0, gt=0)
+    lender_party_id: str = Field(default="agrifin-lender", min_length=1, max_length=128)
+    """The lender's party in escrow: the assignments loans registers sweep to it."""
+    escrow_instructions_interval_seconds: float = Field(default=5.0, gt=0)
+    """How often the worker sends loans' pending instructions to escrow (``loans.escrow.instructions``)."""
     public_url: str | None = None
     """Where escrow reaches loans (default ``http://<host>:<port>``)."""
     escrow_webhook_secret: str | None = None
@@ -91,16 +94,7 @@ class LoansSettings(BaseServiceSettings):
 
         One JSON file written atomically, so an id never stands without its secret or the reverse.
         """
-        try:
-            stored = json.loads((self.var_dir / ESCROW_SECRET_FILE).read_text())
-        except (OSError, ValueError):
-            return None, None
-        if not isinstance(stored, dict):
-            return None, None
-        sub_id, secret = stored.get("subscription_id"), stored.get("secret")
-        return (sub_id if isinstance(sub_id, str) else None), (
-            secret if isinstance(secret, str) and secret else None
-        )
+        return SubscriptionFile(self.var_dir / ESCROW_SECRET_FILE).read()
 
     @property
     def resolved_scoring_api_key(self) -> str | None:

@@ -19,6 +19,7 @@ class ProductPayloadFactory(factory.DictFactory):
     max_repayments = 24
     maker_checker = True
     allow_sale_proceeds = False
+    sale_proceeds_share_bps = factory.LazyAttribute(lambda o: 5_000 if o.allow_sale_proceeds else None)
 
 
 class BorrowerPayloadFactory(factory.DictFactory):

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from fastapi import Query, Response
+from typing import Annotated
+
+from fastapi import Header, Query, Response
 
 from services.loans.api.deps import Collector, LoansContextDep, Manager, Reader
 from services.loans.presenters import loan_out, schedule_out, transaction_out
@@ -56,10 +58,18 @@ def list_transactions(loan_id: str, session: SessionDep, _: Reader) -> list[Tran
 
 @router.post("/loans/{loan_id}/disburse", response_model=LoanOut)
 def disburse(
-    loan_id: str, body: DisburseIn, ctx: LoansContextDep, session: SessionDep, who: Manager
+    loan_id: str,
+    body: DisburseIn,
+    ctx: LoansContextDep,
+    session: SessionDep,
+    who: Manager,
+    idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key", max_length=255)] = None,
 ) -> LoanOut:
     """Disburse an approved loan: its schedule is fixed and stored; the loan becomes active."""
-    return loan_out(service.disburse_loan(session, ctx, who=who, loan_id=loan_id, on=body.date))
+    view = service.disburse_loan(
+        session, ctx, who=who, loan_id=loan_id, on=body.date, idempotency_key=idempotency_key
+    )
+    return loan_out(view)
 
 
 @router.post("/loans/{loan_id}/repayments", status_code=201, response_model=TransactionOut)

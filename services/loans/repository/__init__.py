@@ -7,6 +7,8 @@
 * ``business_date``  the business date row
 * ``cob``            close of business: its runs, and the set-based reads and writes of a chunk
 * ``portfolio``      the loans a PAR report looks at
+* ``escrow_instructions``  loans' instructions to escrow (claimed one at a time) and the rows
+                     the proceeds reconciliation reads
 """
 
 from __future__ import annotations

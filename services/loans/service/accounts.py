@@ -30,6 +30,7 @@ from services.loans.repository import products as products_repo
 from services.loans.schemas.terms import load_terms
 from services.loans.service.business_date import business_date, check_not_after_business_date
 from services.loans.service.errors import action_refused, domain_problem
+from services.loans.service.escrow_instructions import close_on_loan_end, register_on_disbursement
 from services.loans.service.loan_outcomes import REPAID, report_outcomes
 from services.loans.settings import LoansContext
 from shared.auth import Principal, Role
@@ -179,16 +180,41 @@ def recompute_loan(session: Session, ctx: LoansContext, loan: Loan, *, actor: st
             subject=f"loan:{loan.id}",
             payload={"loan_id": loan.id, "from_status": before, "status": loan.status},
         )
+    if loan.status != before and loan.status in _FINAL and before not in _FINAL:
+        close_on_loan_end(session, ctx, loan=loan)  # the loan ended: escrow sweeps it no more
     return projection
 
 
-def disburse_loan(session: Session, ctx: LoansContext, *, who: Principal, loan_id: str, on: date) -> LoanView:
+def disburse_loan(
+    session: Session,
+    ctx: LoansContext,
+    *,
+    who: Principal,
+    loan_id: str,
+    on: date,
+    idempotency_key: str | None = None,
+) -> LoanView:
     """Disburse an approved loan on ``on``: fix and store its schedule; the loan becomes active."""
-    return disburse_as(session, ctx, actor=who.actor, loan=require_loan(session, loan_id, lock=True), on=on)
+    loan = require_loan(session, loan_id, lock=True)
+    return disburse_as(session, ctx, actor=who.actor, loan=loan, on=on, idempotency_key=idempotency_key)
 
 
-def disburse_as(session: Session, ctx: LoansContext, *, actor: str, loan: Loan, on: date) -> LoanView:
-    """Disburse ``loan`` (locked) on ``on`` in the name of ``actor`` (a person, or a decision policy)."""
+def disburse_as(
+    session: Session,
+    ctx: LoansContext,
+    *,
+    actor: str,
+    loan: Loan,
+    on: date,
+    idempotency_key: str | None = None,
+) -> LoanView:
+    """Disburse ``loan`` (locked) on ``on`` in the name of ``actor`` (a person, or a decision policy).
+
+    A loan whose product assigns sale proceeds, to a borrower linked to a marketplace party,
+    gets a ``register`` instruction to escrow in the same transaction; its Idempotency-Key at
+    escrow derives from ``idempotency_key`` (the disburse request's) or, without one, from the
+    loan id (``service.escrow_instructions``).
+    """
     check_loan_action(loan, LoanAction.DISBURSE)
     check_not_after_business_date(session, ctx, field="date", value=on)
     maximum = ctx.settings.max_amount_for(loan.currency)
@@ -262,6 +288,7 @@ def disburse_as(session: Session, ctx: LoansContext, *, actor: str, loan: Loan, 
             "maturity_date": disbursed.maturity_date.isoformat(),
         },
     )
+    register_on_disbursement(session, ctx, loan=loan, request_key=idempotency_key)
     # Disbursing just replayed the account as of the business date and stored it on the loan.
     return LoanView(loan, None)
 
@@ -309,12 +336,14 @@ def append_transaction(
     return txn, recompute_loan(session, ctx, loan, actor=who.actor)
 
 
-def acceptable_repayment(session: Session, ctx: LoansContext, loan: Loan) -> int:
-    """The largest repayment a disbursed loan accepts now: what it owes plus the tolerance."""
+def acceptable_repayment(
+    session: Session, ctx: LoansContext, loan: Loan, *, tolerance_minor: int | None = None
+) -> int:
+    """The largest repayment a disbursed loan accepts now: what it owes plus the tolerance
+    (``overpayment_tolerance_minor`` unless told otherwise; a sweep of sale proceeds takes none)."""
     account = account_of(loan, repo.installments_of(session, loan.id), repo.transactions_of(session, loan.id))
-    limit = acceptable_repayment_minor(
-        account.state(), tolerance_minor=ctx.settings.overpayment_tolerance_minor
-    )
+    tolerance = ctx.settings.overpayment_tolerance_minor if tolerance_minor is None else tolerance_minor
+    limit = acceptable_repayment_minor(account.state(), tolerance_minor=tolerance)
     return min(limit, ctx.settings.max_amount_for(loan.currency))
 
 

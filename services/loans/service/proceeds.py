@@ -5,10 +5,11 @@ The event's ``loan_ref`` is the loan id. The sweep becomes a ``sale_proceeds`` r
 whose ``external_id`` is the escrow event id, so a redelivered event (at-least-once) finds
 the same transaction instead of paying twice; the inbox records each event id once.
 
-A sweep larger than the loan can take (what it owes plus the overpayment tolerance,
-``domain.repayment_limit``) is applied up to that amount; the rest is refused — recorded as
-``loan.sweep_refused`` (audited, and an event for whoever refunds it through escrow), never
-applied — and the delivery is acknowledged (200) so escrow does not redeliver it forever.
+A sweep larger than what the loan still owes (``domain.repayment_limit``, with no overpayment
+tolerance: a sweep is never kept as an overpayment) is applied up to that amount; the rest is
+refused — recorded as ``loan.sweep_refused`` (audited, and an event), never applied — and a
+``refund`` instruction to escrow gives it back to the seller (``service.escrow_instructions``,
+sent by the worker). The delivery is acknowledged (200) so escrow does not redeliver it forever.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from sqlalchemy.orm import Session
 from services.loans.domain.repayment_limit import RepaymentSplit, split_repayment
 from services.loans.service import accounts
 from services.loans.service.business_date import business_date
+from services.loans.service.escrow_instructions import refund_refused_sweep
 from services.loans.settings import LoansContext
 from shared.auth import Principal, Role
 from shared.changes import record_change
@@ -53,7 +55,7 @@ def apply_escrow_event(session: Session, ctx: LoansContext, *, event: dict[str, 
     on: date = business_date(session, ctx)
     # a loan not yet disbursed on the booking date takes nothing: the sweep is refused, not a 422
     booked = loan.disbursed_on is not None and loan.disbursed_on <= on
-    acceptable = accounts.acceptable_repayment(session, ctx, loan) if booked else 0
+    acceptable = accounts.acceptable_repayment(session, ctx, loan, tolerance_minor=0) if booked else 0
     split = split_repayment(amount, acceptable_minor=acceptable)
     outcome: dict[str, Any] = {"event_id": event_id, "loan_id": loan_id}
     if split.refused_minor:
@@ -84,7 +86,19 @@ def _record_refused_sweep(
     data: dict[str, Any],
     split: RepaymentSplit,
 ) -> None:
-    """Record (audit and event, nothing applied) the part of a sweep the loan does not owe."""
+    """Record (audit and event, nothing applied) the part of a sweep the loan does not owe, and
+    instruct escrow to refund it to the seller."""
+    assignment_id = data.get("assignment_id")
+    if isinstance(assignment_id, str) and assignment_id:
+        refund_refused_sweep(
+            session,
+            ctx,
+            loan_id=loan_id,
+            event_id=event_id,
+            assignment_id=assignment_id,
+            currency=str(data.get("currency")),
+            refused_minor=split.refused_minor,
+        )
     record_change(
         session,
         ctx,

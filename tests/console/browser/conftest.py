@@ -93,6 +93,7 @@ def world(system: System) -> World:
             "max_repayments": 24,
             "maker_checker": True,
             "allow_sale_proceeds": True,
+            "sale_proceeds_share_bps": 5_000,
         },
     )
     strong = {

@@ -1,7 +1,8 @@
 """Overpayment is bounded (issue 9): a direct repayment above what the loan owes plus the
 tolerance is a 422 naming ``amount_minor`` and the most it accepts; a sweep of sale proceeds
-is applied up to that and the rest is recorded as refused (audited, an event, not applied)
-and acknowledged, so escrow does not redeliver it.
+is applied up to what is owed (no tolerance: a sweep is never kept as an overpayment) and the
+rest is recorded as refused (audited, an event, not applied, refunded through escrow) and
+acknowledged, so escrow does not redeliver it.
 
 The loan owes 3,075.00 in all (installments of 1,035.00, 1,025.00 and 1,015.00); the default
 tolerance is 1.00 (100 minor units).
@@ -99,15 +100,15 @@ def test_a_huge_sweep_is_applied_up_to_what_is_owed_and_the_rest_refused(
     assert answer.status_code == 200, answer.text
     result = answer.json()
     assert result["result"] == "repayment_posted"
-    assert (result["accepted_minor"], result["refused_minor"]) == (OWED + 100, 10**15 - OWED - 100)
+    assert (result["accepted_minor"], result["refused_minor"]) == (OWED, 10**15 - OWED)
     state = api.loan(loan["id"])
-    assert (state["status"], state["credit_balance_minor"]) == ("overpaid", 100)
+    assert (state["status"], state["credit_balance_minor"]) == ("closed", 0)
     (repayment,) = api.transactions(loan["id"])
-    assert (repayment["amount_minor"], repayment["source"]) == (OWED + 100, "sale_proceeds")
+    assert (repayment["amount_minor"], repayment["source"]) == (OWED, "sale_proceeds")
     refused = [
         e for e in api.get("/v1/audit/entries", limit=100)["entries"] if e["action"] == "loan.sweep_refused"
     ]
-    assert [e["payload"]["refused_minor"] for e in refused] == [10**15 - OWED - 100]
+    assert [e["payload"]["refused_minor"] for e in refused] == [10**15 - OWED]
     with ctx.db.unit_of_work(read_only=True) as session:
         topics = list(session.scalars(select(ctx.tables.outbox.c.topic)).all())
     assert "loan.sweep_refused" in topics

@@ -188,7 +188,13 @@ def test_the_worker_job_closes_the_business_date_once(api: LoansApi, ctx: Servic
     season_loans(api)
     api.set_date("2025-02-05")
     names = [name for name, _, _ in jobs.periodic_jobs(ctx)]
-    assert names == ["loans.scoring.retry", "loans.cob", "loans.jobs.run", "loans.escrow.subscribe"]
+    assert names == [
+        "loans.scoring.retry",
+        "loans.cob",
+        "loans.jobs.run",
+        "loans.escrow.subscribe",
+        "loans.escrow.instructions",
+    ]
     summary = jobs.close_business_date_if_due(ctx)
     assert summary is not None and summary.business_date.isoformat() == "2025-02-05"
     assert summary.loans_processed == 2 and summary.buckets_changed == 2
