@@ -11,6 +11,13 @@ Score scale: ``score_base_points`` points at good:bad odds ``score_base_odds``:1
 (A ≥ 600, B ≥ 570, C ≥ 540, D ≥ 510, E below) are defined on that default scale; a model
 trained on another scale keeps those cut-offs. The scale is stored with every model, so
 changing it only affects models trained afterwards.
+
+Loans tells scoring what became of the loans its scores decided (``loan.outcome`` events to
+``POST /v1/inbound/loans``). Scoring subscribes itself to them through loans' API
+(``service.loans_subscription``) with its own credential, ``service:scoring``: the
+``AGRIFIN_SCORING_LOANS_API_KEY``, else that entry of ``<var_dir>/dev-keys.json`` (written
+by ``agrifin bootstrap``). An operator who made the subscription by hand sets
+``AGRIFIN_SCORING_LOANS_WEBHOOK_SECRET`` instead, and scoring leaves loans alone.
 """
 
 from __future__ import annotations
@@ -22,7 +29,13 @@ from pydantic_settings import SettingsConfigDict
 
 from services.scoring.domain.scale import ScoreScale
 from shared.platform import ServiceContext
-from shared.settings import BaseServiceSettings
+from shared.self_subscription import SubscriptionFile
+from shared.settings import BaseServiceSettings, dev_credential
+
+LOANS_SECRET_FILE = "loans-webhook.secret"  # noqa: S105 - a file name, not a secret
+
+DEV_CREDENTIAL = "service:scoring"
+"""Scoring's own entry in ``dev-keys.json`` (never a key shared by every service)."""
 
 
 class ScoringSettings(BaseServiceSettings):
@@ -47,14 +60,44 @@ class ScoringSettings(BaseServiceSettings):
     shadow_max_challengers: int = Field(default=3, ge=0, le=20)
     monitoring_window_days: int = Field(default=30, ge=1)
     monitoring_max_rows: int = Field(default=100_000, ge=100)
+    loans_url: str = "http://127.0.0.1:8003"
+    loans_api_key: str | None = None
+    loans_timeout_seconds: float = Field(default=5.0, gt=0, le=120)
+    loans_subscribe_interval_seconds: float = Field(default=10.0, gt=0)
+    public_url: str | None = None
+    """Where loans reaches scoring (default ``http://<host>:<port>``)."""
     loans_webhook_secret: str | None = None
-    """Secret of scoring's subscription to loans' events (``loan.outcome``), made by the operator
-    through loans' ``/v1/webhooks``; unset, ``POST /v1/inbound/loans`` answers 503."""
+    """Secret of scoring's subscription to loans' events (``loan.outcome``), when the operator
+    made the subscription; unset, scoring subscribes itself through loans' API (the worker's
+    ``scoring.loans.subscribe``) and keeps the secret in ``<var_dir>/loans-webhook.secret``."""
 
     @property
     def resolved_model_store_dir(self) -> Path:
         """Directory of the model store (``<store>/<segment>/<version>/``)."""
         return self.model_store_dir if self.model_store_dir is not None else self.var_dir / "models"
+
+    @property
+    def inbound_loans_url(self) -> str:
+        """The URL loans delivers scoring's events to."""
+        base = self.public_url or f"http://{self.host}:{self.port}"
+        return f"{base.rstrip('/')}/v1/inbound/loans"
+
+    @property
+    def resolved_loans_api_key(self) -> str | None:
+        """The configured loans key, else scoring's development credential (``service:scoring``)."""
+        return self.loans_api_key or dev_credential(self.var_dir, DEV_CREDENTIAL)
+
+    @property
+    def loans_subscription_file(self) -> SubscriptionFile:
+        """Where scoring keeps its own subscription to loans (``<var_dir>/loans-webhook.secret``)."""
+        return SubscriptionFile(self.var_dir / LOANS_SECRET_FILE)
+
+    @property
+    def resolved_loans_webhook_secret(self) -> str | None:
+        """The configured loans webhook secret, else the one scoring's own subscription wrote."""
+        if self.loans_webhook_secret:
+            return self.loans_webhook_secret
+        return self.loans_subscription_file.read()[1]
 
     @property
     def score_scale(self) -> ScoreScale:

@@ -8,8 +8,8 @@
   the loan ends) / ``refund_sweep`` (a sweep that over-paid the loan goes back to the seller)
   / ``assignment_sweeps`` (the sweeps with their ``assignment.swept`` event ids, the refunds);
 * a marketplace party's trade as seller, for scoring: ``trade_summary(party_id, as_of)``;
-* webhook subscriptions (``/v1/webhooks``): loans subscribes itself to ``assignment.swept``;
-* the audit routes every service has (``PlatformClient``).
+* the webhook subscriptions (loans subscribes itself to ``assignment.swept``) and audit
+  routes every service has (``PlatformClient``).
 
 Money is integer minor units beside its currency, never a float. Errors are the shared
 client's: ``ServiceUnreachable``, and ``UpstreamProblem`` for escrow's problem answers (a
@@ -26,7 +26,7 @@ from typing import Any, Literal, TypeVar
 from urllib.parse import quote
 
 import httpx
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StrictInt, TypeAdapter, ValidationError
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StrictInt, ValidationError
 
 from shared.clients.platform import PlatformClient, unexpected_answer
 
@@ -36,16 +36,6 @@ Minor = StrictInt
 
 class _Answer(BaseModel):
     model_config = ConfigDict(extra="ignore")
-
-
-class WebhookSubscription(_Answer):
-    """A subscription to escrow's events; ``secret`` only in the answer that created it."""
-
-    id: str
-    url: str
-    topics: list[str] = Field(default_factory=list)
-    active: bool
-    secret: str | None = None
 
 
 class EscrowFilters(BaseModel):
@@ -392,7 +382,6 @@ class _AssignmentPage(_Answer):
 
 Model = TypeVar("Model", bound=BaseModel)
 Parsed = TypeVar("Parsed")
-_SUBSCRIPTIONS = TypeAdapter(list[WebhookSubscription])
 
 
 def _segment(value: str) -> str:
@@ -534,21 +523,3 @@ class EscrowClient(PlatformClient):
             raise ValueError("as_of must be timezone-aware")
         params = None if as_of is None else {"as_of": as_of.isoformat()}
         return self._get(f"/v1/parties/{_segment(party_id)}/trade-summary", TradeSummary, params)
-
-    def subscriptions(self) -> list[WebhookSubscription]:
-        """The webhook subscriptions this caller's key may see."""
-        return _parsed(
-            "GET /v1/webhooks", self.request("GET", "/v1/webhooks"), _SUBSCRIPTIONS.validate_python
-        )
-
-    def subscribe(self, *, url: str, topics: list[str], idempotency_key: str) -> WebhookSubscription:
-        """Subscribe ``url`` to ``topics``; the answer carries the signing secret (once)."""
-        body = {"url": url, "topics": topics}
-        response = self.request("POST", "/v1/webhooks", json=body, idempotency_key=idempotency_key)
-        return _parsed("POST /v1/webhooks", response, WebhookSubscription.model_validate)
-
-    def deactivate_subscription(self, subscription_id: str, *, idempotency_key: str) -> WebhookSubscription:
-        """Stop escrow delivering to a subscription."""
-        path = f"/v1/webhooks/{_segment(subscription_id)}/deactivate"
-        response = self.request("POST", path, idempotency_key=idempotency_key)
-        return _parsed(f"POST {path}", response, WebhookSubscription.model_validate)

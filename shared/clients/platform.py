@@ -1,12 +1,16 @@
-"""What every agrifin service serves beside its own API: the audit trail (``/v1/audit/...``)
-and readiness. The typed clients of the services subclass ``PlatformClient``."""
+"""What every agrifin service serves beside its own API: webhook subscriptions
+(``/v1/webhooks``: a service subscribes itself to another's events with them, see
+``shared.self_subscription``), the audit trail (``/v1/audit/...``) and readiness. The typed
+clients of the services subclass ``PlatformClient``."""
 
 from __future__ import annotations
 
 from datetime import datetime
 from typing import Any
+from urllib.parse import quote
 
-from pydantic import BaseModel, ConfigDict, TypeAdapter, ValidationError
+import httpx
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
 from shared.http_client import ServiceClient, UpstreamProblem
 
@@ -36,7 +40,20 @@ class AuditEntry(BaseModel):
     payload: dict[str, Any] | None = None
 
 
+class WebhookSubscription(BaseModel):
+    """A subscription to a service's events; ``secret`` only in the answer that created it."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    id: str
+    url: str
+    topics: list[str] = Field(default_factory=list)
+    active: bool
+    secret: str | None = None
+
+
 _ENTRIES = TypeAdapter(list[AuditEntry])
+_SUBSCRIPTIONS = TypeAdapter(list[WebhookSubscription])
 
 
 def unexpected_answer(what: str, exc: Exception) -> UpstreamProblem:
@@ -44,8 +61,35 @@ def unexpected_answer(what: str, exc: Exception) -> UpstreamProblem:
     return UpstreamProblem(502, {"title": "Bad Gateway", "detail": f"unexpected answer to {what}: {exc}"})
 
 
+def _subscription(what: str, response: httpx.Response) -> WebhookSubscription:
+    try:
+        return WebhookSubscription.model_validate(response.json())
+    except (ValueError, ValidationError) as exc:
+        raise unexpected_answer(what, exc) from None
+
+
 class PlatformClient(ServiceClient):
-    """The routes every service has: audit verification and entries."""
+    """The routes every service has: webhook subscriptions, audit verification and entries."""
+
+    def subscriptions(self) -> list[WebhookSubscription]:
+        """The webhook subscriptions this caller's key may see."""
+        response = self.request("GET", "/v1/webhooks")
+        try:
+            return _SUBSCRIPTIONS.validate_python(response.json())
+        except (ValueError, ValidationError) as exc:
+            raise unexpected_answer("GET /v1/webhooks", exc) from None
+
+    def subscribe(self, *, url: str, topics: list[str], idempotency_key: str) -> WebhookSubscription:
+        """Subscribe ``url`` to ``topics``; the answer carries the signing secret (once)."""
+        body = {"url": url, "topics": topics}
+        response = self.request("POST", "/v1/webhooks", json=body, idempotency_key=idempotency_key)
+        return _subscription("POST /v1/webhooks", response)
+
+    def deactivate_subscription(self, subscription_id: str, *, idempotency_key: str) -> WebhookSubscription:
+        """Stop the service delivering to a subscription."""
+        path = f"/v1/webhooks/{quote(subscription_id, safe='')}/deactivate"
+        response = self.request("POST", path, idempotency_key=idempotency_key)
+        return _subscription(f"POST {path}", response)
 
     def verify_audit(self, *, expect_head: str | None = None) -> ChainVerification:
         """Verify the service's audit chain (auditor, admin)."""

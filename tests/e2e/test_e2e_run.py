@@ -2,7 +2,8 @@
 then SIGTERM stops them all cleanly. A second bootstrap reuses what the first prepared.
 
 While it runs, the system is used as a whole: loans scores an application through the scoring
-process, and a marketplace sale repays the loan through escrow, the worker and a signed webhook."""
+process, a marketplace sale repays the loan through escrow, the worker and a signed webhook,
+and the loan's outcome reaches scoring the same way (each receiver subscribed itself)."""
 
 from __future__ import annotations
 
@@ -69,6 +70,7 @@ def _loan_application_is_scored_across_processes(ports: dict[str, int], keys: di
             "min_repayments": 1,
             "max_repayments": 24,
             "allow_sale_proceeds": True,
+            "sale_proceeds_share_bps": 5_000,
         },
     )
     borrower = _call(
@@ -189,6 +191,30 @@ def _sale_proceeds_repay_the_loan(ports: dict[str, int], keys: dict[str, str], a
     assert repayment["amount_minor"] == 39_000  # 20% of 200,000 less the 2.5% fee (195,000)
 
 
+def _the_loans_outcome_reaches_scoring(
+    ports: dict[str, int], keys: dict[str, str], application_id: str
+) -> None:
+    """Scoring's worker job subscribed it to loans' outcomes; the loan repaid in full is recorded."""
+    inbound = f"http://127.0.0.1:{ports['scoring']}/v1/inbound/loans"
+    _wait_for(
+        lambda: any(
+            s["url"] == inbound and s["active"] and s["topics"] == ["loan.outcome"]
+            for s in _call("GET", ports["loans"], "/v1/webhooks", keys["admin"])
+        ),
+        "scoring to subscribe itself to loans' outcomes",
+    )
+    loan_id = _call("GET", ports["loans"], f"/v1/applications/{application_id}", keys["auditor"])["loan_id"]
+    owed = _call("GET", ports["loans"], f"/v1/loans/{loan_id}", keys["auditor"])["outstanding"]["total_minor"]
+    repayment = {"amount_minor": owed, "date": TODAY, "external_id": "e2e-harvest", "source": "borrower"}
+    _call("POST", ports["loans"], f"/v1/loans/{loan_id}/repayments", keys["loan_officer"], repayment)
+    assert _call("GET", ports["loans"], f"/v1/loans/{loan_id}", keys["auditor"])["status"] == "closed"
+    performance = f"/v1/monitoring/performance?segment=farmer&as_of={TODAY}"
+    _wait_for(
+        lambda: _call("GET", ports["scoring"], performance, keys["auditor"])["loans"] == 1,
+        "the worker to deliver loan.outcome (repaid) to scoring",
+    )
+
+
 def _marketplace_key_is_bound_to_its_marketplace(ports: dict[str, int], keys: dict[str, str]) -> None:
     escrow = _call(
         "POST",
@@ -232,6 +258,7 @@ def test_bootstrap_then_run_brings_every_service_to_ready(tmp_path: Path) -> Non
     env.update({f"AGRIFIN_{name.upper()}_PORT": str(port) for name, port in ports.items()})
     env["AGRIFIN_LOANS_SCORING_URL"] = f"http://127.0.0.1:{ports['scoring']}"
     env["AGRIFIN_LOANS_ESCROW_URL"] = f"http://127.0.0.1:{ports['escrow']}"
+    env["AGRIFIN_SCORING_LOANS_URL"] = f"http://127.0.0.1:{ports['loans']}"
     for name in ("scoring", "escrow", "loans"):
         env[f"AGRIFIN_CONSOLE_{name.upper()}_URL"] = f"http://127.0.0.1:{ports[name]}"
     dev_keys = tmp_path / "var" / "dev-keys.json"
@@ -289,6 +316,7 @@ def test_bootstrap_then_run_brings_every_service_to_ready(tmp_path: Path) -> Non
         application_id = _loan_application_is_scored_across_processes(ports, keys)
         _marketplace_key_is_bound_to_its_marketplace(ports, keys)
         _sale_proceeds_repay_the_loan(ports, keys, application_id)
+        _the_loans_outcome_reaches_scoring(ports, keys, application_id)
     finally:
         proc.send_signal(signal.SIGTERM)
         code = proc.wait(timeout=30)

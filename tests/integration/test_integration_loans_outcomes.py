@@ -1,9 +1,10 @@
 """Loan outcomes reach scoring, across two services.
 
 Loans asks the real scoring service (in process, over its HTTP API) for the score that decides
-a loan. Scoring subscribes, with its own credential (``service:scoring``), to loans'
-``loan.outcome``; the loan goes 30 days past due at close of business and is then repaid in
-full. The worker delivers both outcomes as signed webhooks to scoring's
+a loan. Scoring subscribes itself, with its own credential (``service:scoring``), to loans'
+``loan.outcome`` through loans' API (what the worker's ``scoring.loans.subscribe`` does) and
+verifies deliveries with the secret it stored. The loan goes 30 days past due at close of
+business and is then repaid in full. The worker delivers both outcomes as signed webhooks to scoring's
 ``POST /v1/inbound/loans``, which stores them against the score; a redelivery is applied once,
 and a forged one is refused.
 """
@@ -25,6 +26,7 @@ from services.loans.settings import LoansContext
 from services.scoring import bootstrap as scoring_bootstrap
 from services.scoring.app import create_app as create_scoring_app
 from services.scoring.models import Outcome
+from services.scoring.service.loans_subscription import build_loans_client, ensure_loans_subscription
 from services.scoring.settings import ScoringSettings
 from shared.auth import Role
 from shared.clients.scoring import ScoringClient
@@ -108,12 +110,20 @@ def test_outcomes_are_delivered_signed_and_recorded_by_scoring_exactly_once(
     world: World, clock: ManualClock
 ) -> None:
     loans, loans_ctx, scoring_ctx = world.loans, world.loans_ctx, world.scoring_ctx
-    # Scoring subscribes to loans' outcomes with its own credential; its secret verifies them.
-    sub = loans.post(
-        "/v1/webhooks", {"url": SCORING_URL, "topics": ["loan.outcome"]}, as_="scoring", expect=201
-    )
+    # Scoring subscribes itself to loans' outcomes with its own credential; its stored secret
+    # verifies them (no secret configured by an operator).
     assert isinstance(scoring_ctx.settings, ScoringSettings)
-    scoring_ctx.settings = scoring_ctx.settings.model_copy(update={"loans_webhook_secret": sub["secret"]})
+    settings = scoring_ctx.settings.model_copy(
+        update={"public_url": "http://scoring.test", "loans_api_key": loans.keys["scoring"]}
+    )
+    scoring_ctx.settings = settings
+    assert settings.inbound_loans_url == SCORING_URL and settings.loans_webhook_secret is None
+    to_loans = build_loans_client(settings, transport=httpx.MockTransport(_forward_to(loans.client)))
+    assert ensure_loans_subscription(settings, to_loans).status == "subscribed"
+    sub_id, secret = settings.loans_subscription_file.read()
+    assert secret is not None and settings.resolved_loans_webhook_secret == secret
+    (sub,) = loans.get("/v1/webhooks", as_="scoring")
+    assert (sub["id"], sub["url"], sub["topics"]) == (sub_id, SCORING_URL, ["loan.outcome"])
 
     loans.set_date("2025-01-01")
     product = loans.product()
@@ -155,7 +165,7 @@ def test_outcomes_are_delivered_signed_and_recorded_by_scoring_exactly_once(
     assert json.loads(body)["data"]["score_id"] == score_id
     headers = {
         "Content-Type": "application/json",
-        SIGNATURE_HEADER: sign_payload(sub["secret"], body, int(clock.now().timestamp())),
+        SIGNATURE_HEADER: sign_payload(secret, body, int(clock.now().timestamp())),
     }
     again = world.scoring_client.post("/v1/inbound/loans", content=body, headers=headers)
     assert again.status_code == 200 and again.json()["result"] == "duplicate", again.text

@@ -35,8 +35,9 @@ def registry(request: Request, person: Auditor, b: BackendsDep) -> Response:
 
 @router.get("/models/{version}")
 def model(request: Request, version: str, person: Auditor, b: BackendsDep) -> Response:
-    """A version: its registry entry, every time it became champion, and its model card."""
-    page = models.model_page(b.scoring, version)
+    """A version: its registry entry, every time it became champion, its model card and how its
+    loans performed (scoring's chart and the figures)."""
+    page = models.model_page(b.scoring, version, person.language)
     return render(
         request,
         "models/model.html",
@@ -47,6 +48,8 @@ def model(request: Request, version: str, person: Auditor, b: BackendsDep) -> Re
             "promotions": page.promotions,
             "card_sections": page.card_sections,
             "card_problem": page.card_problem,
+            "performance": page.performance,
+            "performance_chart": page.performance_chart,
             "metric_names": models.METRICS,
             "metric_labels": models.METRIC_LABELS,
         },

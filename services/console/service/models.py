@@ -1,5 +1,6 @@
 """The model registry pages' data: each segment's versions, champion and champion history
-(who promoted what, when), and one version's detail with its model card as sections."""
+(who promoted what, when), and one version's detail with its model card as sections — its
+performance section apart, with scoring's chart of it in the person's language."""
 
 from __future__ import annotations
 
@@ -8,8 +9,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from services.console.domain.scorecard import inline_svg
 from services.console.pages import N_
-from shared.clients.scoring import ModelDetail, ModelSummary, ScoringClient
+from shared.clients.scoring import CardPerformance, Language, ModelDetail, ModelSummary, ScoringClient
 from shared.clients.scoring import Promotion as Promoted
 from shared.http_client import UpstreamProblem
 
@@ -37,6 +39,8 @@ CARD_SECTIONS: tuple[tuple[str, str], ...] = (
 )
 """The card's sections in reading order, with their headings; others follow under their own name."""
 _CARD_HEADER = ("version", "status", "created_at")
+_CARD_APART = ("performance",)
+"""Sections the page shows in their own place (how the version's loans performed, with its chart)."""
 PROMOTIONS_SHOWN = 50
 _PERSON = re.compile(r"^person:([^:]+):([a-z_]+):via:")
 
@@ -96,6 +100,9 @@ class ModelPage:
     promotions: list[Promotion]
     card_sections: list[CardSection]
     card_problem: str | None
+    performance: CardPerformance | None = None
+    performance_chart: str | None = None
+    """Scoring's chart of ``performance`` (SVG fit to inline), None when it gave none."""
 
 
 def _promotion(entry: Promoted) -> Promotion:
@@ -125,18 +132,32 @@ def card_sections(card: dict[str, Any]) -> list[CardSection]:
     """A model card's sections in reading order (known ones first, any others after)."""
     known = dict(CARD_SECTIONS)
     ordered = [key for key, _ in CARD_SECTIONS if key in card]
-    ordered += [key for key in card if key not in known and key not in _CARD_HEADER]
+    ordered += [key for key in card if key not in known and key not in (*_CARD_HEADER, *_CARD_APART)]
     return [CardSection(known.get(key, key), card[key]) for key in ordered]
 
 
-def model_page(scoring: ScoringClient, version: str) -> ModelPage:
-    """A version's registry entry, every time it became champion, and its model card."""
+def _chart(scoring: ScoringClient, version: str, language: str) -> str | None:
+    lang: Language = "zh" if language == "zh" else "en"
+    try:
+        return inline_svg(scoring.model_performance_svg(version, lang=lang))
+    except UpstreamProblem:  # the table below the chart still says every figure
+        return None
+
+
+def model_page(scoring: ScoringClient, version: str, language: str = "en") -> ModelPage:
+    """A version's registry entry, every time it became champion, and its model card with how
+    its loans performed (and scoring's chart of it, in ``language``)."""
     detail = scoring.model(version)
     problem: str | None = None
+    performance, chart = None, None
     try:
-        sections = card_sections(scoring.model_card(version).model_dump(mode="python"))
+        card = scoring.model_card(version)
+        sections = card_sections(card.model_dump(mode="python"))
+        performance = card.performance
     except UpstreamProblem as exc:  # the entry stands even when its artifact cannot be read
         sections, problem = [], str(exc.problem.get("detail") or exc.problem.get("title") or "")
+    if performance is not None:
+        chart = _chart(scoring, version, language)
     return ModelPage(
         model=detail,
         created_by=actor_view(detail.created_by),
@@ -144,4 +165,6 @@ def model_page(scoring: ScoringClient, version: str) -> ModelPage:
         promotions=[_promotion(p) for p in detail.promotions],
         card_sections=sections,
         card_problem=problem,
+        performance=performance,
+        performance_chart=chart,
     )

@@ -26,13 +26,15 @@ def loans_event(
     200 for every verified event, with its ``result``: ``recorded``, ``duplicate`` (event id
     seen before), ``already_recorded`` (that outcome of that score is stored), ``refused``
     (unknown score id; audited with its reason, acknowledged so it is not redelivered) or
-    ``ignored`` (another topic). 401 for a bad signature, 422 for a malformed outcome.
+    ``ignored`` (another topic). 401 for a bad signature, 422 for a malformed outcome, 503
+    before scoring holds a secret (its own subscription's, or the operator's).
     """
     event = verified_event(
-        ctx.settings.loans_webhook_secret,
+        ctx.settings.resolved_loans_webhook_secret,
         body,
         request.headers.get(SIGNATURE_HEADER),
         now=ctx.clock.now(),
-        unconfigured="no loans webhook secret is configured (AGRIFIN_SCORING_LOANS_WEBHOOK_SECRET)",
+        unconfigured="scoring is not subscribed to loans' events yet (the worker's scoring.loans.subscribe "
+        "subscribes it) and no AGRIFIN_SCORING_LOANS_WEBHOOK_SECRET is configured",
     )
     return apply_loans_event(session, ctx, event=event)

@@ -1,4 +1,4 @@
-"""The model registry: train, list, read, promote, and model cards."""
+"""The model registry: train, list, read, promote, model cards and their performance chart."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from typing import Annotated, Any
 from fastapi import Query, Response
 from fastapi.responses import PlainTextResponse
 
-from services.scoring.api.deps import Reader, ScoringContextDep, StoreDep, Trainer
+from services.scoring.api.deps import LangDep, Reader, ScoringContextDep, StoreDep, Trainer
 from services.scoring.presenters import model_detail_out, model_out
 from services.scoring.schemas import ModelDetail, ModelList, ModelOut, TrainIn
 from services.scoring.service import registry
@@ -62,9 +62,13 @@ def promote_model(
 
 
 @router.get("/models/{version}/card")
-def model_card(version: str, session: SessionDep, store: StoreDep, _: Reader) -> dict[str, Any]:
-    """The model card (JSON): use, data, metrics, calibration, scale, constraints, drivers."""
-    return registry.model_card(session, store, version)
+def model_card(
+    version: str, ctx: ScoringContextDep, session: SessionDep, store: StoreDep, _: Reader
+) -> dict[str, Any]:
+    """The model card (JSON): use, data, metrics, calibration, scale, constraints, drivers, and
+    ``performance``: how the version's loans performed (``GET /v1/monitoring/performance`` of
+    the version, as of today) with the path of its chart."""
+    return registry.model_card(session, ctx, store, version)
 
 
 @router.get(
@@ -72,7 +76,23 @@ def model_card(version: str, session: SessionDep, store: StoreDep, _: Reader) ->
     response_class=PlainTextResponse,
     responses={200: {"content": {"text/markdown": {}}}},
 )
-def model_card_markdown(version: str, session: SessionDep, store: StoreDep, _: Reader) -> PlainTextResponse:
-    """The model card as Markdown."""
-    text = registry.model_card_md(session, store, version)
+def model_card_markdown(
+    version: str, ctx: ScoringContextDep, session: SessionDep, store: StoreDep, _: Reader
+) -> PlainTextResponse:
+    """The model card as Markdown (its performance section links the chart)."""
+    text = registry.model_card_md(session, ctx, store, version)
     return PlainTextResponse(text, media_type="text/markdown; charset=utf-8")
+
+
+@router.get(
+    "/models/{version}/performance.svg",
+    response_class=Response,
+    responses={200: {"content": {"image/svg+xml": {}}, "description": "SVG chart"}},
+)
+def model_performance_svg(
+    version: str, ctx: ScoringContextDep, session: SessionDep, lang: LangDep, _: Reader
+) -> Response:
+    """The model card's chart: realised default rate vs mean predicted PD per grade of the
+    version's matured loans, as of today (``?lang=zh`` or Accept-Language for Chinese)."""
+    svg = registry.performance_chart(session, ctx, version, lang)
+    return Response(svg, media_type="image/svg+xml; charset=utf-8", headers={"Content-Language": lang})

@@ -1,4 +1,8 @@
-"""Model card: a JSON-able dict built from a trained model's metadata, and its Markdown."""
+"""Model card: a JSON-able dict built from a trained model's metadata, and its Markdown.
+
+The card also tells how the version's loans performed (``performance_section``): the
+performance report of its own decisions and the outcomes loans reported for them
+(``domain.performance``), with the address of its chart (``domain.performance_svg``)."""
 
 from __future__ import annotations
 
@@ -96,6 +100,46 @@ def build_model_card(model: TrainedModel) -> dict[str, Any]:
     }
 
 
+def performance_section(report: Mapping[str, Any], *, chart: str) -> dict[str, Any]:
+    """The card's ``performance`` section: the version's performance report and its chart's path."""
+    figures = {k: v for k, v in report.items() if k not in ("segment", "model_version")}
+    return {**figures, "chart": chart}
+
+
+def _pct(value: Any) -> str:
+    return "—" if value is None else f"{value:.1%}"
+
+
+def performance_markdown(section: Mapping[str, Any]) -> list[str]:
+    """The ``performance`` section as Markdown lines (counts beside every rate)."""
+    d, impact = section["discrimination"], section["adverse_impact"]
+    return [
+        f"## Performance on outcomes (as of {section['as_of']})",
+        f"Decisions: {section['decisions']}; loans with an outcome: {section['loans']}; "
+        f"matured: {section['matured']}. A loan has defaulted when it reached 90 days past due "
+        "or was written off within 12 months of disbursement; only matured loans count towards "
+        "default rates, AUC and KS.",
+        "",
+        *([section["note"], ""] if section["note"] else []),
+        f"![Realised default rate vs mean predicted PD per grade]({section['chart']})",
+        "",
+        "| grade | matured | defaulted | realised default rate | mean predicted PD |",
+        "| --- | --- | --- | --- | --- |",
+        *[
+            f"| {g['grade']} | {g['matured']} | {g['defaulted']} | {_pct(g['default_rate'])} "
+            f"| {_pct(g['mean_pd'])} |"
+            for g in section["grades"]
+        ],
+        "",
+        f"AUC {_fmt(d['auc'])}, KS {_fmt(d['ks'])} on {d['matured']} matured loans "
+        f"({d['defaulted']} defaulted)" + (f". {d['note']}" if d["note"] else ""),
+        "",
+        f"Vintages (disbursement months): {len(section['vintages'])}. Adverse-impact ratio on "
+        f"approvals: {_fmt(impact['approvals']['ratio'])}; on outcomes: {_fmt(impact['outcomes']['ratio'])} "
+        f"(threshold {_fmt(impact['approvals']['threshold'], 2)}).",
+    ]
+
+
 def _fmt(value: Any, digits: int = 4) -> str:
     if isinstance(value, float):
         return f"{value:.{digits}f}"
@@ -171,6 +215,7 @@ def model_card_markdown(card: Mapping[str, Any]) -> str:
         "| --- | --- | --- |",
         *[f"| {d['feature']} | {d['code']} | {_fmt(d['mean_abs_points'], 2)} |" for d in card["top_drivers"]],
         "",
+        *([*performance_markdown(card["performance"]), ""] if card.get("performance") else []),
         "## Limitations",
         *[f"- {item}" for item in card["limitations"]],
         "",

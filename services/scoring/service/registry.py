@@ -15,11 +15,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from typing import Any
+from urllib.parse import quote
 
 from sqlalchemy.orm import Session
 
-from services.scoring.domain.card import build_model_card, model_card_markdown
+from services.scoring.domain.card import build_model_card, model_card_markdown, performance_section
 from services.scoring.domain.model import TrainedModel
+from services.scoring.domain.performance_svg import chart_title, render_performance_svg
 from services.scoring.domain.receipt import dumps_exact
 from services.scoring.domain.spec import SEGMENT_NAME, is_segment_name, spec_to_dict
 from services.scoring.domain.synthetic import GENERATORS, generate
@@ -36,6 +38,7 @@ from services.scoring.repository import registry as repo
 from services.scoring.repository.artifacts import ModelStore
 from services.scoring.repository.specs import builtin_spec
 from services.scoring.service import segments
+from services.scoring.service.performance import segment_performance
 from services.scoring.settings import ScoringContext
 from shared.changes import record_change
 from shared.clock import utc_iso
@@ -279,19 +282,34 @@ def load_version(session: Session, store: ModelStore, version: str) -> tuple[Mod
     return row, store.load(row.segment, row.version, row.artifact_sha256)
 
 
-def model_card(session: Session, store: ModelStore, version: str) -> dict[str, Any]:
-    """The model card (JSON) of a version, with its registry status."""
+def model_card(session: Session, ctx: ScoringContext, store: ModelStore, version: str) -> dict[str, Any]:
+    """The model card (JSON) of a version, with its registry status and how its loans performed
+    (the performance report of its decisions, as of today, and the path of its chart)."""
     row, model = load_version(session, store, version)
-    return {
+    card = {
         "version": row.version,
         "status": row.status,
         "created_at": utc_iso(row.created_at),
         **build_model_card(model),
     }
+    report = segment_performance(session, ctx, segment=row.segment, model_version=row.version, as_of=None)
+    chart = f"/v1/models/{quote(row.version, safe='')}/performance.svg"
+    limitations = card.pop("limitations")  # the card ends with its limitations
+    return {**card, "performance": performance_section(report, chart=chart), "limitations": limitations}
 
 
-def model_card_md(session: Session, store: ModelStore, version: str) -> str:
+def model_card_md(session: Session, ctx: ScoringContext, store: ModelStore, version: str) -> str:
     """The model card of a version as Markdown."""
-    card = model_card(session, store, version)
+    card = model_card(session, ctx, store, version)
     title, _, rest = model_card_markdown(card).partition("\n")
     return f"{title}\n\n- Version: `{card['version']}` ({card['status']}){rest}"
+
+
+def performance_chart(session: Session, ctx: ScoringContext, version: str, lang: str = "en") -> str:
+    """The card's chart as SVG: realised default rate vs mean predicted PD per grade, as of today."""
+    row = get_version(session, version)
+    report = segment_performance(session, ctx, segment=row.segment, model_version=row.version, as_of=None)
+    title = chart_title(version=row.version, as_of=report["as_of"], lang=lang)
+    return render_performance_svg(
+        report["grades"], title=title, ident=f"performance-{row.version}", lang=lang
+    )
