@@ -1,88 +1,50 @@
 """Loans calling the real scoring service over HTTP (uvicorn on a free 127.0.0.1 port).
 
-A scored application end to end (features from scoring's own ``GET /v1/segments/farmer``
-example), and an outage: scoring stopped → the application waits ``pending_score`` →
-scoring restarted → the retry job scores it with the same Idempotency-Key.
+Scoring runs as ``tests.integration.http_system.ServiceServer``; loans is in process with a
+ScoringClient over that port. A scored application end to end (features from scoring's own
+``GET /v1/segments/farmer`` example), and an outage: scoring stopped → the application waits
+``pending_score`` → scoring restarted → the retry job scores it with the same Idempotency-Key.
 """
 
 from __future__ import annotations
 
-import threading
-import time
 from collections.abc import Callable, Iterator
 from datetime import timedelta
 from typing import Any
 
 import httpx
 import pytest
-import uvicorn
-from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from services.loans.app import create_app as create_loans_app
 from services.loans.service.scoring import ScoringClient
 from services.loans.service.scoring_retry import retry_pending_scores
-from services.scoring import bootstrap as scoring_bootstrap
 from services.scoring.app import create_app as create_scoring_app
 from shared.auth import Role
 from shared.clock import ManualClock
 from shared.platform import ServiceContext
-from tests.support import auth, free_port, issue_key
-
-
-class ScoringServer:
-    """The scoring app under uvicorn in a background thread; stop and start it again."""
-
-    def __init__(self, app: FastAPI, port: int) -> None:
-        self.app, self.port = app, port
-        self._server: uvicorn.Server | None = None
-        self._thread: threading.Thread | None = None
-
-    def start(self) -> None:
-        config = uvicorn.Config(
-            self.app,
-            host="127.0.0.1",
-            port=self.port,
-            log_level="warning",
-            lifespan="off",
-            ws="none",
-            http="h11",
-            access_log=False,
-        )
-        self._server = uvicorn.Server(config)
-        self._thread = threading.Thread(target=self._server.run, daemon=True)
-        self._thread.start()
-        deadline = time.monotonic() + 20
-        while not self._server.started:
-            assert time.monotonic() < deadline, "scoring did not start"
-            time.sleep(0.02)
-
-    def stop(self) -> None:
-        assert self._server is not None and self._thread is not None
-        self._server.should_exit = True
-        self._thread.join(timeout=20)
+from tests.integration.http_system import ServiceServer, bootstrap_scoring
+from tests.support import auth, issue_key
 
 
 @pytest.fixture
 def scoring_ctx(make_ctx: Callable[[str], ServiceContext]) -> ServiceContext:
     ctx = make_ctx("scoring")
-    ctx.settings = ctx.settings.model_copy(update={"bootstrap_rows": 3_000})
-    scoring_bootstrap.bootstrap(ctx)
+    bootstrap_scoring(ctx)
     return ctx
 
 
 @pytest.fixture
-def server(scoring_ctx: ServiceContext) -> Iterator[ScoringServer]:
-    running = ScoringServer(create_scoring_app(scoring_ctx), free_port())
+def server(scoring_ctx: ServiceContext) -> Iterator[ServiceServer]:
+    running = ServiceServer(create_scoring_app(scoring_ctx))
     running.start()
     yield running
-    if running._server is not None and not running._server.should_exit:
-        running.stop()
+    running.close()
 
 
 @pytest.fixture
-def scoring_client(server: ScoringServer, scoring_ctx: ServiceContext) -> Iterator[ScoringClient]:
-    http = httpx.Client(base_url=f"http://127.0.0.1:{server.port}", timeout=httpx.Timeout(10.0, connect=1.0))
+def scoring_client(server: ServiceServer, scoring_ctx: ServiceContext) -> Iterator[ScoringClient]:
+    http = httpx.Client(base_url=server.url, timeout=httpx.Timeout(10.0, connect=1.0))
     yield ScoringClient(
         http, api_key=issue_key(scoring_ctx, Role.SERVICE, "loans"), attempts=2, max_backoff=0.05
     )
@@ -101,9 +63,9 @@ def loans(
     return ctx, client, keys
 
 
-def _example_features(server: ScoringServer, scoring_ctx: ServiceContext) -> dict[str, Any]:
+def _example_features(server: ServiceServer, scoring_ctx: ServiceContext) -> dict[str, Any]:
     key = issue_key(scoring_ctx, Role.LOAN_OFFICER)
-    response = httpx.get(f"http://127.0.0.1:{server.port}/v1/segments/farmer", headers=auth(key), timeout=10)
+    response = httpx.get(f"{server.url}/v1/segments/farmer", headers=auth(key), timeout=10)
     assert response.status_code == 200, response.text
     example: dict[str, Any] = response.json()["example"]
     return example
@@ -147,7 +109,7 @@ def _submit(client: TestClient, keys: dict[str, str], features: dict[str, Any]) 
 
 
 def test_a_scored_application_end_to_end(
-    server: ScoringServer,
+    server: ServiceServer,
     scoring_ctx: ServiceContext,
     loans: tuple[ServiceContext, TestClient, dict[str, str]],
 ) -> None:
@@ -159,7 +121,7 @@ def test_a_scored_application_end_to_end(
     assert 0 < float(score["pd"]) < 1 and score["model_version"]
     assert all(r["code"] and r["text"] for r in score["reasons"])
     stored = httpx.get(
-        f"http://127.0.0.1:{server.port}/v1/scores/{score['id']}",
+        f"{server.url}/v1/scores/{score['id']}",
         headers=auth(issue_key(scoring_ctx, Role.AUDITOR)),
         timeout=10,
     )
@@ -186,7 +148,7 @@ def test_a_scored_application_end_to_end(
 
 
 def test_outage_then_the_retry_job_scores_the_application(
-    server: ScoringServer,
+    server: ServiceServer,
     scoring_ctx: ServiceContext,
     scoring_client: ScoringClient,
     loans: tuple[ServiceContext, TestClient, dict[str, str]],
