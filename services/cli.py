@@ -18,6 +18,7 @@ import httpx
 import typer
 from sqlalchemy import select
 
+from services.demo.cli import register as register_demo
 from services.registry import (
     SERVICE_NAMES,
     definition,
@@ -390,6 +391,7 @@ for _name in SERVICE_NAMES:
     _module = service_cli(_name)
     if _module is not None:
         _module.register(app)
+register_demo(app)  # a client of the running system, not a service
 
 
 def main() -> None:
