@@ -37,6 +37,7 @@ from sqlalchemy import create_engine, insert, select
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench.local_system import agrifin, serve, system_env, wait_ready  # noqa: E402
 from services.loans.models import Application  # noqa: E402
 from services.scoring.models import Decision  # noqa: E402
 from tests.factories.loans import BorrowerPayloadFactory, ProductPayloadFactory  # noqa: E402
@@ -45,32 +46,6 @@ from tests.support import free_port  # noqa: E402
 SERVICES = ("scoring", "escrow", "loans", "console")
 HINTS = ("approve", "review", "decline")
 STATUSES = ("scored", "scored", "scored", "approved", "rejected", "pending_score")
-
-
-def _agrifin(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "services.cli", *args],
-        env=env,
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-
-
-def _wait_ready(ports: dict[str, int], timeout: float = 120) -> None:
-    deadline = time.monotonic() + timeout
-    pending = set(ports)
-    while pending and time.monotonic() < deadline:
-        for name in list(pending):
-            try:
-                if httpx.get(f"http://127.0.0.1:{ports[name]}/readyz", timeout=2).status_code == 200:
-                    pending.discard(name)
-            except httpx.HTTPError:
-                pass
-        time.sleep(0.3)
-    if pending:
-        raise SystemExit(f"not ready: {sorted(pending)}")
 
 
 def _api(port: int, key: str, method: str, path: str, body: Any = None) -> Any:
@@ -204,28 +179,13 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="agrifin-bench-console-") as tmp:
         var = Path(tmp) / "var"
         ports = {name: free_port() for name in SERVICES}
-        env = {k: v for k, v in os.environ.items() if not k.startswith("AGRIFIN_")}
-        env.update({"AGRIFIN_VAR_DIR": str(var), "PYTHONPATH": str(ROOT), "AGRIFIN_LOG_LEVEL": "WARNING"})
-        env.update({f"AGRIFIN_{name.upper()}_PORT": str(port) for name, port in ports.items()})
-        for name in ("scoring", "escrow", "loans"):
-            env[f"AGRIFIN_CONSOLE_{name.upper()}_URL"] = f"http://127.0.0.1:{ports[name]}"
-        env["AGRIFIN_LOANS_SCORING_URL"] = f"http://127.0.0.1:{ports['scoring']}"
-        env["AGRIFIN_LOANS_ESCROW_URL"] = f"http://127.0.0.1:{ports['escrow']}"
-        _agrifin(env, "bootstrap")
+        env = system_env(var, ports)
+        agrifin(env, "bootstrap")
         keys = json.loads((var / "dev-keys.json").read_text())
         people = json.loads((var / "dev-users.json").read_text())
-        procs = {
-            name: subprocess.Popen(
-                [sys.executable, "-m", "services.cli", "serve", name],
-                env=env,
-                cwd=ROOT,
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.DEVNULL,
-            )
-            for name in ("scoring", "escrow", "loans")
-        }
+        procs = {name: serve(env, name) for name in ("scoring", "escrow", "loans")}
         try:
-            _wait_ready({n: ports[n] for n in procs})
+            wait_ready({n: ports[n] for n in procs})
             _one_real_application(ports, keys)
             for proc in procs.values():  # copy rows with no server holding the databases
                 proc.send_signal(signal.SIGTERM)
@@ -233,17 +193,8 @@ def main() -> None:
             seeded = time.perf_counter()
             facts = _copy_rows(var, args.applications, args.scores)
             seed_seconds = round(time.perf_counter() - seeded, 1)
-            procs = {
-                name: subprocess.Popen(
-                    [sys.executable, "-m", "services.cli", "serve", name],
-                    env=env,
-                    cwd=ROOT,
-                    stdout=subprocess.DEVNULL,
-                    stderr=subprocess.DEVNULL,
-                )
-                for name in SERVICES
-            }
-            _wait_ready(ports)
+            procs = {name: serve(env, name) for name in SERVICES}
+            wait_ready(ports)
             officer = _signed_in(ports["console"], people["loan_officer"])
             auditor = _signed_in(ports["console"], people["auditor"])
             since = (date.today() - timedelta(days=7)).isoformat()

@@ -25,7 +25,6 @@ import collections
 import json
 import os
 import platform
-import subprocess
 import sys
 import tempfile
 import threading
@@ -40,32 +39,12 @@ import httpx
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench.local_system import agrifin, serve, system_env, wait_ready  # noqa: E402
 from tests.factories.loans import ProductPayloadFactory  # noqa: E402
 from tests.support import free_port  # noqa: E402
 
 SERVICES = ("scoring", "escrow", "loans")
 MARKETPLACE_FEATURES = ("marketplace_orders_12m", "marketplace_volume_12m", "marketplace_dispute_rate")
-
-
-def _agrifin(env: dict[str, str], *args: str) -> None:
-    subprocess.run(
-        [sys.executable, "-m", "services.cli", *args], env=env, cwd=ROOT, capture_output=True, check=True
-    )
-
-
-def _wait_ready(ports: dict[str, int], timeout: float = 120) -> None:
-    deadline = time.monotonic() + timeout
-    pending = set(ports)
-    while pending and time.monotonic() < deadline:
-        for name in list(pending):
-            try:
-                if httpx.get(f"http://127.0.0.1:{ports[name]}/readyz", timeout=2).status_code == 200:
-                    pending.discard(name)
-            except httpx.HTTPError:
-                pass
-        time.sleep(0.3)
-    if pending:
-        raise SystemExit(f"not ready: {sorted(pending)}")
 
 
 class Api:
@@ -221,25 +200,12 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="agrifin-bench-decision-") as tmp:
         var = Path(tmp) / "var"
         ports = {name: free_port() for name in SERVICES}
-        env = {k: v for k, v in os.environ.items() if not k.startswith("AGRIFIN_")}
-        env.update({"AGRIFIN_VAR_DIR": str(var), "PYTHONPATH": str(ROOT), "AGRIFIN_LOG_LEVEL": "WARNING"})
-        env.update({f"AGRIFIN_{name.upper()}_PORT": str(port) for name, port in ports.items()})
-        env["AGRIFIN_LOANS_SCORING_URL"] = f"http://127.0.0.1:{ports['scoring']}"
-        env["AGRIFIN_LOANS_ESCROW_URL"] = f"http://127.0.0.1:{ports['escrow']}"
-        _agrifin(env, "bootstrap")
+        env = system_env(var, ports)
+        agrifin(env, "bootstrap")
         keys = json.loads((var / "dev-keys.json").read_text())
-        procs = [
-            subprocess.Popen(
-                [sys.executable, "-m", "services.cli", "serve", name],
-                env=env,
-                cwd=ROOT,
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.DEVNULL,
-            )
-            for name in SERVICES
-        ]
+        procs = [serve(env, name) for name in SERVICES]
         try:
-            _wait_ready(ports)
+            wait_ready(ports)
             scoring, escrow, loans = (Api(ports[n]) for n in SERVICES)
             seeding = time.perf_counter()
             _seed_trade_history(escrow, keys, args.sellers, args.orders)

@@ -13,7 +13,9 @@ the service's API key ride along on every call.
 
 from __future__ import annotations
 
-from typing import Any
+import threading
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 import httpx
 from tenacity import (
@@ -144,3 +146,24 @@ class ServiceClient:
                 raise ServiceUnreachable(f"{method} {path}: HTTP {response.status_code}")
             raise UpstreamProblem(response.status_code, problem if isinstance(problem, dict) else {})
         return response
+
+
+_Client = TypeVar("_Client")
+
+
+def lazy_client(injected: _Client | None, build: Callable[[], _Client]) -> Callable[[], _Client]:
+    """A getter of one client: ``injected`` (tests), else ``build()`` on first use, once, thread-safe.
+
+    An app and a worker hold one each, so that importing or starting them never connects.
+    """
+    lock = threading.Lock()
+    built: list[_Client] = [injected] if injected is not None else []
+
+    def get() -> _Client:
+        if not built:
+            with lock:
+                if not built:
+                    built.append(build())
+        return built[0]
+
+    return get

@@ -18,8 +18,9 @@ Read top-down:
                    (TreeSHAP points), ``scale``, ``receipt`` (the payload it signs; the format
                    and its verification are ``shared.receipts``), ``monitoring``, model
                    ``card``, ``waterfall`` (bars and PNG) and ``waterfall_svg``,
-                   ``performance`` and its chart ``performance_svg``, ``examples``,
-                   ``provenance`` (the caller's feature sources, checked and completed)
+                   ``performance`` and its chart ``performance_svg`` (both charts open with
+                   ``svg``), ``examples``, ``provenance`` (the caller's feature sources,
+                   checked and completed)
 * ``jobs``         the worker runs queued training jobs (``POST /v1/models/train`` queues one)
                    and subscribes scoring to loans' ``loan.outcome`` (``scoring.loans.subscribe``)
 * ``bootstrap``    first start: a champion per built-in segment; ``cli`` adds ``agrifin

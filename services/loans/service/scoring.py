@@ -6,13 +6,13 @@ Every call for an application carries an Idempotency-Key derived from the applic
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable
 
 import httpx
 
 from services.loans.settings import LoansContext, LoansSettings
 from shared.clients.scoring import ScoreReason, ScoreResult, ScoringClient
+from shared.http_client import lazy_client
 
 __all__ = [
     "ScoreReason",
@@ -42,14 +42,4 @@ def build_scoring_client(
 
 def scoring_client_factory(ctx: LoansContext, client: ScoringClient | None) -> Callable[[], ScoringClient]:
     """Return the injected client, or build one from the settings on first use."""
-    lock = threading.Lock()
-    built: list[ScoringClient] = [client] if client is not None else []
-
-    def get() -> ScoringClient:
-        if not built:
-            with lock:
-                if not built:
-                    built.append(build_scoring_client(ctx.settings))
-        return built[0]
-
-    return get
+    return lazy_client(client, lambda: build_scoring_client(ctx.settings))

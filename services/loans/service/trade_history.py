@@ -12,7 +12,6 @@ omitted features go to scoring as ``default``. An unlinked borrower: nothing is 
 from __future__ import annotations
 
 import logging
-import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -27,7 +26,7 @@ from services.loans.domain.marketplace_features import (
 from services.loans.service.escrow_subscription import build_escrow_client
 from services.loans.settings import LoansContext
 from shared.clients.escrow import EscrowClient, TradeSummary
-from shared.http_client import ServiceCallError
+from shared.http_client import ServiceCallError, lazy_client
 
 log = logging.getLogger("agrifin.loans.trade_history")
 
@@ -57,17 +56,7 @@ class Applicant:
 
 def escrow_client_factory(ctx: LoansContext, client: EscrowClient | None) -> Callable[[], EscrowClient]:
     """Return the injected client, or build one from the settings on first use."""
-    lock = threading.Lock()
-    built: list[EscrowClient] = [client] if client is not None else []
-
-    def get() -> EscrowClient:
-        if not built:
-            with lock:
-                if not built:
-                    built.append(build_escrow_client(ctx.settings))
-        return built[0]
-
-    return get
+    return lazy_client(client, lambda: build_escrow_client(ctx.settings))
 
 
 def trade_facts(summary: TradeSummary) -> TradeFacts:

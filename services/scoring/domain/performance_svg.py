@@ -14,12 +14,12 @@ Realised bars are red when above the prediction, green otherwise; predicted bars
 from __future__ import annotations
 
 import math
-import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from html import escape
 from typing import Any
 
+from services.scoring.domain.svg import svg_head
 from services.scoring.domain.waterfall import COST_COLOUR, GAIN_COLOUR, TOTAL_COLOUR
 
 
@@ -123,17 +123,14 @@ def render_performance_svg(
     def width_of(rate: float) -> float:
         return max(round(min(rate, top) / top * plot, 2), 1.0)
 
-    safe = re.sub(r"[^A-Za-z0-9_-]", "-", ident)
-    title_id, desc_id = f"{safe}-title", f"{safe}-desc"
-    out = [
-        f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {WIDTH} {height}" width="{WIDTH}" '
-        f'height="{height}" role="img" aria-labelledby="{title_id} {desc_id}" lang="{lang}" '
-        f'xml:lang="{lang}" font-family="sans-serif" font-size="12">',
-        f'<title id="{title_id}">{escape(title)}</title>',
-        f'<desc id="{desc_id}">{escape(chart_description(grades, lang=lang))}</desc>',
-        f'<text x="{WIDTH / 2}" y="24" text-anchor="middle" font-size="14" aria-hidden="true">'
-        f"{escape(title)}</text>",
-    ]
+    out = svg_head(
+        width=WIDTH,
+        height=height,
+        ident=ident,
+        lang=lang,
+        title=title,
+        description=chart_description(grades, lang=lang),
+    )
     for i, g in enumerate(grades):
         y = TOP + i * GROUP
         label = escape(words.grade.format(grade=g["grade"]))

@@ -11,11 +11,11 @@ screen reader reads. Every bar carries its own ``<title>`` too. Ids are prefixed
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from html import escape
 
 from services.scoring.domain.explain import Explanation
+from services.scoring.domain.svg import svg_head
 from services.scoring.domain.waterfall import COLOURS, Bar, axis_range, waterfall_bars
 
 
@@ -126,17 +126,14 @@ def render_waterfall_svg(
         clipped = min(max(value, low), high)
         return round(LABEL_WIDTH + (clipped - low) / (high - low) * plot, 2)
 
-    safe = re.sub(r"[^A-Za-z0-9_-]", "-", ident)
-    title_id, desc_id = f"{safe}-title", f"{safe}-desc"
-    out = [
-        f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {WIDTH} {height}" width="{WIDTH}" '
-        f'height="{height}" role="img" aria-labelledby="{title_id} {desc_id}" lang="{lang}" '
-        f'xml:lang="{lang}" font-family="sans-serif" font-size="12">',
-        f'<title id="{title_id}">{escape(title)}</title>',
-        f'<desc id="{desc_id}">{escape(chart_description(explanation, bars, lang=lang))}</desc>',
-        f'<text x="{WIDTH / 2}" y="24" text-anchor="middle" font-size="14" aria-hidden="true">'
-        f"{escape(title)}</text>",
-    ]
+    out = svg_head(
+        width=WIDTH,
+        height=height,
+        ident=ident,
+        lang=lang,
+        title=title,
+        description=chart_description(explanation, bars, lang=lang),
+    )
     for i, bar in enumerate(bars):
         y = TOP + i * ROW
         left, right = sorted((x(bar.start), x(bar.end)))
