@@ -8,7 +8,7 @@ reads their tables. Read top-down:
 * ``settings``  where the services are (``AGRIFIN_DEMO_*_URL``, else the services' own ports)
 * ``people``    who acts: the development people of ``dev-users.json`` through the console's
                 credential (maker-checker compares persons), the marketplace's own key
-* ``clients``   the typed clients, with the few calls the demo needs beyond them
+* ``clients``   each person's typed clients of the four services (``shared/clients/``)
 * ``cast``      the cooperative, the farmers, the product and its decision policy (fixed data)
 * ``progress``  readable output and bounded waiting for asynchronous effects
 * ``market``    marketplace orders through escrow (trade history, season sales)

@@ -8,20 +8,21 @@ when the seller's loan assigned its proceeds, escrow sweeps the lender's share o
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 from services.demo.cast import CURRENCY, ORDER_FEE_BPS, Member
 from services.demo.clients import System
 from services.demo.progress import DemoStopped, Progress, money, percent
-from shared.clients.escrow import Escrow, EscrowFilters, TradeSummary
+from shared.clients.escrow import Escrow, EscrowFilters, NewLot, TradeSummary
 from shared.http_client import UpstreamProblem
 
 LOT = "A"
 CARRIER = "Kilimo Bora trucks"
 
 
-def _deadline(days: int) -> str:
-    return (datetime.now(UTC) + timedelta(days=days)).isoformat()
+def _in_days(days: int) -> datetime:
+    return datetime.now(UTC) + timedelta(days=days)
 
 
 def _opened(system: System, *, order_ref: str, seller: Member, buyer: Member, amount_minor: int) -> Escrow:
@@ -29,20 +30,18 @@ def _opened(system: System, *, order_ref: str, seller: Member, buyer: Member, am
     found = market.list_escrows(EscrowFilters(order_ref=order_ref), limit=1)
     if found:
         return market.get_escrow(found[0].id)
-    body = {
-        "order_ref": order_ref,
-        "buyer_id": buyer.party_id,
-        "seller_id": seller.party_id,
-        "currency": CURRENCY,
-        "lots": [
-            {"lot_ref": LOT, "description": f"produce from {seller.name}", "amount_minor": amount_minor}
-        ],
-        "fee": {"bps": ORDER_FEE_BPS},
-        "inspection_period_hours": 48,
-        "funding_deadline": _deadline(7),
-        "delivery_deadline": _deadline(30),
-    }
-    return market.create_escrow(body, idempotency_key=f"demo:{order_ref}:open")
+    return market.create_escrow(
+        order_ref=order_ref,
+        buyer_id=buyer.party_id,
+        seller_id=seller.party_id,
+        currency=CURRENCY,
+        lots=[NewLot(lot_ref=LOT, description=f"produce from {seller.name}", amount_minor=amount_minor)],
+        fee_bps=ORDER_FEE_BPS,
+        inspection_period_hours=48,
+        funding_deadline=_in_days(7),
+        delivery_deadline=_in_days(30),
+        idempotency_key=f"demo:{order_ref}:open",
+    )
 
 
 def _funded(system: System, progress: Progress, escrow: Escrow, *, wait: float) -> Escrow:
@@ -50,7 +49,7 @@ def _funded(system: System, progress: Progress, escrow: Escrow, *, wait: float) 
         return escrow
     market, order_ref = system.marketplace.escrow, escrow.order_ref
     pending = next((p for p in escrow.payments if p.status == "pending"), None)
-    payment = pending or market.fund(escrow.id, idempotency_key=f"demo:{order_ref}:fund")
+    payment = pending or market.fund_escrow(escrow.id, idempotency_key=f"demo:{order_ref}:fund")
     try:
         system.admin.escrow.confirm_sandbox_payment(payment.id, idempotency_key=f"demo:{order_ref}:confirm")
     except UpstreamProblem as exc:
@@ -82,12 +81,17 @@ def sell(
         wait=wait,
     )
     market = system.marketplace.escrow
-    ship = {"carrier": CARRIER, "tracking": f"KB-{order_ref}"}
-    for action, body in (("ship", ship), ("deliver", None), ("accept", None)):
+    steps: dict[str, Callable[[str], Escrow]] = {
+        "ship": lambda key: market.ship_lot(
+            escrow.id, LOT, carrier=CARRIER, tracking=f"KB-{order_ref}", idempotency_key=key
+        ),
+        "deliver": lambda key: market.deliver_lot(escrow.id, LOT, idempotency_key=key),
+        "accept": lambda key: market.accept_lot(escrow.id, LOT, idempotency_key=key),
+    }
+    for action, take in steps.items():
         lot = next(lot for lot in escrow.lots if lot.lot_ref == LOT)
         if action in lot.allowed_actions:
-            key = f"demo:{order_ref}:{action}"
-            escrow = market.lot_action(escrow.id, LOT, action, body, idempotency_key=key)
+            escrow = take(f"demo:{order_ref}:{action}")
     if escrow.status != "completed":
         raise DemoStopped(f"order {order_ref} is {escrow.status}, not completed; the story needs it sold")
     return escrow

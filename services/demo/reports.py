@@ -6,11 +6,14 @@ from __future__ import annotations
 import datetime as dt
 
 from services.demo.cast import CURRENCY, PRODUCT_NAME
-from services.demo.clients import Reconciliation, System
+from services.demo.clients import System
 from services.demo.progress import DemoStopped, Progress, money, percent
 from services.demo.season import Borrowing
+from shared.clients.loans import ProceedsReconciliation
 from shared.clients.platform import PlatformClient
 
+RECONCILE_PAGE = 200
+"""Loans per page of the proceeds reconciliation (the most loans serves in one)."""
 OUTCOME_WORDS = {
     "repaid": "repaid",
     "dpd30": "30 days past due",
@@ -79,17 +82,17 @@ def portfolio_at_risk(system: System, progress: Progress) -> None:
     progress.line(f"as of {report.as_of}")
 
 
-def _reconcile(system: System) -> Reconciliation:
+def _reconcile(system: System) -> ProceedsReconciliation:
     loans = system.auditor.loans
-    page = loans.reconcile_proceeds()
-    result = Reconciliation(
+    page = loans.reconcile_proceeds(limit=RECONCILE_PAGE)
+    result = ProceedsReconciliation(
         differences=list(page.differences),
         loans_checked=page.loans_checked,
         balanced=page.balanced,
         next_offset=None,
     )
     while page.next_offset is not None:
-        page = loans.reconcile_proceeds(offset=page.next_offset)
+        page = loans.reconcile_proceeds(limit=RECONCILE_PAGE, offset=page.next_offset)
         result.differences += page.differences
         result.loans_checked += page.loans_checked
         result.balanced = result.balanced and page.balanced
@@ -98,9 +101,9 @@ def _reconcile(system: System) -> Reconciliation:
 
 def proceeds_reconciliation(system: System, progress: Progress, *, wait: float) -> None:
     """Loans' sale-proceeds repayments against escrow's sweeps, loan by loan (balanced, or stop)."""
-    last: list[Reconciliation] = []
+    last: list[ProceedsReconciliation] = []
 
-    def balanced() -> Reconciliation | None:
+    def balanced() -> ProceedsReconciliation | None:
         last[:] = [_reconcile(system)]
         return last[0] if last[0].balanced else None
 

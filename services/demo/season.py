@@ -14,11 +14,11 @@ import datetime as dt
 from dataclasses import dataclass
 
 from services.demo.cast import COOPERATIVE, Member
-from services.demo.clients import Job, System
+from services.demo.clients import System
 from services.demo.market import sell
 from services.demo.progress import DemoStopped, Progress, money
 from shared.clients.escrow import Assignment
-from shared.clients.loans import Loan
+from shared.clients.loans import Job, Loan
 
 MAX_MOVE_DAYS = 31
 COB_ATTEMPTS = 3
@@ -58,7 +58,7 @@ def close_of_business(system: System, progress: Progress, *, on: dt.date, season
 
         def finished(job_id: str = queued.job_id) -> Job | None:
             job = loans.job(job_id)
-            return job if job.status in ("succeeded", "failed") else None
+            return job if job.finished else None
 
         job = progress.wait_for(f"close of business up to {on}", finished, timeout=wait)
         if job.status == "succeeded":

@@ -2,6 +2,9 @@
 
 * escrows: ``list_escrows`` (``EscrowFilters``, limit, offset), ``get_escrow`` (lots, the
   money view read from escrow's ledger, the timeline), ``entries`` (journal entries);
+* the marketplace's checkout: ``create_escrow`` (``NewLot``s), ``fund_escrow`` (the buyer's
+  payment at the provider), ``ship_lot`` / ``deliver_lot`` / ``accept_lot``, and for an admin
+  on the sandbox provider ``confirm_sandbox_payment`` (the worker confirms it within seconds);
 * the ledger, for auditors: ``trial_balance``, ``verify_ledger``; money out and proceeds:
   ``list_payouts`` / ``get_payout``, ``list_assignments`` / ``get_assignment`` /
   ``create_assignment`` (loans registers one on disbursement) / ``close_assignment`` (when
@@ -13,13 +16,14 @@
 
 Money is integer minor units beside its currency, never a float. Errors are the shared
 client's: ``ServiceUnreachable``, and ``UpstreamProblem`` for escrow's problem answers (a
-marketplace asking for another marketplace's escrow gets its 404) and, as a 502, for an
-answer that does not parse as below.
+marketplace asking for another marketplace's escrow gets its 404, a lot action the lot does
+not allow now a 409 with ``allowed_actions``) and, as a 502, for an answer that does not
+parse as below; each names the service when the client was given ``service=``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from decimal import Decimal
 from typing import Any, Literal, TypeVar
@@ -53,6 +57,21 @@ class EscrowFilters(BaseModel):
         """The query parameters of these filters."""
         given = self.model_dump(exclude_none=True).items()
         return {k: v.isoformat() if isinstance(v, datetime) else str(v) for k, v in given}
+
+
+class NewLot(BaseModel):
+    """A lot of a new escrow; ``delivery_deadline`` (aware) overrides the escrow's for this lot."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    lot_ref: str
+    amount_minor: Minor
+    description: str = ""
+    delivery_deadline: AwareDatetime | None = None
+
+    def body(self) -> dict[str, Any]:
+        """The lot as ``POST /v1/escrows`` takes it."""
+        return self.model_dump(mode="json", exclude_none=True)
 
 
 class EscrowSummary(_Answer):
@@ -142,6 +161,15 @@ class Payment(_Answer):
     detail: str | None = None
     created_at: datetime
     updated_at: datetime
+
+
+class SandboxConfirmation(_Answer):
+    """How escrow handled the sandbox's signed callback, and the payment afterwards."""
+
+    status: Literal["processed", "duplicate", "ignored"]
+    event_id: str
+    detail: str
+    payment: Payment
 
 
 class Escrow(_Answer):
@@ -389,23 +417,40 @@ def _segment(value: str) -> str:
     return quote(value, safe="")
 
 
+def _lot_path(escrow_id: str, lot_ref: str, action: str) -> str:
+    return f"/v1/escrows/{_segment(escrow_id)}/lots/{_segment(lot_ref)}/{action}"
+
+
 def _given(**params: Any) -> dict[str, Any]:
     return {name: value for name, value in params.items() if value is not None}
 
 
-def _parsed(what: str, response: httpx.Response, parse: Callable[[Any], Parsed]) -> Parsed:
-    """The answer as ``parse`` reads it; a 502 problem when it is not JSON or not that shape."""
-    try:
-        return parse(response.json())
-    except (ValueError, ValidationError) as exc:
-        raise unexpected_answer(what, exc) from None
+def _aware(**times: datetime | None) -> None:
+    """Refuse a naive time before the call (escrow would answer 422; a caller's bug either way)."""
+    for name, value in times.items():
+        if value is not None and value.utcoffset() is None:
+            raise ValueError(f"{name} must be timezone-aware")
 
 
 class EscrowClient(PlatformClient):
     """Calls the escrow service."""
 
+    def _parsed(self, what: str, response: httpx.Response, parse: Callable[[Any], Parsed]) -> Parsed:
+        """The answer as ``parse`` reads it; a 502 problem (naming the service) when it is not
+        JSON or not that shape."""
+        try:
+            return parse(response.json())
+        except (ValueError, ValidationError) as exc:
+            problem = unexpected_answer(what, exc)
+            problem.service = self.service
+            raise problem from None
+
     def _get(self, path: str, model: type[Model], params: dict[str, Any] | None = None) -> Model:
-        return _parsed(f"GET {path}", self.request("GET", path, params=params), model.model_validate)
+        return self._parsed(f"GET {path}", self.request("GET", path, params=params), model.model_validate)
+
+    def _post(self, path: str, model: type[Model], body: Any, idempotency_key: str) -> Model:
+        response = self.request("POST", path, json=body, idempotency_key=idempotency_key)
+        return self._parsed(f"POST {path}", response, model.model_validate)
 
     def list_escrows(
         self, filters: EscrowFilters | None = None, *, limit: int = 100, offset: int = 0
@@ -421,6 +466,85 @@ class EscrowClient(PlatformClient):
     def entries(self, escrow_id: str) -> list[Entry]:
         """The escrow's journal entries with their postings, oldest first."""
         return self._get(f"/v1/escrows/{_segment(escrow_id)}/entries", _Entries).entries
+
+    def create_escrow(
+        self,
+        *,
+        order_ref: str,
+        buyer_id: str,
+        seller_id: str,
+        currency: str,
+        lots: Sequence[NewLot],
+        fee_bps: int,
+        fee_min_minor: int = 0,
+        inspection_period_hours: int,
+        funding_deadline: datetime,
+        delivery_deadline: datetime,
+        marketplace: str | None = None,
+        idempotency_key: str,
+    ) -> Escrow:
+        """Open an escrow for a marketplace order; it waits for the buyer's payment (marketplace, admin).
+
+        The fee is ``fee_bps`` of each release, at least ``fee_min_minor``; deadlines are aware
+        times; only an admin names the owning ``marketplace`` (a marketplace key owns its own).
+        """
+        _aware(funding_deadline=funding_deadline, delivery_deadline=delivery_deadline)
+        body: dict[str, Any] = {
+            "order_ref": order_ref,
+            "buyer_id": buyer_id,
+            "seller_id": seller_id,
+            "currency": currency,
+            "lots": [lot.body() for lot in lots],
+            "fee": {"bps": fee_bps, "min_minor": fee_min_minor},
+            "inspection_period_hours": inspection_period_hours,
+            "funding_deadline": funding_deadline.isoformat(),
+            "delivery_deadline": delivery_deadline.isoformat(),
+        }
+        if marketplace is not None:
+            body["marketplace"] = marketplace
+        return self._post("/v1/escrows", Escrow, body, idempotency_key)
+
+    def fund_escrow(self, escrow_id: str, *, idempotency_key: str) -> Payment:
+        """Start the buyer's payment at the provider (202); the escrow is funded when it confirms."""
+        return self._post(f"/v1/escrows/{_segment(escrow_id)}/fund", Payment, None, idempotency_key)
+
+    def ship_lot(
+        self, escrow_id: str, lot_ref: str, *, carrier: str, tracking: str, idempotency_key: str
+    ) -> Escrow:
+        """The seller shipped the lot (carrier and tracking reference)."""
+        body = {"carrier": carrier, "tracking": tracking}
+        return self._post(_lot_path(escrow_id, lot_ref, "ship"), Escrow, body, idempotency_key)
+
+    def deliver_lot(self, escrow_id: str, lot_ref: str, *, idempotency_key: str) -> Escrow:
+        """The lot was delivered; the buyer's inspection period starts."""
+        return self._post(_lot_path(escrow_id, lot_ref, "deliver"), Escrow, None, idempotency_key)
+
+    def accept_lot(
+        self, escrow_id: str, lot_ref: str, *, amount_minor: int | None = None, idempotency_key: str
+    ) -> Escrow:
+        """The buyer accepts the lot: released to the seller less the fee (and any lender's sweep).
+
+        With ``amount_minor`` the buyer accepts that much of it and the rest is refunded.
+        """
+        body = None if amount_minor is None else {"amount_minor": amount_minor}
+        return self._post(_lot_path(escrow_id, lot_ref, "accept"), Escrow, body, idempotency_key)
+
+    def confirm_sandbox_payment(
+        self,
+        payment_id: str,
+        *,
+        outcome: Literal["confirmed", "failed"] = "confirmed",
+        amount_minor: int | None = None,
+        currency: str | None = None,
+        idempotency_key: str,
+    ) -> SandboxConfirmation:
+        """Make the sandbox provider report a payment now (admin; the worker confirms within seconds).
+
+        Defaults: confirmed, the exact amount. A payment already confirmed is escrow's 409.
+        """
+        body = _given(outcome=outcome, amount_minor=amount_minor, currency=currency)
+        path = f"/v1/sandbox/payments/{_segment(payment_id)}/confirm"
+        return self._post(path, SandboxConfirmation, body, idempotency_key)
 
     def trial_balance(self) -> TrialBalance:
         """Every account's balance, per currency debits against credits (auditor, admin)."""
@@ -482,8 +606,7 @@ class EscrowClient(PlatformClient):
             "cap_minor": cap_minor,
             "loan_ref": loan_ref,
         }
-        response = self.request("POST", "/v1/assignments", json=body, idempotency_key=idempotency_key)
-        return _parsed("POST /v1/assignments", response, Assignment.model_validate)
+        return self._post("/v1/assignments", Assignment, body, idempotency_key)
 
     def refund_sweep(
         self, assignment_id: str, *, amount_minor: int, reference: str, reason: str, idempotency_key: str
@@ -497,8 +620,7 @@ class EscrowClient(PlatformClient):
         """
         path = f"/v1/assignments/{_segment(assignment_id)}/refunds"
         body = {"amount_minor": amount_minor, "reference": reference, "reason": reason}
-        response = self.request("POST", path, json=body, idempotency_key=idempotency_key)
-        return _parsed(f"POST {path}", response, AssignmentRefund.model_validate)
+        return self._post(path, AssignmentRefund, body, idempotency_key)
 
     def assignment_sweeps(self, assignment_id: str) -> AssignmentSweeps:
         """The assignment's sweeps (each with its event id) and refunds, oldest first."""
@@ -510,16 +632,15 @@ class EscrowClient(PlatformClient):
         Retrying with the same ``idempotency_key`` replays the answer; closing an assignment
         already closed with another key is escrow's 409 (``current_state`` closed).
         """
-        path = f"/v1/assignments/{_segment(assignment_id)}/close"
-        response = self.request("POST", path, idempotency_key=idempotency_key)
-        return _parsed(f"POST {path}", response, Assignment.model_validate)
+        return self._post(
+            f"/v1/assignments/{_segment(assignment_id)}/close", Assignment, None, idempotency_key
+        )
 
     def trade_summary(self, party_id: str, as_of: datetime | None = None) -> TradeSummary:
         """The party's trade as seller over the twelve months before ``as_of`` (aware; default now).
 
         An unknown party has an empty summary (zeros), not a 404 (loans, auditor, admin).
         """
-        if as_of is not None and as_of.utcoffset() is None:
-            raise ValueError("as_of must be timezone-aware")
+        _aware(as_of=as_of)
         params = None if as_of is None else {"as_of": as_of.isoformat()}
         return self._get(f"/v1/parties/{_segment(party_id)}/trade-summary", TradeSummary, params)

@@ -1,9 +1,12 @@
-"""Typed client of the loans service over an injected ``httpx.Client``, for the console.
+"""Typed client of the loans service over an injected ``httpx.Client``.
 
 What a loan officer, a credit manager and an auditor work with: products and schedule
 previews, borrowers, applications (the review queue and its decisions), loans with their
 schedule and transactions, disbursement and repayments, portfolio at risk and the business
-date. Money is integer minor units; rates, scores and ratios are ``Decimal``.
+date. What an admin (or a credit manager) runs it with: creating products, their versioned
+decision policies, moving the business date, close of business (a job to poll with ``job``)
+and, for auditors, the proceeds reconciliation with escrow. Money is integer minor units;
+rates, scores and ratios are ``Decimal``.
 
 The console builds one client per signed-in person: its ``service:console`` key plus the
 acting headers (``shared.auth.ACTING_*_HEADER``) as ``headers=``; loans then authorises,
@@ -23,7 +26,7 @@ from typing import Any, Literal, TypeVar
 from urllib.parse import quote
 
 import httpx
-from pydantic import BaseModel, ConfigDict, TypeAdapter, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
 from shared.clients.platform import PlatformClient, unexpected_answer
 from shared.http_client import UpstreamProblem
@@ -376,6 +379,60 @@ class BusinessDate(_Answer):
     last_cob_date: dt.date | None = None
 
 
+class PolicyVersion(_Answer):
+    """One version of a product's decision policy: its rules (as loans stores them), who set it, when."""
+
+    product_id: str
+    version: int
+    rules: dict[str, Any]
+    created_at: dt.datetime
+    created_by: str
+
+
+class Job(_Answer):
+    """Long work a request queued (close of business): its state, progress, and result or error.
+
+    ``status`` goes ``queued`` -> ``running`` -> ``succeeded`` | ``failed``.
+    """
+
+    job_id: str
+    kind: str
+    status: str
+    progress: dict[str, Any] = Field(default_factory=dict)
+    result: dict[str, Any] | None = None
+    error: str | None = None
+    attempt: int
+    created_by: str
+    created_at: dt.datetime
+    finished_at: dt.datetime | None = None
+
+    @property
+    def finished(self) -> bool:
+        """True once the job succeeded or failed (it will not change again)."""
+        return self.status in ("succeeded", "failed")
+
+
+class ProceedsDifference(_Answer):
+    """One way a loan's sale proceeds differ from escrow's sweeps and refunds, in plain words."""
+
+    loan_id: str
+    kind: str
+    detail: str
+    event_id: str | None = None
+    escrow_minor: int | None = None
+    loans_minor: int | None = None
+
+
+class ProceedsReconciliation(_Answer):
+    """A page of loans' sale proceeds against escrow's sweeps; ``balanced`` when nothing differs."""
+
+    differences: list[ProceedsDifference]
+    loans_checked: int
+    balanced: bool
+    next_offset: int | None = None
+    """Where the next page of loans starts (None: this was the last)."""
+
+
 _PRODUCT = TypeAdapter(Product)
 _PRODUCTS = TypeAdapter(list[Product])
 _PREVIEW = TypeAdapter(SchedulePreview)
@@ -390,6 +447,10 @@ _TRANSACTION = TypeAdapter(Transaction)
 _TRANSACTIONS = TypeAdapter(list[Transaction])
 _PAR = TypeAdapter(ParReport)
 _BUSINESS_DATE = TypeAdapter(BusinessDate)
+_POLICY = TypeAdapter(PolicyVersion)
+_POLICIES = TypeAdapter(list[PolicyVersion])
+_JOB = TypeAdapter(Job)
+_RECONCILIATION = TypeAdapter(ProceedsReconciliation)
 
 
 def _segment(value: str) -> str:
@@ -441,6 +502,28 @@ class LoansClient(PlatformClient):
     def product(self, product_id: str) -> Product:
         """One loan product."""
         return self._get(_PRODUCT, f"/v1/products/{_segment(product_id)}")
+
+    def create_product(self, product: Mapping[str, Any], *, idempotency_key: str) -> Product:
+        """Create a loan product from loans' product body (name, limits, rules, terms); manager, admin."""
+        return self._post(_PRODUCT, "/v1/products", dict(product), idempotency_key)
+
+    def decision_policy(self, product_id: str) -> PolicyVersion | None:
+        """The product's current decision policy; None when it has none (every application waits
+        for a person). An unknown product is loans' 404."""
+        versions = self.decision_policy_versions(product_id)
+        return versions[0] if versions else None
+
+    def decision_policy_versions(self, product_id: str) -> list[PolicyVersion]:
+        """Every version of the product's decision policy, newest first (empty: it has none)."""
+        return self._get(_POLICIES, f"/v1/products/{_segment(product_id)}/decision-policy/versions")
+
+    def set_decision_policy(
+        self, product_id: str, rules: Mapping[str, Any], *, idempotency_key: str
+    ) -> PolicyVersion:
+        """Store ``rules`` as the product's next policy version (applies to applications scored
+        from now on); manager, admin. Rules loans refuses are its 422 naming the field."""
+        path = f"/v1/products/{_segment(product_id)}/decision-policy"
+        return self._post(_POLICY, path, dict(rules), idempotency_key)
 
     def preview_schedule(
         self,
@@ -669,3 +752,25 @@ class LoansClient(PlatformClient):
     def business_date(self) -> BusinessDate:
         """The business date loans run on."""
         return self._get(_BUSINESS_DATE, "/v1/business-date")
+
+    def move_business_date(self, to: dt.date, *, idempotency_key: str) -> BusinessDate:
+        """Move the business date forward to ``to`` (admin; at most loans' configured days a call,
+        back only by a correction: loans' 422)."""
+        return self._post(_BUSINESS_DATE, "/v1/business-date", {"date": to.isoformat()}, idempotency_key)
+
+    def close_of_business(self, on: dt.date | None = None, *, idempotency_key: str) -> Job:
+        """Queue close of business up to ``on`` (default: the business date; admin): the job to
+        poll with ``job``. The same key answers the same job; a re-run changes nothing."""
+        body = None if on is None else {"date": on.isoformat()}
+        return self._post(_JOB, "/v1/close-of-business", body, idempotency_key)
+
+    def job(self, job_id: str) -> Job:
+        """A job of loans (admin, auditor)."""
+        return self._get(_JOB, f"/v1/jobs/{_segment(job_id)}")
+
+    def reconcile_proceeds(self, *, limit: int = 50, offset: int = 0) -> ProceedsReconciliation:
+        """A page of loans' sale-proceeds repayments and refunds against escrow's sweeps (auditor,
+        admin; at most 200 loans a page). When escrow is out of loans' reach loans answers 503,
+        raised here (after the retries) as ``ServiceUnreachable``."""
+        params = {"limit": limit, "offset": offset}
+        return self._get(_RECONCILIATION, "/v1/reconciliation/proceeds", params)

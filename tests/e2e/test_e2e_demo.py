@@ -2,23 +2,20 @@
 `agrifin reconcile proceeds` finds escrow's sweeps and loans' repayments balanced.
 
 Each run is a season on loans' business date: the second reuses the cooperative, the farmers
-and the product the first registered, and tells the next season (a new late payer)."""
+and the product the first registered, and tells the next season (a new late payer). The
+system is ``conftest.running_system``, shared with ``test_e2e_run`` (whose loan, if it ran
+first, is in another currency and leaves the proceeds balanced)."""
 
 from __future__ import annotations
 
-import os
 import re
-import signal
-import subprocess
-import sys
-import time
-from pathlib import Path
 
-import httpx
+import pytest
 
-from tests.support import free_port
+from tests.e2e.system import GROUP, RunningSystem
 
-REPO = Path(__file__).resolve().parents[2]
+pytestmark = pytest.mark.xdist_group(GROUP)
+
 STORY = (
     "[9/9] Model performance against outcomes, and every audit trail verified",
     "approved by the product's decision policy v1 alone, no person involved",
@@ -39,73 +36,18 @@ STORY = (
 )
 
 
-def _agrifin(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "services.cli", *args],
-        env=env,
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
-
-
-def _wait_ready(ports: dict[str, int]) -> None:
-    deadline = time.monotonic() + 120
-    ready: set[str] = set()
-    while time.monotonic() < deadline and len(ready) < len(ports):
-        for name, port in ports.items():
-            try:
-                if httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=2).status_code == 200:
-                    ready.add(name)
-            except httpx.HTTPError:
-                pass
-        time.sleep(0.5)
-    assert ready == set(ports), f"not ready: {set(ports) - ready}"
-
-
 def _season(output: str) -> str:
     found = re.search(r"the season starting (\d{4}-\d{2}-\d{2})", output)
     assert found, output
     return found.group(1)
 
 
-def test_demo_runs_twice_then_proceeds_reconcile(tmp_path: Path) -> None:
-    ports = {name: free_port() for name in ("scoring", "escrow", "loans", "console")}
-    env = {k: v for k, v in os.environ.items() if not k.startswith("AGRIFIN_")}
-    env.update({"AGRIFIN_VAR_DIR": str(tmp_path / "var"), "PYTHONPATH": str(REPO)})
-    env.update({f"AGRIFIN_{name.upper()}_PORT": str(port) for name, port in ports.items()})
-    urls = {name: f"http://127.0.0.1:{port}" for name, port in ports.items()}
-    env.update(
-        {
-            "AGRIFIN_LOANS_SCORING_URL": urls["scoring"],
-            "AGRIFIN_LOANS_ESCROW_URL": urls["escrow"],
-            "AGRIFIN_SCORING_LOANS_URL": urls["loans"],
-            "AGRIFIN_LOANS_ESCROW_INSTRUCTIONS_INTERVAL_SECONDS": "0.5",
-        }
-    )
-    env.update({f"AGRIFIN_CONSOLE_{name.upper()}_URL": urls[name] for name in ("scoring", "escrow", "loans")})
-    bootstrap = _agrifin("bootstrap", env=env)
-    assert bootstrap.returncode == 0, bootstrap.stderr
-
-    system = subprocess.Popen(
-        [sys.executable, "-m", "services.cli", "run"],
-        env=env,
-        cwd=REPO,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        _wait_ready(ports)
-        first = _agrifin("demo", env=env)
-        assert first.returncode == 0, first.stdout + first.stderr
-        second = _agrifin("demo", env=env)
-        assert second.returncode == 0, second.stdout + second.stderr
-        reconcile = _agrifin("reconcile", "proceeds", env=env)
-    finally:
-        system.send_signal(signal.SIGTERM)
-        system.wait(timeout=60)
+def test_demo_runs_twice_then_proceeds_reconcile(running_system: RunningSystem) -> None:
+    first = running_system.agrifin("demo")
+    assert first.returncode == 0, first.stdout + first.stderr
+    second = running_system.agrifin("demo")
+    assert second.returncode == 0, second.stdout + second.stderr
+    reconcile = running_system.agrifin("reconcile", "proceeds")
 
     for run in (first, second):
         missing = [line for line in STORY if line not in run.stdout]

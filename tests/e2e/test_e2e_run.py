@@ -1,44 +1,32 @@
 """`make run`'s two steps from a fresh ./var: bootstrap, then every process up and ready,
-then SIGTERM stops them all cleanly. A second bootstrap reuses what the first prepared.
+then SIGTERM stops them all cleanly (``conftest.running_system`` bootstraps, starts and, at the
+end, stops the system and asserts ``agrifin run`` exits 0). A second bootstrap reuses what the
+first prepared.
 
 While it runs, the system is used as a whole: loans scores an application through the scoring
 process, a marketplace sale repays the loan through escrow, the worker and a signed webhook,
-and the loan's outcome reaches scoring the same way (each receiver subscribed itself)."""
+and the loan's outcome reaches scoring the same way (each receiver subscribed itself). The
+system may already have told `agrifin demo`'s seasons (``test_e2e_demo`` shares it), so loans'
+dates are its business date and scoring's count of loans with outcomes is compared with before."""
 
 from __future__ import annotations
 
-import json
-import os
-import signal
 import stat
-import subprocess
-import sys
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 
-from tests.support import free_port
+from tests.e2e.system import GROUP, RunningSystem
 
-TODAY = datetime.now(UTC).date().isoformat()
+pytestmark = pytest.mark.xdist_group(GROUP)
+
 ROLES = {"loan_officer", "credit_manager", "marketplace", "auditor", "admin"}
 CREDENTIALS = ROLES | {"service:scoring", "service:escrow", "service:loans", "service:console"}
 """dev-keys.json: a key per role people use, and each service's own credential (no shared one)."""
-
-
-def _agrifin(*args: str, env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "services.cli", *args],
-        env=env,
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
 
 
 def _call(method: str, port: int, path: str, key: str, body: object = None) -> dict[str, Any]:
@@ -54,7 +42,14 @@ def _call(method: str, port: int, path: str, key: str, body: object = None) -> d
     return result
 
 
-def _loan_application_is_scored_across_processes(ports: dict[str, int], keys: dict[str, str]) -> str:
+def _business_date(ports: dict[str, int], keys: dict[str, str]) -> str:
+    """Loans' business date (today on a fresh system; later once the demo told its seasons)."""
+    return str(_call("GET", ports["loans"], "/v1/business-date", keys["auditor"])["date"])
+
+
+def _loan_application_is_scored_across_processes(
+    ports: dict[str, int], keys: dict[str, str], today: str
+) -> str:
     """loans (one process) asks scoring (another) for a decision over real HTTP; returns the application."""
     example = _call("GET", ports["scoring"], "/v1/segments/farmer", keys["loan_officer"])["example"]
     product = _call(
@@ -97,7 +92,7 @@ def _loan_application_is_scored_across_processes(ports: dict[str, int], keys: di
             "principal_minor": 1_200_000,
             "annual_interest_rate": "18",
             "number_of_repayments": 6,
-            "disbursement_date": TODAY,
+            "disbursement_date": today,
             "features": example,
         },
     )
@@ -122,7 +117,9 @@ def _wait_for(probe: Callable[[], Any], what: str, timeout: float = 60.0) -> Any
     raise AssertionError(f"timed out waiting for {what}")
 
 
-def _sale_proceeds_repay_the_loan(ports: dict[str, int], keys: dict[str, str], application_id: str) -> None:
+def _sale_proceeds_repay_the_loan(
+    ports: dict[str, int], keys: dict[str, str], application_id: str, today: str
+) -> str:
     """The whole system: escrow sweeps a share of a release; the worker tells loans by webhook."""
     loan = _call(
         "POST",
@@ -131,8 +128,8 @@ def _sale_proceeds_repay_the_loan(ports: dict[str, int], keys: dict[str, str], a
         keys["credit_manager"],
         {"note": "e2e"},
     )
-    _call("POST", ports["loans"], f"/v1/loans/{loan['id']}/disburse", keys["credit_manager"], {"date": TODAY})
-    _call(
+    _call("POST", ports["loans"], f"/v1/loans/{loan['id']}/disburse", keys["credit_manager"], {"date": today})
+    assignment = _call(
         "POST",
         ports["escrow"],
         "/v1/assignments",
@@ -189,12 +186,16 @@ def _sale_proceeds_repay_the_loan(ports: dict[str, int], keys: dict[str, str], a
 
     (repayment,) = _wait_for(swept_repayment, "the worker to deliver assignment.swept to loans")
     assert repayment["amount_minor"] == 39_000  # 20% of 200,000 less the 2.5% fee (195,000)
+    return str(assignment["id"])
 
 
 def _the_loans_outcome_reaches_scoring(
-    ports: dict[str, int], keys: dict[str, str], application_id: str
+    ports: dict[str, int], keys: dict[str, str], application_id: str, assignment_id: str, today: str
 ) -> None:
-    """Scoring's worker job subscribed it to loans' outcomes; the loan repaid in full is recorded."""
+    """Scoring's worker job subscribed it to loans' outcomes; the loan repaid in full is recorded.
+
+    The assignment the admin made for the loan is closed with it, as loans closes those it
+    registers itself (the proceeds reconciliation would flag one left active)."""
     inbound = f"http://127.0.0.1:{ports['scoring']}/v1/inbound/loans"
     _wait_for(
         lambda: any(
@@ -205,12 +206,15 @@ def _the_loans_outcome_reaches_scoring(
     )
     loan_id = _call("GET", ports["loans"], f"/v1/applications/{application_id}", keys["auditor"])["loan_id"]
     owed = _call("GET", ports["loans"], f"/v1/loans/{loan_id}", keys["auditor"])["outstanding"]["total_minor"]
-    repayment = {"amount_minor": owed, "date": TODAY, "external_id": "e2e-harvest", "source": "borrower"}
+    performance = f"/v1/monitoring/performance?segment=farmer&as_of={today}"
+    before = _call("GET", ports["scoring"], performance, keys["auditor"])["loans"]
+    repayment = {"amount_minor": owed, "date": today, "external_id": "e2e-harvest", "source": "borrower"}
     _call("POST", ports["loans"], f"/v1/loans/{loan_id}/repayments", keys["loan_officer"], repayment)
     assert _call("GET", ports["loans"], f"/v1/loans/{loan_id}", keys["auditor"])["status"] == "closed"
-    performance = f"/v1/monitoring/performance?segment=farmer&as_of={TODAY}"
+    closed = _call("POST", ports["escrow"], f"/v1/assignments/{assignment_id}/close", keys["admin"])
+    assert closed["status"] == "closed"
     _wait_for(
-        lambda: _call("GET", ports["scoring"], performance, keys["auditor"])["loans"] == 1,
+        lambda: _call("GET", ports["scoring"], performance, keys["auditor"])["loans"] == before + 1,
         "the worker to deliver loan.outcome (repaid) to scoring",
     )
 
@@ -250,74 +254,41 @@ def _a_person_signs_in_to_the_console(port: int, person: dict[str, str]) -> None
         assert home.status_code == 200 and "Sign out" in home.text
 
 
-def test_bootstrap_then_run_brings_every_service_to_ready(tmp_path: Path) -> None:
-    repo = Path(__file__).resolve().parents[2]
-    ports = {name: free_port() for name in ("scoring", "escrow", "loans", "console")}
-    env = {k: v for k, v in os.environ.items() if not k.startswith("AGRIFIN_")}
-    env.update({"AGRIFIN_VAR_DIR": str(tmp_path / "var"), "PYTHONPATH": str(repo)})
-    env.update({f"AGRIFIN_{name.upper()}_PORT": str(port) for name, port in ports.items()})
-    env["AGRIFIN_LOANS_SCORING_URL"] = f"http://127.0.0.1:{ports['scoring']}"
-    env["AGRIFIN_LOANS_ESCROW_URL"] = f"http://127.0.0.1:{ports['escrow']}"
-    env["AGRIFIN_SCORING_LOANS_URL"] = f"http://127.0.0.1:{ports['loans']}"
-    for name in ("scoring", "escrow", "loans"):
-        env[f"AGRIFIN_CONSOLE_{name.upper()}_URL"] = f"http://127.0.0.1:{ports[name]}"
-    dev_keys = tmp_path / "var" / "dev-keys.json"
+def test_bootstrap_then_run_brings_every_service_to_ready(running_system: RunningSystem) -> None:
+    system, ports = running_system, running_system.ports
+    first, second = system.first, system.second
+    dev_keys, dev_users = system.dev_keys, system.dev_users
 
-    first = _agrifin("bootstrap", "--dev-keys", str(dev_keys), env=env, cwd=repo)
-    assert first.returncode == 0, first.stderr
-    assert str(dev_keys) in first.stdout
-    keys = json.loads(dev_keys.read_text())
+    assert first.run.returncode == 0, first.run.stderr
+    assert str(dev_keys) in first.run.stdout
+    keys = first.keys
     assert set(keys) == CREDENTIALS
     assert stat.S_IMODE(dev_keys.stat().st_mode) == 0o600
-    assert (tmp_path / "var" / "keys").is_dir()
-    dev_users = tmp_path / "var" / "dev-users.json"
-    assert str(dev_users) in first.stdout
+    assert (system.var / "keys").is_dir()
+    assert str(dev_users) in first.run.stdout
     assert stat.S_IMODE(dev_users.stat().st_mode) == 0o600
-    people = json.loads(dev_users.read_text())
+    people = first.people
     assert {"loan_officer", "credit_manager", "auditor", "admin"} <= set(people)
     assert all(set(entry) == {"username", "password"} for entry in people.values())
 
-    second = _agrifin("bootstrap", "--dev-keys", str(dev_keys), env=env, cwd=repo)
-    assert second.returncode == 0, second.stderr
-    assert json.loads(dev_keys.read_text()) == keys
-    assert json.loads(dev_users.read_text()) == people  # the same people, the same passwords
+    assert second.run.returncode == 0, second.run.stderr
+    assert second.keys == keys
+    assert second.people == people  # the same people, the same passwords
 
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "services.cli", "run"],
-        env=env,
-        cwd=repo,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        deadline = time.monotonic() + 120
-        ready: dict[str, int] = {}
-        while time.monotonic() < deadline and len(ready) < len(ports):
-            for name, port in ports.items():
-                try:
-                    response = httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=2)
-                    if response.status_code == 200:
-                        ready[name] = port
-                except httpx.HTTPError:
-                    pass
-            time.sleep(0.5)
-        assert set(ready) == set(ports), f"not ready: {set(ports) - set(ready)}"
-        for port in ports.values():
-            anonymous = httpx.post(f"http://127.0.0.1:{port}/v1/webhooks", json={}, timeout=5)
-            assert anonymous.status_code == 401
-            assert anonymous.headers["content-type"] == "application/problem+json"
-            authorised = httpx.get(
-                f"http://127.0.0.1:{port}/v1/audit/verify",
-                timeout=5,
-                headers={"Authorization": f"Bearer {keys['auditor']}"},
-            )
-            assert authorised.status_code == 200 and authorised.json()["ok"] is True
-        _a_person_signs_in_to_the_console(ports["console"], people["loan_officer"])
-        application_id = _loan_application_is_scored_across_processes(ports, keys)
-        _marketplace_key_is_bound_to_its_marketplace(ports, keys)
-        _sale_proceeds_repay_the_loan(ports, keys, application_id)
-        _the_loans_outcome_reaches_scoring(ports, keys, application_id)
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        code = proc.wait(timeout=30)
-    assert code == 0
+    for port in ports.values():
+        assert httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=5).status_code == 200
+        anonymous = httpx.post(f"http://127.0.0.1:{port}/v1/webhooks", json={}, timeout=5)
+        assert anonymous.status_code == 401
+        assert anonymous.headers["content-type"] == "application/problem+json"
+        authorised = httpx.get(
+            f"http://127.0.0.1:{port}/v1/audit/verify",
+            timeout=5,
+            headers={"Authorization": f"Bearer {keys['auditor']}"},
+        )
+        assert authorised.status_code == 200 and authorised.json()["ok"] is True
+    _a_person_signs_in_to_the_console(ports["console"], people["loan_officer"])
+    today = _business_date(ports, keys)
+    application_id = _loan_application_is_scored_across_processes(ports, keys, today)
+    _marketplace_key_is_bound_to_its_marketplace(ports, keys)
+    assignment_id = _sale_proceeds_repay_the_loan(ports, keys, application_id, today)
+    _the_loans_outcome_reaches_scoring(ports, keys, application_id, assignment_id, today)

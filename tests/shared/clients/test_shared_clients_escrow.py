@@ -27,6 +27,8 @@ from shared.clients.escrow import (
     EscrowMoney,
     EscrowSummary,
     LedgerVerification,
+    NewLot,
+    Payment,
     TradeRate,
     TradeSummary,
     TrialBalance,
@@ -81,7 +83,7 @@ class World:
         """A typed client calling with ``key`` (and fixed ``headers``)."""
         http = _forwarding(self._app)
         self._opened.append(http)
-        return EscrowClient(http, api_key=self.keys[key], headers=headers, attempts=1)
+        return EscrowClient(http, api_key=self.keys[key], headers=headers, attempts=1, service="escrow")
 
     def acting(self, role: Role, owner: str | None = None) -> EscrowClient:
         """The console's client for a person (``wanjiru``) acting in ``role``."""
@@ -391,6 +393,120 @@ def test_loans_creates_an_assignment_refunds_an_over_paid_sweep_and_reads_the_sw
     assert caught.value.status == 404
 
 
+LOTS = [
+    NewLot(lot_ref="A", description="maize", amount_minor=60_000),
+    NewLot(lot_ref="B", amount_minor=40_000),
+]
+
+
+def _checkout(client: EscrowClient, order_ref: str, *, key: str, **overrides: Any) -> Escrow:
+    """An order of 100,000 KES in two lots, opened through the typed client."""
+    order: dict[str, Any] = {
+        "order_ref": order_ref,
+        "buyer_id": "buyer-1",
+        "seller_id": "seller-1",
+        "currency": "KES",
+        "lots": LOTS,
+        "fee_bps": 250,
+        "fee_min_minor": 100,
+        "inspection_period_hours": 72,
+        "funding_deadline": T0 + timedelta(days=2),
+        "delivery_deadline": T0 + timedelta(days=10),
+        **overrides,
+    }
+    return client.create_escrow(**order, idempotency_key=key)
+
+
+def test_the_marketplace_checks_out_an_order_through_the_client(world: World) -> None:
+    market, admin = world.client("market"), world.client("admin")
+    opened = _checkout(market, "ORD-7", key="open-7")
+    assert (opened.status, opened.marketplace, opened.total_minor, opened.fee.min_minor) == (
+        "created",
+        "shop-1",
+        100_000,
+        100,
+    )
+    assert [(lot.lot_ref, lot.description, lot.amount_minor) for lot in opened.lots] == [
+        ("A", "maize", 60_000),
+        ("B", "", 40_000),
+    ]
+    assert _checkout(market, "ORD-7", key="open-7") == opened  # the key replays: one escrow
+    assert [e.id for e in market.list_escrows(EscrowFilters(order_ref="ORD-7"))] == [opened.id]
+
+    payment = market.fund_escrow(opened.id, idempotency_key="fund-7")
+    assert isinstance(payment, Payment)
+    assert (payment.status, payment.amount_minor, payment.currency) == ("pending", 100_000, "KES")
+    assert market.fund_escrow(opened.id, idempotency_key="fund-7") == payment
+    confirmed = admin.confirm_sandbox_payment(payment.id, idempotency_key="confirm-7")
+    assert (confirmed.status, confirmed.payment.id, confirmed.payment.status) == (
+        "processed",
+        payment.id,
+        "confirmed",
+    )
+    with pytest.raises(UpstreamProblem) as caught:  # the worker's sandbox job would answer the same
+        admin.confirm_sandbox_payment(payment.id, idempotency_key="confirm-7b")
+    assert (caught.value.status, caught.value.problem["current_state"]) == (409, "confirmed")
+    assert market.get_escrow(opened.id).status == "funded"
+
+    shipped = market.ship_lot(opened.id, "A", carrier="G4S", tracking="KE-1", idempotency_key="ship-A")
+    lot_a = shipped.lots[0]
+    assert (lot_a.status, lot_a.carrier, lot_a.tracking) == ("shipped", "G4S", "KE-1")
+    assert "deliver" in lot_a.allowed_actions
+    delivered = market.deliver_lot(opened.id, "A", idempotency_key="deliver-A")
+    assert delivered.lots[0].status == "delivered" and "accept" in delivered.lots[0].allowed_actions
+    accepted = market.accept_lot(opened.id, "A", idempotency_key="accept-A")
+    assert (accepted.lots[0].status, accepted.lots[0].released_minor) == ("accepted", 60_000)
+
+    market.ship_lot(opened.id, "B", carrier="G4S", tracking="KE-2", idempotency_key="ship-B")
+    market.deliver_lot(opened.id, "B", idempotency_key="deliver-B")
+    done = market.accept_lot(opened.id, "B", amount_minor=30_000, idempotency_key="accept-B")
+    # A: 60,000 less 1,500 fee; B: 30,000 accepted less 750 fee, the other 10,000 back to the buyer.
+    assert done.status == "completed"
+    assert done.money == EscrowMoney(
+        currency="KES",
+        funded_minor=100_000,
+        released_minor=87_750,
+        refunded_minor=10_000,
+        fees_minor=2_250,
+        held_minor=0,
+    )
+    assert [(item.event, item.lot_ref) for item in done.timeline][-2:] == [("deliver", "B"), ("accept", "B")]
+    assert world.client("auditor").verify_ledger().ok
+
+
+def test_checkout_problems_arrive_as_upstream_problems(world: World) -> None:
+    market = world.client("market")
+    opened = _checkout(market, "ORD-8", key="open-8")
+    with pytest.raises(UpstreamProblem) as caught:  # not funded yet: a lot cannot ship
+        market.ship_lot(opened.id, "A", carrier="G4S", tracking="KE-1", idempotency_key="ship-early")
+    assert caught.value.status == 409 and caught.value.service == "escrow"
+    assert "ship" not in caught.value.problem["allowed_actions"]
+    with pytest.raises(UpstreamProblem) as caught:  # the same key with another body
+        _checkout(market, "ORD-9", key="open-8")
+    assert caught.value.status == 422
+    with pytest.raises(UpstreamProblem) as caught:
+        _checkout(market, "ORD-10", key="open-10", currency="XXX")
+    assert caught.value.status == 422 and caught.value.problem["errors"][0]["field"] == "currency"
+    with pytest.raises(UpstreamProblem) as caught:  # another marketplace's escrow does not exist for it
+        world.client("market2").fund_escrow(opened.id, idempotency_key="fund-theirs")
+    assert caught.value.status == 404
+    with pytest.raises(UpstreamProblem) as caught:  # only an admin drives the sandbox
+        market.confirm_sandbox_payment("p-1", idempotency_key="c-1")
+    assert caught.value.status == 403
+    with pytest.raises(UpstreamProblem) as caught:  # a lot reference stays in its segment
+        market.deliver_lot(opened.id, "../../../ledger/verify", idempotency_key="walk")
+    assert caught.value.status == 404
+    with pytest.raises(ValueError, match="funding_deadline must be timezone-aware"):
+        _checkout(market, "ORD-11", key="open-11", funding_deadline=datetime(2026, 3, 4))
+    assert [e.order_ref for e in market.list_escrows()] == ["ORD-8"]
+
+
+def test_an_admin_opens_an_escrow_for_a_named_marketplace(world: World) -> None:
+    made = _checkout(world.client("admin"), "ORD-12", key="open-12", marketplace="shop-2")
+    assert made.marketplace == "shop-2"
+    assert [e.id for e in world.client("market2").list_escrows()] == [made.id]
+
+
 def _canned(body: bytes) -> httpx.Client:
     """An escrow that is not one: every request answers 200 with ``body``."""
 
@@ -423,3 +539,35 @@ def test_an_unparsable_answer_is_a_502(body: bytes, call: Callable[[EscrowClient
         call(EscrowClient(http))
     assert caught.value.status == 502
     assert caught.value.problem["detail"].startswith("unexpected answer to GET /v1/")
+
+
+@pytest.mark.parametrize(
+    ("body", "call", "path"),
+    [
+        (b"<html>gateway</html>", lambda c: _checkout(c, "o-1", key="k"), "/v1/escrows"),
+        (
+            b'{"id": "p-1", "amount_minor": "1000"}',
+            lambda c: c.fund_escrow("e-1", idempotency_key="k"),
+            "/v1/escrows/e-1/fund",
+        ),
+        (
+            b'{"id": "e-1", "lots": []}',
+            lambda c: c.ship_lot("e-1", "A", carrier="G4S", tracking="T", idempotency_key="k"),
+            "/v1/escrows/e-1/lots/A/ship",
+        ),
+        (b"[]", lambda c: c.deliver_lot("e-1", "A", idempotency_key="k"), "/v1/escrows/e-1/lots/A/deliver"),
+        (b"{}", lambda c: c.accept_lot("e-1", "A", idempotency_key="k"), "/v1/escrows/e-1/lots/A/accept"),
+        (
+            b'{"status": "done", "event_id": "x", "detail": "", "payment": {}}',
+            lambda c: c.confirm_sandbox_payment("p-1", idempotency_key="k"),
+            "/v1/sandbox/payments/p-1/confirm",
+        ),
+    ],
+)
+def test_an_unparsable_answer_to_a_post_is_a_502_naming_escrow(
+    body: bytes, call: Callable[[EscrowClient], object], path: str
+) -> None:
+    with _canned(body) as http, pytest.raises(UpstreamProblem) as caught:
+        call(EscrowClient(http, service="escrow"))
+    assert (caught.value.status, caught.value.service) == (502, "escrow")
+    assert caught.value.problem["detail"].startswith(f"unexpected answer to POST {path}: ")
