@@ -18,6 +18,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from _pytest.nodeid import NodeId
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy import create_engine, make_url, text
@@ -31,6 +32,23 @@ from shared.platform import ServiceContext
 
 PG_URL = os.environ.get("AGRIFIN_TEST_POSTGRES_URL")
 BACKENDS = ["sqlite", "postgresql"] if PG_URL else ["sqlite"]
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Give every ``xdist_group`` test the ``@<group>`` node-id suffix ``--dist loadgroup``
+    schedules by. pytest-xdist 3.8 sets it as ``item._nodeid``, which pytest 9 no longer reads
+    (node ids live in ``Node._id``): without this every group is ignored, and the browser and
+    e2e packages would start their system once per worker instead of once."""
+    if not getattr(config.option, "loadgroup", False):
+        return
+    for item in items:
+        mark = item.get_closest_marker("xdist_group")
+        if mark is None:
+            continue
+        group = mark.args[0] if mark.args else mark.kwargs.get("name", "default")
+        if not item.nodeid.endswith(f"@{group}"):
+            item._id = NodeId.parse(f"{item.nodeid}@{group}")
 
 
 def _worker() -> str:
