@@ -13,99 +13,28 @@ import json
 from collections.abc import Callable
 from datetime import timedelta
 
-import httpx
 import pytest
 from fastapi.testclient import TestClient
 
-from services.escrow.app import create_app as create_escrow_app
-from services.loans.app import create_app as create_loans_app
-from services.loans.settings import LoansSettings
-from shared.auth import Role
 from shared.clock import ManualClock
 from shared.platform import ServiceContext
-from shared.webhook_delivery import (
-    deliver_due,
-    dispatch_events,
-    event_body,
-)
-from shared.webhooks import (
-    SIGNATURE_HEADER,
-    create_subscription,
-    sign_payload,
-)
-from tests.escrow.kit import EscrowApi
+from shared.webhook_delivery import event_body
+from shared.webhooks import SIGNATURE_HEADER, sign_payload
 from tests.factories.escrow import AssignmentPayloadFactory
-from tests.loans.kit import FakeScoring, LoansApi
-from tests.support import issue_key
-
-LOANS_URL = "http://loans.test/v1/inbound/escrow"
+from tests.loans.proceeds_kit import ProceedsWorld, build_world
 
 
 @pytest.fixture
 def world(
     make_ctx: Callable[[str], ServiceContext], client_for: Callable[..., TestClient], clock: ManualClock
-) -> tuple[EscrowApi, LoansApi, ServiceContext, ServiceContext, TestClient]:
-    escrow_ctx, loans_ctx = make_ctx("escrow"), make_ctx("loans")
-    escrow_keys = {
-        name: issue_key(escrow_ctx, role, owner)
-        for name, role, owner in (
-            ("market", Role.MARKETPLACE, "shop-1"),
-            ("admin", Role.ADMIN, None),
-            ("auditor", Role.AUDITOR, None),
-            ("service", Role.SERVICE, "loans"),
-        )
-    }
-    loans_keys = {
-        name: issue_key(loans_ctx, role)
-        for name, role in (
-            ("officer", Role.LOAN_OFFICER),
-            ("manager", Role.CREDIT_MANAGER),
-            ("admin", Role.ADMIN),
-            ("auditor", Role.AUDITOR),
-        )
-    }
-    with escrow_ctx.db.unit_of_work() as session:
-        _, secret = create_subscription(
-            session,
-            escrow_ctx.tables,
-            escrow_ctx.keyring,
-            url=LOANS_URL,
-            topics=["assignment.swept"],
-            owner=None,
-            now=clock.now(),
-        )
-    assert isinstance(loans_ctx.settings, LoansSettings)
-    loans_ctx.settings = loans_ctx.settings.model_copy(update={"escrow_webhook_secret": secret})
-    escrow_client = client_for(create_escrow_app(escrow_ctx))
-    loans_client = client_for(create_loans_app(loans_ctx, scoring_client=FakeScoring().client()))
-    return (
-        EscrowApi(escrow_client, escrow_ctx, escrow_keys),
-        LoansApi(loans_client, loans_keys),
-        escrow_ctx,
-        loans_ctx,
-        loans_client,
-    )
-
-
-def _network(loans_client: TestClient) -> httpx.Client:
-    """What the worker's HTTP client reaches: the loans app, byte for byte."""
-
-    def forward(request: httpx.Request) -> httpx.Response:
-        assert str(request.url) == LOANS_URL
-        answer = loans_client.post(
-            request.url.path,
-            content=request.content,
-            headers={k: v for k, v in request.headers.items() if k != "host"},
-        )
-        return httpx.Response(answer.status_code, content=answer.content)
-
-    return httpx.Client(transport=httpx.MockTransport(forward))
+) -> ProceedsWorld:
+    return build_world(make_ctx, client_for, clock)
 
 
 def test_a_sweep_becomes_a_sale_proceeds_repayment_exactly_once(
-    world: tuple[EscrowApi, LoansApi, ServiceContext, ServiceContext, TestClient], clock: ManualClock
+    world: ProceedsWorld, clock: ManualClock
 ) -> None:
-    escrow, loans, escrow_ctx, loans_ctx, loans_client = world
+    escrow, loans, loans_ctx, loans_client = world.escrow, world.loans, world.loans_ctx, world.loans_client
     loans.set_date("2026-03-02")
     product = loans.product(allow_sale_proceeds=True)
     loan = loans.active_loan(product["id"], disburse_on="2026-02-02", principal_minor=500_000)
@@ -123,9 +52,7 @@ def test_a_sweep_becomes_a_sale_proceeds_repayment_exactly_once(
     (swept,) = escrow.events("assignment.swept")
     assert swept["payload"]["amount_minor"] == 20_000
 
-    network = _network(loans_client)
-    assert dispatch_events(escrow_ctx.db, escrow_ctx.tables, now=clock.now()) >= 1
-    assert deliver_due(escrow_ctx.db, escrow_ctx.tables, escrow_ctx.keyring, network, now=clock.now()) == 1
+    assert world.deliver_events() == 1
 
     (repayment,) = [t for t in loans.transactions(loan["id"]) if t["kind"] == "repayment"]
     assert (repayment["amount_minor"], repayment["source"]) == (20_000, "sale_proceeds")

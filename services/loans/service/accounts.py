@@ -288,7 +288,9 @@ def disburse_as(
             "maturity_date": disbursed.maturity_date.isoformat(),
         },
     )
-    register_on_disbursement(session, ctx, loan=loan, request_key=idempotency_key)
+    register_on_disbursement(
+        session, ctx, loan=loan, owed_minor=schedule.total_due_minor, request_key=idempotency_key
+    )
     # Disbursing just replayed the account as of the business date and stored it on the loan.
     return LoanView(loan, None)
 

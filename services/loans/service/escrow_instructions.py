@@ -32,7 +32,6 @@ from sqlalchemy.orm import Session
 
 from services.loans.domain.reconciliation import refund_reference
 from services.loans.models import EscrowInstruction, Loan
-from services.loans.repository import accounts as accounts_repo
 from services.loans.repository import add
 from services.loans.repository import borrowers as borrowers_repo
 from services.loans.repository import escrow_instructions as repo
@@ -93,23 +92,22 @@ def _instruct(
 
 
 def register_on_disbursement(
-    session: Session, ctx: LoansContext, *, loan: Loan, request_key: str | None
+    session: Session, ctx: LoansContext, *, loan: Loan, owed_minor: int, request_key: str | None
 ) -> EscrowInstruction | None:
-    """Instruct escrow to register the just-disbursed loan's assignment, when it has one."""
+    """Instruct escrow to register the just-disbursed loan's assignment, when it has one;
+    ``owed_minor`` (its cap) is everything the schedule just built asks for."""
     product = products_repo.get_product(session, loan.product_id)
     if product is None or not product.allow_sale_proceeds or product.sale_proceeds_share_bps is None:
         return None
     borrower = borrowers_repo.get_borrower(session, loan.borrower_id)
     if borrower is None or borrower.marketplace_party_id is None:
         return None
-    rows = accounts_repo.installments_of(session, loan.id)
-    cap = sum(r.principal_minor + r.interest_minor + r.fee_minor for r in rows)
     payload = {
         "seller_id": borrower.marketplace_party_id,
         "lender_id": ctx.settings.lender_party_id,
         "currency": loan.currency,
         "share_bps": product.sale_proceeds_share_bps,
-        "cap_minor": cap,
+        "cap_minor": owed_minor,
         "loan_ref": loan.id,
     }
     return _instruct(
