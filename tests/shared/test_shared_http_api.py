@@ -6,7 +6,6 @@ Runs on SQLite and, when AGRIFIN_TEST_POSTGRES_URL is set, on PostgreSQL.
 from __future__ import annotations
 
 import threading
-import time
 from collections.abc import Callable
 from typing import Annotated, Any
 
@@ -30,7 +29,13 @@ Writer = Annotated[Principal, Depends(require_roles(Role.ADMIN, Role.MARKETPLACE
 class ThingIn(BaseModel):
     name: str
     fail: bool = False
-    sleep_s: float = 0.0
+    hold: bool = False
+
+
+# A held request signals that it is running and waits until the test lets it finish, so a
+# test can act while it runs without guessing how long a thread takes to start.
+_HELD_RUNNING = threading.Event()
+_HELD_RELEASE = threading.Event()
 
 
 def _test_router() -> Any:
@@ -58,7 +63,10 @@ def _test_router() -> Any:
             payload={"name": body.name},
             now=now,
         )
-        time.sleep(body.sleep_s)
+        if body.hold:
+            _HELD_RUNNING.set()
+            if not _HELD_RELEASE.wait(timeout=30):
+                raise RuntimeError("the test never released the held request")
         if body.fail:
             raise Conflict("thing cannot be created now", current_state="frozen", allowed_actions=["thaw"])
         return {"event_id": event_id, "name": body.name}
@@ -246,21 +254,26 @@ def test_concurrent_duplicate_gets_409_while_the_first_runs(
 ) -> None:
     headers = auth(admin, **{"Idempotency-Key": "slow"})
     results: dict[str, int] = {}
+    _HELD_RUNNING.clear()
+    _HELD_RELEASE.clear()
 
     def first() -> None:
         results["first"] = client.post(
-            "/t/things", json={"name": "a", "sleep_s": 1.5}, headers=headers
+            "/t/things", json={"name": "a", "hold": True}, headers=headers
         ).status_code
 
     thread = threading.Thread(target=first)
     thread.start()
-    time.sleep(0.5)
-    duplicate = client.post("/t/things", json={"name": "a", "sleep_s": 1.5}, headers=headers)
+    try:
+        assert _HELD_RUNNING.wait(timeout=30), "the first request never started"
+        duplicate = client.post("/t/things", json={"name": "a", "hold": True}, headers=headers)
+    finally:
+        _HELD_RELEASE.set()
     thread.join()
     assert results["first"] == 201
     body = assert_problem(duplicate, 409)
     assert body["current_state"] == "in_progress"
-    replay = client.post("/t/things", json={"name": "a", "sleep_s": 1.5}, headers=headers)
+    replay = client.post("/t/things", json={"name": "a", "hold": True}, headers=headers)
     assert replay.headers["idempotent-replayed"] == "true"
     assert count_rows(ctx, ctx.tables.outbox) == 1
 
