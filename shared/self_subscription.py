@@ -15,17 +15,24 @@ the publisher's tables — and keeps the signing secret beside its other secrets
   atomically (``subscribed``). The publisher being down leaves everything as it was until
   the next run.
 
+The subscribe call's Idempotency-Key is derived from what the check saw (the URL, the topics,
+every subscription the publisher showed for that URL and whether it was active, the id the
+receiver holds). Two workers (or replicas) that check at the same moment see the same thing,
+send the same key, and the publisher answers the second with the first's subscription and
+secret: one subscription, one secret, whichever of them writes the file. A later check that
+finds something else changed (a subscription deactivated, the file lost) sends a new key.
+
 A lost answer can leave a second subscription whose secret the receiver never saw; the next
 run deactivates it. Deliveries to both in between are deduplicated by event id on receipt.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import os
 import threading
-import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -108,14 +115,15 @@ def ensure_subscription(
     """
     if configured_secret:
         return SubscriptionOutcome("configured")
-    ours = [s for s in publisher.subscriptions() if s.url == url and s.active]
+    seen = [s for s in publisher.subscriptions() if s.url == url]
+    ours = [s for s in seen if s.active]
     known, secret = stored.read()
     if secret and known in {s.id for s in ours}:
         return SubscriptionOutcome("present", known)
     for stale in ours:
         publisher.deactivate_subscription(stale.id, idempotency_key=f"{subscriber}-unsubscribe-{stale.id}")
     created = publisher.subscribe(
-        url=url, topics=list(topics), idempotency_key=f"{subscriber}-subscribe-{uuid.uuid4()}"
+        url=url, topics=list(topics), idempotency_key=_subscribe_key(subscriber, url, topics, seen, known)
     )
     if not created.secret:
         raise RuntimeError("the publisher created the subscription but returned no signing secret")
@@ -124,6 +132,20 @@ def ensure_subscription(
         "subscribed %s (%s) to %s: subscription %s", subscriber, url, ", ".join(topics), created.id
     )
     return SubscriptionOutcome("subscribed", created.id)
+
+
+def _subscribe_key(
+    subscriber: str, url: str, topics: Sequence[str], seen: Sequence[WebhookSubscription], known: str | None
+) -> str:
+    """The subscribe call's Idempotency-Key: the same for two checks that saw the same state."""
+    state = {
+        "url": url,
+        "topics": sorted(topics),
+        "seen": sorted([s.id, s.active] for s in seen),
+        "known": known,
+    }
+    digest = hashlib.sha256(json.dumps(state, sort_keys=True).encode()).hexdigest()
+    return f"{subscriber}-subscribe-{digest[:40]}"
 
 
 def until_subscribed(

@@ -28,6 +28,8 @@ class FakePublisher:
 
     subs: dict[str, WebhookSubscription] = field(default_factory=dict)
     keys: list[str] = field(default_factory=list)
+    answers: dict[str, WebhookSubscription] = field(default_factory=dict)
+    """Idempotency: what each subscribe key was answered (a repeated key gets the same answer)."""
     down: bool = False
 
     def _reach(self) -> None:
@@ -41,9 +43,12 @@ class FakePublisher:
     def subscribe(self, *, url: str, topics: list[str], idempotency_key: str) -> WebhookSubscription:
         self._reach()
         self.keys.append(idempotency_key)
+        if idempotency_key in self.answers:
+            return self.answers[idempotency_key]
         n = len(self.subs) + 1
         sub = WebhookSubscription(id=f"sub-{n}", url=url, topics=topics, active=True, secret=f"whsec_{n}")
         self.subs[sub.id] = sub
+        self.answers[idempotency_key] = sub
         return sub
 
     def deactivate_subscription(self, subscription_id: str, *, idempotency_key: str) -> WebhookSubscription:
@@ -93,6 +98,44 @@ def test_a_lost_file_or_an_unknown_subscription_starts_over(tmp_path: Path) -> N
     publisher.subs["sub-2"] = publisher.subs["sub-2"].model_copy(update={"active": False})  # an admin
     assert _ensure(publisher, stored) == SubscriptionOutcome("subscribed", "sub-3")
     assert stored.read() == ("sub-3", "whsec_3")
+
+
+@dataclass
+class StaleView:
+    """A second worker's view of the publisher: it listed the subscriptions before the first subscribed."""
+
+    publisher: FakePublisher
+    listed: list[WebhookSubscription]
+
+    def subscriptions(self) -> list[WebhookSubscription]:
+        return self.listed
+
+    def subscribe(self, *, url: str, topics: list[str], idempotency_key: str) -> WebhookSubscription:
+        return self.publisher.subscribe(url=url, topics=topics, idempotency_key=idempotency_key)
+
+    def deactivate_subscription(self, subscription_id: str, *, idempotency_key: str) -> WebhookSubscription:
+        return self.publisher.deactivate_subscription(subscription_id, idempotency_key=idempotency_key)
+
+
+def test_two_workers_checking_at_once_make_one_subscription(tmp_path: Path) -> None:
+    publisher, stored = FakePublisher(), SubscriptionFile(tmp_path / "s.secret")
+    second = StaleView(publisher, listed=publisher.subscriptions())  # it looked before the first subscribed
+    assert _ensure(publisher, stored) == SubscriptionOutcome("subscribed", "sub-1")
+    stored.path.unlink()  # the second worker has not seen the first's file either
+    outcome = ensure_subscription(
+        second, subscriber="receiver", url=URL, topics=["a.b"], stored=stored, configured_secret=None
+    )
+    assert outcome == SubscriptionOutcome("subscribed", "sub-1")
+    assert publisher.active() == ["sub-1"] and stored.read() == ("sub-1", "whsec_1")
+    assert publisher.keys[0] == publisher.keys[1]
+
+
+def test_a_later_check_that_saw_something_else_subscribes_anew(tmp_path: Path) -> None:
+    publisher, stored = FakePublisher(), SubscriptionFile(tmp_path / "s.secret")
+    _ensure(publisher, stored)
+    publisher.subs["sub-1"] = publisher.subs["sub-1"].model_copy(update={"active": False})  # an admin
+    assert _ensure(publisher, stored) == SubscriptionOutcome("subscribed", "sub-2")
+    assert len({k for k in publisher.keys if k.startswith("receiver-subscribe-")}) == 2
 
 
 def test_an_operator_secret_leaves_the_publisher_alone(tmp_path: Path) -> None:
