@@ -6,11 +6,18 @@
   input no column can hold is refused with a 422 naming where: a NUL character in the path,
   a query value or any JSON string, an integer outside (-2^63, 2^63) in an integer query
   or path parameter or anywhere in the body, a number overflowing to infinity, NaN,
-- an ``Idempotency-Key`` on a POST is claimed, replayed or refused (see ``shared.idempotency``)
-  once the caller is authenticated and the request validated (when the endpoint starts),
 - the endpoint runs on a session bound to ``request.state.session`` (``SessionDep``),
-- the session commits after the endpoint returns (with the idempotent response stored in
-  the same transaction) and rolls back on any exception.
+- the session commits after the endpoint returns and rolls back on any exception,
+- an ``Idempotency-Key`` on a POST is handled inside that same transaction, with none of
+  its own (the protocol: ``shared.idempotency``). When the endpoint starts (the caller
+  authenticated, the request validated) the key is checked and scoped; a session
+  ``after_begin`` listener makes the claim the first statement of the write transaction, so
+  it takes SQLite's write gate exactly when the endpoint's own first statement would; after
+  the endpoint returns the record is completed and the transaction commits. A refused claim
+  (the key used before; on PostgreSQL it first waits for a transaction still holding it)
+  raises out of the endpoint's first statement: the transaction rolls back and the request
+  answers with the stored response, a 422 or a 409. An endpoint that wrote nothing has the
+  claim made just before its completion.
 
 The write gate (SQLite's in-process writer queue, ``shared.db``) is held for the database
 write only. A state-changing request's session starts as a reader: FastAPI authenticates
@@ -20,7 +27,8 @@ starts, the wrapper ``ServiceRoute`` puts around it ends those reads and makes t
 gated writer (``Database.begin_writing``); the gate is taken by the first statement of the
 write transaction and given back at its commit, rollback or close. An endpoint that calls
 another service does so before its first statement (loans' submit reads in a short
-read-only unit of work, calls scoring, then writes), so the gate is never held across it.
+read-only unit of work, calls scoring, then writes), so the gate is never held across it —
+and a keyed duplicate of such a request makes that call again before its claim is refused.
 """
 
 from __future__ import annotations
@@ -33,39 +41,34 @@ import typing
 from collections.abc import Callable, Coroutine
 from contextvars import ContextVar
 from dataclasses import dataclass
-from datetime import timedelta
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request, Response
 from fastapi.dependencies.models import Dependant
 from fastapi.routing import APIRoute
-from sqlalchemy.orm import Session
+from sqlalchemy import Connection, event
+from sqlalchemy.orm import Session, SessionTransaction
 from starlette.concurrency import run_in_threadpool
 
-from shared.auth import bearer_token, hash_api_key
 from shared.errors import (
     PROBLEM_RESPONSES,
-    Conflict,
     PayloadTooLarge,
     UnsupportedMediaType,
     ValidationProblem,
 )
 from shared.idempotency import (
-    MAX_KEY_LENGTH,
     Claimed,
     InProgress,
+    KeyRequest,
     Mismatch,
     Replay,
     claim_key,
     complete_key,
-    let_go,
-    release_key,
-    request_fingerprint,
+    key_request,
+    refusal_response,
 )
 from shared.platform import ServiceContext
 
-IDEMPOTENCY_HEADER = "Idempotency-Key"
-REPLAYED_HEADER = "Idempotent-Replayed"
 _BODY_METHODS = {"POST", "PUT", "PATCH"}
 _READ_METHODS = {"GET", "HEAD", "OPTIONS"}
 INT64_LIMIT = 2**63
@@ -180,6 +183,10 @@ def _refuse_hostile_input(request: Request, body: bytes, int_params: frozenset[s
         raise ValidationProblem(errors)
 
 
+class _KeyRefused(Exception):
+    """The claim found the key used before: stops the endpoint at its first statement."""
+
+
 @dataclass
 class _Unit:
     """The request being served, as the endpoint wrapper sees it."""
@@ -190,21 +197,58 @@ class _Unit:
     body: bytes
     writes: bool
     writing: bool = False
+    wanted: KeyRequest | None = None
+    """The Idempotency-Key this request claims (a keyed POST), scoped to its caller."""
     claim: Claimed | None = None
+    """Set by the claim, the first statement of the write transaction."""
+    refusal: Replay | Mismatch | InProgress | None = None
+    """Set instead when the key was used before: the request answers with it."""
 
-    def start(self) -> Response | None:
-        """Claim the Idempotency-Key (a replay ends the request here), then begin writing."""
-        outcome = _claim_idempotency_key(self.request, self.ctx, self.body)
-        if isinstance(outcome, Response):
-            return outcome
-        self.claim = outcome
+    def start(self) -> None:
+        """Check and scope the Idempotency-Key, then make the session a writer that claims it."""
+        self.wanted = key_request(self.request, self.body)
         self.begin_writing()
-        return None
 
     def begin_writing(self) -> None:
         if self.writes and not self.writing:
             self.ctx.db.begin_writing(self.session)
             self.writing = True
+            if self.wanted is not None:
+                event.listen(self.session, "after_begin", self._claim_on_begin)
+
+    def _claim_on_begin(self, _session: Session, transaction: SessionTransaction, conn: Connection) -> None:
+        """Claim the key as the first statement of each write transaction (savepoints excluded)."""
+        if transaction.parent is not None or self.wanted is None or self.refusal is not None:
+            return
+        self.claim = None
+        outcome = claim_key(
+            conn, self.ctx.tables, keyring=self.ctx.keyring, wanted=self.wanted, now=self.ctx.clock.now()
+        )
+        if isinstance(outcome, Claimed):
+            self.claim = outcome
+            return
+        self.refusal = outcome
+        raise _KeyRefused("this Idempotency-Key was used before")
+
+    def finish(self, response: Response) -> None:
+        """Complete the claim (making it first when the endpoint wrote nothing), then commit."""
+        if self.wanted is not None:
+            if response.status_code >= 500 or not hasattr(response, "body"):
+                raise RuntimeError("unstorable response for an idempotent request")
+            if self.claim is None:
+                self.session.connection()  # begins the write transaction: the claim goes first
+            if self.claim is None:
+                raise RuntimeError("the write transaction began without claiming its Idempotency-Key")
+            complete_key(
+                self.session,
+                self.ctx.tables,
+                keyring=self.ctx.keyring,
+                claim=self.claim,
+                status=response.status_code,
+                body=bytes(response.body).decode("utf-8"),
+                content_type=response.media_type or "application/json",
+            )
+        self.session.commit()
 
 
 _unit: ContextVar[_Unit | None] = ContextVar("agrifin_unit", default=None)
@@ -217,8 +261,8 @@ def _writing_endpoint(endpoint: Callable[..., Any]) -> Callable[..., Any]:
         @functools.wraps(endpoint)
         async def run_async(*args: Any, **kwargs: Any) -> Any:
             unit = _unit.get()
-            if unit is not None and (replay := await run_in_threadpool(unit.start)) is not None:
-                return replay
+            if unit is not None:
+                await run_in_threadpool(unit.start)
             return await endpoint(*args, **kwargs)
 
         return run_async
@@ -226,8 +270,8 @@ def _writing_endpoint(endpoint: Callable[..., Any]) -> Callable[..., Any]:
     @functools.wraps(endpoint)
     def run(*args: Any, **kwargs: Any) -> Any:
         unit = _unit.get()
-        if unit is not None and (replay := unit.start()) is not None:
-            return replay
+        if unit is not None:
+            unit.start()
         return endpoint(*args, **kwargs)
 
     return run
@@ -250,54 +294,6 @@ def _check_body(request: Request, body: bytes, limit: int) -> None:
             raise UnsupportedMediaType(
                 f"request bodies must be application/json, got {media or 'no content type'!r}"
             )
-
-
-def _claim_idempotency_key(request: Request, ctx: ServiceContext, body: bytes) -> Claimed | Response | None:
-    """Claim the request's Idempotency-Key (POST only): a claim, a replayed response, or None.
-
-    Called once the route's dependencies have authenticated the caller: a revoked key gets
-    its 401 before any stored response is looked at, and a replay goes to the key that made
-    the first request only (the scope is that key's hash, and the person the console acts for).
-    """
-    key = request.headers.get(IDEMPOTENCY_HEADER)
-    if key is None or request.method != "POST":
-        return None
-    if not 0 < len(key) <= MAX_KEY_LENGTH:
-        raise ValidationProblem([(f"header.{IDEMPOTENCY_HEADER}", f"must be 1-{MAX_KEY_LENGTH} characters")])
-    token = bearer_token(request)
-    scope = hash_api_key(token) if token else "anonymous"
-    person = getattr(getattr(request.state, "principal", None), "person", None)
-    if person is not None:  # the console's key acts for many people: each has its own keys
-        scope = hash_api_key(f"{scope}:person:{person}")
-    fingerprint = request_fingerprint(request.method, request.url.path, request.url.query, body)
-    outcome = claim_key(
-        ctx.db,
-        ctx.tables,
-        keyring=ctx.keyring,
-        scope=scope,
-        key=key,
-        request_hash=fingerprint,
-        now=ctx.clock.now(),
-        lease=timedelta(seconds=ctx.settings.idempotency_lease_seconds),
-    )
-    if isinstance(outcome, Replay):
-        return Response(
-            outcome.body,
-            status_code=outcome.status,
-            media_type=outcome.content_type,
-            headers={REPLAYED_HEADER: "true"},
-        )
-    if isinstance(outcome, Mismatch):
-        raise ValidationProblem(
-            [(f"header.{IDEMPOTENCY_HEADER}", "was already used with a different request")],
-            detail="this Idempotency-Key was already used with a different request body",
-        )
-    if isinstance(outcome, InProgress):
-        raise Conflict(
-            "a request with this Idempotency-Key is still being processed; retry later",
-            current_state="in_progress",
-        )
-    return outcome
 
 
 class ServiceRoute(APIRoute):
@@ -327,29 +323,19 @@ class ServiceRoute(APIRoute):
             request.state.session = session
             bound = _unit.set(unit)
             try:
-                response = await original(request)
-                claim = unit.claim
-                if claim is not None:  # set only once start() began writing; a replay leaves it None
-                    if response.status_code < 500 and hasattr(response, "body"):
-                        await run_in_threadpool(
-                            complete_key,
-                            session,
-                            ctx.tables,
-                            keyring=ctx.keyring,
-                            claim=claim,
-                            status=response.status_code,
-                            body=bytes(response.body).decode("utf-8"),
-                            content_type=response.media_type or "application/json",
-                        )
-                    else:
-                        raise RuntimeError("unstorable response for an idempotent request")
-                await run_in_threadpool(session.commit)
-                if claim is not None:
-                    await run_in_threadpool(let_go, claim)
+                try:
+                    response = await original(request)
+                    if unit.refusal is None:
+                        await run_in_threadpool(unit.finish, response)
+                except Exception:
+                    if unit.refusal is None:
+                        raise
+                    # Refused at its first statement (whatever the endpoint made of _KeyRefused).
+                if unit.refusal is not None:
+                    await run_in_threadpool(session.rollback)  # the refused request's effects go
+                    return refusal_response(unit.refusal)
             except BaseException:
                 await run_in_threadpool(session.rollback)
-                if unit.claim is not None:
-                    await run_in_threadpool(release_key, ctx.db, ctx.tables, claim=unit.claim)
                 raise
             finally:
                 await run_in_threadpool(session.close)

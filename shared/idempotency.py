@@ -1,27 +1,36 @@
 """Idempotency keys for state-changing POSTs.
 
-Protocol, per (API key, Idempotency-Key):
+Protocol, per (API key, Idempotency-Key), all of it inside the request's own write
+transaction (``shared.api`` drives it; there is no other transaction and no lock of its own):
 
-1. *claim* — in its own short transaction, insert a record holding the hash of method,
-   path and body, state ``in_progress`` and a lease. A second request finding the record:
-   a different hash → 422; still in progress → 409; completed → replay the stored response
-   with ``Idempotent-Replayed: true``; the holder of the claim died (see below) or its lease
-   expired without a response → take the claim over.
-2. *complete* — the stored response is written in the **same transaction** as the
-   request's own changes, so a response is stored if and only if its effects committed.
-3. *release* — when the request fails, the claim is deleted: nothing changed, the client
-   may retry with the same key.
+1. *claim* — the first statement of the write transaction is
+   ``INSERT INTO idempotency_keys (...) VALUES (..., 'in_progress', ...)
+   ON CONFLICT (scope, key) DO NOTHING RETURNING id`` (``claim_key``). A returned id is the
+   claim: the endpoint runs.
+2. *complete* — just before the commit the record is updated to ``completed`` with the
+   sealed response (``complete_key``), in the same transaction, so a response is stored if
+   and only if the request's effects commit. A failed request rolls back and its claim
+   vanishes with it: the client may retry with the same key at once.
+3. *refusal* — no id returned: the key exists. On PostgreSQL the INSERT first waits until
+   the transaction holding an uncommitted record for the key ends (that is what
+   ``ON CONFLICT`` does with a conflicting row in flight), so a concurrent duplicate waits
+   for the first request; on SQLite writers are serialised (write gate, ``BEGIN IMMEDIATE``)
+   and the record it meets is always committed. The committed record is read in the same
+   transaction: another request hash → ``Mismatch`` (422); the same one, completed →
+   ``Replay`` (the stored response, ``Idempotent-Replayed: true``). The caller rolls its
+   transaction back (a refused request's effects never commit) and answers with
+   ``refusal_response``.
 
-A claim whose holder died is taken over at once, not at the end of its lease:
+The scope of a key (``key_request``) is the caller's API key, and the person the console acts
+for: a replay goes to the key that made the first request only.
 
-- PostgreSQL: the claiming request holds a session-level advisory lock on the key (the
-  claim's ``lock``, a connection of its own) from the claim until its response is stored or
-  the claim released. A crashed process's connections close and the server drops their
-  locks, so a retry that can take the lock knows any ``in_progress`` record is orphaned;
-  one that cannot, knows its holder is alive and answers 409 (lease or no lease).
-- SQLite (one host): the record names its holder, ``<host>/<pid>/<process start time>``;
-  a record whose process is gone (no such pid, a zombie, or a pid reused by a process
-  started later) is orphaned. Records of another host fall back to the lease.
+A committed record is therefore always ``completed`` — except records written before this
+protocol, which claimed in a transaction of their own with a lease (``locked_until``) and a
+``holder``. For those only: an ``in_progress`` record whose lease has expired is taken over
+(updated to this request's claim within its transaction), an unexpired one is ``InProgress``
+(409). This rule exists only for those old records and disappears with them once they are
+purged (``idempotency_ttl_hours``); new records fill ``locked_until`` with the claim's time
+(the column is NOT NULL) and leave ``holder`` empty.
 
 Stored responses are encrypted with the keyring's field keys (AES-GCM, the associated data
 ``idempotency:<scope>:<key>`` binds each to its own record), so the personal data a response
@@ -33,38 +42,43 @@ Records are kept ``idempotency_ttl_hours`` (48 by default, at least 24) and then
 
 from __future__ import annotations
 
-import functools
 import hashlib
-import os
-import socket
-from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import datetime, timedelta
-from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, delete, func, select, update
-from sqlalchemy.exc import IntegrityError
+from fastapi import Request, Response
+from sqlalchemy import Connection, delete, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
+from shared.auth import bearer_token, hash_api_key
 from shared.clock import as_utc
 from shared.crypto import Keyring
-from shared.db import Database
+from shared.errors import Conflict, ValidationProblem
 from shared.platform_tables import PlatformTables
 
+IDEMPOTENCY_HEADER = "Idempotency-Key"
+REPLAYED_HEADER = "Idempotent-Replayed"
 MAX_KEY_LENGTH = 255
 
 
 @dataclass(frozen=True)
+class KeyRequest:
+    """What a keyed request claims: its key, in its scope, for its request hash."""
+
+    scope: str
+    key: str
+    request_hash: str
+
+
+@dataclass(frozen=True)
 class Claimed:
-    """This request owns the key and must complete or release it."""
+    """This request's transaction holds the key's record and must complete it before commit."""
 
     record_id: int
     scope: str
     key: str
-    lock: Connection | None = None
-    """PostgreSQL: the connection holding the claim's advisory lock (see the module docstring)."""
-    lock_id: int = 0
 
 
 @dataclass(frozen=True)
@@ -83,7 +97,7 @@ class Mismatch:
 
 @dataclass(frozen=True)
 class InProgress:
-    """The first request with this key is still running."""
+    """A record of the old protocol (see the module docstring) whose lease still runs."""
 
 
 ClaimOutcome = Claimed | Replay | Mismatch | InProgress
@@ -98,6 +112,47 @@ def request_fingerprint(method: str, path: str, query: str, body: bytes) -> str:
     return digest.hexdigest()
 
 
+def key_request(request: Request, body: bytes) -> KeyRequest | None:
+    """The request's Idempotency-Key (POST only), checked and scoped; None without one.
+
+    Called once the route's dependencies have authenticated the caller: a revoked key gets
+    its 401 before any stored response is looked at, and a replay goes to the key that made
+    the first request only (the scope is that key's hash, and the person the console acts for).
+    """
+    key = request.headers.get(IDEMPOTENCY_HEADER)
+    if key is None or request.method != "POST":
+        return None
+    if not 0 < len(key) <= MAX_KEY_LENGTH:
+        raise ValidationProblem([(f"header.{IDEMPOTENCY_HEADER}", f"must be 1-{MAX_KEY_LENGTH} characters")])
+    token = bearer_token(request)
+    scope = hash_api_key(token) if token else "anonymous"
+    person = getattr(getattr(request.state, "principal", None), "person", None)
+    if person is not None:  # the console's key acts for many people: each has its own keys
+        scope = hash_api_key(f"{scope}:person:{person}")
+    fingerprint = request_fingerprint(request.method, request.url.path, request.url.query, body)
+    return KeyRequest(scope=scope, key=key, request_hash=fingerprint)
+
+
+def refusal_response(refusal: Replay | Mismatch | InProgress) -> Response:
+    """The answer to a request whose key was used before (its transaction rolled back)."""
+    if isinstance(refusal, Replay):
+        return Response(
+            refusal.body,
+            status_code=refusal.status,
+            media_type=refusal.content_type,
+            headers={REPLAYED_HEADER: "true"},
+        )
+    if isinstance(refusal, Mismatch):
+        raise ValidationProblem(
+            [(f"header.{IDEMPOTENCY_HEADER}", "was already used with a different request")],
+            detail="this Idempotency-Key was already used with a different request body",
+        )
+    raise Conflict(
+        "a request with this Idempotency-Key is still being processed; retry later",
+        current_state="in_progress",
+    )
+
+
 def _sealing_context(scope: str, key: str) -> str:
     return f"idempotency:{scope}:{key}"
 
@@ -109,185 +164,67 @@ def open_response(keyring: Keyring, *, scope: str, key: str, stored: str) -> str
     return keyring.decrypt(stored, context=_sealing_context(scope, key))
 
 
-def _proc_stat(pid: int) -> tuple[str, str] | None:
-    """(state, start time) of a process from /proc, or None where /proc cannot tell."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
-    except OSError:
-        return None
-    return (fields[0], fields[19]) if len(fields) > 19 else None
-
-
-@functools.cache
-def _holder_of(pid: int) -> str:
-    stat = _proc_stat(pid)
-    return f"{socket.gethostname()}/{pid}/{stat[1] if stat else ''}"
-
-
-def _this_process() -> str:
-    """How a SQLite claim names its holder (computed per pid: a forked worker is its own)."""
-    return _holder_of(os.getpid())
-
-
-def holder_gone(holder: str | None) -> bool:
-    """True when ``holder`` names a process of this host that no longer runs."""
-    host, _, rest = (holder or "").partition("/")
-    pid_text, _, started = rest.partition("/")
-    if host != socket.gethostname() or not pid_text.isdigit():
-        return False
-    pid = int(pid_text)
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return True
-    except PermissionError:
-        pass  # it exists, under another user
-    stat = _proc_stat(pid)
-    return stat is not None and (stat[0] == "Z" or (bool(started) and stat[1] != started))
-
-
-def _advisory_id(scope: str, key: str) -> int:
-    digest = hashlib.sha256(f"idempotency_keys:{scope}:{key}".encode()).digest()
-    return int.from_bytes(digest[:8], "big", signed=True)
-
-
-def _let_go(conn: Connection, lock_id: int) -> None:
-    try:
-        conn.execute(select(func.pg_advisory_unlock(lock_id)))
-        conn.commit()
-    except BaseException:
-        conn.invalidate()  # closing the connection for good drops its locks
-        raise
-    finally:
-        conn.close()
+def _insert_claim(conn: Connection, tables: PlatformTables, wanted: KeyRequest, now: datetime) -> int | None:
+    t = tables.idempotency
+    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
+    statement = (
+        dialect.insert(t)
+        .values(
+            scope=wanted.scope,
+            key=wanted.key,
+            request_hash=wanted.request_hash,
+            state="in_progress",
+            created_at=now,
+            locked_until=now,  # NOT NULL; a claim of this protocol has no lease (it is its transaction)
+        )
+        .on_conflict_do_nothing(index_elements=[t.c.scope, t.c.key])
+        .returning(t.c.id)
+    )
+    found = conn.execute(statement).scalar_one_or_none()
+    return None if found is None else int(found)
 
 
 def claim_key(
-    db: Database,
+    conn: Connection,
     tables: PlatformTables,
     *,
     keyring: Keyring,
-    scope: str,
-    key: str,
-    request_hash: str,
+    wanted: KeyRequest,
     now: datetime,
-    lease: timedelta,
 ) -> ClaimOutcome:
-    """Step 1: claim ``key`` for this request, or say why not."""
-    args: dict[str, Any] = {
-        "keyring": keyring,
-        "scope": scope,
-        "key": key,
-        "request_hash": request_hash,
-        "now": now,
-        "lease": lease,
-    }
-    if db.is_sqlite:
-        return _claim(
-            db, tables, holder=_this_process(), orphaned=lambda row: holder_gone(row.holder), **args
-        )
-    lock_id = _advisory_id(scope, key)
-    conn = db.engine.connect()
-    try:
-        locked = bool(conn.execute(select(func.pg_try_advisory_lock(lock_id))).scalar_one())
-        conn.commit()
-    except BaseException:
-        conn.invalidate()
-        conn.close()
-        raise
-    if not locked:
-        conn.close()  # a live request holds the claim: never take it over, lease or no lease
-        return _claim(db, tables, holder="postgresql", orphaned=lambda row: False, live_holder=True, **args)
-    try:
-        # Holding the lock, any in_progress record is an orphan: its holder's lock is gone.
-        outcome = _claim(db, tables, holder="postgresql", orphaned=lambda row: True, **args)
-    except BaseException:
-        _let_go(conn, lock_id)
-        raise
-    if isinstance(outcome, Claimed):
-        return replace(outcome, lock=conn, lock_id=lock_id)
-    _let_go(conn, lock_id)
-    return outcome
-
-
-def _claim(
-    db: Database,
-    tables: PlatformTables,
-    *,
-    keyring: Keyring,
-    scope: str,
-    key: str,
-    request_hash: str,
-    now: datetime,
-    lease: timedelta,
-    holder: str,
-    orphaned: Callable[[Any], bool],
-    live_holder: bool = False,
-) -> ClaimOutcome:
+    """Step 1, as the first statement of the request's write transaction on ``conn``."""
     t = tables.idempotency
-
-    def running(row: Any) -> bool:
-        return live_holder or (as_utc(row.locked_until) > now and not orphaned(row))
-
-    def replay(row: Any) -> Replay:
-        return Replay(
-            status=int(row.response_status),
-            body=open_response(keyring, scope=scope, key=key, stored=row.response_body or ""),
-            content_type=row.response_content_type or "application/json",
-        )
-
-    # Look first without the write lock: on SQLite a duplicate must not queue behind the
-    # first request's transaction, it must see the committed claim and answer 409 at once.
-    with db.unit_of_work(read_only=True) as session:
-        seen = session.execute(select(t).where(t.c.scope == scope, t.c.key == key)).first()
-    if seen is not None:
-        if seen.request_hash != request_hash:
+    for _ in range(3):
+        record_id = _insert_claim(conn, tables, wanted, now)
+        if record_id is not None:
+            return Claimed(record_id=record_id, scope=wanted.scope, key=wanted.key)
+        # The key's record exists and is committed (read committed: this statement sees it).
+        row = conn.execute(select(t).where(t.c.scope == wanted.scope, t.c.key == wanted.key)).first()
+        if row is None:
+            continue  # purged between the two statements: claim again
+        if row.request_hash != wanted.request_hash:
             return Mismatch()
-        if seen.state == "completed":
-            return replay(seen)  # a completed record never changes: no write lock to read it
-        if running(seen):
-            return InProgress()
-    elif live_holder:
-        return InProgress()
-    for _ in range(2):
-        with db.unit_of_work(gated=True) as session:
-            row = session.execute(select(t).where(t.c.scope == scope, t.c.key == key)).first()
-            if row is None:
-                if live_holder:
-                    return InProgress()
-                try:
-                    with session.begin_nested():
-                        result = session.execute(
-                            t.insert().values(
-                                scope=scope,
-                                key=key,
-                                request_hash=request_hash,
-                                state="in_progress",
-                                created_at=now,
-                                locked_until=now + lease,
-                                holder=holder,
-                            )
-                        )
-                except IntegrityError:
-                    continue  # someone claimed it between our read and insert: look again
-                pk = result.inserted_primary_key  # type: ignore[attr-defined]
-                assert pk is not None
-                return Claimed(record_id=int(pk[0]), scope=scope, key=key)
-            if row.request_hash != request_hash:
-                return Mismatch()
-            if row.state == "completed":
-                return replay(row)
-            if running(row):
-                return InProgress()
-            taken = session.execute(
-                update(t)
-                .where(t.c.id == row.id, t.c.state == "in_progress", t.c.locked_until == row.locked_until)
-                .values(locked_until=now + lease, holder=holder)
-            )
-            if getattr(taken, "rowcount", 0) == 1:
-                return Claimed(record_id=int(row.id), scope=scope, key=key)
-            return InProgress()
+        if row.state == "completed":
+            return _replay(keyring, wanted, row)
+        if as_utc(row.locked_until) > now:
+            return InProgress()  # an old-protocol claim whose lease still runs
+        taken = conn.execute(
+            update(t)
+            .where(t.c.id == row.id, t.c.state == "in_progress", t.c.locked_until == row.locked_until)
+            .values(locked_until=now, holder=None)
+        )
+        if getattr(taken, "rowcount", 0) == 1:
+            return Claimed(record_id=int(row.id), scope=wanted.scope, key=wanted.key)
+        # Another request took that old record over first: look again at what it left.
     return InProgress()
+
+
+def _replay(keyring: Keyring, wanted: KeyRequest, row: Any) -> Replay:
+    return Replay(
+        status=int(row.response_status),
+        body=open_response(keyring, scope=wanted.scope, key=wanted.key, stored=row.response_body or ""),
+        content_type=row.response_content_type or "application/json",
+    )
 
 
 def complete_key(
@@ -313,22 +250,6 @@ def complete_key(
             response_content_type=content_type,
         )
     )
-
-
-def release_key(db: Database, tables: PlatformTables, *, claim: Claimed) -> None:
-    """Step 3 on failure: drop the claim so the client can retry."""
-    t = tables.idempotency
-    try:
-        with db.unit_of_work(gated=True) as session:
-            session.execute(delete(t).where(t.c.id == claim.record_id, t.c.state == "in_progress"))
-    finally:
-        let_go(claim)
-
-
-def let_go(claim: Claimed) -> None:
-    """After the response is stored (or the claim dropped): give up the claim's advisory lock."""
-    if claim.lock is not None and not claim.lock.closed:
-        _let_go(claim.lock, claim.lock_id)
 
 
 def purge_expired(session: Session, tables: PlatformTables, *, now: datetime, ttl: timedelta) -> int:

@@ -6,13 +6,15 @@ Runs on SQLite and, when AGRIFIN_TEST_POSTGRES_URL is set, on PostgreSQL.
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable
-from typing import Annotated, Any
+from typing import Annotated, Any, cast
 
 import pytest
 from fastapi import Depends, FastAPI
 from fastapi.testclient import TestClient
 from pydantic import BaseModel
+from sqlalchemy import text
 
 from shared.api import ContextDep, SessionDep, service_router
 from shared.app import create_service_app
@@ -249,33 +251,88 @@ def test_a_failed_request_frees_its_key_for_a_retry(
     assert client.post("/t/things", json={"name": "a", "fail": True}, headers=headers).status_code == 409
 
 
-def test_concurrent_duplicate_gets_409_while_the_first_runs(
+class _WatchedGate:
+    """SQLite's write gate, telling the test when a writer has to wait for it."""
+
+    def __init__(self, gate: Any) -> None:
+        self.gate = gate
+        self.waited = threading.Event()
+
+    def acquire(self, blocking: bool = True, timeout: float = -1) -> bool:
+        if self.gate.acquire(False):
+            return True
+        self.waited.set()
+        return bool(self.gate.acquire(blocking, timeout))
+
+    def release(self) -> None:
+        self.gate.release()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.gate, name)  # the rest of the gate's interface, as it is
+
+
+def _claims_waiting(ctx: ServiceContext) -> int:
+    """PostgreSQL: transactions whose claim INSERT waits for another's lock."""
+    with ctx.db.unit_of_work(read_only=True) as session:
+        return int(
+            session.execute(
+                text(
+                    "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
+                    " AND wait_event_type = 'Lock' AND query LIKE 'INSERT INTO idempotency_keys%'"
+                )
+            ).scalar_one()
+        )
+
+
+def _wait_until(condition: Callable[[], bool], what: str) -> None:
+    """Poll ``condition`` (a state the test waits for, not a timing) until it holds."""
+    give_up = time.monotonic() + 30
+    while not condition():
+        assert time.monotonic() < give_up, what
+        time.sleep(0.01)
+
+
+def test_a_concurrent_duplicate_waits_for_the_first_and_replays_its_response(
     client: TestClient, ctx: ServiceContext, admin: str, backend: str
 ) -> None:
     headers = auth(admin, **{"Idempotency-Key": "slow"})
-    results: dict[str, int] = {}
+    body = {"name": "a", "hold": True}
+    results: dict[str, Any] = {}
     _HELD_RUNNING.clear()
     _HELD_RELEASE.clear()
+    gate = _WatchedGate(ctx.db.write_gate) if backend == "sqlite" else None
+    if gate is not None:
+        ctx.db.write_gate = cast(Any, gate)
 
-    def first() -> None:
-        results["first"] = client.post(
-            "/t/things", json={"name": "a", "hold": True}, headers=headers
-        ).status_code
+    def send(name: str) -> None:
+        results[name] = client.post("/t/things", json=body, headers=headers)
 
-    thread = threading.Thread(target=first)
-    thread.start()
+    first = threading.Thread(target=send, args=("first",))
+    duplicate = threading.Thread(target=send, args=("duplicate",))
+    first.start()
     try:
         assert _HELD_RUNNING.wait(timeout=30), "the first request never started"
-        duplicate = client.post("/t/things", json={"name": "a", "hold": True}, headers=headers)
+        duplicate.start()
+        # The duplicate must be waiting for the first (its claim) before the first may finish.
+        if gate is not None:
+            assert gate.waited.wait(timeout=30), "the duplicate never waited for the write gate"
+        else:
+            _wait_until(lambda: _claims_waiting(ctx) == 1, "the duplicate's claim never waited")
+        assert "duplicate" not in results
     finally:
         _HELD_RELEASE.set()
-    thread.join()
-    assert results["first"] == 201
-    body = assert_problem(duplicate, 409)
-    assert body["current_state"] == "in_progress"
-    replay = client.post("/t/things", json={"name": "a", "hold": True}, headers=headers)
-    assert replay.headers["idempotent-replayed"] == "true"
+        first.join()
+        if duplicate.ident is not None:
+            duplicate.join()
+        if gate is not None:
+            ctx.db.write_gate = gate.gate
+    original, again = results["first"], results["duplicate"]
+    assert original.status_code == 201 and "idempotent-replayed" not in original.headers
+    assert again.status_code == 201 and again.headers["idempotent-replayed"] == "true"
+    assert again.json() == original.json()
     assert count_rows(ctx, ctx.tables.outbox) == 1
+    assert count_rows(ctx, ctx.tables.audit_log) == 1
+    assert count_rows(ctx, ctx.tables.idempotency) == 1
 
 
 # --- probes -------------------------------------------------------------------------------

@@ -1,8 +1,9 @@
 """Idempotency records leak nothing and outlive no one (shared.api, shared.idempotency).
 
 A replay is served only to the still-valid key that made the first request; a stored
-response is encrypted (no personal data in ``idempotency_keys.response_body``); a claim
-whose holder died is taken over at once rather than at the end of its lease.
+response is encrypted (no personal data in ``idempotency_keys.response_body``); a claim is
+part of its request's transaction, so a claiming process that dies leaves nothing behind and
+a claim in flight makes a duplicate wait for its outcome.
 """
 
 from __future__ import annotations
@@ -10,19 +11,20 @@ from __future__ import annotations
 import stat
 import subprocess
 import sys
+import threading
+import time
 from collections.abc import Callable
-from datetime import timedelta
 from pathlib import Path
 from typing import cast
 
 from fastapi.testclient import TestClient
-from sqlalchemy import select, text, update
+from sqlalchemy import Connection, select, text
 
 from services.loans.app import create_app as loans_app
 from services.loans.settings import LoansContext
-from shared.auth import Role, hash_api_key
+from shared.auth import Role, hash_api_key, revoke_api_key_hash
 from shared.db import Database
-from shared.idempotency import Claimed, ClaimOutcome, InProgress, claim_key, release_key
+from shared.idempotency import Claimed, ClaimOutcome, KeyRequest, Replay, claim_key, complete_key
 from shared.platform import ServiceContext
 from tests.factories.loans import BorrowerPayloadFactory
 from tests.loans.kit import FakeScoring
@@ -37,9 +39,8 @@ def _loans(
 
 
 def _revoke(ctx: ServiceContext, key: str) -> None:
-    t = ctx.tables.api_keys
     with ctx.db.unit_of_work() as session:
-        session.execute(update(t).where(t.c.key_hash == hash_api_key(key)).values(revoked_at=ctx.clock.now()))
+        assert revoke_api_key_hash(session, ctx.tables, key_hash=hash_api_key(key), now=ctx.clock.now())
 
 
 def test_a_revoked_key_gets_401_not_the_stored_response(
@@ -114,33 +115,27 @@ def test_sqlite_files_are_private(tmp_path: Path) -> None:
 
 CLAIM_AND_DIE = """
 import os, sys
-from datetime import datetime, timedelta
+from datetime import datetime
 from services.loans.definition import SERVICE
 from shared.crypto import Keyring
 from shared.db import Database
-from shared.idempotency import Claimed, ClaimOutcome, InProgress, claim_key, release_key
-from shared.idempotency import Claimed, claim_key
+from shared.idempotency import KeyRequest, claim_key
 
+conn = Database(sys.argv[1]).engine.connect()
+conn.begin()
 outcome = claim_key(
-    Database(sys.argv[1]), SERVICE.tables, keyring=Keyring(), scope="s", key="k", request_hash="h",
-    now=datetime.fromisoformat(sys.argv[2]), lease=timedelta(seconds=60),
+    conn, SERVICE.tables, keyring=Keyring(), wanted=KeyRequest(scope="s", key="k", request_hash="h"),
+    now=datetime.fromisoformat(sys.argv[2]),
 )
 print(type(outcome).__name__, flush=True)
-os._exit(1)  # killed mid-flight: no complete, no release
+os._exit(1)  # killed mid-request: its transaction, claim included, never commits
 """
 
+WANTED = KeyRequest(scope="s", key="k", request_hash="h")
 
-def _claim(ctx: ServiceContext) -> ClaimOutcome:
-    return claim_key(
-        ctx.db,
-        ctx.tables,
-        keyring=ctx.keyring,
-        scope="s",
-        key="k",
-        request_hash="h",
-        now=ctx.clock.now(),
-        lease=timedelta(seconds=60),
-    )
+
+def _claim(ctx: ServiceContext, conn: Connection) -> ClaimOutcome:
+    return claim_key(conn, ctx.tables, keyring=ctx.keyring, wanted=WANTED, now=ctx.clock.now())
 
 
 def test_a_retry_after_the_claiming_process_died_is_claimed_at_once(
@@ -155,19 +150,72 @@ def test_a_retry_after_the_claiming_process_died_is_claimed_at_once(
         cwd=Path(__file__).resolve().parents[2],
     )
     assert died.returncode == 1 and died.stdout.strip() == "Claimed", died.stderr
-    retry = _claim(ctx)  # the clock has not moved: the 60 s lease is still running
-    assert isinstance(retry, Claimed)
-    release_key(ctx.db, ctx.tables, claim=retry)
+    with ctx.db.engine.connect() as conn, conn.begin() as transaction:
+        assert isinstance(_claim(ctx, conn), Claimed)  # the dead claim vanished with its transaction
+        transaction.rollback()
 
 
-def test_a_live_claim_is_not_taken_over(make_ctx: Callable[[str], ServiceContext]) -> None:
-    ctx = make_ctx("loans")
-    first = _claim(ctx)
-    assert isinstance(first, Claimed)
+def _claims_waiting(ctx: ServiceContext) -> int:
+    """PostgreSQL: transactions whose claim INSERT waits for another's lock."""
+    with ctx.db.unit_of_work(read_only=True) as session:
+        return int(
+            session.execute(
+                text(
+                    "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
+                    " AND wait_event_type = 'Lock' AND query LIKE 'INSERT INTO idempotency_keys%'"
+                )
+            ).scalar_one()
+        )
+
+
+def _duplicate_meets(ctx: ServiceContext, backend: str, *, completes: bool) -> ClaimOutcome:
+    """What a duplicate claim gets when the claim in flight commits completed, or rolls back."""
+    holder = ctx.db.gated_session()
+    outcomes: dict[str, ClaimOutcome] = {}
+
+    def duplicate() -> None:
+        with ctx.db.unit_of_work(gated=True) as session:
+            outcomes["duplicate"] = _claim(ctx, session.connection())
+            session.rollback()
+
     try:
-        assert isinstance(_claim(ctx), InProgress)
+        first = _claim(ctx, holder.connection())
+        assert isinstance(first, Claimed)
+        thread = threading.Thread(target=duplicate)
+        thread.start()
+        if backend == "postgresql":  # SQLite: the duplicate queues on the write gate
+            give_up = time.monotonic() + 30
+            while _claims_waiting(ctx) != 1:
+                assert time.monotonic() < give_up, "the duplicate's claim never waited"
+                time.sleep(0.01)
+        assert "duplicate" not in outcomes
+        if completes:
+            complete_key(
+                holder,
+                ctx.tables,
+                keyring=ctx.keyring,
+                claim=first,
+                status=201,
+                body="{}",
+                content_type="application/json",
+            )
+            holder.commit()
+        else:
+            holder.rollback()
     finally:
-        release_key(ctx.db, ctx.tables, claim=first)
-    second = _claim(ctx)
-    assert isinstance(second, Claimed)
-    release_key(ctx.db, ctx.tables, claim=second)
+        holder.close()
+    thread.join(timeout=60)
+    return outcomes["duplicate"]
+
+
+def test_a_duplicate_of_a_claim_in_flight_waits_and_replays_its_response(
+    make_ctx: Callable[[str], ServiceContext], backend: str
+) -> None:
+    outcome = _duplicate_meets(make_ctx("loans"), backend, completes=True)
+    assert outcome == Replay(status=201, body="{}", content_type="application/json")
+
+
+def test_a_duplicate_of_a_claim_in_flight_that_fails_claims_the_key(
+    make_ctx: Callable[[str], ServiceContext], backend: str
+) -> None:
+    assert isinstance(_duplicate_meets(make_ctx("loans"), backend, completes=False), Claimed)
