@@ -2,9 +2,9 @@
 
 ``record_change`` joins the caller's transaction, so the audit entry and the event exist if
 and only if the change they describe commits. The audit entry is appended at commit
-(``shared.commit_tail``): the chain head is one lock every audited transaction shares, so it
-is taken as the transaction's last statement and held only for the commit. ``new_id`` makes
-the record ids.
+(``shared.audit`` queues it on ``shared.commit_tail``): its chain's head is a lock the
+transactions writing that chain share, so it is taken as the transaction's last statement
+and held only for the commit. ``new_id`` makes the record ids.
 """
 
 from __future__ import annotations
@@ -14,7 +14,6 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from shared.audit import append_audit
-from shared.commit_tail import at_commit
 from shared.db import new_id
 from shared.platform import ServiceContext
 from shared.webhooks import emit_event
@@ -43,16 +42,14 @@ def record_change(
     if event:
         emit_event(session, ctx.tables, topic=action, subject=subject, data=payload, now=now, owner=owner)
     recorded = payload if audit_payload is None else audit_payload
-    at_commit(
+    append_audit(  # queued on the commit tail by append_audit itself
         session,
-        lambda: append_audit(
-            session,
-            ctx.tables,
-            ctx.keyring,
-            actor=actor,
-            action=action,
-            subject=subject,
-            payload=recorded,
-            now=now,
-        ),
+        ctx.tables,
+        ctx.keyring,
+        actor=actor,
+        action=action,
+        subject=subject,
+        payload=recorded,
+        now=now,
+        chains=ctx.settings.audit_chains,
     )

@@ -1,12 +1,14 @@
 """The tail of a transaction: steps that run as its last statements, just before COMMIT.
 
-Some statements take a lock that every writer shares — the audit chain's head (an advisory
-lock in ``shared.audit``) and, in escrow, the rows of its hot ledger accounts. Such a lock is
-held from the statement that takes it until the commit, so the later it is taken, the more
+Some statements take a lock that many writers share — an audit chain's head (an advisory
+lock per chain in ``shared.audit``) and, in escrow, the rows of its hot ledger accounts. Such
+a lock is held from the statement that takes it until the commit, so the later it is taken, the more
 transactions per second the service sustains. A use case therefore *queues* those statements
 here (``at_commit``) and a ``before_commit`` listener on the session runs them:
 
 - in phase order (``Phase.BALANCES`` before ``Phase.AUDIT``), then in the order queued;
+  a step queued while the tail runs (a step that records an audit entry) runs in a next
+  round of the same tail, still before COMMIT;
 - for the outermost commit only (never for a SAVEPOINT release);
 - not at all on rollback: the queue is dropped, so a failed request leaves nothing behind.
 
@@ -35,7 +37,7 @@ class Phase(IntEnum):
     BALANCES = 10
     """Hot balance updates (escrow's clearing and fee accounts)."""
     AUDIT = 20
-    """Audit chain appends: last, so the chain head is held only for the commit itself."""
+    """Audit chain appends: last, so the chain heads are held only for the commit itself."""
 
 
 def _queue(session: Session) -> list[tuple[int, int, Callable[[], object]]]:
@@ -70,9 +72,9 @@ def tail_state(session: Session, key: str, factory: Callable[[], T]) -> tuple[T,
 def _run(session: Session) -> None:
     if session.in_nested_transaction():
         return  # a SAVEPOINT being released, not the transaction's commit
-    queue = session.info.pop(_QUEUE, None)
-    for _, _, step in sorted(queue or (), key=lambda item: (item[0], item[1])):
-        step()
+    while queue := session.info.pop(_QUEUE, None):
+        for _, _, step in sorted(queue, key=lambda item: (item[0], item[1])):
+            step()
     session.info.pop(_STATE, None)
 
 

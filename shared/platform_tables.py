@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from sqlalchemy import (
+    BigInteger,
     Boolean,
     Column,
     DateTime,
@@ -18,6 +19,7 @@ from sqlalchemy import (
     Index,
     Integer,
     MetaData,
+    SmallInteger,
     String,
     Table,
     Text,
@@ -25,6 +27,9 @@ from sqlalchemy import (
 )
 
 from shared.db import BigIntPK
+
+AUDIT_SEQ_SEQUENCE = "audit_log_seq_seq"
+"""The PostgreSQL sequence numbering ``audit_log.seq`` (owned by the column, like a serial's)."""
 
 
 @dataclass(frozen=True)
@@ -73,10 +78,14 @@ def define_platform_tables(metadata: MetaData) -> PlatformTables:
         Column("holder", String(128), nullable=True),
         UniqueConstraint("scope", "key", name="uq_idempotency_keys_scope_key"),
     )
+    # The audit trail (shared.audit): ``seq`` orders the whole service (a sequence on
+    # PostgreSQL, SQLite's rowid), ``chain``/``chain_seq`` place an entry in its hash chain.
     audit_log = Table(
         "audit_log",
         metadata,
-        Column("seq", BigIntPK, primary_key=True, autoincrement=False),
+        Column("seq", BigIntPK, primary_key=True, autoincrement=True),
+        Column("chain", SmallInteger, nullable=False),
+        Column("chain_seq", BigInteger, nullable=False),
         Column("created_at", DateTime(timezone=True), nullable=False),
         Column("actor", String(128), nullable=False),
         Column("action", String(64), nullable=False),
@@ -87,6 +96,7 @@ def define_platform_tables(metadata: MetaData) -> PlatformTables:
         Column("entry_hash", String(64), nullable=False),
         Column("key_id", String(64), nullable=False),
         Column("signature", String(128), nullable=False),
+        UniqueConstraint("chain", "chain_seq", name="uq_audit_log_chain_chain_seq"),
     )
     outbox = Table(
         "outbox_events",

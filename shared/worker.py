@@ -26,6 +26,7 @@ from typing import TypeVar
 import httpx
 from sqlalchemy.orm import Session
 
+from shared.audit import anchor_chains
 from shared.db import Database
 from shared.idempotency import purge_expired
 from shared.observability import set_request_id
@@ -68,7 +69,7 @@ def claim_each(
 
 
 def platform_jobs(ctx: ServiceContext, client: httpx.Client) -> list[Job]:
-    """Outbox dispatch, webhook delivery and idempotency purge for one service."""
+    """Outbox dispatch, webhook delivery, idempotency purge and audit anchoring for one service."""
     name = ctx.definition.name
 
     def dispatch() -> int:
@@ -86,10 +87,16 @@ def platform_jobs(ctx: ServiceContext, client: httpx.Client) -> list[Job]:
                 ttl=timedelta(hours=max(ctx.settings.idempotency_ttl_hours, 24)),
             )
 
+    def anchor() -> int:
+        return anchor_chains(
+            ctx.db, ctx.tables, ctx.keyring, now=ctx.clock.now(), actor=f"system:{name}.worker"
+        )
+
     return [
         (f"{name}.outbox.dispatch", 1.0, dispatch),
         (f"{name}.webhooks.deliver", 1.0, deliver),
         (f"{name}.idempotency.purge", 3600.0, purge),
+        (f"{name}.audit.anchor", ctx.settings.audit_anchor_seconds, anchor),
     ]
 
 

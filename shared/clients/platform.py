@@ -23,8 +23,17 @@ class ChainVerification(BaseModel):
     ok: bool
     entries: int
     first_broken_seq: int | None = None
+    """The broken entry's global ``seq``; None when the entry is missing."""
+    first_broken_chain: int | None = None
+    first_broken_chain_seq: int | None = None
+    """Where the first break is: its chain (0 is the service-wide chain) and place in it."""
     reason: str | None = None
     head: str
+    """Chain 0's head, ``<chain_seq>:<entry_hash>``: keep it elsewhere to detect a truncation."""
+    chains: int = 0
+    anchors: int = 0
+    unanchored_entries: int = 0
+    """Partition entries written after the newest anchor (a deletion of those shows only later)."""
 
 
 class AuditEntry(BaseModel):
@@ -33,6 +42,8 @@ class AuditEntry(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
     seq: int
+    chain: int = 0
+    chain_seq: int = 0
     created_at: datetime
     actor: str
     action: str

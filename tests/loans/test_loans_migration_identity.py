@@ -4,7 +4,7 @@ identity of the key that made them, so maker-checker keeps refusing that key aft
 from __future__ import annotations
 
 from alembic import command
-from sqlalchemy import select
+from sqlalchemy import delete, select
 
 from services.loans.definition import SERVICE
 from services.loans.models import Application, BusinessDateCorrection
@@ -47,6 +47,11 @@ def test_downgrade_and_upgrade_backfill_identities_from_key_ids(api: LoansApi, c
     assert before[by_key["id"]][1] == f"key:{before[by_key['id']][0]}"
 
     url = ctx.settings.database_url
+    # Migration 0013 (audit partition chains) refuses to downgrade over partition entries, which
+    # the single chain before it cannot hold; this test is about identities, not the audit trail.
+    audit_log = ctx.tables.audit_log
+    with ctx.db.unit_of_work() as session:
+        session.execute(delete(audit_log).where(audit_log.c.chain != 0))
     ctx.db.engine.dispose()
     try:
         command.downgrade(alembic_config(SERVICE, url), "0006")

@@ -20,7 +20,7 @@ from typer.testing import CliRunner
 
 from services import cli
 from services.registry import SERVICE_NAMES
-from shared.audit import append_audit, verify_chain
+from shared.audit import anchor_chains, append_audit, verify_chain
 from shared.auth import Role, create_api_key, hash_api_key
 from shared.platform import ServiceContext
 
@@ -142,13 +142,16 @@ def test_audit_verify_refuses_a_malformed_head(
                 payload={"i": i},
                 now=ctx.clock.now(),
             )
+    # the worker's anchor (chain 0) records every partition chain's head
+    assert anchor_chains(ctx.db, ctx.tables, ctx.keyring, now=ctx.clock.now(), actor="system:test") == 1
     with ctx.db.unit_of_work(read_only=True) as session:
         head = str(verify_chain(session, ctx.tables, ctx.keyring).as_dict()["head"])
-    assert head.startswith("5:")
-    assert _run(env, "audit", "verify", "--service", "loans", "--expect-head", head).exit_code == 0
+    assert head.startswith("1:")
+    verified = _run(env, "audit", "verify", "--service", "loans", "--expect-head", head)
+    assert verified.exit_code == 0 and "loans: ok (6 entries in 5 chains, 1 anchors" in verified.output
     t = ctx.tables.audit_log
     with ctx.db.unit_of_work() as session:
-        session.execute(delete(t).where(t.c.seq >= 4))
+        session.execute(delete(t).where(t.c.chain == 0))
 
     truncated = _run(env, "audit", "verify", "--service", "loans", "--expect-head", head)
     assert truncated.exit_code == 1 and "truncated" in truncated.output

@@ -40,6 +40,7 @@ REASONS: dict[str, str] = {
     ),
     "signature does not verify": N_("The entry's signature does not verify."),
     "entry differs from the recorded head": N_("The entry differs from the head recorded earlier."),
+    "anchor does not record chain heads": N_("An anchor entry does not record the chains' heads."),
 }
 """``shared.audit``'s fixed reasons in plain words (reasons that carry numbers are shown as sent)."""
 

@@ -11,10 +11,10 @@ import uuid
 
 import httpx
 from fastapi.testclient import TestClient
-from sqlalchemy import update
+from sqlalchemy import select, update
 
 from services.console.domain.formatting import money
-from shared.audit import verify_chain
+from shared.audit import anchor_chains, verify_chain
 from shared.auth import Role
 from tests.console.kit import World
 from tests.factories.escrow import EscrowPayloadFactory
@@ -25,7 +25,8 @@ SERVICES = ("scoring", "escrow", "loans")
 
 
 def _activity(world: World) -> None:
-    """Something in every chain: scoring's champions (the fixture), a loans product, a funded escrow."""
+    """Something in every service's chains: scoring's champions (the fixture), a loans product, a funded
+    escrow; then anchored, so every chain 0 has a head."""
     world.api(
         "loans",
         "POST",
@@ -39,6 +40,9 @@ def _activity(world: World) -> None:
     payment = world.apps["escrow"].post(f"/v1/escrows/{escrow.json()['id']}/fund", headers=auth(market))
     assert payment.status_code == 202, payment.text
     world.api("escrow", "POST", f"/v1/sandbox/payments/{payment.json()['id']}/confirm")
+    world.person("clerk", Role.LOAN_OFFICER)  # the console's chain
+    for ctx in (*world.contexts.values(), world.console_ctx):  # the worker's anchor job: heads into chain 0
+        anchor_chains(ctx.db, ctx.tables, ctx.keyring, now=ctx.clock.now(), actor="system:worker")
 
 
 def _row(page: str, service: str) -> str:
@@ -94,11 +98,14 @@ def test_a_tampered_entry_shows_its_chain_broken_at_that_entry(world: World) -> 
     audit_log = loans.tables.audit_log
     with loans.db.unit_of_work() as session:
         session.execute(update(audit_log).where(audit_log.c.seq == 1).values(payload='{"tampered": true}'))
+        chain, chain_seq = session.execute(
+            select(audit_log.c.chain, audit_log.c.chain_seq).where(audit_log.c.seq == 1)
+        ).one()
 
     page = world.signed_in("ada", Role.AUDITOR).get("/audit")
     assert page.status_code == 200
     broken = _row(page.text, "loans")
-    assert "Broken" in broken and "Entry 1" in broken
+    assert "Broken" in broken and f"Chain {chain}, entry {chain_seq}" in broken
     assert "The entry's payload was changed after it was written." in html.unescape(broken)
     assert '<code class="head">' not in broken
     for name in ("scoring", "escrow", "console"):
@@ -135,7 +142,8 @@ def test_chains_are_checked_against_heads_recorded_earlier(world: World) -> None
     assert page.status_code == 200
     assert "The head recorded earlier is still in the chain, unchanged." in _row(page.text, "scoring")
     loans = _row(page.text, "loans")
-    assert "Broken" in loans and "Entry 1" in loans and "differs from the head recorded earlier" in loans
+    assert "Broken" in loans and "Chain 0, entry 1" in loans  # chain 0's entry 1: the anchor
+    assert "differs from the head recorded earlier" in loans
     # A malformed head is refused beside its field, kept as typed; escrow is verified without it.
     field = re.search(r'id="f-head_escrow"[^>]*value="([^"]*)"[^>]*aria-invalid="true"', page.text)
     assert field is not None and "yesterday" in field.group(1)
