@@ -21,6 +21,14 @@ Owners, and the credentials of services:
 Revoking by prefix needs the prefix to name exactly one active key (12 characters of a key
 hold only three random ones, so prefixes collide).
 
+Each process caches key hash → Principal (``ctx.invalidation.cache(API_KEYS_TOPIC)``), so a
+request with a key seen before runs no key look-up. Only active keys are cached; an unknown or
+revoked key is looked up every time. Every revocation goes through ``revoke_api_key_hash``,
+which bumps the topic: once it commits, every process and replica forgets its cached keys
+(``shared.invalidation``: at once on SQLite and in the revoking process, on the next
+notification on PostgreSQL). A key changed in the table by hand is not seen until the next
+bump or restart. Keys carry no last-used time, so a cache hit has nothing to record.
+
 People act through the console. The console signs people in (its own users, argon2
 passwords) and calls the services with its credential, ``service:console``, plus three
 headers naming the person it acts for: ``Agrifin-Acting-Person`` (username),
@@ -48,9 +56,12 @@ from sqlalchemy.orm import Session
 
 from shared.db import new_id
 from shared.errors import Conflict, Forbidden, NotFound, Unauthorized
+from shared.invalidation import VersionedCache, bump
 from shared.platform_tables import PlatformTables
 
 ACCESS_MARKER = "__agrifin_access__"
+API_KEYS_TOPIC = "auth.api_keys"
+"""The invalidation topic of the per-process key → principal cache, bumped by every revocation."""
 
 
 class Role(StrEnum):
@@ -219,7 +230,22 @@ def revoke_api_key_hash(session: Session, tables: PlatformTables, *, key_hash: s
     result = session.execute(
         update(t).where(t.c.key_hash == key_hash, t.c.revoked_at.is_(None)).values(revoked_at=now)
     )
-    return bool(getattr(result, "rowcount", 0))
+    revoked = bool(getattr(result, "rowcount", 0))
+    if revoked:  # every process forgets the key when this commits (shared.invalidation)
+        bump(session, API_KEYS_TOPIC)
+    return revoked
+
+
+def key_principal(session: Session, tables: PlatformTables, key_hash: str) -> Principal:
+    """The Principal of the active key stored as ``key_hash``; Unauthorized for an unknown or
+    revoked key (never cached: ``authenticate`` caches only what this returns)."""
+    t = tables.api_keys
+    row = session.execute(
+        select(t.c.id, t.c.role, t.c.owner, t.c.revoked_at).where(t.c.key_hash == key_hash)
+    ).first()
+    if row is None or row.revoked_at is not None:
+        raise Unauthorized("unknown or revoked API key")
+    return Principal(key_id=row.id, role=Role(row.role), owner=row.owner)
 
 
 def authenticate(request: Request) -> Principal:
@@ -229,13 +255,9 @@ def authenticate(request: Request) -> Principal:
         raise Unauthorized("missing bearer API key (Authorization: Bearer <key>)")
     ctx = request.app.state.ctx
     session: Session = request.state.session
-    t = ctx.tables.api_keys
-    row = session.execute(
-        select(t.c.id, t.c.role, t.c.owner, t.c.revoked_at).where(t.c.key_hash == hash_api_key(token))
-    ).first()
-    if row is None or row.revoked_at is not None:
-        raise Unauthorized("unknown or revoked API key")
-    principal = Principal(key_id=row.id, role=Role(row.role), owner=row.owner)
+    key_hash = hash_api_key(token)
+    keys: VersionedCache[str, Principal] = ctx.invalidation.cache(API_KEYS_TOPIC)
+    principal = keys.get(key_hash, lambda: key_principal(session, ctx.tables, key_hash))
     if principal.role in OWNED_ROLES and not principal.owner:
         # Stored before owners were required: such a key would act for every owner.
         raise Forbidden(f"this {principal.role.value} key is bound to no owner; issue one with an owner")

@@ -2,7 +2,8 @@
 
 ``ServiceDefinition`` names a service, its settings class, its MetaData and platform
 tables and its migrations; ``ServiceContext`` is the live settings, database, keyring,
-metrics and clock that routes, jobs and CLI commands share.
+metrics and clock that routes, jobs and CLI commands share, and the database's invalidation
+channel for per-process caches (``shared.invalidation``).
 
 Both are generic over the service's settings class, so a service's code sees its own
 settings typed (``ServiceContext[EscrowSettings]``, aliased ``EscrowContext`` in the
@@ -22,6 +23,7 @@ from typing_extensions import TypeVar
 from shared.clock import Clock, SystemClock
 from shared.crypto import Keyring
 from shared.db import Database
+from shared.invalidation import Invalidation, invalidation_for
 from shared.observability import Metrics
 from shared.platform_tables import PlatformTables
 from shared.settings import BaseServiceSettings
@@ -88,3 +90,8 @@ class ServiceContext(Generic[SettingsT]):
     def tables(self) -> PlatformTables:
         """This service's platform tables."""
         return self.definition.tables
+
+    @property
+    def invalidation(self) -> Invalidation:
+        """The database's invalidation channel: per-process caches and their cross-process bumps."""
+        return invalidation_for(self.db)

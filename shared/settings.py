@@ -55,7 +55,10 @@ class BaseServiceSettings(BaseSettings):
     """PostgreSQL connections kept per process (twice as many more may overflow)."""
     max_body_bytes: int = 1_048_576
     idempotency_ttl_hours: int = 48
-    idempotency_lease_seconds: int = 60
+    audit_chains: int = Field(default=16, ge=1, le=32767)
+    """Partition chains new audit entries go to (by subject); the same on every replica."""
+    audit_anchor_seconds: float = Field(default=10.0, gt=0)
+    """How often the worker records every chain's head in an anchor entry of chain 0."""
 
     @property
     def resolved_keys_dir(self) -> Path:
