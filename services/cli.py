@@ -40,6 +40,7 @@ from shared.crypto import Keyring
 from shared.migrate import upgrade
 from shared.observability import configure_logging
 from shared.platform import ServiceContext
+from shared.serving import WorkerCountError, serve_app, worker_count
 from shared.worker import platform_jobs, run_jobs
 
 app = typer.Typer(help="agrifin: scoring, escrow and loans for rural e-commerce.", no_args_is_help=True)
@@ -181,11 +182,12 @@ def audit_verify(
         str | None,
         typer.Option(
             "--expect-head",
-            help="SEQ:HASH recorded from an earlier run (needs --service); detects truncation.",
+            help="SEQ:HASH of chain 0 recorded from an earlier run (needs --service); detects truncation.",
         ),
     ] = None,
 ) -> None:
-    """Verify the audit chain(s); name the first broken entry; print the head to record."""
+    """Verify each service's audit chains and anchors; name the first broken entry; print chain 0's head
+    to record."""
     if expect_head is not None and service is None:
         raise typer.BadParameter("--expect-head applies to one chain: give --service")
     if expect_head is not None and not HEAD_PATTERN.fullmatch(expect_head):
@@ -201,10 +203,15 @@ def audit_verify(
             report = verify_chain(session, ctx.tables, ctx.keyring, expect_head=expect_head)
         ctx.db.dispose()
         if report.ok:
-            typer.echo(f"{name}: ok ({report.entries} entries, head {report.head_seq}:{report.head_hash})")
+            typer.echo(
+                f"{name}: ok ({report.entries} entries in {report.chains} chains, {report.anchors} anchors, "
+                f"{report.unanchored} not anchored yet; head {report.head_seq}:{report.head_hash})"
+            )
         else:
             failed = True
-            typer.echo(f"{name}: BROKEN at entry {report.first_broken_seq}: {report.reason}")
+            where = f"chain {report.first_broken_chain} entry {report.first_broken_chain_seq}"
+            seq = "" if report.first_broken_seq is None else f" (seq {report.first_broken_seq})"
+            typer.echo(f"{name}: BROKEN at {where}{seq}: {report.reason}")
     raise typer.Exit(1 if failed else 0)
 
 
@@ -260,23 +267,32 @@ def bootstrap(
     typer.echo(f"API keys per role and service credential: {dev_keys.resolve()}")
 
 
+def workers_of(service: str) -> int:
+    """``service``'s number of processes (``AGRIFIN_<SERVICE>_WORKERS``, default the cores)."""
+    try:
+        return worker_count(service)
+    except WorkerCountError as exc:
+        raise typer.BadParameter(str(exc)) from None
+
+
 @app.command()
 def serve(service: str) -> None:
-    """Serve one service with uvicorn (port from its settings); SIGTERM drains in-flight requests
-    for up to ``AGRIFIN_STOP_GRACE_SECONDS``."""
-    import uvicorn
-
+    """Serve one service with uvicorn on ``AGRIFIN_<SERVICE>_WORKERS`` processes (default: one per
+    core; port from its settings); SIGTERM drains in-flight requests for up to
+    ``AGRIFIN_STOP_GRACE_SECONDS``."""
     svc = definition(service)
     settings = svc.settings_factory()
+    workers = workers_of(service)
+    grace = max(1, int(stop_grace_seconds()))
     configure_logging(settings.log_level, service=service)
-    uvicorn.run(
+    serve_app(
         f"services.{service}.app:create_app",
-        factory=True,
+        service=service,
         host=settings.host,
         port=settings.port,
-        log_config=None,
-        access_log=False,
-        timeout_graceful_shutdown=max(1, int(stop_grace_seconds())),
+        workers=workers,
+        grace_seconds=grace,
+        log_level=settings.log_level,
     )
 
 
@@ -366,17 +382,21 @@ def supervise(commands: dict[str, list[str]], stopping: threading.Event, *, grac
 
 @app.command()
 def run() -> None:
-    """Start scoring, escrow, loans and the worker in the foreground; Ctrl-C stops all.
+    """Start scoring, escrow, loans, the console and the worker in the foreground; Ctrl-C stops all.
+
+    Each service runs ``AGRIFIN_<SERVICE>_WORKERS`` processes (default: one per core).
 
     Children get ``AGRIFIN_STOP_GRACE_SECONDS`` to drain; exits non-zero, naming it, when a
     child had to be killed or did not stop cleanly.
     """
     grace = stop_grace_seconds()
+    workers = {name: workers_of(name) for name in SERVICE_NAMES}  # refuse a bad count before starting
     commands = {name: [sys.executable, "-m", "services.cli", "serve", name] for name in SERVICE_NAMES}
     commands["worker"] = [sys.executable, "-m", "services.cli", "worker"]
     for name in SERVICE_NAMES:
         port = definition(name).settings_factory().port
-        typer.echo(f"{name}: http://127.0.0.1:{port}  (docs at /docs)")
+        processes = f"{workers[name]} process{'es' if workers[name] > 1 else ''}"
+        typer.echo(f"{name}: http://127.0.0.1:{port}  ({processes}; docs at /docs)")
     stopping = threading.Event()
 
     def stop(*_: object) -> None:

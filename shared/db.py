@@ -5,9 +5,11 @@ a busy timeout; PostgreSQL is reached through psycopg 3. A request is one transa
 ``unit_of_work`` commits when the block ends cleanly and rolls back on any exception;
 services and repositories only ``flush``.
 
-SQLite has one writer. Writers of one process queue on ``Database.write_gate`` (an
-in-process lock) rather than on SQLite's busy handler, which sleeps and polls and starves
-some of many waiters. The gate is held for a write transaction only, from its start to its
+SQLite has one writer. Writers queue on ``Database.write_gate`` rather than on SQLite's busy
+handler, which sleeps and polls and starves some of many waiters: a ``WriteGate`` is an
+in-process lock (the writers of one process) plus an ``flock`` on ``<database>.write-gate``
+beside the file (the writers of every process serving that database, each process queueing
+one of its writers in the kernel). The gate is held for a write transaction only, from its start to its
 end: a gated session (``Database.gated_session``, ``unit_of_work(gated=True)``) takes it
 when its root transaction is created, before SQLite's ``BEGIN IMMEDIATE`` — never earlier,
 so work done before the write (authentication, validation, a call to another service) never
@@ -19,8 +21,10 @@ itself starts). PostgreSQL has no gate.
 
 from __future__ import annotations
 
+import fcntl
 import os
 import threading
+import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -131,6 +135,126 @@ class WriteGateBusy(Exception):
     """The write gate was not free within ``WRITE_GATE_TIMEOUT_S``."""
 
 
+class _Wait:
+    """One pending blocking ``flock`` of a gate, made by its keeper thread."""
+
+    def __init__(self) -> None:
+        self.granted = threading.Event()
+        self.wanted = True
+        self.error: OSError | None = None
+
+
+class WriteGate:
+    """SQLite's write gate: a thread lock for one process's writers, an ``flock`` for every process's.
+
+    ``acquire`` takes the thread lock, then the file lock: at once when no other process holds
+    it, else through a keeper thread blocked in ``flock`` (the kernel wakes it on release; no
+    polling), waited for until the timeout. A wait given up at the timeout stays with the next
+    writer of this process, which inherits the lock when it comes, or the keeper gives it back
+    when nobody of this process wants it any more. ``path`` None (an in-memory database): the
+    thread lock alone.
+    """
+
+    def __init__(self, path: Path | None) -> None:
+        self.path = path
+        self._local = threading.Lock()
+        self._mutex = threading.Lock()  # guards _fd and _pending between writers and the keeper
+        self._fd: int | None = None
+        self._pending: _Wait | None = None
+
+    def acquire(self, blocking: bool = True, timeout: float = -1) -> bool:
+        """Take the gate (``threading.Lock.acquire``'s arguments); False when it stayed taken."""
+        deadline = None if timeout < 0 else time.monotonic() + timeout
+        if not self._local.acquire(blocking, timeout):
+            return False
+        if self.path is None:
+            return True
+        try:
+            taken = self._acquire_file(blocking, deadline)
+        except BaseException:
+            self._local.release()
+            raise
+        if not taken:
+            self._local.release()
+        return taken
+
+    def _acquire_file(self, blocking: bool, deadline: float | None) -> bool:
+        with self._mutex:
+            wait = self._pending
+            if wait is None:
+                fd = self._open()
+                try:
+                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    return True
+                except BlockingIOError:
+                    if not blocking:
+                        return False
+                wait = self._pending = _Wait()
+                threading.Thread(target=self._keep, args=(fd, wait), daemon=True).start()
+            wait.wanted = True
+        remaining = None if deadline is None else max(0.0, deadline - time.monotonic())
+        wait.granted.wait(remaining if blocking else 0)
+        with self._mutex:
+            if wait.granted.is_set():
+                self._pending = None
+                if wait.error is not None:
+                    raise wait.error
+                return True
+            wait.wanted = False
+            return False
+
+    def _keep(self, fd: int, wait: _Wait) -> None:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+        except OSError as exc:  # handed to the writer waiting (or the next one)
+            with self._mutex:
+                wait.error = exc
+                wait.granted.set()
+            return
+        with self._mutex:
+            if wait.wanted:
+                wait.granted.set()
+            else:
+                fcntl.flock(fd, fcntl.LOCK_UN)
+                self._pending = None
+
+    def release(self) -> None:
+        """Give the gate back."""
+        if self.path is not None:
+            with self._mutex:
+                assert self._fd is not None
+                fcntl.flock(self._fd, fcntl.LOCK_UN)
+        self._local.release()
+
+    def _open(self) -> int:
+        if self._fd is None:
+            assert self.path is not None
+            self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+            if os.fstat(self._fd).st_uid == os.getuid():
+                os.fchmod(self._fd, 0o600)
+        return self._fd
+
+    def close(self) -> None:
+        """Close the lock file when the gate is free (it reopens on the next write)."""
+        if not self._local.acquire(blocking=False):
+            return
+        try:
+            with self._mutex:
+                if self._fd is not None and self._pending is None:
+                    os.close(self._fd)
+                    self._fd = None
+        finally:
+            self._local.release()
+
+
+def _gate_path(url: str) -> Path | None:
+    """``<database>.write-gate`` beside a SQLite file; None for an in-memory database."""
+    database = make_url(url).database
+    if not database or database == ":memory:" or database.startswith("file:"):
+        return None
+    return Path(database).with_name(Path(database).name + ".write-gate")
+
+
 def _take_gate(session: Session, transaction: SessionTransaction) -> None:
     gate = session.info.get(_GATE)
     if gate is None or transaction.parent is not None or session.info.get(_GATE_HELD):
@@ -157,8 +281,8 @@ class Database:
         self.read_engine = self.engine.execution_options(agrifin_read_only=True)
         self.read_sessionmaker = sessionmaker(self.read_engine, expire_on_commit=False)
         # SQLite has one writer; its busy handler sleeps and polls, which starves some of many
-        # queued writers (seconds of p99). Gated writers queue on this in-process lock instead.
-        self.write_gate: threading.Lock | None = threading.Lock() if self.is_sqlite else None
+        # queued writers (seconds of p99). Gated writers queue on this gate instead.
+        self.write_gate: WriteGate | None = WriteGate(_gate_path(self.url)) if self.is_sqlite else None
         self._gated_sessionmaker = sessionmaker(self.engine, expire_on_commit=False, autoflush=True)
         event.listen(self._gated_sessionmaker, "after_transaction_create", _take_gate)
         event.listen(self._gated_sessionmaker, "after_transaction_end", _give_gate_back)
@@ -200,5 +324,7 @@ class Database:
             session.close()
 
     def dispose(self) -> None:
-        """Close every pooled connection."""
+        """Close every pooled connection (and the write gate's lock file)."""
         self.engine.dispose()
+        if self.write_gate is not None:
+            self.write_gate.close()
