@@ -1,19 +1,29 @@
-"""The scoring service's FastAPI application (its jobs are polled by who may train, and auditors)."""
+"""The scoring service's FastAPI application (its jobs are polled by who may train, and auditors).
+
+At start-up every serving process uploads the artifacts of versions registered before
+``scoring_model_artifacts`` existed from its verified local copies (``service.artifacts``).
+"""
 
 from __future__ import annotations
 
+import logging
+
 from fastapi import FastAPI
+from sqlalchemy.exc import SQLAlchemyError
 
 from services.scoring.api import routers
 from services.scoring.definition import SERVICE
 from services.scoring.domain.spec import SEGMENTS
 from services.scoring.repository import registry as repo
-from services.scoring.repository.artifacts import build_store
+from services.scoring.repository.artifacts import ModelStore, build_store
+from services.scoring.service.artifacts import upload_missing_artifacts
 from services.scoring.settings import ScoringContext
 from shared.app import create_service_app
 from shared.auth import Role
 from shared.jobs import jobs_router
 from shared.platform import ServiceContext
+
+log = logging.getLogger("agrifin.scoring")
 
 
 def champions_ready(ctx: ServiceContext) -> str | None:
@@ -36,5 +46,15 @@ def create_app(ctx: ScoringContext | None = None) -> FastAPI:
         routers=[*routers(), jobs_router(Role.ADMIN, Role.CREDIT_MANAGER, Role.AUDITOR)],
         readiness_checks=[champions_ready],
     )
-    app.state.model_store = build_store(ctx)
+    app.state.model_store = store = build_store(ctx)
+    _upload_missing_artifacts(ctx, store)
     return app
+
+
+def _upload_missing_artifacts(ctx: ScoringContext, store: ModelStore) -> None:
+    """Fill the artifact rows of versions registered before they existed (best effort: a
+    database that cannot answer yet leaves them to the next start or ``agrifin bootstrap``)."""
+    try:
+        upload_missing_artifacts(ctx, store)
+    except SQLAlchemyError as exc:
+        log.warning("model artifacts not uploaded at start-up: %s", exc)

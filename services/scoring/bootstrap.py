@@ -3,8 +3,10 @@
 For each built-in segment without a champion, train on ``bootstrap_rows`` seeded synthetic
 rows (``bootstrap_seed``) and register the model as champion. Idempotent: a segment that
 has a champion is left alone, except that a bootstrap champion whose artifact is missing
-from the model store (a wiped ``var/models``) is retrained deterministically and restored
-when the retrained artifact has the registered SHA-256.
+from the model store (no database row and a wiped ``var/models``) is retrained
+deterministically and restored when the retrained artifact has the registered SHA-256.
+First, every version registered before ``scoring_model_artifacts`` existed gets its row
+from a verified local copy (``service.artifacts``).
 """
 
 from __future__ import annotations
@@ -14,15 +16,18 @@ import re
 import time
 
 import typer
+from sqlalchemy.orm import Session
 
 from services.scoring.domain.scale import ScoreScale
 from services.scoring.domain.spec import SEGMENTS
 from services.scoring.domain.synthetic import generate
 from services.scoring.domain.training import train_model
 from services.scoring.models import ModelVersion
+from services.scoring.repository import artifact_rows
 from services.scoring.repository import registry as repo
-from services.scoring.repository.artifacts import ModelArtifactError, ModelStore, build_store
+from services.scoring.repository.artifacts import ModelArtifactError, ModelStore, artifact_files, build_store
 from services.scoring.repository.specs import builtin_spec
+from services.scoring.service.artifacts import upload_missing_artifacts
 from services.scoring.service.registry import register_model
 from services.scoring.settings import ScoringContext
 
@@ -30,8 +35,9 @@ ACTOR = "system:bootstrap"
 _SYNTHETIC_SOURCE = re.compile(r"^synthetic:(?P<segment>\w+):rows=(?P<rows>\d+):seed=(?P<seed>\d+)$")
 
 
-def _restore_artifact(store: ModelStore, row: ModelVersion) -> str:
-    """Retrain a synthetic champion whose artifact is gone; store it if the hash matches."""
+def _restore_artifact(session: Session, ctx: ScoringContext, store: ModelStore, row: ModelVersion) -> str:
+    """Retrain a synthetic champion whose artifact is gone (locally and from the database);
+    store it (files and row) if the hash matches."""
     try:
         store.load(row.segment, row.version, row.artifact_sha256)
         return "present"
@@ -48,6 +54,7 @@ def _restore_artifact(store: ModelStore, row: ModelVersion) -> str:
     if model.artifact_sha256 != row.artifact_sha256:
         return "missing (retraining gave another artifact; libraries changed?)"
     store.save(model, row.version)
+    artifact_rows.insert_missing(session, [artifact_files(model).row(row.version, ctx.clock.now())])
     return "restored"
 
 
@@ -55,12 +62,14 @@ def bootstrap(ctx: ScoringContext) -> None:
     """Train and register a champion for each built-in segment that has none."""
     settings = ctx.settings
     store = build_store(ctx)
+    for version, state in upload_missing_artifacts(ctx, store).items():
+        typer.echo(f"scoring: artifact of {version} {state}")
     for segment in SEGMENTS:
         with ctx.db.unit_of_work() as session:
             repo.lock_segment(session, segment)
             current = repo.champion(session, segment)
             if current is not None:
-                state = _restore_artifact(store, current)
+                state = _restore_artifact(session, ctx, store, current)
                 typer.echo(f"scoring: {segment} champion {current.version} ({state})")
                 continue
             start = time.perf_counter()

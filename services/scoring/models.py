@@ -11,6 +11,9 @@
   model version or hint).
 - ``scoring_shadow_scores``: what each challenger would have scored for a decision (a decision
   keeps whether any of them gave another decision hint: ``challenger_disagreement``).
+- ``scoring_model_artifacts``: the bytes of each version's artifact (``model.txt`` and
+  ``metadata.json``), written in the registration's transaction, so every replica can load
+  a version it never trained; the local model directory is only a cache of these rows.
 - ``scoring_promotions``: every time a version became its segment's champion, by whom, and
   the champion it replaced (the segment's champion history; ``promoted_at``/``promoted_by``
   on the version keep only its latest promotion).
@@ -31,6 +34,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     String,
     Text,
     UniqueConstraint,
@@ -89,6 +93,22 @@ class ModelVersion(Base):
     created_by: Mapped[str] = mapped_column(String(128))
     promoted_at: Mapped[datetime | None] = mapped_column(_TS, nullable=True)
     promoted_by: Mapped[str | None] = mapped_column(String(128), nullable=True)
+
+
+class ModelArtifact(Base):
+    """The artifact of one registered version: the LightGBM model file and its metadata file."""
+
+    __tablename__ = "scoring_model_artifacts"
+
+    version: Mapped[str] = mapped_column(ForeignKey("scoring_models.version"), primary_key=True)
+    model_file: Mapped[bytes] = mapped_column(LargeBinary)
+    """``model.txt`` exactly as written to the store (UTF-8 LightGBM text)."""
+    model_sha256: Mapped[str] = mapped_column(String(64))
+    """SHA-256 of ``model_file``: the version's ``artifact_sha256``."""
+    metadata_file: Mapped[bytes] = mapped_column(LargeBinary)
+    """``metadata.json`` (spec, calibration, scale, baseline, metrics: the card's source)."""
+    metadata_sha256: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(_TS)
 
 
 class Decision(Base):

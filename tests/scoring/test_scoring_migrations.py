@@ -1,15 +1,17 @@
-"""Scoring's revision 0006 backfills the champion history from what the registry knew."""
+"""Scoring's revisions: 0006 backfills the champion history from what the registry knew;
+0009 adds the model-artifact table and nothing else."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from sqlalchemy import create_engine, insert, select
+from alembic import command
+from sqlalchemy import create_engine, func, insert, inspect, select
 
 from services.scoring.definition import SERVICE
-from services.scoring.models import ModelVersion, Promotion
-from shared.migrate import upgrade
+from services.scoring.models import ModelArtifact, ModelVersion, Promotion
+from shared.migrate import alembic_config, upgrade
 
 DAY = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
 
@@ -63,3 +65,22 @@ def test_every_promoted_version_gets_its_promotion(tmp_path: Path) -> None:
         ("farmer", "farmer-v1", None, "admin:k1"),
         ("farmer", "farmer-v3", "farmer-v1", "person:alice:admin:via:k2"),
     ]
+
+
+def test_revision_0009_adds_the_artifact_table_and_keeps_the_registry(tmp_path: Path) -> None:
+    """0009 only adds ``scoring_model_artifacts`` (rows come from the store, not the migration),
+    and its downgrade removes just that table."""
+    url = f"sqlite:///{tmp_path / 'scoring.db'}"
+    upgrade(SERVICE, url, "0008")
+    engine = create_engine(url)
+    with engine.begin() as conn:
+        conn.execute(insert(ModelVersion.__table__), [_version("farmer", 1, "champion", DAY, "admin:k1")])
+    upgrade(SERVICE, url)
+    assert "scoring_model_artifacts" in inspect(engine).get_table_names()
+    with engine.connect() as conn:
+        assert conn.execute(select(func.count()).select_from(ModelArtifact.__table__)).scalar_one() == 0
+    command.downgrade(alembic_config(SERVICE, url), "0008")
+    assert "scoring_model_artifacts" not in inspect(engine).get_table_names()
+    with engine.connect() as conn:
+        assert conn.execute(select(ModelVersion.version)).scalars().all() == ["farmer-v1"]
+    engine.dispose()

@@ -5,20 +5,70 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from functools import lru_cache
+from typing import Any
 
-from sqlalchemy import Select, select
+from sqlalchemy import Insert, Select, Table, bindparam, insert, select
 from sqlalchemy.orm import Session
 
 from services.scoring.models import Decision, ShadowScore
 
 
-def add_decision(session: Session, decision: Decision, shadows: Sequence[ShadowScore] = ()) -> None:
-    """Insert a decision and its shadow scores."""
-    session.add(decision)
-    session.flush()
-    if shadows:
-        session.add_all(shadows)
-        session.flush()
+def add_decision(
+    session: Session,
+    decision: Decision,
+    shadows: Sequence[ShadowScore] = (),
+    *,
+    outbox: Table,
+    event: dict[str, Any],
+) -> None:
+    """Insert a decision, its shadow scores and its outbox ``event`` (an ``outbox_row``).
+
+    SQLAlchemy Core, not the unit of work: the rows are new and nothing reads them back in
+    the request (``decision`` stays transient). PostgreSQL: one statement (the decision and
+    each shadow score as data-modifying CTEs of the event's insert; the foreign keys are
+    checked at its end), built once per shadow count so its compiled form is cached.
+    SQLite: one insert per table (the shadow scores as one executemany).
+    """
+    values = {column.key: getattr(decision, column.key) for column in _DECISIONS.columns}
+    shadow_values = [{key: getattr(row, key) for key in _SHADOW_KEYS} for row in shadows]
+    if session.get_bind().dialect.name == "postgresql":
+        params = {f"d_{key}": value for key, value in values.items()}
+        params.update({f"e_{key}": value for key, value in event.items()})
+        for n, row in enumerate(shadow_values):
+            params.update({f"s{n}_{key}": value for key, value in row.items()})
+        session.execute(_combined_insert(outbox, len(shadow_values)), params)
+        return
+    session.execute(_INSERT_DECISION, values)
+    if shadow_values:
+        session.execute(_INSERT_SHADOW, shadow_values)
+    session.execute(insert(outbox), event)
+
+
+_DECISIONS: Table = Decision.__table__  # type: ignore[assignment]
+_SHADOWS: Table = ShadowScore.__table__  # type: ignore[assignment]
+_SHADOW_KEYS = tuple(column.key for column in _SHADOWS.columns if column.key != "id")
+_INSERT_DECISION = insert(_DECISIONS)
+_INSERT_SHADOW = insert(_SHADOWS)
+
+
+@lru_cache(maxsize=16)
+def _combined_insert(outbox: Table, shadow_count: int) -> Insert:
+    """``WITH d AS (INSERT decision), s AS (INSERT shadows) INSERT event`` with named parameters
+    (built once per shadow count, so its compiled form is cached)."""
+
+    def params(table: Table, prefix: str, keys: Sequence[str]) -> dict[str, Any]:
+        return {key: bindparam(f"{prefix}_{key}", type_=table.c[key].type) for key in keys}
+
+    statement = insert(outbox).values(params(outbox, "e", [c.key for c in outbox.columns]))
+    decision_keys = [c.key for c in _DECISIONS.columns]
+    statement = statement.add_cte(
+        insert(_DECISIONS).values(params(_DECISIONS, "d", decision_keys)).cte("new_decision")
+    )
+    for n in range(shadow_count):  # one single-row CTE each: a multi-row VALUES has no cache key
+        shadow = insert(_SHADOWS).values(params(_SHADOWS, f"s{n}", _SHADOW_KEYS))
+        statement = statement.add_cte(shadow.cte(f"new_shadow_score_{n}"))
+    return statement
 
 
 def get_decision(session: Session, decision_id: str) -> Decision | None:

@@ -2,16 +2,17 @@
 
 The request path loads the champion from the store's cache, explains the applicant with
 the domain's ``explain_applicant`` (one LightGBM ``pred_contrib`` call, no pandas, no
-shap), signs a receipt, stores the decision with shadow scores of the newest challengers,
-appends ``score.created`` to the audit chain (with the receipt payload's hash) and emits
-the ``score.created`` event, all in the request's transaction.
+shap), signs a receipt, stores the decision with shadow scores of the newest challengers and the
+``score.created`` event (one Core statement on PostgreSQL; the response is built from the
+transient row, never re-read), and appends ``score.created`` to the audit chain (with the
+receipt payload's hash) at commit, all in the request's transaction.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -32,33 +33,20 @@ from services.scoring.domain.scale import grade_for, sigmoid_scalar
 from services.scoring.domain.spec import FeatureValidationError, validate_features
 from services.scoring.domain.waterfall import render_waterfall
 from services.scoring.domain.waterfall_svg import chart_title, render_waterfall_svg
-from services.scoring.models import Decision, ModelVersion, ShadowScore
+from services.scoring.models import Decision, ShadowScore
 from services.scoring.repository import decisions as repo
-from services.scoring.repository import registry as registry_repo
 from services.scoring.repository.artifacts import ModelArtifactError, ModelStore
 from services.scoring.repository.decisions import DecisionFilter as DecisionFilter  # routes build it
-from services.scoring.service import segments
+from services.scoring.service.serving import ServedModel, serving_models
+from services.scoring.service.serving import champion_for as champion_for  # monitoring, training, cli
 from services.scoring.settings import ScoringContext, ScoringSettings
 from shared.changes import new_id, record_change
 from shared.clock import as_utc, utc_iso
 from shared.crypto import canonical_json, sha256_hex
-from shared.errors import Conflict, NotFound, ValidationProblem
+from shared.errors import NotFound, ValidationProblem
+from shared.webhooks import outbox_row
 
 log = logging.getLogger("agrifin.scoring")
-
-
-def champion_for(session: Session, segment: str) -> ModelVersion:
-    """The segment's champion; NotFound for an unknown segment, Conflict when it has none."""
-    row = registry_repo.champion(session, segment)
-    if row is not None:
-        return row
-    if not segments.is_known(session, segment):
-        raise NotFound(f"unknown segment {segment!r}")
-    raise Conflict(
-        f"segment {segment!r} has no champion model yet",
-        current_state="no_champion",
-        allowed_actions=["train"],
-    )
 
 
 def _reason_texts(model: TrainedModel, reasons: list[Reason]) -> list[dict[str, Any]]:
@@ -74,7 +62,7 @@ def _reason_texts(model: TrainedModel, reasons: list[Reason]) -> list[dict[str, 
 
 
 def _shadow_scores(
-    session: Session,
+    challengers: Sequence[ServedModel],
     store: ModelStore,
     settings: ScoringSettings,
     *,
@@ -85,7 +73,7 @@ def _shadow_scores(
 ) -> list[ShadowScore]:
     """What each of the newest challengers would have scored (failures never block)."""
     out: list[ShadowScore] = []
-    for row in registry_repo.challengers(session, segment, limit=settings.shadow_max_challengers):
+    for row in challengers:
         try:
             model = store.load(segment, row.version, row.artifact_sha256)
             clean = validate_features(model.spec, features)
@@ -129,7 +117,8 @@ def score_applicant(
     another decision hint (``challenger_disagreement``).
     """
     settings = ctx.settings
-    champion = champion_for(session, segment)
+    served = serving_models(session, ctx, segment)  # cached per process (service.serving)
+    champion = served.champion
     model = store.load(segment, champion.version, champion.artifact_sha256)
     problems = [] if feature_sources is None else source_problems(model.spec, features, feature_sources)
     try:
@@ -183,10 +172,15 @@ def score_applicant(
         created_by=actor,
     )
     shadows = _shadow_scores(
-        session, store, settings, segment=segment, decision_id=decision_id, features=features, now=now
+        served.challengers,
+        store,
+        settings,
+        segment=segment,
+        decision_id=decision_id,
+        features=features,
+        now=now,
     )
     decision.challenger_disagreement = any(s.decision_hint != hint for s in shadows)
-    repo.add_decision(session, decision, shadows)
     facts = {
         "score_id": decision_id,
         "segment": segment,
@@ -202,8 +196,11 @@ def score_applicant(
         "marketplace_as_of": None if marketplace_as_of is None else utc_iso(marketplace_as_of),
         "challenger_disagreement": decision.challenger_disagreement,
     }
-    record_change(
-        session, ctx, actor=actor, action="score.created", subject=f"score:{decision_id}", payload=facts
+    subject = f"score:{decision_id}"
+    event = outbox_row(topic="score.created", subject=subject, data=facts, now=now)
+    repo.add_decision(session, decision, shadows, outbox=ctx.tables.outbox, event=event)
+    record_change(  # the event is the decision's own insert's (one statement on PostgreSQL)
+        session, ctx, actor=actor, action="score.created", subject=subject, payload=facts, event=False
     )
     return decision
 

@@ -8,7 +8,8 @@ The first version of a segment becomes its champion; later ones are challengers 
 admin or credit manager promotes them, which retires the previous champion. Registration
 and promotion are audited (``model.registered``, ``model.promoted``) and emitted as events;
 every promotion is also a row of the champion history (``scoring_promotions``: who, when,
-replacing which version).
+replacing which version). Both change which models serve a segment, so both bump the
+per-process serving cache's topic (``service.serving.models_changed``).
 """
 
 from __future__ import annotations
@@ -34,11 +35,13 @@ from services.scoring.models import (
     ModelVersion,
     Promotion,
 )
+from services.scoring.repository import artifact_rows
 from services.scoring.repository import registry as repo
-from services.scoring.repository.artifacts import ModelStore
+from services.scoring.repository.artifacts import ModelStore, artifact_files
 from services.scoring.repository.specs import builtin_spec
 from services.scoring.service import segments
 from services.scoring.service.performance import segment_performance
+from services.scoring.service.serving import models_changed
 from services.scoring.settings import ScoringContext
 from shared.changes import record_change
 from shared.clock import utc_iso
@@ -73,7 +76,8 @@ def register_model(
     data_source: str,
     promote: bool = False,
 ) -> ModelVersion:
-    """Store ``model``'s artifacts and registry row; champion if the segment has none or ``promote``."""
+    """Store ``model``'s artifacts (the database row, in this transaction, and the local cache)
+    and registry row; champion if the segment has none or ``promote``."""
     segment = check_segment_name(model.segment)
     repo.lock_segment(session, segment)
     sequence = repo.next_sequence(session, segment)
@@ -104,6 +108,8 @@ def register_model(
         promoted_by=actor if becomes_champion else None,
     )
     repo.add_model(session, row)
+    models_changed(session, ctx)  # a new challenger, or a new champion: every process reloads
+    artifact_rows.add_artifact(session, version, artifact_files(model), now=now)
     facts = {
         "version": version,
         "segment": segment,
@@ -232,6 +238,7 @@ def promote(
     now = ctx.clock.now()
     row.status, row.promoted_at, row.promoted_by = STATUS_CHAMPION, now, actor
     session.flush()
+    models_changed(session, ctx)  # every process scores with the new champion once this commits
     _record_promotion(
         session, ctx, row, actor=actor, previous=current.version if current is not None else None
     )

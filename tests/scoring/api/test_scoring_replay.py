@@ -11,7 +11,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import update
 
 from services.scoring.app import create_app
-from services.scoring.models import Decision
+from services.scoring.models import Decision, ModelArtifact
 from shared.audit import audit_entries
 from shared.auth import Role
 from shared.platform import ServiceContext
@@ -77,7 +77,18 @@ def test_replay_refuses_a_changed_artifact(
     out = post_score(client, headers(Role.LOAN_OFFICER), ScoreRequestFactory())
     model_file = Path(ctx.settings.var_dir) / "models" / "farmer" / champions["farmer"] / "model.txt"
     model_file.write_text(model_file.read_text() + "\n")  # any change breaks the SHA-256
+    # the local directory is a cache: a copy that does not match is replaced from the database
     fresh = client_for(create_app(ctx), raise_server_exceptions=False)  # a cold model cache
+    replayed = fresh.post(f"/v1/scores/{out['id']}/replay", headers=headers(Role.AUDITOR))
+    assert replayed.status_code == 200 and replayed.json()["identical"] is True, replayed.text
+    model_file.write_text(model_file.read_text() + "\n")
+    with ctx.db.unit_of_work() as session:  # and the stored artifact changed too: nothing to trust
+        session.execute(
+            update(ModelArtifact)
+            .where(ModelArtifact.version == champions["farmer"])
+            .values(model_file=model_file.read_bytes())
+        )
+    fresh = client_for(create_app(ctx), raise_server_exceptions=False)
     body = problem(fresh.post(f"/v1/scores/{out['id']}/replay", headers=headers(Role.AUDITOR)), 500)
     assert "SHA-256" in body["detail"]
 
