@@ -61,6 +61,10 @@ class EscrowRow(Base):
         # GET /v1/escrows lists newest first, a marketplace's own or everyone's (auditors).
         Index("ix_escrows_owner_created_at", "owner", "created_at", "id"),
         Index("ix_escrows_created_at", "created_at", "id"),
+        # ... and filtered by status (the console's operations list), everyone's or one
+        # marketplace's: a rare status is an index range, not a walk of every escrow.
+        Index("ix_escrows_status_created_at", "status", "created_at", "id"),
+        Index("ix_escrows_owner_status_created_at", "owner", "status", "created_at", "id"),
         # GET /v1/parties/{party_id}/trade-summary: one seller's escrows within a time window
         # (it also serves the listing's seller filter, as the single-column index did).
         Index("ix_escrows_seller_id_created_at", "seller_id", "created_at"),

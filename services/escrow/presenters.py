@@ -7,7 +7,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any
 
 from services.escrow.domain.lifecycle import allowed_actions
 from services.escrow.domain.model import Escrow
@@ -20,8 +19,8 @@ from services.escrow.models import (
     PaymentRow,
     PayoutRow,
     SweepRow,
-    TimelineRow,
 )
+from services.escrow.repository.escrows import TimelineEntry
 from services.escrow.repository.ledger import StoredEntry
 from services.escrow.schemas import (
     AssignmentOut,
@@ -179,7 +178,7 @@ def escrow_out(
     escrow: Escrow,
     totals: EscrowTotals,
     payments: Sequence[PaymentRow],
-    timeline: Sequence[tuple[TimelineRow, dict[str, Any]]],
+    timeline: Sequence[TimelineEntry],
     now: datetime,
 ) -> EscrowOut:
     """The full view of an escrow at ``now``: state, money from the ledger, actions, timeline."""
@@ -233,9 +232,9 @@ def escrow_out(
                 event=item.event,
                 lot_ref=item.lot_ref,
                 actor=item.actor,
-                data=data,
+                data=item.data,
             )
-            for item, data in timeline
+            for item in timeline
         ],
         created_at=escrow.created_at,
         updated_at=escrow.updated_at,

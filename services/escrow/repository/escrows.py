@@ -1,49 +1,150 @@
-"""SQL of escrows, their lots and timelines (lock order: see ``repository.ledger``)."""
+"""SQL of escrows, their lots and timelines (lock order: see ``repository.ledger``).
+
+An escrow is locked with its lots in one statement (``lock_escrow``, ``lock_escrow_of_payment``)
+and what was locked is remembered for the rest of the transaction (``_held``): rows this
+transaction holds cannot change under it, so a second use case in the same transaction (the
+sandbox's confirmation route, then the provider callback it delivers) reads none of them again.
+Escrow takes these locks outside any SAVEPOINT (a rolled-back savepoint would release them).
+"""
 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import Select, select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import Select, Table, insert, select
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from services.escrow.models import EscrowRow, LotRow, PaymentRow, TimelineRow
+from services.escrow.models import Base, EscrowRow, LotRow, PaymentRow, TimelineRow
 from shared.crypto import canonical_json
+
+ESCROWS = cast(Table, EscrowRow.__table__)
+LOTS = cast(Table, LotRow.__table__)
+TIMELINE = cast(Table, TimelineRow.__table__)
 
 
 class DuplicateOrderRef(Exception):
     """An escrow for this marketplace and order reference exists already."""
 
 
+def _values(row: Base, table: Table) -> dict[str, Any]:
+    values = {column.key: getattr(row, column.key) for column in table.columns}
+    if values.get("id") is None:
+        values.pop("id", None)  # assigned by the database
+    return values
+
+
 def add_escrow(session: Session, escrow: EscrowRow, lots: list[LotRow]) -> None:
-    """Insert an escrow and its lots; ``DuplicateOrderRef`` when the order has one already."""
-    taken = session.execute(
-        select(EscrowRow.id).where(EscrowRow.owner == escrow.owner, EscrowRow.order_ref == escrow.order_ref)
+    """Insert an escrow and its lots; ``DuplicateOrderRef`` when the order has one already.
+
+    One ``INSERT ... ON CONFLICT (owner, order_ref) DO NOTHING RETURNING id``: a concurrent
+    request creating the same order waits for the first and then inserts nothing."""
+    dialect = session.get_bind().dialect.name
+    insert_ = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    inserted = session.execute(
+        insert_(ESCROWS)
+        .values(_values(escrow, ESCROWS))
+        .on_conflict_do_nothing(index_elements=["owner", "order_ref"])
+        .returning(ESCROWS.c.id)
     ).first()
-    if taken is not None:
-        raise DuplicateOrderRef(str(taken.id))
-    try:
-        with session.begin_nested():
-            session.add(escrow)
-            session.flush()
-    except IntegrityError as exc:  # a concurrent request created the same order first
-        raise DuplicateOrderRef(escrow.order_ref) from exc
-    session.add_all(lots)
-    session.flush()
+    if inserted is None:
+        raise DuplicateOrderRef(escrow.order_ref)
+    session.execute(insert(LOTS), [_values(lot, LOTS) for lot in lots])
 
 
-def lock_escrow(session: Session, escrow_id: str) -> EscrowRow | None:
-    """The escrow row, locked for this transaction (``SELECT ... FOR UPDATE``)."""
-    return session.execute(
-        select(EscrowRow)
+@dataclass(slots=True)
+class LockedEscrow:
+    """An escrow row and its lots (and payments read with them), locked by this transaction."""
+
+    row: EscrowRow
+    lots: list[LotRow]
+    payments: list[PaymentRow] = field(default_factory=list)
+
+
+_LOCKED = "agrifin.escrow.locked"
+
+
+def _held(session: Session) -> dict[str, LockedEscrow]:
+    """The escrows this transaction has locked: their rows cannot change under it, so none is read twice."""
+    transaction = session.get_transaction()
+    held = session.info.get(_LOCKED)
+    if held is None or held[0] is not transaction:
+        held = session.info[_LOCKED] = (transaction, {})
+    escrows: dict[str, LockedEscrow] = held[1]
+    return escrows
+
+
+def _lock(
+    session: Session, query: Select[EscrowRow, LotRow] | Select[EscrowRow, LotRow, PaymentRow]
+) -> LockedEscrow | None:
+    """Run a locking read of one escrow joined with its lots (and maybe a payment); remember it."""
+    rows = session.execute(query.with_for_update().execution_options(populate_existing=True)).all()
+    if not rows:
+        return None
+    escrow = rows[0][0]
+    locked = _held(session).get(escrow.id)
+    if locked is None:
+        locked = _held(session)[escrow.id] = LockedEscrow(escrow, [r[1] for r in rows])
+    payments = {p.id: p for p in locked.payments}
+    payments.update({r[2].id: r[2] for r in rows if len(r) > 2})
+    locked.payments = list(payments.values())
+    return locked
+
+
+def lock_escrow(session: Session, escrow_id: str) -> LockedEscrow | None:
+    """The escrow row with its lots in order, locked for this transaction (``SELECT ... FOR UPDATE``).
+
+    One statement locks the escrow row and its lots' rows (in that order, the escrow's rows
+    first: see ``repository.ledger``), so that a transaction that waited for the lock reads
+    the lots as the one before it left them. Lots are written only with their escrow."""
+    held = _held(session).get(escrow_id)
+    if held is not None:
+        return held
+    return _lock(
+        session,
+        select(EscrowRow, LotRow)
+        .join(LotRow, LotRow.escrow_id == EscrowRow.id)
         .where(EscrowRow.id == escrow_id)
-        .with_for_update()
-        .execution_options(populate_existing=True)
-    ).scalar_one_or_none()
+        .order_by(LotRow.position),
+    )
+
+
+def lock_escrow_of_payment(
+    session: Session,
+    *,
+    payment_id: str | None = None,
+    provider: str | None = None,
+    provider_ref: str | None = None,
+) -> tuple[LockedEscrow, PaymentRow] | None:
+    """A payment (by id, or by the provider's reference) locked with its escrow and lots, in one statement."""
+
+    def wanted(payment: PaymentRow) -> bool:
+        if payment_id is not None:
+            return payment.id == payment_id
+        return (payment.provider, payment.provider_ref) == (provider, provider_ref)
+
+    for held in _held(session).values():
+        for payment in held.payments:
+            if wanted(payment):
+                return held, payment
+    if payment_id is not None:
+        which = PaymentRow.id == payment_id
+    else:
+        which = (PaymentRow.provider == provider) & (PaymentRow.provider_ref == provider_ref)
+    locked = _lock(
+        session,
+        select(EscrowRow, LotRow, PaymentRow)
+        .join(LotRow, LotRow.escrow_id == EscrowRow.id)
+        .join(PaymentRow, PaymentRow.escrow_id == EscrowRow.id)
+        .where(which)
+        .order_by(LotRow.position),
+    )
+    if locked is None:
+        return None
+    return locked, next(p for p in locked.payments if wanted(p))
 
 
 def get_escrow(session: Session, escrow_id: str) -> EscrowRow | None:
@@ -102,6 +203,17 @@ def list_escrows(session: Session, *, where: EscrowFilter, limit: int, offset: i
     return list(session.execute(escrow_listing(where, limit=limit, offset=offset)).scalars())
 
 
+@dataclass(frozen=True, slots=True)
+class TimelineEntry:
+    """One item of an escrow's timeline, its data decoded."""
+
+    created_at: datetime
+    event: str
+    lot_ref: str | None
+    actor: str
+    data: dict[str, Any]
+
+
 def add_timeline(
     session: Session,
     *,
@@ -111,26 +223,15 @@ def add_timeline(
     now: datetime,
     lot_ref: str | None = None,
     data: dict[str, Any] | None = None,
-) -> None:
-    """Append one item to an escrow's timeline."""
-    session.add(
-        TimelineRow(
-            escrow_id=escrow_id,
-            lot_ref=lot_ref,
-            event=event,
-            actor=actor,
-            data=canonical_json(data or {}),
-            created_at=now,
+) -> TimelineEntry:
+    """Append one item to an escrow's timeline; return it as a read of the timeline would."""
+    stored = canonical_json(data or {})
+    session.execute(
+        insert(TIMELINE).values(
+            escrow_id=escrow_id, lot_ref=lot_ref, event=event, actor=actor, data=stored, created_at=now
         )
     )
-
-
-def timeline_of(session: Session, escrow_id: str) -> list[tuple[TimelineRow, dict[str, Any]]]:
-    """An escrow's timeline, oldest first, with each item's data decoded."""
-    rows = session.execute(
-        select(TimelineRow).where(TimelineRow.escrow_id == escrow_id).order_by(TimelineRow.id)
-    ).scalars()
-    return [(row, json.loads(row.data)) for row in rows]
+    return TimelineEntry(now, event, lot_ref, actor, json.loads(stored))
 
 
 def claim_expirable(session: Session, *, now: datetime) -> str | None:

@@ -1,4 +1,4 @@
-"""All SQL of the ledger: opening accounts, posting entries, balances, trial balance.
+"""All SQL of posting to the ledger: accounts, locks, entries, balances (auditors read ``ledger_reports``).
 
 Posting (``post_entries``) and the lock order
 =============================================
@@ -6,14 +6,20 @@ Posting (``post_entries``) and the lock order
 Every writer takes its row locks in one global order, so no two transactions can each hold
 a lock the other waits for (a deadlock needs a cycle; a single order leaves none):
 
-1. the escrow row (``SELECT ... FOR UPDATE``; payouts have none, callbacks look their
-   payment up without a lock first), then its payment or payout row;
+1. the escrow row, then its lots' rows and the payment a callback is about, in one
+   ``SELECT escrows JOIN escrow_lots [JOIN provider_payments] ... FOR UPDATE``
+   (``repository.escrows``: PostgreSQL locks each result row's rows in FROM order, the
+   escrow's first; a transaction that waited reads the lots and payment as the one before it
+   left them, not as its snapshot had them). Payouts have no escrow: their payout row;
 2. the seller's assignment rows, by id (only when the change releases money; a refund of
    swept money starts here, with its one assignment row, and has no escrow row);
 3. the *ordinary* accounts the entries touch (everything but the hot kinds below) together
    with every account ``guarded_accounts`` names, sorted by ``AccountRef`` (kind, owner,
    currency), in one ``SELECT ... ORDER BY ... FOR UPDATE``; the domain's ``apply_entries``
-   then checks the locked balances (overdraft refused with ``InsufficientFundsError``);
+   then checks the locked balances (overdraft refused with ``InsufficientFundsError``).
+   A locked escrow's holding account is posted to only under that escrow's lock, so it is
+   row-locked here only when an entry lowers it (its balance is checked); funding credits
+   it without a read. Their balance changes are queued to the commit tail with the hot ones';
 4. the *hot* accounts every escrow shares (provider clearing, payout clearing, fee
    revenue), never read-locked: their change is one atomic
    ``UPDATE ... SET balance_minor = balance_minor + :delta`` per account, queued and applied
@@ -27,9 +33,16 @@ Ordinary accounts are per escrow (holding), per seller, buyer or lender: no orde
 through an account every escrow shares under a read lock. On SQLite, writers are serialised
 by ``BEGIN IMMEDIATE`` and ``FOR UPDATE`` is not rendered.
 
-Creating accounts (``ensure_accounts``) reads first and inserts only the missing ones
-(``INSERT ... ON CONFLICT DO NOTHING``, sorted), before step 3: an insert that conflicts with
-a row another transaction is updating would wait for it, and hot rows are always being updated.
+Creating accounts (``ensure_accounts``) skips the accounts this process knows are open
+(``account_ids``: an account's id and rules never change), reads the hot ones it does not
+know first, and inserts the rest (``INSERT ... ON CONFLICT DO NOTHING``, sorted), before
+step 3: an insert that conflicts with a row another transaction is updating waits for it, and
+hot rows are always being updated; an ordinary account is updated only while one escrow,
+seller, buyer or lender is being settled, and is known to this process after its first use.
+
+Posting needs no read of the accounts it touches beyond the lock of step 3 once they are
+known, and every balance change (ordinary accounts', already locked, and hot ones') is one
+statement at commit (``commit_tail``).
 """
 
 from __future__ import annotations
@@ -40,7 +53,19 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import RowMapping, Table, bindparam, case, func, insert, select, tuple_, update
+from sqlalchemy import (
+    BigInteger,
+    RowMapping,
+    String,
+    Table,
+    case,
+    column,
+    insert,
+    select,
+    true,
+    tuple_,
+    values,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -58,7 +83,8 @@ from services.escrow.domain.ledger import (
     open_account,
 )
 from services.escrow.models import AccountRow, EntryRow, PostingRow
-from services.escrow.repository.commit_tail import add_balance_delta
+from services.escrow.repository.account_ids import OpenAccount, known_accounts, saw_accounts
+from services.escrow.repository.commit_tail import add_balance_delta, pending_delta
 from shared.money import Money
 
 ACCOUNTS = cast(Table, AccountRow.__table__)
@@ -92,10 +118,16 @@ def _ref_of(row: RowMapping) -> AccountRef:
 def ensure_accounts(session: Session, *, refs: Iterable[AccountRef], now: datetime) -> None:
     """Open every account in ``refs`` that is not open yet (in sorted order; no-op if open)."""
     wanted = set(refs)
-    missing = wanted - find_accounts(session, wanted).keys()
+    wanted -= known_accounts(session, wanted).keys()
+    hot = {ref for ref in wanted if ref.kind in HOT_KINDS}
+    if hot:
+        wanted -= find_accounts(session, hot).keys()
+    if not wanted:
+        return
     values = []
-    for ref in sorted(missing):
-        account = open_account(kind=ref.kind, owner=ref.owner, currency=ref.currency)
+    rules = {}
+    for ref in sorted(wanted):
+        account = rules[ref] = open_account(kind=ref.kind, owner=ref.owner, currency=ref.currency)
         values.append(
             {
                 "kind": ref.kind.value,
@@ -107,16 +139,20 @@ def ensure_accounts(session: Session, *, refs: Iterable[AccountRef], now: dateti
                 "created_at": now,
             }
         )
-    if not values:
-        return
     dialect = session.get_bind().dialect.name
     insert_ = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    stmt = insert_(ACCOUNTS).values(values)
-    session.execute(stmt.on_conflict_do_nothing(index_elements=["kind", "owner", "currency"]))
+    stmt = (
+        insert_(ACCOUNTS)
+        .values(values)
+        .on_conflict_do_nothing(index_elements=["kind", "owner", "currency"])
+        .returning(ACCOUNTS.c.id, ACCOUNTS.c.kind, ACCOUNTS.c.owner, ACCOUNTS.c.currency)
+    )
+    inserted = {_ref_of(row): int(row["id"]) for row in session.execute(stmt).mappings()}
+    saw_accounts(session, {ref: OpenAccount(account_id, rules[ref]) for ref, account_id in inserted.items()})
 
 
 def find_accounts(session: Session, refs: Iterable[AccountRef]) -> dict[AccountRef, StoredAccount]:
-    """The open accounts among ``refs`` (no lock)."""
+    """The open accounts among ``refs`` with their stored balances (no lock)."""
     wanted = sorted(set(refs))
     if not wanted:
         return {}
@@ -124,97 +160,146 @@ def find_accounts(session: Session, refs: Iterable[AccountRef]) -> dict[AccountR
     rows = session.execute(
         select(ACCOUNTS).where(tuple_(ACCOUNTS.c.kind, ACCOUNTS.c.owner, ACCOUNTS.c.currency).in_(keys))
     ).mappings()
-    return {_ref_of(r): _stored(r) for r in rows}
+    found = {_ref_of(r): stored_account(r) for r in rows}
+    saw_accounts(session, {ref: OpenAccount(s.id, s.account) for ref, s in found.items()})
+    return found
 
 
-def _stored(row: RowMapping) -> StoredAccount:
+def open_accounts(session: Session, refs: Iterable[AccountRef]) -> dict[AccountRef, OpenAccount]:
+    """The open accounts among ``refs``: those this process knows, the others read (no lock)."""
+    wanted = set(refs)
+    found = known_accounts(session, wanted)
+    missing = wanted - found.keys()
+    if missing:
+        found.update(
+            {ref: OpenAccount(s.id, s.account) for ref, s in find_accounts(session, missing).items()}
+        )
+    return found
+
+
+def stored_account(row: RowMapping) -> StoredAccount:
+    """An account row as read."""
     ref = _ref_of(row)
     account = Account(ref, Side(str(row["normal_side"])), bool(row["may_go_negative"]))
     return StoredAccount(int(row["id"]), account, Money(int(row["balance_minor"]), ref.currency))
 
 
 def lock_accounts(
-    session: Session, accounts: Mapping[AccountRef, StoredAccount], refs: Iterable[AccountRef]
+    session: Session,
+    accounts: Mapping[AccountRef, StoredAccount | OpenAccount],
+    refs: Iterable[AccountRef],
 ) -> dict[AccountRef, Money]:
-    """Lock ``refs`` (``SELECT ... FOR UPDATE``) in the global order; return their balances."""
+    """Lock ``refs`` (``SELECT ... FOR UPDATE``) in the global order; return their balances.
+
+    A balance includes what this transaction has queued for it and not applied yet."""
     ordered = sorted(set(refs), key=lock_key)
     if not ordered:
         return {}
     ids = [accounts[r].id for r in ordered]
     position = case({account_id: i for i, account_id in enumerate(ids)}, value=ACCOUNTS.c.id)
     rows = session.execute(
-        select(ACCOUNTS).where(ACCOUNTS.c.id.in_(ids)).order_by(position).with_for_update()
+        select(
+            ACCOUNTS.c.id, ACCOUNTS.c.kind, ACCOUNTS.c.owner, ACCOUNTS.c.currency, ACCOUNTS.c.balance_minor
+        )
+        .where(ACCOUNTS.c.id.in_(ids))
+        .order_by(position)
+        .with_for_update()
     ).mappings()
-    return {_ref_of(r): _stored(r).balance for r in rows}
+    return {
+        _ref_of(r): Money(int(r["balance_minor"]) + pending_delta(session, int(r["id"])), str(r["currency"]))
+        for r in rows
+    }
 
 
 def post_entries(
-    session: Session, *, entries: Sequence[JournalEntry], escrow_id: str | None, now: datetime
+    session: Session,
+    *,
+    entries: Sequence[JournalEntry],
+    escrow_id: str | None,
+    now: datetime,
+    serialized: Iterable[AccountRef] = (),
 ) -> list[int]:
-    """Post balanced ``entries`` atomically: lock, check, insert, update balances; return ids."""
+    """Post balanced ``entries`` atomically: lock, check, insert, queue the balances; return ids.
+
+    ``serialized``: accounts no other transaction can post to while the caller's locks are
+    held (a locked escrow's holding account: it is posted to only under that escrow's lock).
+    They are not row-locked unless the entries lower a guarded balance, which must be read."""
     if not entries:
         return []
     refs = {leg.account for entry in entries for leg in entry.postings}
-    stored = find_accounts(session, refs)
-    missing = refs - stored.keys()
+    opened = open_accounts(session, refs)
+    missing = refs - opened.keys()
     if missing:
         raise UnknownAccountError(f"accounts not open: {', '.join(sorted(map(str, missing)))}")
-    accounts = {ref: s.account for ref, s in stored.items()}
+    accounts = {ref: s.account for ref, s in opened.items()}
     guarded = {ref for entry in entries for ref in guarded_accounts(entry=entry, accounts=accounts)}
-    locked = lock_accounts(session, stored, {r for r in refs if r.kind not in HOT_KINDS} | guarded)
+    held = set(serialized)
+    locked = lock_accounts(
+        session, opened, {r for r in refs if r.kind not in HOT_KINDS and r not in held} | guarded
+    )
     # The domain decides: refuses to overdraw any guarded account, entry by entry.
     apply_entries(balances=locked, entries=entries, accounts=accounts)
 
     entry_ids = []
     deltas: dict[AccountRef, int] = defaultdict(int)
     # Each JournalEntry balances by construction; PostgreSQL checks again at commit (0002).
+    dialect = session.get_bind().dialect.name
     for entry in entries:
-        entry_id = session.execute(
-            insert(ENTRIES)
-            .values(
-                ref=entry.ref,
-                kind=entry.kind.value,
-                memo=entry.memo[:500],
-                escrow_id=escrow_id,
-                created_at=now,
-            )
-            .returning(ENTRIES.c.id)
-        ).scalar_one()
-        entry_ids.append(int(entry_id))
-        session.execute(
-            insert(POSTINGS),
-            [
-                {
-                    "entry_id": entry_id,
-                    "account_id": stored[leg.account].id,
-                    "currency": leg.amount.currency,
-                    "side": leg.side.value,
-                    "amount_minor": leg.amount.minor,
-                }
-                for leg in entry.postings
-            ],
-        )
+        head = {
+            "ref": entry.ref,
+            "kind": entry.kind.value,
+            "memo": entry.memo[:500],
+            "escrow_id": escrow_id,
+            "created_at": now,
+        }
+        legs = [
+            {
+                "account_id": opened[leg.account].id,
+                "currency": leg.amount.currency,
+                "side": leg.side.value,
+                "amount_minor": leg.amount.minor,
+            }
+            for leg in entry.postings
+        ]
+        entry_ids.append(_insert_entry(session, dialect, head, legs))
         for leg in entry.postings:
             deltas[leg.account] += leg.signed.minor
+    # Locked rows are held already and hot ones are locked by their update: all at commit.
     for ref in sorted(deltas, key=lock_key):
-        if ref in locked or not deltas[ref]:
-            continue
-        add_balance_delta(
-            session, table=ACCOUNTS, account_id=stored[ref].id, sort_key=lock_key(ref), delta=deltas[ref]
-        )
-    changes = [
-        {"account_id_": stored[ref].id, "delta_": deltas[ref]}
-        for ref in sorted(locked, key=lock_key)
-        if deltas.get(ref)
-    ]
-    if changes:
-        session.execute(
-            update(ACCOUNTS)
-            .where(ACCOUNTS.c.id == bindparam("account_id_"))
-            .values(balance_minor=ACCOUNTS.c.balance_minor + bindparam("delta_")),
-            changes,
-        )
+        if deltas[ref]:
+            add_balance_delta(
+                session, table=ACCOUNTS, account_id=opened[ref].id, sort_key=lock_key(ref), delta=deltas[ref]
+            )
     return entry_ids
+
+
+def _insert_entry(session: Session, dialect: str, head: dict[str, Any], legs: list[dict[str, Any]]) -> int:
+    """Insert one entry and its legs; return its id. PostgreSQL: one statement (the entry's
+    insert a CTE the legs' insert selects its id from); SQLite: the entry, then its legs."""
+    if dialect != "postgresql":
+        entry_id = int(session.execute(insert(ENTRIES).values(**head).returning(ENTRIES.c.id)).scalar_one())
+        session.execute(insert(POSTINGS), [{"entry_id": entry_id, **leg} for leg in legs])
+        return entry_id
+    new_entry = insert(ENTRIES).values(**head).returning(ENTRIES.c.id).cte("new_entry")
+    rows = values(
+        column("account_id", BigInteger()),
+        column("currency", String()),
+        column("side", String()),
+        column("amount_minor", BigInteger()),
+        name="legs",
+    ).data([(leg["account_id"], leg["currency"], leg["side"], leg["amount_minor"]) for leg in legs])
+    names = ["entry_id", "account_id", "currency", "side", "amount_minor"]
+    stmt = (
+        insert(POSTINGS)
+        .from_select(
+            names,
+            select(new_entry.c.id, rows.c.account_id, rows.c.currency, rows.c.side, rows.c.amount_minor)
+            .select_from(new_entry)
+            .join(rows, true()),
+        )
+        .returning(POSTINGS.c.entry_id)
+    )
+    return int(session.execute(stmt).scalars().first() or 0)
 
 
 # --- reading ----------------------------------------------------------------------------------
@@ -268,80 +353,6 @@ def entries_of_escrow(session: Session, escrow_id: str) -> list[StoredEntry]:
         )
         for entry_id, legs in grouped.items()
     ]
-
-
-def all_accounts(session: Session) -> list[StoredAccount]:
-    """Every account with its stored balance, in AccountRef order."""
-    rows = session.execute(select(ACCOUNTS)).mappings()
-    return sorted((_stored(r) for r in rows), key=lambda s: s.account.ref)
-
-
-def accounts_with_postings(session: Session) -> list[tuple[StoredAccount, int, int]]:
-    """Every account, its stored balance and the sums of its debit and credit postings.
-
-    One statement, so one snapshot: under READ COMMITTED an entry committed between two
-    statements would make a stored balance and its postings disagree that never did."""
-    debit = func.sum(case((POSTINGS.c.side == "debit", POSTINGS.c.amount_minor), else_=0))
-    credit = func.sum(case((POSTINGS.c.side == "credit", POSTINGS.c.amount_minor), else_=0))
-    sums = (
-        select(POSTINGS.c.account_id, debit.label("debit"), credit.label("credit"))
-        .group_by(POSTINGS.c.account_id)
-        .subquery()
-    )
-    rows = session.execute(
-        select(
-            ACCOUNTS,
-            func.coalesce(sums.c.debit, 0).label("posted_debit"),
-            func.coalesce(sums.c.credit, 0).label("posted_credit"),
-        ).outerjoin(sums, sums.c.account_id == ACCOUNTS.c.id)
-    ).mappings()
-    found = [(_stored(r), int(r["posted_debit"]), int(r["posted_credit"])) for r in rows]
-    return sorted(found, key=lambda item: item[0].account.ref)
-
-
-def orphan_posting_accounts(session: Session) -> list[int]:
-    """Account ids that postings name but no account has (the foreign key forbids any)."""
-    known = select(ACCOUNTS.c.id).where(ACCOUNTS.c.id == POSTINGS.c.account_id)
-    rows = session.execute(
-        select(POSTINGS.c.account_id).where(~known.exists()).distinct().order_by(POSTINGS.c.account_id)
-    ).all()
-    return [int(r[0]) for r in rows]
-
-
-def unbalanced_entries(session: Session, limit: int = 50) -> list[tuple[str, str, int]]:
-    """Entries whose postings do not sum to zero in some currency: (ref, currency, net)."""
-    net = func.sum(
-        case((POSTINGS.c.side == "debit", POSTINGS.c.amount_minor), else_=-POSTINGS.c.amount_minor)
-    )
-    rows = session.execute(
-        select(ENTRIES.c.ref, POSTINGS.c.currency, net)
-        .join(POSTINGS, POSTINGS.c.entry_id == ENTRIES.c.id)
-        .group_by(ENTRIES.c.ref, POSTINGS.c.currency)
-        .having(net != 0)
-        .limit(limit)
-    ).all()
-    return [(str(r[0]), str(r[1]), int(r[2])) for r in rows]
-
-
-def short_entries(session: Session, limit: int = 50) -> list[str]:
-    """Entries with fewer than two postings."""
-    count = func.count(POSTINGS.c.id)
-    rows = session.execute(
-        select(ENTRIES.c.ref)
-        .outerjoin(POSTINGS, POSTINGS.c.entry_id == ENTRIES.c.id)
-        .group_by(ENTRIES.c.ref)
-        .having(count < 2)
-        .limit(limit)
-    ).all()
-    return [str(r[0]) for r in rows]
-
-
-def ledger_counts(session: Session) -> tuple[int, int]:
-    """(entries, postings) in the ledger, counted in one statement."""
-    entries = select(func.count()).select_from(ENTRIES).scalar_subquery()
-    postings = select(func.count()).select_from(POSTINGS).scalar_subquery()
-    counted = session.execute(select(entries, postings)).one()
-    return int(counted[0]), int(counted[1])
 
 
 def claim_payable_account(session: Session, *, kind: AccountKind) -> AccountRef | None:

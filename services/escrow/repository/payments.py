@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import Table, select
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from services.escrow.models import PaymentRow, PayoutRow
@@ -18,39 +19,6 @@ def pending_payment(session: Session, escrow_id: str) -> PaymentRow | None:
         .order_by(PaymentRow.created_at)
         .limit(1)
     ).scalar_one_or_none()
-
-
-def payments_of(session: Session, escrow_id: str) -> list[PaymentRow]:
-    """Every payment started for an escrow, oldest first."""
-    return list(
-        session.execute(
-            select(PaymentRow)
-            .where(PaymentRow.escrow_id == escrow_id)
-            .order_by(PaymentRow.created_at, PaymentRow.id)
-        ).scalars()
-    )
-
-
-def get_payment(session: Session, payment_id: str) -> PaymentRow | None:
-    """A payment by our id (unlocked)."""
-    return session.get(PaymentRow, payment_id)
-
-
-def find_payment(session: Session, *, provider: str, provider_ref: str) -> PaymentRow | None:
-    """A payment by the provider's reference (unlocked)."""
-    return session.execute(
-        select(PaymentRow).where(PaymentRow.provider == provider, PaymentRow.provider_ref == provider_ref)
-    ).scalar_one_or_none()
-
-
-def lock_payment(session: Session, payment_id: str) -> PaymentRow:
-    """A payment row, locked (after its escrow's row)."""
-    return session.execute(
-        select(PaymentRow)
-        .where(PaymentRow.id == payment_id)
-        .with_for_update()
-        .execution_options(populate_existing=True)
-    ).scalar_one()
 
 
 def pending_payments_of(session: Session, *, escrow_id: str, provider: str) -> list[PaymentRow]:
@@ -119,3 +87,22 @@ def claim_pending_payout(session: Session, *, provider: str, before: datetime) -
         .limit(1)
         .with_for_update(skip_locked=True)
     ).scalar_one_or_none()
+
+
+def claim_inbox(
+    session: Session, inbox: Table, *, event_id: str, source: str, topic: str, now: datetime
+) -> bool:
+    """Remember a provider event as received; False when it was received before (a replay).
+
+    One ``INSERT ... ON CONFLICT (event_id) DO NOTHING RETURNING`` — the same rule as
+    ``shared.webhooks.record_inbox`` without its SAVEPOINT; a concurrent delivery of the same
+    event waits for the first and then inserts nothing."""
+    dialect = session.get_bind().dialect.name
+    insert_ = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    claimed = session.execute(
+        insert_(inbox)
+        .values(event_id=event_id, source=source, topic=topic, received_at=now)
+        .on_conflict_do_nothing(index_elements=["event_id"])
+        .returning(inbox.c.event_id)
+    ).first()
+    return claimed is not None

@@ -23,6 +23,7 @@ from services.escrow.models import EscrowRow, LotRow
 from services.escrow.presenters import escrow_summary
 from services.escrow.providers import get_provider
 from services.escrow.repository import escrows as escrow_repo
+from services.escrow.repository.history import EscrowHistory, load_history
 from services.escrow.repository.ledger import ensure_accounts
 from services.escrow.schemas import EntryList, EscrowIn, EscrowList, EscrowOut
 from services.escrow.service.errors import domain_errors
@@ -162,7 +163,7 @@ def create_escrow(session: Session, ctx: EscrowContext, *, who: Principal, body:
             payout_clearing_account(provider=provider, currency=currency),
         ],
     )
-    record_escrow_change(
+    created = record_escrow_change(
         session,
         ctx,
         row,
@@ -185,7 +186,8 @@ def create_escrow(session: Session, ctx: EscrowContext, *, who: Principal, body:
             )
         ],
     )
-    return escrow_out(session, row, now=now, lots=lots)
+    # A new escrow has no payments or entries yet; its timeline is the item just written.
+    return escrow_out(session, row, now=now, lots=lots, history=EscrowHistory(timeline=[created]))
 
 
 def _visible(row: EscrowRow | None, who: Principal | None, escrow_id: str) -> EscrowRow:
@@ -234,9 +236,12 @@ def read_entries(session: Session, *, who: Principal, escrow_id: str) -> EntryLi
     return EntryList(escrow_id=row.id, entries=entries_out(session, row.id))
 
 
-def lock_visible(session: Session, *, who: Principal | None, escrow_id: str) -> EscrowRow:
-    """The escrow row, locked, if the caller (None: the worker) may see it, else NotFound."""
-    return _visible(escrow_repo.lock_escrow(session, escrow_id), who, escrow_id)
+def lock_visible(session: Session, *, who: Principal | None, escrow_id: str) -> escrow_repo.LockedEscrow:
+    """The escrow row and its lots, locked, if the caller (None: the worker) may see it, else NotFound."""
+    locked = escrow_repo.lock_escrow(session, escrow_id)
+    if locked is None or (who is not None and not who.can_see(locked.row.owner)):
+        raise NotFound(f"escrow {escrow_id} not found")
+    return locked
 
 
 def run_action(
@@ -250,13 +255,19 @@ def run_action(
     data: dict[str, Any] | None = None,
     amount_field: str = "amount_minor",
 ) -> EscrowOut:
-    """Lock the escrow, run one domain transition on it, store everything it implies."""
-    row = lock_visible(session, who=who, escrow_id=escrow_id)
-    lots = escrow_repo.lots_of(session, row.id)
+    """Lock the escrow, run one domain transition on it, store everything it implies.
+
+    The answer is built from what the transaction holds: the rows locked, the history read
+    once after the lock, and what the transition wrote."""
+    locked = lock_visible(session, who=who, escrow_id=escrow_id)
+    row, lots = locked.row, locked.lots
     with domain_errors(amount_field=amount_field):
         transition = step(to_domain(row, lots), ctx.clock.now())
-    apply_transition(session, ctx, row=row, lots=lots, transition=transition, actor=actor, data=data)
-    return escrow_out(session, row, now=ctx.clock.now(), lots=lots)
+    history = load_history(session, row.id, seller_id=row.seller_id, currency=row.currency)
+    apply_transition(
+        session, ctx, row=row, lots=lots, transition=transition, actor=actor, data=data, history=history
+    )
+    return escrow_out(session, row, now=ctx.clock.now(), lots=lots, history=history)
 
 
 def cancel(session: Session, ctx: EscrowContext, *, who: Principal, escrow_id: str, reason: str) -> EscrowOut:
@@ -286,8 +297,8 @@ def expire(session: Session, ctx: EscrowContext, *, escrow_id: str, actor: str) 
 
 def auto_release(session: Session, ctx: EscrowContext, *, escrow_id: str, actor: str) -> int:
     """Release every lot of a locked escrow whose inspection is over; return how many."""
-    row = lock_visible(session, who=None, escrow_id=escrow_id)
-    lots = escrow_repo.lots_of(session, row.id)
+    locked = lock_visible(session, who=None, escrow_id=escrow_id)
+    row, lots = locked.row, locked.lots
     escrow, now = to_domain(row, lots), ctx.clock.now()
     released = 0
     for lot_ref in [lot.lot_id for lot in escrow.lots]:

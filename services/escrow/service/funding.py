@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 from services.escrow.domain import lifecycle
 from services.escrow.domain.model import Action, InvalidTransitionError
 from services.escrow.domain.postings import unapplied_payment_entry
-from services.escrow.models import EscrowRow, PaymentRow
+from services.escrow.models import EscrowRow, LotRow, PaymentRow
 from services.escrow.presenters import payment_out
 from services.escrow.providers import get_provider
 from services.escrow.providers.base import ProviderEvent
@@ -39,8 +39,9 @@ from shared.money import Money
 
 def start_funding(session: Session, ctx: EscrowContext, *, who: Principal, escrow_id: str) -> PaymentOut:
     """Start the buyer's payment of the escrow total (or return the one already pending)."""
-    row = lock_visible(session, who=who, escrow_id=escrow_id)
-    escrow = to_domain(row, escrow_repo.lots_of(session, row.id))
+    locked = lock_visible(session, who=who, escrow_id=escrow_id)
+    row = locked.row
+    escrow = to_domain(row, locked.lots)
     allowed = lifecycle.allowed_actions(escrow=escrow, now=ctx.clock.now())
     if Action.FUND not in allowed:
         with domain_errors():
@@ -93,20 +94,25 @@ def start_funding(session: Session, ctx: EscrowContext, *, who: Principal, escro
     return payment_out(payment)
 
 
-def _locked_payment(session: Session, *, provider: str, event: ProviderEvent) -> tuple[PaymentRow, EscrowRow]:
-    """The payment and its escrow, both locked: the escrow row first, then the payment."""
-    found = payment_repo.find_payment(session, provider=provider, provider_ref=event.provider_ref)
+def _locked_payment(
+    session: Session, *, provider: str, event: ProviderEvent
+) -> tuple[PaymentRow, EscrowRow, list[LotRow]]:
+    """The payment with its escrow and lots, all locked in one statement (the escrow's rows first).
+
+    Read once: when this transaction has locked them already (the sandbox's confirmation
+    route does, to check the payment), they are not read again."""
+    found = escrow_repo.lock_escrow_of_payment(session, provider=provider, provider_ref=event.provider_ref)
     if found is None:
         raise NotFound(f"no {provider} payment {event.provider_ref!r}")
-    row = lock_visible(session, who=None, escrow_id=found.escrow_id)
-    return payment_repo.lock_payment(session, found.id), row
+    locked, payment = found
+    return payment, locked.row, locked.lots
 
 
 def confirm_payment(
     session: Session, ctx: EscrowContext, *, provider: str, event: ProviderEvent
 ) -> CallbackResult:
     """The provider confirmed a payment: fund the escrow if it is exact and still expected."""
-    payment, row = _locked_payment(session, provider=provider, event=event)
+    payment, row, lots = _locked_payment(session, provider=provider, event=event)
     if payment.status != "pending":
         return CallbackResult(
             status="ignored",
@@ -114,7 +120,6 @@ def confirm_payment(
             detail=f"payment {payment.id} is already {payment.status}",
         )
     actor = f"provider:{provider}"
-    lots = escrow_repo.lots_of(session, row.id)
     escrow = to_domain(row, lots)
     now = ctx.clock.now()
     expected = Money(payment.amount_minor, payment.currency)
@@ -173,7 +178,7 @@ def fail_payment(
     session: Session, ctx: EscrowContext, *, provider: str, event: ProviderEvent
 ) -> CallbackResult:
     """The provider reports the payment failed: nothing moved; the escrow still waits."""
-    payment, row = _locked_payment(session, provider=provider, event=event)
+    payment, row, _ = _locked_payment(session, provider=provider, event=event)
     if payment.status != "pending":
         return CallbackResult(
             status="ignored",

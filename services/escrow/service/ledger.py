@@ -13,7 +13,7 @@ from collections import defaultdict
 
 from sqlalchemy.orm import Session
 
-from services.escrow.repository import ledger as ledger_repo
+from services.escrow.repository import ledger_reports as ledger_repo
 from services.escrow.schemas import AccountBalance, CurrencyTotals, LedgerReport, TrialBalanceOut
 
 

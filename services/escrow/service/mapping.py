@@ -54,26 +54,38 @@ def to_domain(row: EscrowRow, lots: Sequence[LotRow]) -> Escrow:
     )
 
 
+def _set(row: object, name: str, value: object) -> None:
+    """Assign only a changed value: SQLite hands back naive UTC times, equal to the aware ones
+    the domain returns, and an assignment the ORM cannot tell is equal is an UPDATE."""
+    current = getattr(row, name)
+    if isinstance(current, datetime) and isinstance(value, datetime):
+        if as_utc(current) == as_utc(value):
+            return
+    elif current == value:
+        return
+    setattr(row, name, value)
+
+
 def write_back(row: EscrowRow, lots: Sequence[LotRow], escrow: Escrow) -> None:
     """Copy the state of ``escrow`` onto its rows (the session flushes what changed)."""
-    row.status = escrow.status.value
-    row.funded_minor = escrow.funded.minor
-    row.funded_at = escrow.funded_at
-    row.updated_at = escrow.updated_at
-    row.closed_at = escrow.closed_at
+    _set(row, "status", escrow.status.value)
+    _set(row, "funded_minor", escrow.funded.minor)
+    _set(row, "funded_at", escrow.funded_at)
+    _set(row, "updated_at", escrow.updated_at)
+    _set(row, "closed_at", escrow.closed_at)
     by_ref = {lot.lot_id: lot for lot in escrow.lots}
     for lot_row in lots:
         lot = by_ref[lot_row.lot_ref]
         if lot_row.status == lot.status.value:
             continue  # every lot transition changes the lot's status; this lot was not touched
-        lot_row.status = lot.status.value
-        lot_row.released_minor = lot.released.minor
-        lot_row.refunded_minor = lot.refunded.minor
-        lot_row.carrier = lot.carrier
-        lot_row.tracking = lot.tracking
-        lot_row.shipped_at = lot.shipped_at
-        lot_row.delivered_at = lot.delivered_at
-        lot_row.inspection_ends_at = escrow.inspection_ends_at(lot)
-        lot_row.closed_at = lot.closed_at
-        lot_row.rejection_reason = lot.rejection_reason
-        lot_row.dispute_reason = lot.dispute_reason
+        _set(lot_row, "status", lot.status.value)
+        _set(lot_row, "released_minor", lot.released.minor)
+        _set(lot_row, "refunded_minor", lot.refunded.minor)
+        _set(lot_row, "carrier", lot.carrier)
+        _set(lot_row, "tracking", lot.tracking)
+        _set(lot_row, "shipped_at", lot.shipped_at)
+        _set(lot_row, "delivered_at", lot.delivered_at)
+        _set(lot_row, "inspection_ends_at", escrow.inspection_ends_at(lot))
+        _set(lot_row, "closed_at", lot.closed_at)
+        _set(lot_row, "rejection_reason", lot.rejection_reason)
+        _set(lot_row, "dispute_reason", lot.dispute_reason)

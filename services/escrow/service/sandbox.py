@@ -59,7 +59,9 @@ def confirm_payment(
     currency: str | None,
 ) -> SandboxPaymentResult:
     """Have the sandbox report a payment (by default: confirmed, exactly as asked)."""
-    payment = payment_repo.get_payment(session, payment_id)
+    # Locked here with its escrow (escrow first), so the callback path reads it no more.
+    found = escrow_repo.lock_escrow_of_payment(session, payment_id=payment_id)
+    payment = None if found is None else found[1]
     if payment is None or payment.provider != NAME:
         raise NotFound(f"sandbox payment {payment_id} not found")
     if payment.status != "pending":

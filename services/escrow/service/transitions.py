@@ -25,10 +25,12 @@ from services.escrow.domain.model import (
     Release,
     Transition,
 )
-from services.escrow.domain.postings import PostingPlan, entries_for_transition
+from services.escrow.domain.postings import PostingPlan, entries_for_transition, holding_account
 from services.escrow.models import AssignmentRow, EscrowRow, LotRow, SweepRow
 from services.escrow.repository import escrows as escrow_repo
 from services.escrow.repository.assignments import lock_active_assignments
+from services.escrow.repository.escrows import TimelineEntry
+from services.escrow.repository.history import EscrowHistory
 from services.escrow.repository.ledger import post_entries
 from services.escrow.service.errors import domain_errors
 from services.escrow.service.mapping import write_back
@@ -86,10 +88,13 @@ def record_escrow_change(
     lot_ref: str | None = None,
     audit_action: str | None = None,
     audit_payload: dict[str, Any] | None = None,
-) -> None:
+    history: EscrowHistory | None = None,
+) -> TimelineEntry:
     """The records of one change to an escrow: a timeline item, its outbox events (one multi-row
-    insert, rows from ``escrow_event_row``) and, when money moved, an audit entry (at commit)."""
-    escrow_repo.add_timeline(
+    insert, rows from ``escrow_event_row``) and, when money moved, an audit entry (at commit).
+
+    Returns the timeline item, also added to ``history`` (what the transaction holds) if given."""
+    item = escrow_repo.add_timeline(
         session,
         escrow_id=row.id,
         event=timeline_event,
@@ -98,6 +103,8 @@ def record_escrow_change(
         lot_ref=lot_ref,
         data=timeline_data,
     )
+    if history is not None:
+        history.add_timeline(item)
     emit_events(session, ctx.tables, events)
     if audit_payload is not None:
         record_change(
@@ -109,6 +116,7 @@ def record_escrow_change(
             payload=audit_payload,
             event=False,
         )
+    return item
 
 
 def _assignment(row: AssignmentRow) -> Assignment:
@@ -135,12 +143,19 @@ def apply_transition(
     transition: Transition,
     actor: str,
     data: dict[str, Any] | None = None,
+    history: EscrowHistory | None = None,
 ) -> None:
-    """Store ``transition`` of the locked escrow ``row`` with everything it implies."""
+    """Store ``transition`` of the locked escrow ``row`` with everything it implies.
+
+    ``history``, read after the lock, gets the entries and the timeline item written here; if
+    it says the seller had no active assignment, none is locked (a row created since is not
+    visible to a lock either)."""
     escrow, lot_ref = transition.escrow, transition.lot_id
     now = escrow.updated_at
     write_back(row, lots, escrow)
     releases = any(isinstance(m, Release) for m in transition.movements)
+    if history is not None and history.seller_has_assignments is False:
+        releases = False
     assignment_rows = (
         lock_active_assignments(session, seller_id=row.seller_id, currency=row.currency) if releases else []
     )
@@ -151,7 +166,15 @@ def apply_transition(
         ref=entry_ref(row.id, transition.action, lot_ref),
     )
     with domain_errors():
-        post_entries(session, entries=plan.entries, escrow_id=row.id, now=now)
+        post_entries(
+            session,
+            entries=plan.entries,
+            escrow_id=row.id,
+            now=now,
+            serialized=[holding_account(escrow_id=row.id, currency=row.currency)],
+        )
+    if history is not None:
+        history.add_entries(list(plan.entries))
     events = _record_sweeps(
         session, ctx, row=row, lot_ref=lot_ref, assignment_rows=assignment_rows, plan=plan, now=now
     )
@@ -189,6 +212,7 @@ def apply_transition(
         lot_ref=lot_ref,
         audit_action=f"escrow.{transition.action.value}",
         audit_payload=audit,
+        history=history,
     )
 
 
