@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import psycopg
 from sqlalchemy import create_engine, make_url, text
@@ -46,7 +46,7 @@ from services.loans.domain.projection import project
 from services.loans.repository.accounts import allocation_columns, installment_columns, loan_columns
 from services.loans.schemas.terms import dump_terms
 from services.loans.service.cob import run_close_of_business
-from services.loans.settings import LoansSettings
+from services.loans.settings import LoansContext, LoansSettings
 from shared.clock import ManualClock
 from shared.crypto import Keyring
 from shared.db import normalize_url
@@ -231,6 +231,7 @@ def seed(url: str, n_loans: int) -> dict[str, Any]:
                 "features",
                 "submitted_by",
                 "submitted_key_id",
+                "submitted_identity",
                 "submitted_at",
                 "score_attempts",
                 "loan_id",
@@ -250,6 +251,7 @@ def seed(url: str, n_loans: int) -> dict[str, Any]:
                     "{}",
                     "bench",
                     "bench",
+                    "key:bench",
                     now,
                     1,
                     loan_id,
@@ -386,18 +388,48 @@ def seed(url: str, n_loans: int) -> dict[str, Any]:
     return counts
 
 
-def context(url: str, keys_dir: Path) -> ServiceContext:
+def context(url: str, keys_dir: Path) -> LoansContext:
     """A loans context on the bench database with throwaway keys."""
     Keyring.generate(keys_dir, development=True)
     settings = LoansSettings().model_copy(update={"database_url": url, "keys_dir": keys_dir, "env": "test"})
-    return ServiceContext.build(SERVICE, settings, clock=ManualClock(datetime(2025, 7, 1, 20, tzinfo=UTC)))
+    return cast(
+        LoansContext,
+        ServiceContext.build(SERVICE, settings, clock=ManualClock(datetime(2025, 7, 1, 20, tzinfo=UTC))),
+    )
 
 
-def timed_cob(ctx: ServiceContext, on: date, chunk_size: int) -> tuple[float, dict[str, Any]]:
-    """Seconds and summary of one COB run."""
-    started = time.perf_counter()
+def _backend_cpu(url: str) -> dict[int, float]:
+    """CPU seconds used so far by each PostgreSQL backend on the bench database (a local
+    server: read from ``/proc``); empty when the server's processes cannot be seen."""
+    out: dict[int, float] = {}
+    with psycopg.connect(url, autocommit=True) as conn:
+        pids = [
+            row[0] for row in conn.execute("SELECT pid FROM pg_stat_activity WHERE datname = %s", (BENCH_DB,))
+        ]
+        me = conn.execute("SELECT pg_backend_pid()").fetchone()
+    for pid in pids:
+        if me is not None and pid == me[0]:
+            continue
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        out[pid] = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return out
+
+
+def timed_cob(ctx: LoansContext, on: date, chunk_size: int, url: str) -> tuple[float, dict[str, Any]]:
+    """Seconds and summary of one COB run, with the CPU seconds it took in this process and in
+    PostgreSQL (wall time on a shared machine also counts everyone else's work)."""
+    backends = _backend_cpu(url)
+    started, cpu = time.perf_counter(), time.process_time()
     summary = run_close_of_business(ctx, as_of=on, actor="bench", chunk_size=chunk_size)
-    return time.perf_counter() - started, summary.as_dict()
+    seconds, cpu = time.perf_counter() - started, time.process_time() - cpu
+    after = _backend_cpu(url)
+    server = sum(used - backends.get(pid, 0.0) for pid, used in after.items())
+    out = summary.as_dict()
+    out["cpu"] = {"client_seconds": round(cpu, 2), "postgres_seconds": round(server, 2)}
+    return seconds, out
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -425,13 +457,13 @@ def main(argv: list[str] | None = None) -> None:
         with tempfile.TemporaryDirectory() as keys:
             ctx = context(url, Path(keys))
             first_day = SEED_DATE + timedelta(days=1)
-            first_s, first = timed_cob(ctx, first_day, args.chunk_size)
-            rerun_s, rerun = timed_cob(ctx, first_day, args.chunk_size)
+            first_s, first = timed_cob(ctx, first_day, args.chunk_size, plain_url)
+            rerun_s, rerun = timed_cob(ctx, first_day, args.chunk_size, plain_url)
             with ctx.db.unit_of_work() as session:
                 session.execute(
                     text("UPDATE business_dates SET business_date = :d"), {"d": first_day + timedelta(days=1)}
                 )
-            next_s, nxt = timed_cob(ctx, first_day + timedelta(days=1), args.chunk_size)
+            next_s, nxt = timed_cob(ctx, first_day + timedelta(days=1), args.chunk_size, plain_url)
             ctx.db.dispose()
     finally:
         with admin.connect() as conn:
@@ -442,11 +474,13 @@ def main(argv: list[str] | None = None) -> None:
         "loans": args.loans,
         "chunk_size": args.chunk_size,
         "python": platform.python_version(),
+        "load_average": os.getloadavg(),
         "seed": {"seconds": round(seed_seconds, 2), "rows": counts},
         "cob_first_day": {
             "date": first["business_date"],
             "seconds": round(first_s, 2),
             "loans_per_second": round(first["loans_processed"] / first_s, 1),
+            "cpu_seconds": first["cpu"],
             "loans_processed": first["loans_processed"],
             "loans_replayed": first["loans_evaluated"],
             "penalties_charged": first["penalties_charged"],
@@ -458,6 +492,7 @@ def main(argv: list[str] | None = None) -> None:
             "date": nxt["business_date"],
             "seconds": round(next_s, 2),
             "loans_per_second": round(nxt["loans_processed"] / next_s, 1),
+            "cpu_seconds": nxt["cpu"],
             "loans_replayed": nxt["loans_evaluated"],
             "penalties_charged": nxt["penalties_charged"],
         },

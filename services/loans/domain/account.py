@@ -59,6 +59,7 @@ _P, _F, _I, _PR = (
     AllocationComponent.INTEREST,
     AllocationComponent.PRINCIPAL,
 )
+_COMPONENTS = tuple(AllocationComponent)
 
 
 class AccountStatus(StrEnum):
@@ -221,16 +222,20 @@ def _pay(
     for index, (owed, got) in enumerate(zip(due, paid, strict=True)):
         if remaining == 0:
             break
+        if owed == got:  # settled: it takes nothing (the loop below would take 0 of each)
+            continue
         taken: dict[AllocationComponent, int] = {}
         for component in order:
-            take = min(owed[component] - got[component], remaining)
+            take = owed[component] - got[component]
+            if take > remaining:
+                take = remaining
             if take > 0:
                 got[component] += take
                 taken[component] = take
                 remaining -= take
         if taken:
             taken_by.append((index, taken))
-            if all(owed[c] == got[c] for c in owed):
+            if owed == got:
                 settled_on[index] = on
     return taken_by, remaining
 
@@ -241,7 +246,12 @@ def replay_account(
     """Recompute the account from its schedule and transactions dated on or before ``as_of``."""
     txns = tuple(transactions)
     check_transactions(transactions=txns)
-    visible = [t for t in txns if as_of is None or t.on <= as_of]
+    return _replay(schedule=schedule, txns=txns, as_of=as_of)
+
+
+def _replay(*, schedule: Schedule, txns: tuple[Transaction, ...], as_of: date | None) -> AccountState:
+    """``replay_account`` on transactions already checked (``LoanAccount`` checks its own once)."""
+    visible = list(txns) if as_of is None else [t for t in txns if t.on <= as_of]
     reversed_ids = {t.reverses for t in visible if isinstance(t, Reversal)}
     effective = sorted(
         (t for t in visible if not isinstance(t, Reversal) and t.sequence not in reversed_ids),
@@ -250,7 +260,7 @@ def replay_account(
     rows = schedule.rows
     order = schedule.terms.allocation_order
     due = [{_P: r.penalty_minor, _F: r.fee_minor, _I: r.interest_minor, _PR: r.principal_minor} for r in rows]
-    paid = [dict.fromkeys(AllocationComponent, 0) for _ in rows]
+    paid = [dict.fromkeys(_COMPONENTS, 0) for _ in rows]
     settled_on: list[date | None] = [None] * len(rows)
     received: list[_Received | Allocation] = []
     recovered = 0
@@ -301,22 +311,24 @@ def replay_account(
 
     allocations = tuple(r.allocation() if isinstance(r, _Received) else r for r in received)
     credit = sum(a.overpayment_minor for a in allocations)
-    installments = tuple(
-        InstallmentState(
-            number=row.number,
-            from_date=row.from_date,
-            due_date=row.due_date,
-            due=Components.of(d),
-            paid=Components.of(p),
-            settled_on=settled_on[i] if all(d[c] == p[c] for c in d) else None,
-        )
-        for i, (row, d, p) in enumerate(zip(rows, due, paid, strict=True))
-    )
+    states: list[InstallmentState] = []
+    all_settled = True
+    for row, d, p, settled in zip(rows, due, paid, settled_on, strict=True):
+        # Components.of and InstallmentState.is_settled, spelled out: this runs for every
+        # installment of every replay (close of business replays each late loan twice).
+        owed = Components(d[_P], d[_F], d[_I], d[_PR])
+        got = Components(p[_P], p[_F], p[_I], p[_PR])
+        if d != p:
+            settled = None
+            if all_settled and owed.total_minor - got.total_minor != 0:
+                all_settled = False
+        states.append(InstallmentState(row.number, row.from_date, row.due_date, owed, got, settled))
+    installments = tuple(states)
     if written_off_on is not None:
         status = AccountStatus.WRITTEN_OFF
     elif credit > 0:
         status = AccountStatus.OVERPAID
-    elif all(i.is_settled for i in installments):
+    elif all_settled:
         status = AccountStatus.CLOSED
     else:
         status = AccountStatus.ACTIVE
@@ -364,7 +376,7 @@ class LoanAccount:
 
     def state(self, *, as_of: date | None = None) -> AccountState:
         """The replayed state, seeing only transactions dated on or before ``as_of``."""
-        return replay_account(schedule=self.schedule, transactions=self.transactions, as_of=as_of)
+        return _replay(schedule=self.schedule, txns=self.transactions, as_of=as_of)
 
     def days_past_due(self, *, as_of: date) -> int:
         """Days since the oldest installment due before ``as_of`` and unpaid beyond tolerance."""
@@ -390,16 +402,23 @@ class LoanAccount:
         if penalty is None:
             return ()
         recorded = {t.key for t in self.transactions if isinstance(t, PenaltyCharge)}
-        states: dict[date, AccountState] = {}
+        # The state at the end of a day depends only on the transactions dated by then, and
+        # that set only grows with the day: eves that see as many transactions see the same
+        # ones, and share one replay (status and outstanding amounts are all that is read).
+        states: dict[int, AccountState] = {}
+        seen_by: dict[date, int] = {}
         found: list[PenaltyAssessment] = []
         for row in self.schedule.rows:
             for charge_day in penalty_dates(terms=terms, row=row, as_of=as_of):
                 if (row.number, charge_day) in recorded:
                     continue
                 eve = charge_day - timedelta(days=1)
-                if eve not in states:
-                    states[eve] = self.state(as_of=eve)
-                state = states[eve]
+                seen = seen_by.get(eve)
+                if seen is None:
+                    seen = seen_by[eve] = sum(1 for t in self.transactions if t.on <= eve)
+                state = states.get(seen)
+                if state is None:
+                    state = states[seen] = self.state(as_of=eve)
                 if state.status is AccountStatus.WRITTEN_OFF:
                     continue
                 owed = state.installments[row.number - 1].outstanding

@@ -2,18 +2,28 @@
 
 from __future__ import annotations
 
-import calendar
 from datetime import date, timedelta
 
 from services.loans.domain.terms import DaysInMonth, RepaymentFrequency
+
+_MONTH_DAYS = (0, 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31)
+
+
+def month_length(year: int, month: int) -> int:
+    """Days in ``month`` (1-12) of ``year``, Gregorian leap years (``calendar.monthrange``'s count)."""
+    if month == 2 and year % 4 == 0 and (year % 100 != 0 or year % 400 == 0):
+        return 29
+    return _MONTH_DAYS[month]
 
 
 def add_months(*, start: date, months: int) -> date:
     """``start`` plus ``months`` calendar months, clamped to the end of a shorter month."""
     index = start.year * 12 + (start.month - 1) + months
     year, month = divmod(index, 12)
-    last_day = calendar.monthrange(year, month + 1)[1]
-    return date(year, month + 1, min(start.day, last_day))
+    day = start.day
+    if day > 28:
+        day = min(day, month_length(year, month + 1))
+    return date(year, month + 1, day)
 
 
 def add_periods(*, anchor: date, periods: int, frequency: RepaymentFrequency, repay_every: int) -> date:
@@ -33,8 +43,9 @@ def days_30_360(*, start: date, end: date) -> int:
     """Day count with 30-day months (30E/360 ISDA: a month's last day counts as its 30th)."""
 
     def day(value: date) -> int:
-        last = calendar.monthrange(value.year, value.month)[1]
-        return 30 if value.day == last or value.day > 30 else value.day
+        if value.day < 28:
+            return value.day
+        return 30 if value.day == month_length(value.year, value.month) or value.day > 30 else value.day
 
     return (end.year - start.year) * 360 + (end.month - start.month) * 30 + (day(end) - day(start))
 

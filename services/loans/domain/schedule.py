@@ -34,11 +34,12 @@ from dataclasses import dataclass
 from datetime import date
 from decimal import Context, Decimal, localcontext
 
-from services.loans.domain.dates import add_periods, interest_days
+from services.loans.domain.dates import add_periods, days_30_360, month_length
 from services.loans.domain.terms import (
     Amortization,
     ChargeCalculation,
     ChargeTiming,
+    DaysInMonth,
     InterestCalculationPeriod,
     InterestMethod,
     LoanTerms,
@@ -47,6 +48,7 @@ from services.loans.domain.terms import (
 from shared.money import RoundingMode, round_decimal
 
 _HUNDRED = Decimal(100)
+_ONE = Decimal(1)
 _CONTEXT = Context(prec=34)
 
 
@@ -127,6 +129,13 @@ def _annuity(*, principal: int, rate: Decimal, periods: int, future_value: int) 
     return (principal - future_value * discount) * rate / (1 - discount)
 
 
+# A frozen dataclass's ``__init__`` sets each field with ``object.__setattr__`` by name; the
+# builder makes hundreds of thousands of rows a second and fills them through their slots
+# instead, about twice as fast: same class, same values, still frozen.
+_SET_ROW_FIELDS = tuple(getattr(ScheduleRow, name).__set__ for name in ScheduleRow.__slots__)
+_new_object = object.__new__
+
+
 def _due_dates(
     *, terms: LoanTerms, count: int, disbursement_date: date, first_repayment_date: date | None
 ) -> list[date]:
@@ -134,13 +143,17 @@ def _due_dates(
         anchor, offset = disbursement_date, 1
     else:
         anchor, offset = first_repayment_date, 0
+    every = terms.repay_every
+    if terms.repayment_frequency is RepaymentFrequency.MONTHS:  # add_months, unrolled
+        base, day = anchor.year * 12 + anchor.month - 1, anchor.day
+        dues: list[date] = []
+        for k in range(offset, count + offset):
+            year, month = divmod(base + k * every, 12)
+            month += 1
+            dues.append(date(year, month, day if day <= 28 else min(day, month_length(year, month))))
+        return dues
     return [
-        add_periods(
-            anchor=anchor,
-            periods=k + offset,
-            frequency=terms.repayment_frequency,
-            repay_every=terms.repay_every,
-        )
+        add_periods(anchor=anchor, periods=k + offset, frequency=terms.repayment_frequency, repay_every=every)
         for k in range(count)
     ]
 
@@ -170,16 +183,12 @@ def _period_rates(
     """Interest rate applied to the balance in each period (before graces)."""
     if terms.interest_calculation_period is InterestCalculationPeriod.DAILY:
         per_day = rate / terms.days_in_year.days
-        return [
-            per_day
-            * interest_days(
-                start=start,
-                end=end,
-                frequency=terms.repayment_frequency,
-                days_in_month=terms.days_in_month,
-            )
-            for start, end in dates
-        ]
+        if (
+            terms.repayment_frequency is RepaymentFrequency.MONTHS
+            and terms.days_in_month is DaysInMonth.DAYS_30
+        ):
+            return [per_day * days_30_360(start=start, end=end) for start, end in dates]
+        return [per_day * (end - start).days for start, end in dates]
     nominal = rate / terms.periods_per_year * terms.repay_every
     rates = [nominal] * len(dates)
     if broken_first:
@@ -267,14 +276,16 @@ def _build(
     mode = terms.rounding_mode
     rate = annual / _HUNDRED
     dues = _due_dates(terms=terms, count=count, disbursement_date=disbursed, first_repayment_date=first)
-    periods = list(zip([disbursed, *dues[:-1]], dues, strict=True))
+    starts = [disbursed, *dues[:-1]]
     broken_first = first is not None and first != add_periods(
         anchor=disbursed,
         periods=1,
         frequency=terms.repayment_frequency,
         repay_every=terms.repay_every,
     )
-    rates = _period_rates(terms=terms, rate=rate, dates=periods, broken_first=broken_first)
+    rates = _period_rates(
+        terms=terms, rate=rate, dates=list(zip(starts, dues, strict=True)), broken_first=broken_first
+    )
     bearing = _principal_bearing(terms, count)
     bearing_count = sum(bearing)
     balloon = 0
@@ -298,42 +309,62 @@ def _build(
         level = _round_to_multiple(exact, multiple=terms.installment_multiple_of_minor, mode=mode)
     equal_principal = round_decimal(Decimal(principal - balloon) / bearing_count, mode)
 
+    # The loop below is the hot path (issue 13): it reads only locals and zipped lists, rounds
+    # with ``quantize`` and the mode's name (what ``round_decimal`` does), computes fees only
+    # when the terms have per-installment fees, and fills each row through its slots.
+    rounding, one = mode.decimal_mode, _ONE
+    grace = terms.grace_on_interest_charged_periods
+    payment_grace = terms.grace_on_interest_payment_periods
+    # What a period charges when it does not depend on the balance: nothing in the interest
+    # grace, the precomputed spread on flat loans; None: round(balance x the period's rate).
+    fixed: list[int | None] = [*flat_interest] if flat else [*([0] * grace), *([None] * (count - grace))]
+    levelled = level is not None
+    level_minor = level or 0
+    has_fees = any(charge.timing is ChargeTiming.PER_INSTALLMENT for charge in terms.fees)
+    new_row = _new_object
+    (
+        set_number,
+        set_from,
+        set_due,
+        set_principal,
+        set_interest,
+        set_fee,
+        set_penalty,
+        set_total,
+        set_balance,
+    ) = _SET_ROW_FIELDS
     rows: list[ScheduleRow] = []
     balance = principal
     deferred = 0
-    for k, ((start, end), period_rate) in enumerate(zip(periods, rates, strict=True), start=1):
-        if k <= terms.grace_on_interest_charged_periods:
-            charged = 0
-        elif flat:
-            charged = flat_interest[k - 1]
-        else:
-            charged = round_decimal(balance * period_rate, mode)
-        if k <= terms.grace_on_interest_payment_periods:
+    for k, start, end, period_rate, charge, bears in zip(
+        range(1, count + 1), starts, dues, rates, fixed, bearing, strict=True
+    ):
+        charged = int((balance * period_rate).quantize(one, rounding=rounding)) if charge is None else charge
+        if k <= payment_grace:
             deferred, interest = deferred + charged, 0
         else:
             deferred, interest = 0, deferred + charged
-        if not bearing[k - 1]:
+        if not bears:
             paid_principal = 0
         elif k == count:
             paid_principal = balance
         else:
-            target = level - charged if level is not None else equal_principal
-            paid_principal = min(max(target, 0), max(balance - balloon, 0))
+            target = level_minor - charged if levelled else equal_principal
+            room = balance - balloon  # min(max(target, 0), max(room, 0)) without the calls
+            paid_principal = (target if target > 0 else 0) if target < room else (room if room > 0 else 0)
         balance -= paid_principal
-        fee = _fees(terms, paid_principal, ChargeTiming.PER_INSTALLMENT)
-        rows.append(
-            ScheduleRow(
-                number=k,
-                from_date=start,
-                due_date=end,
-                principal_minor=paid_principal,
-                interest_minor=interest,
-                fee_minor=fee,
-                penalty_minor=0,
-                total_minor=paid_principal + interest + fee,
-                balance_minor=balance,
-            )
-        )
+        fee = _fees(terms, paid_principal, ChargeTiming.PER_INSTALLMENT) if has_fees else 0
+        row: ScheduleRow = new_row(ScheduleRow)
+        set_number(row, k)
+        set_from(row, start)
+        set_due(row, end)
+        set_principal(row, paid_principal)
+        set_interest(row, interest)
+        set_fee(row, fee)
+        set_penalty(row, 0)
+        set_total(row, paid_principal + interest + fee)
+        set_balance(row, balance)
+        rows.append(row)
     return Schedule(
         terms=terms,
         principal_minor=principal,

@@ -20,3 +20,8 @@ def add(session: Session, row: object) -> None:
     """Stage a new row and flush it (ids are client-generated)."""
     session.add(row)
     session.flush()
+
+
+def stage(session: Session, row: object) -> None:
+    """Stage a new row for the next flush (the commit's, when nothing needs it sooner)."""
+    session.add(row)

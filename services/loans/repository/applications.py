@@ -5,11 +5,26 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import literal, select
 from sqlalchemy.orm import Session
 
 from services.loans.domain.lifecycle import ApplicationStatus
-from services.loans.models import Application
+from services.loans.models import Application, Borrower, Product
+
+
+def product_and_borrower(
+    session: Session, product_id: str, borrower_id: str
+) -> tuple[Product | None, Borrower | None]:
+    """The product and the borrower an application names, in one statement (either may be None)."""
+    one = select(literal(1).label("one")).subquery()
+    query = (
+        select(Product, Borrower)
+        .select_from(one)
+        .outerjoin(Product, Product.id == product_id)
+        .outerjoin(Borrower, Borrower.id == borrower_id)
+    )
+    product, borrower = session.execute(query).one()
+    return product, borrower
 
 
 def get_application(session: Session, application_id: str, *, lock: bool = False) -> Application | None:

@@ -1,8 +1,9 @@
 """SQL of close of business: its runs (one per date), and per chunk of loans the set-based
 reads and writes.
 
-Reads are one statement per chunk (``IN`` over the chunk's ids); writes are executemany
-(psycopg pipelines them) or multi-row inserts. Loans are locked in id order, so two
+Reads are one statement per chunk (``IN`` over the chunk's ids); writes are one statement
+per table and chunk on PostgreSQL (``UPDATE ... FROM unnest(arrays)``, ``INSERT ... SELECT
+FROM unnest``: ``bulk``), executemany on SQLite. Loans are locked in id order, so two
 chunked jobs never deadlock on each other, and a single-loan request (which locks one
 loan) never waits in a cycle with them.
 """
@@ -13,7 +14,7 @@ from collections.abc import Sequence
 from datetime import date
 from typing import Any
 
-from sqlalchemy import Table, and_, bindparam, case, delete, func, insert, select, update
+from sqlalchemy import Table, case, delete, func, select
 from sqlalchemy.orm import Session
 
 from services.loans.models import CobRun
@@ -24,6 +25,7 @@ from services.loans.repository.accounts import (
     LOANS,
     TRANSACTIONS,
 )
+from services.loans.repository.bulk import insert_many, update_many
 
 
 def active_loan_ids(session: Session, *, as_of: date, after: str | None, limit: int) -> list[str]:
@@ -87,41 +89,22 @@ def accrual_inputs(session: Session, ids: Sequence[str], *, as_of: date) -> dict
     return {loan_id: (int(due.get(loan_id) or 0), current.get(loan_id)) for loan_id in ids}
 
 
-def update_loans(session: Session, rows: Sequence[dict[str, Any]]) -> None:
-    """executemany UPDATE of loans; every dict has ``b_id`` and the same other keys."""
-    if not rows:
-        return
-    columns = [k for k in rows[0] if k != "b_id"]
-    statement = (
-        update(LOANS)
-        .where(LOANS.c.id == bindparam("b_id"))
-        .values({name: bindparam(name) for name in columns})
-    )
-    session.connection().execute(statement, list(rows))
+def update_loans(
+    session: Session, rows: Sequence[dict[str, Any]], *, same: dict[str, Any] | None = None
+) -> None:
+    """UPDATE of loans; every dict has ``b_id`` and the same other keys, ``same`` the columns
+    every row gets the same value of (one statement on PostgreSQL)."""
+    update_many(session, LOANS, {"b_id": "id"}, rows, same=same)
 
 
 def update_installments(session: Session, rows: Sequence[dict[str, Any]]) -> None:
-    """executemany UPDATE of installment projections keyed by ``b_loan_id`` and ``b_number``."""
-    if not rows:
-        return
-    columns = [k for k in rows[0] if not k.startswith("b_")]
-    statement = (
-        update(INSTALLMENTS)
-        .where(
-            and_(
-                INSTALLMENTS.c.loan_id == bindparam("b_loan_id"),
-                INSTALLMENTS.c.number == bindparam("b_number"),
-            )
-        )
-        .values({name: bindparam(name) for name in columns})
-    )
-    session.connection().execute(statement, list(rows))
+    """UPDATE of installment projections keyed by ``b_loan_id`` and ``b_number``."""
+    update_many(session, INSTALLMENTS, {"b_loan_id": "loan_id", "b_number": "number"}, rows)
 
 
 def insert_rows(session: Session, table: Table, rows: Sequence[dict[str, Any]]) -> None:
-    """Multi-row INSERT."""
-    if rows:
-        session.execute(insert(table), list(rows))
+    """Multi-row INSERT (one statement on PostgreSQL)."""
+    insert_many(session, table, rows)
 
 
 def insert_transactions(session: Session, rows: Sequence[dict[str, Any]]) -> None:

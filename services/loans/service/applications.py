@@ -40,10 +40,9 @@ from services.loans.domain.lifecycle import (
     scoring_outcome,
 )
 from services.loans.models import Application, Loan, Product
-from services.loans.repository import add
 from services.loans.repository import applications as repo
-from services.loans.repository import borrowers as borrowers_repo
 from services.loans.repository import products as products_repo
+from services.loans.repository import stage
 from services.loans.schemas.applications import ApplicationIn
 from services.loans.schemas.terms import load_terms
 from services.loans.service import decision_policy as policy_service
@@ -76,10 +75,10 @@ def retry_delay(attempts: int) -> timedelta:
     return timedelta(seconds=min(RETRY_MAX_SECONDS, RETRY_BASE_SECONDS * 2 ** max(attempts - 1, 0)))
 
 
-def _check_limits(session: Session, body: ApplicationIn) -> Applicant:
-    """Validate against the product; return what filling and scoring need to know."""
-    product = products_repo.get_product(session, body.product_id)
-    borrower = borrowers_repo.get_borrower(session, body.borrower_id)
+def _check_limits(session: Session, body: ApplicationIn) -> tuple[Applicant, Product]:
+    """Validate against the product; return what filling and scoring need to know, and the
+    product (products never change once created: the decision uses this copy, no re-read)."""
+    product, borrower = repo.product_and_borrower(session, body.product_id, body.borrower_id)
     errors: list[tuple[str, str]] = []
     if product is None:
         errors.append(("product_id", f"unknown product {body.product_id!r}"))
@@ -117,12 +116,13 @@ def _check_limits(session: Session, body: ApplicationIn) -> Applicant:
             errors.append(("body", str(exc)))
     if errors:
         raise ValidationProblem(errors)
-    return Applicant(
+    applicant = Applicant(
         segment=SEGMENTS[borrower.type],
         currency=product.currency,
         marketplace_party_id=borrower.marketplace_party_id,
         score_without_marketplace=product.score_without_marketplace,
     )
+    return applicant, product
 
 
 def _features_problem(exc: UpstreamProblem) -> ValidationProblem:
@@ -175,7 +175,7 @@ def submit_application(
     """Validate, fill the marketplace features, score and store an application
     (``pending_score`` when scoring, or escrow's trade summary, is not to be had)."""
     with ctx.db.unit_of_work(read_only=True) as reading:
-        applicant = _check_limits(reading, body)
+        applicant, product = _check_limits(reading, body)
     currency, segment = applicant.currency, applicant.segment
     now = ctx.clock.now()
     application = Application(
@@ -212,24 +212,28 @@ def submit_application(
             note_score_failure(application, str(exc), now)
         except ServiceUnreachable as exc:
             note_score_failure(application, str(exc), now)
-    add(session, application)
-    record_change(
-        session,
-        ctx,
-        actor=who.actor,
-        action="loan.application_submitted",
-        subject=f"application:{application.id}",
-        payload={
-            "application_id": application.id,
-            "product_id": body.product_id,
-            "borrower_id": body.borrower_id,
-            "principal_minor": body.principal_minor,
-            "currency": currency,
-            "status": application.status,
-        },
-    )
-    if result is not None:
-        apply_score(session, ctx, application, result, actor=who.actor)
+    # Staged, not flushed: scoring and the policy's decision set the rest of the row, and the
+    # application is written once, in its final state, when the request commits (with its
+    # loan, if the policy approved it). Nothing read below looks at it.
+    with session.no_autoflush:
+        stage(session, application)
+        record_change(
+            session,
+            ctx,
+            actor=who.actor,
+            action="loan.application_submitted",
+            subject=f"application:{application.id}",
+            payload={
+                "application_id": application.id,
+                "product_id": body.product_id,
+                "borrower_id": body.borrower_id,
+                "principal_minor": body.principal_minor,
+                "currency": currency,
+                "status": application.status,
+            },
+        )
+        if result is not None:
+            apply_score(session, ctx, application, result, actor=who.actor, product=product)
     return application
 
 
@@ -242,9 +246,16 @@ def note_score_failure(application: Application, error: str, now: datetime) -> N
 
 
 def apply_score(
-    session: Session, ctx: LoansContext, application: Application, result: ScoreResult, *, actor: str
+    session: Session,
+    ctx: LoansContext,
+    application: Application,
+    result: ScoreResult,
+    *,
+    actor: str,
+    product: Product | None = None,
 ) -> None:
-    """Store a score on a pending application (status ``scored``), audited."""
+    """Store a score on a pending application (status ``scored``), audited, and let the
+    product's policy decide it (``product``: the application's, when the caller has it)."""
     now = ctx.clock.now()
     scored = scoring_outcome(application.status, ScoringOutcome.SCORED)
     assert scored is not None, "a score is only stored on a pending application"
@@ -264,7 +275,6 @@ def apply_score(
     application.next_score_attempt_at = None
     application.last_score_error = None
     application.updated_at = now
-    session.flush()
     record_change(
         session,
         ctx,
@@ -285,14 +295,16 @@ def apply_score(
             "challenger_disagreement": result.challenger_disagreement,
         },
     )
-    apply_policy(session, ctx, application)
+    apply_policy(session, ctx, application, product=product)
 
 
 def _iso(moment: datetime | None) -> str | None:
     return None if moment is None else utc_iso(moment)
 
 
-def apply_policy(session: Session, ctx: LoansContext, application: Application) -> None:
+def apply_policy(
+    session: Session, ctx: LoansContext, application: Application, *, product: Product | None = None
+) -> None:
     """Let the product's decision policy decide a just-scored application (nothing without one).
 
     approve: approved and its loan created as a person's approval does (disbursed at once when
@@ -307,12 +319,14 @@ def apply_policy(session: Session, ctx: LoansContext, application: Application) 
     rules = policy_service.rule_records(decision)
     if decision.outcome is PolicyOutcome.APPROVE:
         approved = _check(application, ApplicationAction.APPROVE)
-        product = products_repo.get_product(session, application.product_id)
-        assert product is not None
+        if product is None:
+            product = products_repo.get_product(session, application.product_id)
+        assert product is not None and product.id == application.product_id
         loan = _approve(session, ctx, application, product, actor=actor, status=approved, note=None)
         if policy_service.rules_of(policy).auto_disburse:
             on = application.disbursement_date
             if on <= business_date(session, ctx):
+                session.flush()  # disbursing writes the loan's schedule: the loan row goes first
                 try:  # every refusal of disburse_as comes before it writes anything
                     disburse_as(session, ctx, actor=actor, loan=loan, on=on)
                 except ValidationProblem as exc:
@@ -320,7 +334,6 @@ def apply_policy(session: Session, ctx: LoansContext, application: Application) 
     elif decision.outcome is PolicyOutcome.DECLINE:
         _reject(session, ctx, application, actor=actor, status=_check(application, ApplicationAction.REJECT))
     else:
-        session.flush()
         record_change(
             session,
             ctx,
@@ -457,9 +470,9 @@ def _approve(
         created_at=now,
         updated_at=now,
     )
-    add(session, loan)
     _decide(application, actor, status, note, now)
     application.loan_id = loan.id
+    stage(session, loan)  # written at the next flush, after its application (foreign key order)
     record_change(
         session,
         ctx,
@@ -514,7 +527,6 @@ def _reject(
     adverse = [{"code": r["code"], "text": r.get("text")} for r in reasons]
     application.adverse_action_reasons = json.dumps(adverse)
     _decide(application, actor, status, note, ctx.clock.now())
-    session.flush()
     record_change(
         session,
         ctx,

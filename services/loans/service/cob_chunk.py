@@ -94,16 +94,7 @@ class ChunkWork:
             accrued = accrued_interest_minor(
                 due_interest_minor=due, current=current, as_of=as_of, terms=load_terms(ln.terms)
             )
-            out.quiet.append(
-                {
-                    "b_id": ln.id,
-                    "interest_accrued_minor": accrued,
-                    "days_past_due": 0,
-                    "delinquency_bucket": DelinquencyBucket.CURRENT.value,
-                    "state_as_of": as_of,
-                    "last_cob_date": as_of,
-                }
-            )
+            out.quiet.append({"b_id": ln.id, "interest_accrued_minor": accrued})
             self._bucket_move(out, ln, DelinquencyBucket.CURRENT.value, 0, now)
         installments = accounts.installments_of_many(session, [ln.id for ln in replay])
         transactions = accounts.transactions_of_many(session, [ln.id for ln in replay])
@@ -112,7 +103,13 @@ class ChunkWork:
         repo.insert_transactions(session, out.new_transactions)
         repo.replace_allocations(session, out.reallocated, out.allocations)
         repo.update_installments(session, out.installments)
-        repo.update_loans(session, out.quiet)
+        quiet_columns = {
+            "days_past_due": 0,
+            "delinquency_bucket": DelinquencyBucket.CURRENT.value,
+            "state_as_of": as_of,
+            "last_cob_date": as_of,
+        }
+        repo.update_loans(session, out.quiet, same=quiet_columns)
         repo.update_loans(session, out.replayed)
         emit_events(session, self.ctx.tables, out.events)
         self._report_arrears(session, {ln.id: ln for ln in replay}, out.replayed)
