@@ -1,20 +1,28 @@
-"""Benchmark the escrow service over HTTP on PostgreSQL, beside a raw-SQL two-phase transfer.
+"""Benchmark the escrow service over HTTP on PostgreSQL, beside its floors and a raw-SQL transfer.
 
-    .venv/bin/python bench/escrow_http.py [--database-url URL] [--clients 1 8 32] [--duration 10]
+    .venv/bin/python bench/escrow_http.py [--clients 1 8 32] [--processes 1 2] [--duration 3] [--long]
 
-The bench creates a temporary PostgreSQL database (admin URL from ``--database-url``,
-``AGRIFIN_BENCH_POSTGRES_URL`` or ``postgresql://postgres@127.0.0.1:5432/postgres``), migrates
-it, starts a real uvicorn server of the escrow app on it (a subprocess) and drives, from 1, 8
-and 32 client threads (each with its own keep-alive connection), full escrow cycles:
+The bench creates a temporary PostgreSQL database beside ``AGRIFIN_BENCH_POSTGRES_URL``
+(default ``postgresql://postgres@127.0.0.1:5432/postgres``; ``--admin-url``), migrates it and,
+for each process count (1 and N, N the cores), starts ``agrifin serve escrow`` with
+``AGRIFIN_ESCROW_WORKERS`` set (``bench/local_system.py``) and drives full escrow cycles from 1,
+8 and 32 client threads (each with its own keep-alive connection), without and with an
+``Idempotency-Key`` on every POST:
 
     create -> fund -> sandbox confirm (signed callback, in-process) -> ship -> deliver -> accept
 
 Six HTTP requests per cycle, each its own transaction with locks, ledger postings, outbox
-events and (for money movements) an audit entry. Then, with the server stopped, the same
-client counts run the raw-SQL rate of an equivalent two-phase transfer with psycopg: lock two
-account rows in id order, insert an entry and two postings, update the balances, commit
-(pending); lock again, mark the entry posted, move pending to posted, commit. The database
-is dropped at the end. JSON on stdout; not part of the test pass/fail.
+events and (for money movements) an audit entry. In the same run, on the same database and
+process count, the INSERT + COMMIT floor of ``bench/floor.py`` (same server settings, same
+client); then, with no server, the raw-SQL rate of an equivalent two-phase transfer with
+psycopg: lock two account rows in id order, insert an entry and two postings, update the
+balances, commit (pending); lock again, mark the entry posted, move pending to posted, commit.
+
+Figures per level: ops/s, p50, p99, server CPU ms per request (the server's processes, /proc);
+ratios: escrow requests/s to raw transfers/s, escrow CPU per request to the floor's, escrow
+requests/s to the floor's. ``--duration`` seconds per level (default 3; ``--long`` or
+``AGRIFIN_BENCH_LONG=1``: 15). The database is dropped at the end. JSON on stdout; not part of
+the test pass/fail.
 """
 
 from __future__ import annotations
@@ -24,125 +32,75 @@ import json
 import os
 import platform
 import random
-import secrets
-import socket
-import subprocess
 import sys
 import tempfile
-import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 import httpx
 import psycopg
-from sqlalchemy.engine import make_url
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench.floor import (  # noqa: E402
+    LONG_SECONDS,
+    Run,
+    admin_url,
+    default_processes,
+    find,
+    floor_server,
+    free_port,
+    long_run,
+    measure_floor,
+    percentile,
+    psycopg_url,
+    ratio,
+    request_figures,
+    run_clients,
+    temporary_database,
+    wait_ready,
+    worker_processes,
+)
+from bench.local_system import serve, stop, system_env  # noqa: E402
 from services.escrow.definition import SERVICE  # noqa: E402
 from shared.auth import Role, create_api_key  # noqa: E402
 from shared.crypto import Keyring  # noqa: E402
 from shared.db import Database  # noqa: E402
 from shared.migrate import upgrade  # noqa: E402
 
-DEFAULT_ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
 CYCLE = ("create", "fund", "confirm", "ship", "deliver", "accept")
 RAW_ACCOUNTS = 1024
-
-
-def percentile(values: list[float], q: float) -> float:
-    """The ``q`` quantile (0..1) of ``values`` in milliseconds, nearest rank."""
-    if not values:
-        return 0.0
-    ordered = sorted(values)
-    index = min(len(ordered) - 1, max(0, round(q * len(ordered)) - 1))
-    return round(ordered[index] * 1000, 2)
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def _psycopg_url(url: str) -> str:
-    return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+SHORT_SECONDS = 3.0
 
 
 @contextmanager
-def temporary_database(admin_url: str) -> Iterator[str]:
-    """Create a fresh database next to ``admin_url``; drop it afterwards."""
-    admin = _psycopg_url(admin_url)
-    name = f"agrifin_bench_escrow_{os.getpid()}_{secrets.token_hex(3)}"
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield make_url(admin).set(database=name).render_as_string(hide_password=False)
-    finally:
-        with psycopg.connect(admin, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-
-
-@contextmanager
-def escrow_server(database_url: str, keys_dir: Path, var_dir: Path, workers: int) -> Iterator[str]:
-    """A uvicorn server of the escrow app on ``database_url``; yields its base URL."""
-    port = _free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("AGRIFIN_")}
+def escrow_server(
+    database_url: str, keys_dir: Path, var_dir: Path, workers: int
+) -> Iterator[tuple[str, int]]:
+    """``agrifin serve escrow`` on ``database_url`` with ``workers`` processes; yields (base URL, pid)."""
+    port = free_port()
+    env = system_env(var_dir, {"escrow": port})
     env.update(
         {
             "AGRIFIN_ESCROW_DATABASE_URL": database_url,
             "AGRIFIN_KEYS_DIR": str(keys_dir),
-            "AGRIFIN_VAR_DIR": str(var_dir),
             "AGRIFIN_ENV": "development",
-            "PYTHONPATH": str(ROOT),
-            "AGRIFIN_LOG_LEVEL": "WARNING",
         }
     )
-    command = [
-        sys.executable,
-        "-m",
-        "uvicorn",
-        "services.escrow.app:create_app",
-        "--factory",
-        "--host",
-        "127.0.0.1",
-        "--port",
-        str(port),
-        "--workers",
-        str(workers),
-        "--log-level",
-        "warning",
-        "--no-access-log",
-    ]
-    proc = subprocess.Popen(command, env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    process = serve(env, "escrow", workers=workers)
     base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            if proc.poll() is not None:
-                detail = proc.stderr.read().decode() if proc.stderr else ""
-                raise RuntimeError(f"escrow server exited: {detail}")
-            try:
-                if httpx.get(f"{base}/readyz", timeout=1.0).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if time.monotonic() > deadline:
-                raise RuntimeError("escrow server did not become ready in 60 s")
-            time.sleep(0.2)
-        yield base
+        wait_ready(base, process)
+        yield base, process.pid
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        stop(process)
 
 
 def issue_keys(database_url: str) -> dict[str, str]:
@@ -158,59 +116,46 @@ def issue_keys(database_url: str) -> dict[str, str]:
     return keys
 
 
-def run_clients(
-    clients: int, seconds: float, make_worker: Callable[[int], Callable[[], dict[str, float]]]
-) -> tuple[float, list[dict[str, float]]]:
-    """Run ``clients`` workers for ``seconds``; return (elapsed, every unit of work's timings)."""
-    stop = threading.Event()
-    barrier = threading.Barrier(clients + 1)
-    samples: list[list[dict[str, float]]] = [[] for _ in range(clients)]
-    failures: list[BaseException] = []
-
-    def loop(i: int) -> None:
-        work = make_worker(i)
-        work()  # warm-up: connection and first-request costs stay out of the figures
-        barrier.wait()
-        try:
-            while not stop.is_set():
-                samples[i].append(work())
-        except BaseException as exc:
-            failures.append(exc)
-
-    threads = [threading.Thread(target=loop, args=(i,), daemon=True) for i in range(clients)]
-    for thread in threads:
-        thread.start()
-    barrier.wait()
-    started = time.perf_counter()
-    time.sleep(seconds)
-    stop.set()
-    for thread in threads:
-        thread.join(timeout=120)
-    elapsed = time.perf_counter() - started
-    if failures:
-        raise RuntimeError(f"{len(failures)} client(s) failed: {failures[0]!r}")
-    return elapsed, [s for per_client in samples for s in per_client]
+class StepRefused(Exception):
+    """A step of the cycle did not answer what it should (the cycle is abandoned, and counted)."""
 
 
-def http_worker(base: str, keys: dict[str, str], client_no: int) -> Callable[[], dict[str, float]]:
-    """One client's escrow cycle over its own keep-alive connection; returns per-step seconds."""
+def http_worker(
+    base: str, keys: dict[str, str], client_no: int, with_keys: bool, failures: list[str]
+) -> Callable[[], dict[str, float]]:
+    """One client's escrow cycle over its own keep-alive connection (each POST with a fresh
+    ``Idempotency-Key`` when ``with_keys``); returns per-step seconds, and ``failed`` (the
+    refused step's seconds) for a cycle abandoned at a refusal (the first few kept in
+    ``failures``)."""
     client = httpx.Client(base_url=base, timeout=httpx.Timeout(60.0))
     market = {"Authorization": f"Bearer {keys['market']}"}
     admin = {"Authorization": f"Bearer {keys['admin']}"}
     seq = 0
 
     def call(path: str, headers: dict[str, str], body: Any = None, expect: int = 200) -> dict[str, Any]:
+        if with_keys:
+            headers = {**headers, "Idempotency-Key": uuid.uuid4().hex}
         response = client.post(path, json=body, headers=headers)
         if response.status_code != expect:
-            raise RuntimeError(f"POST {path}: {response.status_code} {response.text[:300]}")
+            raise StepRefused(f"POST {path}: {response.status_code} {response.text[:300]}")
         result: dict[str, Any] = response.json()
         return result
 
     def cycle() -> dict[str, float]:
+        timings: dict[str, float] = {}
+        began = time.perf_counter()
+        try:
+            steps(timings)
+        except StepRefused as exc:
+            timings["failed"] = time.perf_counter() - began - sum(timings.values())
+            if len(failures) < 3:
+                failures.append(str(exc))
+        return timings
+
+    def steps(timings: dict[str, float]) -> None:
         nonlocal seq
         seq += 1
         now = datetime.now(UTC)
-        timings: dict[str, float] = {}
         t = time.perf_counter()
         escrow = call(
             "/v1/escrows",
@@ -246,7 +191,6 @@ def http_worker(base: str, keys: dict[str, str], client_no: int) -> Callable[[],
             if name == "fund":
                 payment_id = result["id"]
             timings[name] = time.perf_counter() - t
-        return timings
 
     return cycle
 
@@ -263,7 +207,7 @@ CREATE INDEX ON bench_postings (entry_id);
 
 def prepare_raw(database_url: str) -> None:
     """The raw transfer's tables, with ``RAW_ACCOUNTS`` accounts."""
-    with psycopg.connect(_psycopg_url(database_url), autocommit=True) as conn:
+    with psycopg.connect(psycopg_url(database_url), autocommit=True) as conn:
         conn.execute(RAW_SCHEMA)
         conn.execute(
             "INSERT INTO bench_accounts SELECT g, 0, 0 FROM generate_series(1, %s) g", (RAW_ACCOUNTS,)
@@ -272,7 +216,7 @@ def prepare_raw(database_url: str) -> None:
 
 def raw_worker(database_url: str, client_no: int) -> Callable[[], dict[str, float]]:
     """One client's two-phase transfer loop over its own connection; returns per-phase seconds."""
-    conn = psycopg.connect(_psycopg_url(database_url))
+    conn = psycopg.connect(psycopg_url(database_url))
     rng = random.Random(client_no)
 
     def transfer() -> dict[str, float]:
@@ -312,41 +256,76 @@ def raw_worker(database_url: str, client_no: int) -> Callable[[], dict[str, floa
     return transfer
 
 
-def summarize_http(elapsed: float, samples: list[dict[str, float]], clients: int) -> dict[str, Any]:
-    """Requests and cycles per second with p50/p99 latencies."""
-    requests = [s[step] for s in samples for step in CYCLE]
-    cycles = [sum(s.values()) for s in samples]
+def summarize_http(
+    run: Run, clients: int, processes: int, with_keys: bool, failures: list[str]
+) -> dict[str, Any]:
+    """Requests (ops: answered as they should) and complete cycles per second, p50/p99 per
+    request, per cycle and per step, server CPU per request, and the refused requests."""
+    requests = [s[step] for s in run.samples for step in CYCLE if step in s]
+    complete = [s for s in run.samples if "failed" not in s]
+    cycles = [sum(s.values()) for s in complete]
+    refused = len(run.samples) - len(complete)
+    figures = request_figures(run, requests, requests=len(requests) + refused)
+    figures["ops_per_second"] = round(len(requests) / run.seconds, 1)
     return {
+        "processes": processes,
+        "idempotency_keys": with_keys,
         "clients": clients,
-        "seconds": round(elapsed, 2),
-        "cycles": len(samples),
-        "requests": len(requests),
-        "ops_per_second": round(len(requests) / elapsed, 1),
-        "cycles_per_second": round(len(samples) / elapsed, 2),
-        "request_p50_ms": percentile(requests, 0.50),
-        "request_p99_ms": percentile(requests, 0.99),
+        **figures,
+        "refused_requests": refused,
+        "first_refusals": failures,
+        "cycles": len(complete),
+        "cycles_per_second": round(len(complete) / run.seconds, 2),
         "cycle_p50_ms": percentile(cycles, 0.50),
         "cycle_p99_ms": percentile(cycles, 0.99),
-        "by_step_p50_ms": {step: percentile([s[step] for s in samples], 0.50) for step in CYCLE},
-        "by_step_p99_ms": {step: percentile([s[step] for s in samples], 0.99) for step in CYCLE},
+        "by_step_p50_ms": {
+            step: percentile([s[step] for s in run.samples if step in s], 0.50) for step in CYCLE
+        },
+        "by_step_p99_ms": {
+            step: percentile([s[step] for s in run.samples if step in s], 0.99) for step in CYCLE
+        },
     }
 
 
-def summarize_raw(elapsed: float, samples: list[dict[str, float]], clients: int) -> dict[str, Any]:
+def summarize_raw(run: Run, clients: int) -> dict[str, Any]:
     """Two-phase transfers per second with p50/p99 latencies."""
-    transfers = [s["pending"] + s["posted"] for s in samples]
-    transactions = [s[phase] for s in samples for phase in ("pending", "posted")]
+    transfers = [s["pending"] + s["posted"] for s in run.samples]
+    transactions = [s[phase] for s in run.samples for phase in ("pending", "posted")]
     return {
         "clients": clients,
-        "seconds": round(elapsed, 2),
-        "transfers": len(samples),
-        "transfers_per_second": round(len(samples) / elapsed, 1),
-        "transactions_per_second": round(len(transactions) / elapsed, 1),
+        "seconds": round(run.seconds, 2),
+        "transfers": len(run.samples),
+        "transfers_per_second": round(len(run.samples) / run.seconds, 1),
+        "transactions_per_second": round(len(transactions) / run.seconds, 1),
         "transfer_p50_ms": percentile(transfers, 0.50),
         "transfer_p99_ms": percentile(transfers, 0.99),
         "transaction_p50_ms": percentile(transactions, 0.50),
         "transaction_p99_ms": percentile(transactions, 0.99),
     }
+
+
+def ratios(
+    http: list[dict[str, Any]], raw: list[dict[str, Any]], floors: list[dict[str, Any]]
+) -> list[dict[str, Any]]:
+    """Each HTTP level against the raw transfer (same clients) and the INSERT floor (same
+    clients and processes), all measured in this run."""
+    rows = []
+    for h in http:
+        r = find(raw, clients=h["clients"]) or {}
+        f = find(floors, clients=h["clients"], processes=h["processes"]) or {}
+        rows.append(
+            {
+                "processes": h["processes"],
+                "idempotency_keys": h["idempotency_keys"],
+                "clients": h["clients"],
+                "escrow_ops_to_raw_transfers": ratio(h["ops_per_second"], r.get("transfers_per_second")),
+                "escrow_ops_to_insert_floor_ops": ratio(h["ops_per_second"], f.get("ops_per_second"), 3),
+                "escrow_cpu_to_insert_floor_cpu": ratio(
+                    h["server_cpu_ms_per_request"], f.get("server_cpu_ms_per_request")
+                ),
+            }
+        )
+    return rows
 
 
 def check_ledger(database_url: str) -> dict[str, Any]:
@@ -370,55 +349,56 @@ def check_ledger(database_url: str) -> dict[str, Any]:
 def main(argv: list[str] | None = None) -> None:
     """Run the benchmark and print one JSON document."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
-    default_url = os.environ.get("AGRIFIN_BENCH_POSTGRES_URL", DEFAULT_ADMIN_URL)
-    parser.add_argument(
-        "--database-url",
-        default=default_url,
-        help="admin URL of a PostgreSQL server (a temporary database is created beside it)",
-    )
+    parser.add_argument("--admin-url", "--database-url", default=admin_url(), help="PostgreSQL server")
     parser.add_argument("--clients", type=int, nargs="+", default=[1, 8, 32], help="client counts to run")
-    parser.add_argument("--duration", type=float, default=10.0, help="seconds per client count and mode")
-    parser.add_argument("--server-workers", type=int, default=1, help="uvicorn worker processes")
+    parser.add_argument("--processes", type=int, nargs="+", default=default_processes())
+    parser.add_argument("--duration", type=float, default=None, help=f"seconds per level ({SHORT_SECONDS:g})")
+    parser.add_argument("--long", action="store_true", help=f"{LONG_SECONDS:g} s per level")
     args = parser.parse_args(argv)
+    seconds = args.duration or (LONG_SECONDS if args.long or long_run() else SHORT_SECONDS)
 
     http: list[dict[str, Any]] = []
+    floors: list[dict[str, Any]] = []
     raw: list[dict[str, Any]] = []
-    with temporary_database(args.database_url) as url, tempfile.TemporaryDirectory() as tmp:
+    with temporary_database(args.admin_url, "escrow") as url, tempfile.TemporaryDirectory() as tmp:
         keys_dir, var_dir = Path(tmp) / "keys", Path(tmp) / "var"
         Keyring.generate(keys_dir, development=True)
         upgrade(SERVICE, url)
         keys = issue_keys(url)
-        with escrow_server(url, keys_dir, var_dir, args.server_workers) as base:
-            for clients in args.clients:
-                elapsed, samples = run_clients(clients, args.duration, lambda i: http_worker(base, keys, i))
-                http.append(summarize_http(elapsed, samples, clients))
+        for workers in args.processes:
+            with floor_server(url, workers) as (base, pid):
+                observed = worker_processes(pid)
+                for clients in args.clients:
+                    figures = measure_floor(base, pid, "insert", clients, seconds)
+                    floors.append({"endpoint": "insert", "processes": observed, **figures})
+            with escrow_server(url, keys_dir, var_dir, workers) as (base, pid):
+                observed = worker_processes(pid)
+                for with_keys in (False, True):
+                    for clients in args.clients:
+                        failures: list[str] = []
+                        run = run_clients(
+                            clients,
+                            seconds,
+                            partial(http_worker, base, keys, with_keys=with_keys, failures=failures),
+                            server_pid=pid,
+                        )
+                        http.append(summarize_http(run, clients, observed, with_keys, failures))
         ledger = check_ledger(url)
         prepare_raw(url)
         for clients in args.clients:
-            elapsed, samples = run_clients(clients, args.duration, lambda i: raw_worker(url, i))
-            raw.append(summarize_raw(elapsed, samples, clients))
+            raw.append(summarize_raw(run_clients(clients, seconds, lambda i: raw_worker(url, i)), clients))
 
-    ratios = [
-        {
-            "clients": h["clients"],
-            "sql_transfers_per_http_op": round(r["transfers_per_second"] / h["ops_per_second"], 2),
-            "sql_transfers_per_http_cycle": round(r["transfers_per_second"] / h["cycles_per_second"], 1),
-            "http_op_p50_over_sql_transfer_p50": round(
-                h["request_p50_ms"] / max(r["transfer_p50_ms"], 0.01), 2
-            ),
-        }
-        for h, r in zip(http, raw, strict=True)
-    ]
     report = {
         "benchmark": "escrow_http",
         "python": platform.python_version(),
-        "server": {"uvicorn_workers": args.server_workers, "cycle": list(CYCLE)},
-        "duration_seconds_per_level": args.duration,
-        "http": http,
-        "raw_sql_two_phase_transfer": raw,
-        "ratio": ratios,
-        "ledger_after_run": ledger,
         "cpu_count": os.cpu_count(),
+        "server": {"command": "agrifin serve escrow", "processes": args.processes, "cycle": list(CYCLE)},
+        "duration_seconds_per_level": seconds,
+        "http": http,
+        "insert_commit_floor": floors,
+        "raw_sql_two_phase_transfer": raw,
+        "ratio": ratios(http, raw, floors),
+        "ledger_after_run": ledger,
     }
     print(json.dumps(report, indent=2))
 
