@@ -27,8 +27,11 @@ starts, the wrapper ``ServiceRoute`` puts around it ends those reads and makes t
 gated writer (``Database.begin_writing``); the gate is taken by the first statement of the
 write transaction and given back at its commit, rollback or close. An endpoint that calls
 another service does so before its first statement (loans' submit reads in a short
-read-only unit of work, calls scoring, then writes), so the gate is never held across it —
-and a keyed duplicate of such a request makes that call again before its claim is refused.
+read-only unit of work, calls scoring, then writes), so the gate is never held across it.
+Such an endpoint is marked ``@calls_out_first``: its keyed request first looks, on its read
+session, for a completed record of its key (one statement), so a retry of a completed
+request is answered at once instead of calling the other service again; every other route
+leaves all of it to the claim.
 """
 
 from __future__ import annotations
@@ -64,6 +67,7 @@ from shared.idempotency import (
     Replay,
     claim_key,
     complete_key,
+    completed_answer,
     key_request,
     refusal_response,
 )
@@ -183,6 +187,15 @@ def _refuse_hostile_input(request: Request, body: bytes, int_params: frozenset[s
         raise ValidationProblem(errors)
 
 
+_CALLS_OUT_FIRST = "__agrifin_calls_out_first__"
+
+
+def calls_out_first(endpoint: Callable[..., Any]) -> Callable[..., Any]:
+    """Mark an endpoint that calls another service before its first statement (see the module docstring)."""
+    setattr(endpoint, _CALLS_OUT_FIRST, True)
+    return endpoint
+
+
 class _KeyRefused(Exception):
     """The claim found the key used before: stops the endpoint at its first statement."""
 
@@ -203,10 +216,19 @@ class _Unit:
     """Set by the claim, the first statement of the write transaction."""
     refusal: Replay | Mismatch | InProgress | None = None
     """Set instead when the key was used before: the request answers with it."""
+    looks_first: bool = False
+    """The endpoint calls out before it writes: look for a completed record before it runs."""
 
     def start(self) -> None:
         """Check and scope the Idempotency-Key, then make the session a writer that claims it."""
         self.wanted = key_request(self.request, self.body)
+        if self.wanted is not None and self.looks_first:
+            answered = completed_answer(
+                self.session, self.ctx.tables, keyring=self.ctx.keyring, wanted=self.wanted
+            )
+            if answered is not None:
+                self.refusal = answered
+                raise _KeyRefused("this Idempotency-Key was used before")
         self.begin_writing()
 
     def begin_writing(self) -> None:
@@ -302,6 +324,7 @@ class ServiceRoute(APIRoute):
     def __init__(self, path: str, endpoint: Callable[..., Any], **kwargs: Any) -> None:
         super().__init__(path, _writing_endpoint(endpoint), **kwargs)
         self.int_params = frozenset(_int_params(self.dependant))
+        self.looks_first = bool(getattr(endpoint, _CALLS_OUT_FIRST, False))
 
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         original = super().get_route_handler()
@@ -320,6 +343,7 @@ class ServiceRoute(APIRoute):
             writes = request.method not in _READ_METHODS
             session = ctx.db.request_session() if writes else ctx.db.read_sessionmaker()
             unit = _Unit(request=request, ctx=ctx, session=session, body=body, writes=writes)
+            unit.looks_first = self.looks_first
             request.state.session = session
             bound = _unit.set(unit)
             try:

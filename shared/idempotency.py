@@ -219,6 +219,24 @@ def claim_key(
     return InProgress()
 
 
+def completed_answer(
+    session: Session, tables: PlatformTables, *, keyring: Keyring, wanted: KeyRequest
+) -> Replay | Mismatch | None:
+    """The answer a completed record already gives ``wanted``, read without claiming anything.
+
+    For endpoints that call another service before their first statement (``shared.api``'s
+    ``calls_out_first``): a retry of a completed request is answered before it calls out
+    again. Anything else (no record, one still in flight) is left to the claim.
+    """
+    t = tables.idempotency
+    row = session.execute(select(t).where(t.c.scope == wanted.scope, t.c.key == wanted.key)).first()
+    if row is None or row.state != "completed":
+        return None
+    if row.request_hash != wanted.request_hash:
+        return Mismatch()
+    return _replay(keyring, wanted, row)
+
+
 def _replay(keyring: Keyring, wanted: KeyRequest, row: Any) -> Replay:
     return Replay(
         status=int(row.response_status),

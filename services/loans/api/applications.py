@@ -17,12 +17,13 @@ from services.loans.schemas.applications import (
 )
 from services.loans.schemas.loans import LoanOut
 from services.loans.service import applications as service
-from shared.api import SessionDep, service_router
+from shared.api import SessionDep, calls_out_first, service_router
 
 router = service_router(prefix="/v1", tags=["applications"])
 
 
 @router.post("/applications", status_code=201, response_model=ApplicationOut)
+@calls_out_first  # escrow's trade summary and scoring, before the application is written
 def submit_application(
     body: ApplicationIn,
     ctx: LoansContextDep,

@@ -18,6 +18,11 @@ counts and a SHA-256 digest of every penalty charged.
 
 A request does not run COB: ``enqueue_close_of_business`` checks the date and queues a
 ``loans.cob`` job, which the worker runs through ``close_of_business_job``.
+
+One process at a time closes days, across workers and replicas (``shared.exclusive``): the
+periodic ``close_due_days`` of a worker that finds another closing skips its turn, a queued job
+or the CLI is refused with a 409-style ``Conflict`` naming it. (Two at once would each count
+half of a day's loans and both report the day closed.)
 """
 
 from __future__ import annotations
@@ -41,6 +46,7 @@ from shared.changes import record_change
 from shared.clock import utc_iso
 from shared.crypto import canonical_json
 from shared.errors import Conflict
+from shared.exclusive import held_exclusively
 from shared.jobs import JobOut, JobRun, enqueue_job
 
 COB_JOB = "loans.cob"
@@ -103,6 +109,16 @@ def _claim_run(ctx: LoansContext, *, as_of: date, actor: str) -> CobSummary | No
     return None
 
 
+COB_LOCK = "loans.cob"
+
+
+def _closing_elsewhere() -> Conflict:
+    return Conflict(
+        "close of business is running in another worker; it finishes there (try again when it has)",
+        current_state="running",
+    )
+
+
 def run_close_of_business(
     ctx: LoansContext,
     *,
@@ -111,10 +127,24 @@ def run_close_of_business(
     chunk_size: int | None = None,
     after_chunk: Callable[[CobSummary], None] | None = None,
 ) -> CobSummary:
-    """Run (or resume, or just report) close of business for ``as_of``.
+    """Run (or resume, or just report) close of business for ``as_of``, holding the COB lock.
 
     ``after_chunk`` is called with the running summary after each chunk has committed.
     """
+    with held_exclusively(ctx.db, COB_LOCK) as held:
+        if not held:
+            raise _closing_elsewhere()
+        return _close_day(ctx, as_of=as_of, actor=actor, chunk_size=chunk_size, after_chunk=after_chunk)
+
+
+def _close_day(
+    ctx: LoansContext,
+    *,
+    as_of: date,
+    actor: str,
+    chunk_size: int | None = None,
+    after_chunk: Callable[[CobSummary], None] | None = None,
+) -> CobSummary:
     done = _claim_run(ctx, as_of=as_of, actor=actor)
     if done is not None:
         return done
@@ -195,14 +225,17 @@ def close_of_business_job(ctx: LoansContext, run: JobRun) -> dict[str, Any]:
     run.report(stage="starting", loans_processed=0)
     as_of = date.fromisoformat(run.payload["date"])
     before: list[CobSummary] = []
-    while True:  # one day at a time: every unclosed day before the one asked for, in order
-        with ctx.db.unit_of_work(read_only=True) as session:
-            day = due_for_close(session, ctx)
-        if day is None or day >= as_of:
-            break
-        before.append(run_close_of_business(ctx, as_of=day, actor=run.actor, after_chunk=after_chunk))
-        run.checkpoint()
-    summary = run_close_of_business(ctx, as_of=as_of, actor=run.actor, after_chunk=after_chunk)
+    with held_exclusively(ctx.db, COB_LOCK) as held:
+        if not held:
+            raise _closing_elsewhere()
+        while True:  # one day at a time: every unclosed day before the one asked for, in order
+            with ctx.db.unit_of_work(read_only=True) as session:
+                day = due_for_close(session, ctx)
+            if day is None or day >= as_of:
+                break
+            before.append(_close_day(ctx, as_of=day, actor=run.actor, after_chunk=after_chunk))
+            run.checkpoint()
+        summary = _close_day(ctx, as_of=as_of, actor=run.actor, after_chunk=after_chunk)
     run.report(stage="completed", loans_processed=summary.loans_processed, days_closed=len(before) + 1)
     closed = [s for s in (*before, summary) if not s.already_done]  # what this job closed
     penalty_minor: dict[str, int] = {}
@@ -254,12 +287,14 @@ def due_for_close(session: Session, ctx: LoansContext) -> date | None:
 
 
 def close_due_days(ctx: LoansContext, *, actor: str, max_days: int) -> list[CobSummary]:
-    """Close every day due, in order, at most ``max_days`` of them; their summaries."""
+    """Close every day due, in order, at most ``max_days`` of them; their summaries (none when
+    another worker is closing: it closes them)."""
     closed: list[CobSummary] = []
-    while len(closed) < max_days:
-        with ctx.db.unit_of_work(read_only=True) as session:
-            day = due_for_close(session, ctx)
-        if day is None:
-            break
-        closed.append(run_close_of_business(ctx, as_of=day, actor=actor))
+    with held_exclusively(ctx.db, COB_LOCK) as held:
+        while held and len(closed) < max_days:
+            with ctx.db.unit_of_work(read_only=True) as session:
+                day = due_for_close(session, ctx)
+            if day is None:
+                break
+            closed.append(_close_day(ctx, as_of=day, actor=actor))
     return closed

@@ -9,6 +9,7 @@ from services.loans.service.scoring import score_idempotency_key
 from services.loans.service.scoring_retry import retry_pending_scores
 from shared.clock import ManualClock
 from shared.platform import ServiceContext
+from tests.factories.loans import ApplicationPayloadFactory
 from tests.loans.kit import FakeScoring, LoansApi
 from tests.support import count_rows
 
@@ -157,3 +158,19 @@ def test_the_request_id_follows_the_application_to_scoring(api: LoansApi, scorin
     )
     assert response.headers["x-request-id"] == "req-from-the-officer"
     assert scoring.request_ids[-1] == "req-from-the-officer"
+
+
+def test_a_retried_submit_is_answered_without_calling_scoring_again(
+    api: LoansApi, ctx: ServiceContext, scoring: FakeScoring
+) -> None:
+    product, borrower = api.product(), api.borrower()
+    body = ApplicationPayloadFactory(product_id=product["id"], borrower_id=borrower["id"])
+    headers = {"Idempotency-Key": "submit-1"}
+    first = api.call("POST", "/v1/applications", as_="officer", expect=201, headers=headers, json=body)
+    again = api.call("POST", "/v1/applications", as_="officer", expect=201, headers=headers, json=body)
+    assert again.headers["idempotent-replayed"] == "true" and again.json() == first.json()
+    assert len(scoring.calls) == 1  # the retry looked first: no second score, no orphan decision
+    other = {**body, "principal_minor": body["principal_minor"] + 100}
+    changed = api.call("POST", "/v1/applications", as_="officer", expect=422, headers=headers, json=other)
+    assert "different request" in changed.json()["detail"]
+    assert len(scoring.calls) == 1 and count_rows(ctx, Application.__table__) == 1

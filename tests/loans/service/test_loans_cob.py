@@ -3,6 +3,7 @@ and the same run from the CLI and the worker job."""
 
 from __future__ import annotations
 
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +14,11 @@ from typer.testing import CliRunner
 
 from services.loans import cli, jobs
 from services.loans.models import CobRun, Installment, Loan, LoanTransaction
+from services.loans.service.cob import COB_LOCK, run_close_of_business
+from services.loans.settings import LoansContext
+from shared.db import Database
+from shared.errors import Conflict
+from shared.exclusive import held_exclusively
 from shared.jobs import run_queued_jobs
 from shared.platform import ServiceContext
 from tests.loans.kit import LoansApi
@@ -199,6 +205,24 @@ def test_the_worker_job_closes_the_business_date_once(api: LoansApi, ctx: Servic
     assert summary is not None and summary.business_date.isoformat() == "2025-02-05"
     assert summary.loans_processed == 2 and summary.buckets_changed == 2
     assert jobs.close_business_date_if_due(ctx) is None
+    assert count_rows(ctx, CobRun.__table__) == 1
+
+
+def test_one_worker_at_a_time_closes_days(api: LoansApi, ctx: LoansContext) -> None:
+    season_loans(api)
+    api.set_date("2025-02-05")
+    other_worker = Database(ctx.settings.database_url)
+    try:
+        with held_exclusively(other_worker, COB_LOCK) as held:
+            assert held
+            assert jobs.close_business_date_if_due(ctx) is None  # it skips its turn
+            with pytest.raises(Conflict, match="running in another worker"):
+                run_close_of_business(ctx, as_of=date(2025, 2, 5), actor="cli")
+            assert count_rows(ctx, CobRun.__table__) == 0
+    finally:
+        other_worker.dispose()
+    summary = jobs.close_business_date_if_due(ctx)  # the other finished (or died): this one closes
+    assert summary is not None and summary.business_date.isoformat() == "2025-02-05"
     assert count_rows(ctx, CobRun.__table__) == 1
 
 
