@@ -2,10 +2,8 @@
 
 ``ServiceRoute`` wraps each endpoint so that
 
-- the body is checked first (413 when too large, 415 when a body is not JSON), and the
-  input no column can hold is refused with a 422 naming where: a NUL character in the path,
-  a query value or any JSON string, an integer outside (-2^63, 2^63) in an integer query
-  or path parameter or anywhere in the body, a number overflowing to infinity, NaN,
+- the body is checked first (``shared.input_hygiene``: 413 when too large, 415 when a body
+  is not JSON, 422 for input no column can hold),
 - the endpoint runs on a session bound to ``request.state.session`` (``SessionDep``),
 - the session commits after the endpoint returns and rolls back on any exception,
 - an ``Idempotency-Key`` on a POST is handled inside that same transaction, with none of
@@ -17,9 +15,13 @@
   (the key used before; on PostgreSQL it first waits for a transaction still holding it)
   raises out of the endpoint's first statement: the transaction rolls back and the request
   answers with the stored response, a 422 or a 409. An endpoint that wrote nothing has the
-  claim made just before its completion.
+  claim made just before its completion,
+- a PostgreSQL connection found lost before the commit (the pool does not ping at checkout)
+  runs the whole request once more on a fresh connection: nothing of it committed, and what it
+  asked of other services it asks with the same keys. Lost while committing, the outcome is
+  unknown: a 503 asks the client to send it again with its Idempotency-Key.
 
-The write gate (SQLite's in-process writer queue, ``shared.db``) is held for the database
+The write gate (SQLite's writer queue across the processes of a host, ``shared.db``) is held for the database
 write only. A state-changing request's session starts as a reader: FastAPI authenticates
 (the key look-up reads through it), parses and validates with no gate and no write lock,
 so a 401 or a 422 never waits behind another request's write. When the endpoint itself
@@ -38,26 +40,23 @@ from __future__ import annotations
 
 import functools
 import inspect
-import json
-import math
-import typing
+import logging
 from collections.abc import Callable, Coroutine
 from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request, Response
-from fastapi.dependencies.models import Dependant
 from fastapi.routing import APIRoute
 from sqlalchemy import Connection, event
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, SessionTransaction
 from starlette.concurrency import run_in_threadpool
 
 from shared.errors import (
     PROBLEM_RESPONSES,
     PayloadTooLarge,
-    UnsupportedMediaType,
-    ValidationProblem,
+    ServiceUnavailable,
 )
 from shared.idempotency import (
     Claimed,
@@ -71,122 +70,11 @@ from shared.idempotency import (
     key_request,
     refusal_response,
 )
+from shared.input_hygiene import check_body, int_params, refuse_hostile_input
 from shared.platform import ServiceContext
 
-_BODY_METHODS = {"POST", "PUT", "PATCH"}
+log = logging.getLogger("agrifin.api")
 _READ_METHODS = {"GET", "HEAD", "OPTIONS"}
-INT64_LIMIT = 2**63
-"""Integers must lie strictly between -2^63 and 2^63 (a BIGINT, either backend)."""
-
-
-class _Refused:
-    """A JSON value the hooks of ``json.loads`` refused (found again by ``_hostile_json``)."""
-
-    def __init__(self, message: str) -> None:
-        self.message = message
-
-
-_INT64_MESSAGE = "integers must lie between -2^63 and 2^63 (exclusive)"
-
-
-def _beyond_int64(digits: str) -> bool:
-    """True for a string of decimal digits (no sign) that no BIGINT holds."""
-    return len(digits) > 19 or int(digits) >= INT64_LIMIT
-
-
-def _json_int(text: str) -> int | _Refused:
-    return _Refused(_INT64_MESSAGE) if _beyond_int64(text.lstrip("-")) else int(text)
-
-
-def _json_float(text: str) -> float | _Refused:
-    value = float(text)
-    return value if math.isfinite(value) else _Refused("numbers must be finite")
-
-
-def _json_constant(text: str) -> _Refused:
-    return _Refused(f"{text} is not a JSON number")
-
-
-def _shown(name: str) -> str:
-    return name.replace("\x00", "\\u0000")
-
-
-def _hostile_json(document: Any) -> list[tuple[str, str]]:
-    """Every NUL-bearing string and refused number in a parsed body, named by its path."""
-    errors: list[tuple[str, str]] = []
-    stack: list[tuple[str, Any]] = [("", document)]
-    while stack:
-        where, value = stack.pop()
-        if isinstance(value, dict):
-            for name, item in value.items():
-                path = f"{where}.{_shown(name)}" if where else _shown(name)
-                if "\x00" in name:
-                    errors.append((path, "names must not contain NUL characters"))
-                stack.append((path, item))
-        elif isinstance(value, list):
-            stack.extend((f"{where}.{i}" if where else str(i), item) for i, item in enumerate(value))
-        elif isinstance(value, str) and "\x00" in value:
-            errors.append((where or "body", "must not contain NUL characters"))
-        elif isinstance(value, _Refused):
-            errors.append((where or "body", value.message))
-    return sorted(errors)
-
-
-def _out_of_range(text: str) -> bool:
-    unsigned = text.strip().replace("_", "").removeprefix("-").removeprefix("+")
-    return unsigned.isdigit() and _beyond_int64(unsigned)
-
-
-def _is_int(annotation: Any) -> bool:
-    if annotation is bool:
-        return False
-    if annotation is int:
-        return True
-    return any(_is_int(arg) for arg in typing.get_args(annotation))
-
-
-def _int_params(dependant: Dependant) -> set[str]:
-    """The query and path parameters of a dependant tree that are integers."""
-    names = {
-        f.alias for f in [*dependant.query_params, *dependant.path_params] if _is_int(f.field_info.annotation)
-    }
-    for sub in dependant.dependencies:
-        names |= _int_params(sub)
-    return names
-
-
-def _refuse_hostile_input(request: Request, body: bytes, int_params: frozenset[str]) -> None:
-    """422 for a NUL in the path, a query or a JSON string, and for numbers no column holds.
-
-    The body is parsed once, here, and handed to FastAPI (``request._json``), so what is
-    validated is exactly what was checked.
-    """
-    errors: list[tuple[str, str]] = []
-    if "\x00" in request.scope.get("path", ""):
-        errors.append(("path", "must not contain NUL characters"))
-    for name, value in request.query_params.multi_items():
-        if "\x00" in name or "\x00" in value:
-            errors.append((f"query.{_shown(name)}", "must not contain NUL characters"))
-        elif name in int_params and _out_of_range(value):
-            errors.append((f"query.{name}", _INT64_MESSAGE))
-    for name, value in request.path_params.items():
-        if isinstance(value, str) and name in int_params and _out_of_range(value):
-            errors.append((f"path.{name}", _INT64_MESSAGE))
-    if body and _is_json(_media_type(request)):
-        try:
-            document = json.loads(
-                body, parse_int=_json_int, parse_float=_json_float, parse_constant=_json_constant
-            )
-        except (ValueError, RecursionError):
-            document = None  # not JSON: FastAPI answers with its own 422 (or 400)
-        else:
-            errors.extend(_hostile_json(document))
-            if not errors:
-                request._json = document
-    if errors:
-        raise ValidationProblem(errors)
-
-
 _CALLS_OUT_FIRST = "__agrifin_calls_out_first__"
 
 
@@ -218,6 +106,8 @@ class _Unit:
     """Set instead when the key was used before: the request answers with it."""
     looks_first: bool = False
     """The endpoint calls out before it writes: look for a completed record before it runs."""
+    committing: bool = False
+    """The commit has begun: a connection lost from here on leaves its outcome unknown."""
 
     def start(self) -> None:
         """Check and scope the Idempotency-Key, then make the session a writer that claims it."""
@@ -270,6 +160,7 @@ class _Unit:
                 body=bytes(response.body).decode("utf-8"),
                 content_type=response.media_type or "application/json",
             )
+        self.committing = True
         self.session.commit()
 
 
@@ -299,31 +190,12 @@ def _writing_endpoint(endpoint: Callable[..., Any]) -> Callable[..., Any]:
     return run
 
 
-def _media_type(request: Request) -> str:
-    return request.headers.get("content-type", "").split(";")[0].strip().lower()
-
-
-def _is_json(media: str) -> bool:
-    return media == "application/json" or media.endswith("+json")
-
-
-def _check_body(request: Request, body: bytes, limit: int) -> None:
-    if len(body) > limit:
-        raise PayloadTooLarge(f"request body is {len(body)} bytes; the limit is {limit}")
-    if request.method in _BODY_METHODS and body:
-        media = _media_type(request)
-        if not _is_json(media):
-            raise UnsupportedMediaType(
-                f"request bodies must be application/json, got {media or 'no content type'!r}"
-            )
-
-
 class ServiceRoute(APIRoute):
     """An APIRoute that owns the request's unit of work and idempotency."""
 
     def __init__(self, path: str, endpoint: Callable[..., Any], **kwargs: Any) -> None:
         super().__init__(path, _writing_endpoint(endpoint), **kwargs)
-        self.int_params = frozenset(_int_params(self.dependant))
+        self.int_params = frozenset(int_params(self.dependant))
         self.looks_first = bool(getattr(endpoint, _CALLS_OUT_FIRST, False))
 
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
@@ -337,10 +209,19 @@ class ServiceRoute(APIRoute):
                     f"request body is {declared} bytes; the limit is {ctx.settings.max_body_bytes}"
                 )
             body = await request.body()
-            _check_body(request, body, ctx.settings.max_body_bytes)
-            _refuse_hostile_input(request, body, self.int_params)
+            check_body(request, body, ctx.settings.max_body_bytes)
+            refuse_hostile_input(request, body, self.int_params)
 
             writes = request.method not in _READ_METHODS
+            try:
+                return await serve(request, ctx, body, writes)
+            except DBAPIError as exc:
+                if not _retryable(exc, ctx):
+                    raise
+                log.warning("the database connection was lost before the commit; running the request again")
+                return await serve(request, ctx, body, writes)
+
+        async def serve(request: Request, ctx: ServiceContext, body: bytes, writes: bool) -> Response:
             session = ctx.db.request_session() if writes else ctx.db.read_sessionmaker()
             unit = _Unit(request=request, ctx=ctx, session=session, body=body, writes=writes)
             unit.looks_first = self.looks_first
@@ -358,6 +239,14 @@ class ServiceRoute(APIRoute):
                 if unit.refusal is not None:
                     await run_in_threadpool(session.rollback)  # the refused request's effects go
                     return refusal_response(unit.refusal)
+            except DBAPIError as exc:
+                await run_in_threadpool(session.rollback)
+                if unit.committing and exc.connection_invalidated:  # never run again: it may have committed
+                    raise ServiceUnavailable(
+                        "the database connection was lost while this request was committing, so whether "
+                        "it took effect is unknown; send it again with the same Idempotency-Key"
+                    ) from exc
+                raise
             except BaseException:
                 await run_in_threadpool(session.rollback)
                 raise
@@ -367,6 +256,13 @@ class ServiceRoute(APIRoute):
             return response
 
         return handler
+
+
+def _retryable(exc: DBAPIError, ctx: ServiceContext) -> bool:
+    """A lost PostgreSQL connection before the commit: the transaction did not commit, so the
+    request may run again on a fresh connection (the pool drops every connection older than the
+    failure). The engine does not ping connections at checkout; this is what replaces it."""
+    return bool(exc.connection_invalidated) and not ctx.db.is_sqlite
 
 
 def service_router(**kwargs: Any) -> APIRouter:

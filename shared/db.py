@@ -128,7 +128,21 @@ def build_engine(url: str, *, pool_size: int = 10) -> Engine:
         event.listen(engine, "connect", _sqlite_pragmas)
         event.listen(engine, "begin", _sqlite_begin)
         return engine
-    return create_engine(url, pool_size=pool_size, max_overflow=pool_size * 2, pool_pre_ping=True)
+    # No ping at checkout (a round trip per request): a request that meets a connection lost
+    # since its last use runs again on a fresh one (``shared.api``), the pool recycles connections
+    # after half an hour, and TCP keepalives find dead peers of idle connections.
+    return create_engine(
+        url,
+        pool_size=pool_size,
+        max_overflow=pool_size * 2,
+        pool_recycle=1800,
+        connect_args={
+            "keepalives": 1,
+            "keepalives_idle": 30,
+            "keepalives_interval": 10,
+            "keepalives_count": 3,
+        },
+    )
 
 
 class WriteGateBusy(Exception):
