@@ -39,7 +39,7 @@ import httpx
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.local_system import agrifin, serve, system_env, wait_ready  # noqa: E402
+from bench.local_system import agrifin, serve, system_env, tree_cpu_seconds, wait_ready  # noqa: E402
 from tests.factories.loans import ProductPayloadFactory  # noqa: E402
 from tests.support import free_port  # noqa: E402
 
@@ -179,12 +179,6 @@ def _applicants(
     return elapsed, timings, answers
 
 
-def _cpu_seconds(pid: int) -> float:
-    """User + system CPU seconds a process has used so far (Linux ``/proc``)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
 def _pct(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return round(ordered[min(len(ordered) - 1, int(q * len(ordered)))], 1)
@@ -196,6 +190,7 @@ def main() -> None:
     parser.add_argument("--applications", type=int, default=400)
     parser.add_argument("--sellers", type=int, default=64)
     parser.add_argument("--orders", type=int, default=3)
+    parser.add_argument("--processes", type=int, default=1, help="worker processes per service")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="agrifin-bench-decision-") as tmp:
         var = Path(tmp) / "var"
@@ -203,7 +198,7 @@ def main() -> None:
         env = system_env(var, ports)
         agrifin(env, "bootstrap")
         keys = json.loads((var / "dev-keys.json").read_text())
-        procs = [serve(env, name) for name in SERVICES]
+        procs = [serve(env, name, workers=args.processes) for name in SERVICES]
         try:
             wait_ready(ports)
             scoring, escrow, loans = (Api(ports[n]) for n in SERVICES)
@@ -211,11 +206,11 @@ def main() -> None:
             _seed_trade_history(escrow, keys, args.sellers, args.orders)
             seeded = _seed_loans(loans, scoring, keys, args.sellers)
             seed_seconds = round(time.perf_counter() - seeding, 1)
-            cpu_before = {n: _cpu_seconds(p.pid) for n, p in zip(SERVICES, procs, strict=True)}
+            cpu_before = {n: tree_cpu_seconds(p.pid) for n, p in zip(SERVICES, procs, strict=True)}
             elapsed, timings, answers = _applicants(
                 loans, keys["loan_officer"], seeded, args.clients, args.applications
             )
-            cpu = {n: _cpu_seconds(p.pid) - cpu_before[n] for n, p in zip(SERVICES, procs, strict=True)}
+            cpu = {n: tree_cpu_seconds(p.pid) - cpu_before[n] for n, p in zip(SERVICES, procs, strict=True)}
         finally:
             for proc in procs:
                 proc.terminate()
@@ -235,7 +230,8 @@ def main() -> None:
             {
                 "bench": "loans_decision_http",
                 "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
-                "database": "sqlite (embedded default), one process per service",
+                "database": "sqlite (embedded default)",
+                "processes_per_service": args.processes,
                 "clients": args.clients,
                 "applications": len(timings),
                 "sellers": args.sellers,
