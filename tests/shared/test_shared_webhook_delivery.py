@@ -117,20 +117,16 @@ def test_a_hanging_subscriber_does_not_block_writes(make_ctx: Callable[[str], Se
         assert server.received.wait(10), "the delivery was never sent"
 
         # An API write (a new subscription) while the subscriber hangs.
-        started = time.monotonic()
         _subscribe(ctx, "http://other.test/hook")
-        api_write = time.monotonic() - started
         # A write to the very delivery being sent (row-locked on PostgreSQL if the send held
         # its claim transaction open).
-        started = time.monotonic()
         with ctx.db.unit_of_work() as session:
             session.execute(update(dl).where(dl.c.id == delivery["id"]).values(last_error=dl.c.last_error))
-        row_write = time.monotonic() - started
+        # Both are done while the send still hangs: neither waited for it.
+        assert not sending.done(), "the writes waited for the hanging subscriber"
 
         server.release.set()
         assert sending.result(timeout=30) == 1
-    assert api_write < 1.0, f"an API write waited {api_write:.2f} s for a hanging subscriber"
-    assert row_write < 1.0, f"a write to the delivery waited {row_write:.2f} s for its send"
     (after,) = _deliveries(ctx)
     assert (after["state"], after["attempts"], after["lease_token"]) == ("delivered", 1, None)
 
