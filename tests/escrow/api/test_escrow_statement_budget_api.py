@@ -25,19 +25,17 @@ a timeline row and an outbox row per step (two tables), the history read of each
 
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import event
 
 from shared.clock import ManualClock
 from shared.platform import ServiceContext
 from tests.escrow.kit import EscrowApi
 from tests.factories.escrow import EscrowPayloadFactory, LotPayloadFactory
+from tests.statement_log import StatementLog, logging_statements
 
 ESCROW_CEILING = {"sqlite": 41, "postgresql": 39}
 """Escrow's own statements per cycle now (70 on both before this change, same cycle and clock)."""
@@ -47,63 +45,10 @@ TARGET = 40
 """The issue's target: escrow's and the audit chain's statements together."""
 
 
-def _kind(statement: str) -> str:
-    head = " ".join(statement.split()).upper()
-    if head.startswith("BEGIN"):
-        return "begin"
-    if "FROM API_KEYS" in head or head.startswith("UPDATE API_KEYS"):
-        return "api_key"
-    if "AUDIT_LOG" in head or "PG_ADVISORY_XACT_LOCK" in head or "NEXTVAL(" in head:
-        return "audit"
-    return "counted"
-
-
-@dataclass
-class StatementLog:
-    """Statements seen on an engine, per named step."""
-
-    step: str = "-"
-    seen: list[tuple[str, str, str]] = field(default_factory=list)
-    checkouts: Counter[str] = field(default_factory=Counter)
-    """Connections taken from the pool per step (on PostgreSQL each is a pre-ping round trip)."""
-
-    def record(self, statement: str) -> None:
-        """Remember ``statement`` under the current step."""
-        self.seen.append((self.step, _kind(statement), " ".join(statement.split())[:160]))
-
-    def count(self, kind: str = "counted", step: str | None = None) -> int:
-        """How many statements of ``kind`` ran (in ``step``, or in all)."""
-        return sum(1 for s, k, _ in self.seen if k == kind and (step is None or s == step))
-
-    def breakdown(self) -> str:
-        """Per step: the counted statements, then the look-ups and BEGINs apart, then each statement."""
-        steps = list(dict.fromkeys(s for s, _, _ in self.seen))
-        lines = [
-            f"{step}: {self.count(step=step)} (+{self.count('audit', step)} audit, "
-            f"+{self.count('api_key', step)} api-key, +{self.count('begin', step)} begin; "
-            f"{self.checkouts[step]} checkouts)"
-            for step in steps
-        ]
-        lines.append(f"total: {self.count()} escrow + {self.count('audit')} audit")
-        lines += [f"  [{s}] {k}: {sql}" for s, k, sql in self.seen]
-        return "\n".join(lines)
-
-
 @pytest.fixture
 def statements(ctx: ServiceContext) -> Iterator[StatementLog]:
-    log = StatementLog()
-
-    def before(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
-        log.record(statement)
-
-    def checkout(*_args: Any) -> None:
-        log.checkouts[log.step] += 1
-
-    event.listen(ctx.db.engine, "before_cursor_execute", before)
-    event.listen(ctx.db.engine.pool, "checkout", checkout)
-    yield log
-    event.remove(ctx.db.engine, "before_cursor_execute", before)
-    event.remove(ctx.db.engine.pool, "checkout", checkout)
+    with logging_statements(ctx.db.engine) as log:
+        yield log
 
 
 def _cycle(api: EscrowApi, log: StatementLog, clock: ManualClock) -> dict[str, Any]:
@@ -134,8 +79,7 @@ def test_an_escrow_cycle_runs_within_the_statement_budget(
     api: EscrowApi, statements: StatementLog, clock: ManualClock, backend: str
 ) -> None:
     api.create(order_ref="WARM-UP")  # the platform accounts every escrow shares exist, as in service
-    statements.seen.clear()
-    statements.checkouts.clear()
+    statements.clear()
     accepted = _cycle(api, statements, clock)
     assert accepted["status"] == "completed"
     assert (accepted["released_minor"], accepted["fees_minor"], accepted["held_minor"]) == (121_875, 3_125, 0)
@@ -151,7 +95,7 @@ def test_an_escrow_cycle_meets_the_issue_target(
     api: EscrowApi, statements: StatementLog, clock: ManualClock
 ) -> None:
     api.create(order_ref="WARM-UP")
-    statements.seen.clear()
+    statements.clear()
     _cycle(api, statements, clock)
     assert statements.count() + statements.count("audit") <= TARGET, statements.breakdown()
 
@@ -160,9 +104,9 @@ def test_the_count_is_the_same_on_a_second_cycle(
     api: EscrowApi, statements: StatementLog, clock: ManualClock
 ) -> None:
     api.create(order_ref="WARM-UP")
-    statements.seen.clear()
+    statements.clear()
     _cycle(api, statements, clock)
-    first = Counter(s for s, k, _ in statements.seen if k == "counted")
-    statements.seen.clear()
+    first = statements.counted_per_step()
+    statements.clear()
     _cycle(api, statements, clock)
-    assert Counter(s for s, k, _ in statements.seen if k == "counted") == first, statements.breakdown()
+    assert statements.counted_per_step() == first, statements.breakdown()

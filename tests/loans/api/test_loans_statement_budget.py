@@ -21,20 +21,19 @@ from __future__ import annotations
 import uuid
 from collections import Counter
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
 import httpx
 import pytest
 from fastapi import FastAPI
-from sqlalchemy import event
 
 from services.loans.app import create_app
 from services.loans.settings import LoansContext
 from shared.clients.escrow import EscrowClient
 from tests.factories.loans import FARMER_FEATURES
 from tests.loans.kit import FakeScoring, LoansApi
+from tests.statement_log import StatementLog, logging_statements
 
 BUDGETS = {
     "sqlite": {"approve": 14, "decline": 13, "review": 13, "keyed": 20, "manual_approve": 7},
@@ -53,48 +52,6 @@ and the borrower's row lock, which SQLite's one write lock makes unnecessary).
 """
 
 PARTY = "seller-7"
-
-
-def _kind(statement: str) -> str:
-    head = " ".join(statement.split()).upper()
-    if head.startswith("BEGIN"):
-        return "begin"
-    if "FROM API_KEYS" in head or head.startswith("UPDATE API_KEYS"):
-        return "api_key"
-    return "counted"
-
-
-def _audit_chain(sql: str) -> bool:
-    """The audit chain's append at commit (``shared``): its lock, head read and insert."""
-    head = sql.upper()
-    return "AUDIT_LOG" in head or "PG_ADVISORY_XACT_LOCK" in head
-
-
-@dataclass
-class StatementLog:
-    """Statements seen on an engine, per named step."""
-
-    step: str = "-"
-    seen: list[tuple[str, str, str]] = field(default_factory=list)
-
-    def record(self, statement: str) -> None:
-        """Remember ``statement`` under the current step."""
-        self.seen.append((self.step, _kind(statement), " ".join(statement.split())[:160]))
-
-    def count(self, kind: str = "counted", step: str | None = None) -> int:
-        """How many statements of ``kind`` ran (in ``step``, or in all)."""
-        return sum(1 for s, k, _ in self.seen if k == kind and (step is None or s == step))
-
-    def breakdown(self) -> str:
-        """Per step: the counted statements, the look-ups and BEGINs apart, then each statement."""
-        steps = list(dict.fromkeys(s for s, _, _ in self.seen))
-        lines = [
-            f"{step}: {self.count(step=step)} (+{self.count('api_key', step)} api-key, "
-            f"+{self.count('begin', step)} begin)"
-            for step in steps
-        ]
-        lines += [f"  [{s}] {k}: {sql}" for s, k, sql in self.seen]
-        return "\n".join(lines)
 
 
 def _trade_summary(request: httpx.Request) -> httpx.Response:
@@ -138,14 +95,8 @@ def app(ctx: LoansContext, scoring: FakeScoring) -> FastAPI:
 
 @pytest.fixture
 def statements(ctx: LoansContext) -> Iterator[StatementLog]:
-    log = StatementLog()
-
-    def before(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
-        log.record(statement)
-
-    event.listen(ctx.db.engine, "before_cursor_execute", before)
-    yield log
-    event.remove(ctx.db.engine, "before_cursor_execute", before)
+    with logging_statements(ctx.db.engine, audit_apart=False) as log:
+        yield log
 
 
 def _features(years: int) -> dict[str, Any]:
@@ -211,7 +162,7 @@ def _run(api: LoansApi, log: StatementLog, body: Callable[[int], dict[str, Any]]
 def test_the_application_path_runs_within_the_statement_budget(
     ctx: LoansContext, api: LoansApi, statements: StatementLog, world: Callable[[int], dict[str, Any]]
 ) -> None:
-    statements.seen.clear()
+    statements.clear()
     statuses = _run(api, statements, world)
     assert statuses == {
         "approve": "approved",
@@ -230,15 +181,15 @@ def test_the_application_path_runs_within_the_statement_budget(
 def _loans_counts(log: StatementLog) -> Counter[str]:
     """Counted statements per step, the audit chain's apart: how a chain is appended to may
     depend on what is already in it (``shared``'s business, not this path's)."""
-    return Counter(s for s, k, sql in log.seen if k == "counted" and not _audit_chain(sql))
+    return log.counted_per_step(without_audit=True)
 
 
 def test_the_count_is_the_same_for_the_next_applications(
     api: LoansApi, statements: StatementLog, world: Callable[[int], dict[str, Any]]
 ) -> None:
-    statements.seen.clear()
+    statements.clear()
     _run(api, statements, world)
     first, first_breakdown = _loans_counts(statements), statements.breakdown()
-    statements.seen.clear()
+    statements.clear()
     _run(api, statements, world)
     assert _loans_counts(statements) == first, f"{first_breakdown}\n---\n{statements.breakdown()}"
