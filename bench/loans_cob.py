@@ -32,6 +32,7 @@ from sqlalchemy import create_engine, make_url, text
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bench.local_system import cpu_seconds
 from services.loans.definition import SERVICE
 from services.loans.domain import (
     ChargeCalculation,
@@ -410,11 +411,9 @@ def _backend_cpu(url: str) -> dict[int, float]:
     for pid in pids:
         if me is not None and pid == me[0]:
             continue
-        try:
-            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        out[pid] = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        seconds = cpu_seconds(pid)
+        if seconds is not None:
+            out[pid] = seconds
     return out
 
 

@@ -132,11 +132,14 @@ def tree_pids(root: int) -> list[int]:
     return found
 
 
+def cpu_seconds(pid: int) -> float | None:
+    """User + system CPU seconds used so far by one process (Linux /proc); None when it is gone."""
+    fields = _stat(pid)
+    if fields is None:
+        return None
+    return (int(fields[11]) + int(fields[12])) / _CLOCK_TICKS  # utime, stime: fields 14 and 15 of stat
+
+
 def tree_cpu_seconds(root: int) -> float:
     """User + system CPU seconds used so far by ``root`` and its live descendants (Linux /proc)."""
-    total = 0
-    for pid in tree_pids(root):
-        fields = _stat(pid)
-        if fields is not None:  # utime and stime: fields 14 and 15 of stat, 12 and 13 here
-            total += int(fields[11]) + int(fields[12])
-    return total / _CLOCK_TICKS
+    return sum(seconds for pid in tree_pids(root) if (seconds := cpu_seconds(pid)) is not None)

@@ -110,13 +110,30 @@ def _create_private_file(path: Path) -> None:
         os.chmod(path, 0o600)
 
 
+def sqlite_file(url: str) -> Path | None:
+    """The file of a SQLite database; None for PostgreSQL and for an in-memory database."""
+    if not is_sqlite(url):
+        return None
+    database = make_url(url).database
+    if not database or database == ":memory:" or database.startswith("file:"):
+        return None
+    return Path(database)
+
+
+def beside_database(url: str, suffix: str) -> Path | None:
+    """``<database file><suffix>``: a file kept beside a SQLite database (locks, epochs); None
+    where there is no database file (PostgreSQL, in-memory SQLite)."""
+    database = sqlite_file(url)
+    return None if database is None else database.with_name(database.name + suffix)
+
+
 def build_engine(url: str, *, pool_size: int = 10) -> Engine:
     """Create an engine for ``url`` with the project's connection settings."""
     url = normalize_url(url)
     if is_sqlite(url):
-        database = make_url(url).database
-        if database and database != ":memory:" and not database.startswith("file:"):
-            _create_private_file(Path(database))
+        database = sqlite_file(url)
+        if database is not None:
+            _create_private_file(database)
         engine = create_engine(
             url,
             connect_args={
@@ -261,14 +278,6 @@ class WriteGate:
             self._local.release()
 
 
-def _gate_path(url: str) -> Path | None:
-    """``<database>.write-gate`` beside a SQLite file; None for an in-memory database."""
-    database = make_url(url).database
-    if not database or database == ":memory:" or database.startswith("file:"):
-        return None
-    return Path(database).with_name(Path(database).name + ".write-gate")
-
-
 def _take_gate(session: Session, transaction: SessionTransaction) -> None:
     gate = session.info.get(_GATE)
     if gate is None or transaction.parent is not None or session.info.get(_GATE_HELD):
@@ -296,7 +305,9 @@ class Database:
         self.read_sessionmaker = sessionmaker(self.read_engine, expire_on_commit=False)
         # SQLite has one writer; its busy handler sleeps and polls, which starves some of many
         # queued writers (seconds of p99). Gated writers queue on this gate instead.
-        self.write_gate: WriteGate | None = WriteGate(_gate_path(self.url)) if self.is_sqlite else None
+        self.write_gate: WriteGate | None = (
+            WriteGate(beside_database(self.url, ".write-gate")) if self.is_sqlite else None
+        )
         self._gated_sessionmaker = sessionmaker(self.engine, expire_on_commit=False, autoflush=True)
         event.listen(self._gated_sessionmaker, "after_transaction_create", _take_gate)
         event.listen(self._gated_sessionmaker, "after_transaction_end", _give_gate_back)

@@ -9,18 +9,13 @@ from __future__ import annotations
 import os
 import secrets
 
-from sqlalchemy import make_url
+from shared.db import sqlite_file
 
 
 def epoch_base(url: str) -> str | None:
     """The SQLite database file epoch files sit beside; None for PostgreSQL or in-memory SQLite."""
-    parsed = make_url(url)
-    if parsed.get_backend_name() != "sqlite":
-        return None
-    database = parsed.database
-    if not database or database == ":memory:" or database.startswith("file:"):
-        return None
-    return database
+    database = sqlite_file(url)
+    return None if database is None else str(database)
 
 
 def epoch_path(base: str, topic: str) -> str:

@@ -20,12 +20,10 @@ import os
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from pathlib import Path
 
 from sqlalchemy import func, select
-from sqlalchemy.engine import make_url
 
-from shared.db import Database
+from shared.db import Database, beside_database
 
 _IN_MEMORY: dict[tuple[str, str], threading.Lock] = {}
 _IN_MEMORY_GUARD = threading.Lock()
@@ -36,13 +34,6 @@ def _advisory_id(name: str) -> int:
     return int.from_bytes(digest[:8], "big", signed=True)
 
 
-def _lock_path(db: Database, name: str) -> Path | None:
-    database = make_url(db.url).database
-    if not database or database == ":memory:" or database.startswith("file:"):
-        return None
-    return Path(database).with_name(f"{Path(database).name}.{name}.lock")
-
-
 @contextmanager
 def held_exclusively(db: Database, name: str) -> Iterator[bool]:
     """Hold ``name`` for the block: yields True, or False at once when another holder has it."""
@@ -50,7 +41,7 @@ def held_exclusively(db: Database, name: str) -> Iterator[bool]:
         with _advisory(db, name) as held:
             yield held
         return
-    path = _lock_path(db, name)
+    path = beside_database(db.url, f".{name}.lock")
     if path is None:
         with _in_memory(db, name) as held:
             yield held
