@@ -62,6 +62,13 @@ def test_each_replica_serves_its_service_on_its_own_database_and_port_unpublishe
         assert first["depends_on"]["migrate"]["condition"] == "service_completed_successfully"
 
 
+def test_each_replica_says_how_many_processes_it_serves_with() -> None:
+    services = _compose()["services"]
+    for name in PORTS:
+        workers = services[f"{name}-1"]["environment"][f"AGRIFIN_{name.upper()}_WORKERS"]
+        assert int(workers.rpartition(":-")[2].rstrip("}")) >= 1  # not left to the host's cores
+
+
 def test_migrations_run_once_before_the_replicas() -> None:
     migrate = _compose()["services"]["migrate"]
     assert migrate["command"] == ["agrifin", "db", "upgrade"]
