@@ -202,10 +202,8 @@ def claim_key(
         row = conn.execute(select(t).where(t.c.scope == wanted.scope, t.c.key == wanted.key)).first()
         if row is None:
             continue  # purged between the two statements: claim again
-        if row.request_hash != wanted.request_hash:
-            return Mismatch()
-        if row.state == "completed":
-            return _replay(keyring, wanted, row)
+        if (settled := _settled(keyring, wanted, row)) is not None:
+            return settled
         if as_utc(row.locked_until) > now:
             return InProgress()  # an old-protocol claim whose lease still runs
         taken = conn.execute(
@@ -230,11 +228,17 @@ def completed_answer(
     """
     t = tables.idempotency
     row = session.execute(select(t).where(t.c.scope == wanted.scope, t.c.key == wanted.key)).first()
-    if row is None or row.state != "completed":
-        return None
+    return None if row is None else _settled(keyring, wanted, row)
+
+
+def _settled(keyring: Keyring, wanted: KeyRequest, row: Any) -> Replay | Mismatch | None:
+    """What a committed record already answers: another request's hash, or its stored response;
+    None for a record still in progress (written by the old protocol)."""
     if row.request_hash != wanted.request_hash:
         return Mismatch()
-    return _replay(keyring, wanted, row)
+    if row.state == "completed":
+        return _replay(keyring, wanted, row)
+    return None
 
 
 def _replay(keyring: Keyring, wanted: KeyRequest, row: Any) -> Replay:
