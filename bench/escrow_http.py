@@ -56,7 +56,6 @@ from bench.floor import (  # noqa: E402
     default_processes,
     find,
     floor_server,
-    free_port,
     long_run,
     measure_floor,
     percentile,
@@ -74,6 +73,7 @@ from shared.auth import Role, create_api_key  # noqa: E402
 from shared.crypto import Keyring  # noqa: E402
 from shared.db import Database  # noqa: E402
 from shared.migrate import upgrade  # noqa: E402
+from tests.support import free_port  # noqa: E402
 
 CYCLE = ("create", "fund", "confirm", "ship", "deliver", "accept")
 RAW_ACCOUNTS = 1024

@@ -31,7 +31,6 @@ import os
 import platform
 import queue
 import secrets
-import socket
 import sys
 import threading
 import time
@@ -49,6 +48,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bench.local_system import stop, tree_cpu_seconds, tree_pids  # noqa: E402
+from tests.support import free_port  # noqa: E402
 
 DEFAULT_ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
 DATABASE_ENV = "AGRIFIN_BENCH_FLOOR_DATABASE_URL"
@@ -75,13 +75,6 @@ def percentile(values: list[float], q: float) -> float:
     ordered = sorted(values)
     index = min(len(ordered) - 1, max(0, round(q * len(ordered)) - 1))
     return round(ordered[index] * 1000, 2)
-
-
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 nobody listens on right now."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def psycopg_url(url: str) -> str:

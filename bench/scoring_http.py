@@ -42,7 +42,6 @@ from bench.floor import (  # noqa: E402
     default_processes,
     find,
     floor_server,
-    free_port,
     long_run,
     measure_floor,
     ratio,
@@ -60,6 +59,7 @@ from shared.auth import Role, create_api_key  # noqa: E402
 from shared.crypto import Keyring  # noqa: E402
 from shared.migrate import upgrade  # noqa: E402
 from shared.platform import ServiceContext  # noqa: E402
+from tests.support import free_port  # noqa: E402
 
 SHORT_SECONDS = 5.0
 
