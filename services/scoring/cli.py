@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import getpass
 import json
-import time
 from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -216,120 +215,11 @@ def _train_from_outcomes(
     )
 
 
-def score_batch(
-    segment: Annotated[str, typer.Option("--segment")],
-    source: Annotated[Path, typer.Option("--in", help=".csv or .parquet", exists=True, dir_okay=False)],
-    output: Annotated[Path, typer.Option("--out", help="Output .parquet file.")],
-    chunk_size: Annotated[int, typer.Option("--chunk-size", min=1)] = 50_000,
-    id_column: Annotated[str, typer.Option("--id-column", help="Copied to the output if present.")] = "id",
-    model_version: Annotated[
-        str | None, typer.Option("--model-version", help="Default: the champion.")
-    ] = None,
-    threads: Annotated[int, typer.Option("--threads", min=0, help="LightGBM threads (0: all cores).")] = 0,
-    progress: Annotated[bool, typer.Option("--progress/--no-progress")] = True,
-) -> None:
-    """Score, explain and give reasons for every row of a file (vectorised, chunked)."""
-    from services.scoring.domain.spec import FeatureValidationError
-    from services.scoring.repository.artifacts import build_store
-    from services.scoring.service.batch import score_file
-    from services.scoring.service.decisions import champion_for
-    from services.scoring.service.registry import get_version
-    from shared.errors import ProblemError
-    from shared.platform import ServiceContext
-
-    ctx = ServiceContext.build(SERVICE)
-    try:
-        with ctx.db.unit_of_work(read_only=True) as session:
-            row = get_version(session, model_version) if model_version else champion_for(session, segment)
-            model = build_store(ctx).load(row.segment, row.version, row.artifact_sha256)
-    except ProblemError as exc:
-        raise _fail(exc.detail) from exc
-    finally:
-        ctx.db.dispose()
-    if model.segment != segment:
-        raise _fail(f"model {row.version} scores segment {model.segment!r}, not {segment!r}")
-    start = time.perf_counter()
-    try:
-        result = score_file(
-            model,
-            source,
-            output,
-            _settings(),
-            chunk_size=chunk_size,
-            id_column=id_column,
-            threads=threads,
-            progress=progress,
-        )
-    except FeatureValidationError as exc:
-        raise _fail("input does not fit the spec:\n" + _listing(exc.errors)) from exc
-    seconds = time.perf_counter() - start
-    typer.echo(
-        json.dumps(
-            {
-                "model_version": row.version,
-                "rows": result.rows,
-                "chunks": result.chunks,
-                "seconds": round(seconds, 3),
-                "rows_per_second": round(result.rows / seconds) if seconds > 0 else None,
-                "output": str(result.output),
-            }
-        )
-    )
-
-
-def _published_keys(source: str | None) -> list[dict[str, Any]]:
-    if source is None:
-        from shared.crypto import Keyring
-
-        return [dict(k) for k in Keyring.load(_settings().resolved_keys_dir).public_keys()]
-    if source.startswith(("http://", "https://")):
-        import httpx
-
-        url = source if source.rstrip("/").endswith("/v1/keys") else source.rstrip("/") + "/v1/keys"
-        body: Any = httpx.get(url, timeout=10.0).raise_for_status().json()
-    else:
-        body = json.loads(Path(source).read_text(encoding="utf-8"))
-    keys = body.get("keys") if isinstance(body, dict) else body
-    if not isinstance(keys, list):
-        raise ValueError("keys must be a /v1/keys document or a list of keys")
-    return [k for k in keys if isinstance(k, dict)]
-
-
-def verify_receipt(
-    file: Annotated[
-        Path, typer.Argument(help="A saved score response or receipt (JSON).", exists=True, dir_okay=False)
-    ],
-    keys: Annotated[
-        str | None,
-        typer.Option(
-            "--keys", help="Saved /v1/keys JSON or the service URL; default: the local keys directory."
-        ),
-    ] = None,
-) -> None:
-    """Verify a score receipt offline: exit 0 when valid, 1 when not."""
-    from shared.receipts import check_score_document
-
-    try:
-        document = json.loads(file.read_text(encoding="utf-8"))
-        published = _published_keys(keys)
-    except Exception as exc:  # unreadable input is an invalid receipt, not a crash
-        typer.echo(json.dumps({"valid": False, "reason": f"{type(exc).__name__}: {exc}"}))
-        raise typer.Exit(1) from exc
-    if not isinstance(document, dict):
-        typer.echo(json.dumps({"valid": False, "reason": "not a JSON object"}))
-        raise typer.Exit(1)
-    check = check_score_document(document, published)
-    score_id = check.payload.get("score_id") if check.payload else None
-    typer.echo(
-        json.dumps(
-            {"valid": check.valid, "reason": check.reason, "key_id": check.key_id, "score_id": score_id}
-        )
-    )
-    raise typer.Exit(0 if check.valid else 1)
-
-
 def register(app: typer.Typer) -> None:
     """Add the scoring commands to ``agrifin``."""
+    from services.scoring.cli_batch import score_batch
+    from services.scoring.cli_receipts import verify_receipt
+
     app.command("train")(train)
     app.command("score-batch")(score_batch)
     app.command("verify-receipt")(verify_receipt)
