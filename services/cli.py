@@ -86,6 +86,23 @@ def keys_init() -> None:
     typer.echo(f"keys in {settings.resolved_keys_dir}")
 
 
+@keys_app.command("rotate-signing")
+def keys_rotate_signing() -> None:
+    """Add a signing key that signs from now on; retired keys stay published and keep verifying."""
+    from datetime import UTC, datetime
+
+    from shared.crypto import CryptoError
+
+    settings = definition("scoring").settings_factory()
+    try:
+        key_id = Keyring.rotate_signing(settings.resolved_keys_dir, now=datetime.now(UTC))
+    except CryptoError as exc:
+        typer.echo(str(exc), err=True)
+        raise typer.Exit(1) from exc
+    ring = Keyring.load(settings.resolved_keys_dir)
+    typer.echo(json.dumps({"signing_key": key_id, "keys": ring.public_keys()}, indent=2))
+
+
 def _store_key(role: Role, owner: str | None, label: str | None, key: str | None = None) -> str:
     """Store a key in every service's database (same key, same role everywhere)."""
     plaintext = key
@@ -414,9 +431,25 @@ for _name in SERVICE_NAMES:
 register_demo(app)  # a client of the running system, not a service
 
 
+OPTIONAL_VALUE_OPTIONS = {"--dask": "local"}
+"""Options whose value may be left out (typer cannot say so): a bare one gets this value."""
+
+
+def with_optional_values(argv: list[str]) -> list[str]:
+    """``argv`` with a bare ``--dask`` (last, or followed by another option) as ``--dask=local``."""
+    out: list[str] = []
+    for i, arg in enumerate(argv):
+        if arg == "--":  # everything after it is an argument, not an option
+            return out + argv[i:]
+        following = argv[i + 1] if i + 1 < len(argv) else None
+        bare = following is None or following.startswith("-")
+        out.append(f"{arg}={OPTIONAL_VALUE_OPTIONS[arg]}" if arg in OPTIONAL_VALUE_OPTIONS and bare else arg)
+    return out
+
+
 def main() -> None:
     """Console-script entry point."""
-    app()
+    app(args=with_optional_values(sys.argv[1:]), prog_name="agrifin")
 
 
 if __name__ == "__main__":

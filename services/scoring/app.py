@@ -11,7 +11,7 @@ import logging
 from fastapi import FastAPI
 from sqlalchemy.exc import SQLAlchemyError
 
-from services.scoring.api import routers
+from services.scoring.api import artifacts, routers, training
 from services.scoring.definition import SERVICE
 from services.scoring.domain.spec import SEGMENTS
 from services.scoring.repository import registry as repo
@@ -43,7 +43,12 @@ def create_app(ctx: ScoringContext | None = None) -> FastAPI:
         ctx,
         title="agrifin scoring",
         description="Explainable, signed credit scores for farmers and agricultural enterprises.",
-        routers=[*routers(), jobs_router(Role.ADMIN, Role.CREDIT_MANAGER, Role.AUDITOR)],
+        routers=[
+            *routers(),
+            training.router,
+            artifacts.router,
+            jobs_router(Role.ADMIN, Role.CREDIT_MANAGER, Role.AUDITOR),
+        ],
         readiness_checks=[champions_ready],
     )
     app.state.model_store = store = build_store(ctx)

@@ -1,4 +1,12 @@
-"""``agrifin verify-receipt``: check a saved score receipt offline, against the published keys."""
+"""``agrifin verify-receipt`` and ``agrifin replay``: check a saved score offline.
+
+Neither needs a running service or a database: ``verify-receipt`` checks a saved score answer
+(or a bare receipt) against the published keys; ``replay`` also recomputes the score with the
+model file ``GET /v1/models/{version}/artifact`` served (``services.scoring.domain.replay``,
+the same "recompute and compare" as the service's replay). This module imports neither
+sqlalchemy nor fastapi (tested): keys come from a saved ``GET /v1/keys`` document, a URL
+(``verify-receipt`` only) or the local keys directory.
+"""
 
 from __future__ import annotations
 
@@ -8,14 +16,17 @@ from typing import Annotated, Any
 
 import typer
 
-from services.scoring.cli import _settings
+
+def _local_keys() -> list[dict[str, Any]]:
+    from shared.crypto import Keyring
+    from shared.settings import BaseServiceSettings
+
+    return [dict(k) for k in Keyring.load(BaseServiceSettings().resolved_keys_dir).public_keys()]
 
 
 def _published_keys(source: str | None) -> list[dict[str, Any]]:
     if source is None:
-        from shared.crypto import Keyring
-
-        return [dict(k) for k in Keyring.load(_settings().resolved_keys_dir).public_keys()]
+        return _local_keys()
     if source.startswith(("http://", "https://")):
         import httpx
 
@@ -27,6 +38,13 @@ def _published_keys(source: str | None) -> list[dict[str, Any]]:
     if not isinstance(keys, list):
         raise ValueError("keys must be a /v1/keys document or a list of keys")
     return [k for k in keys if isinstance(k, dict)]
+
+
+def _read_object(path: Path, what: str) -> dict[str, Any]:
+    document = json.loads(path.read_text(encoding="utf-8"))
+    if not isinstance(document, dict):
+        raise ValueError(f"{what} {path} is not a JSON object")
+    return document
 
 
 def verify_receipt(
@@ -60,3 +78,51 @@ def verify_receipt(
         )
     )
     raise typer.Exit(0 if check.valid else 1)
+
+
+def replay(
+    score: Annotated[
+        Path,
+        typer.Option("--score", help="The saved GET /v1/scores/{id} answer.", exists=True, dir_okay=False),
+    ],
+    features: Annotated[
+        Path,
+        typer.Option(
+            "--features",
+            help="The features scored (JSON object, or the score request holding them).",
+            exists=True,
+            dir_okay=False,
+        ),
+    ],
+    model: Annotated[
+        Path,
+        typer.Option(
+            "--model", help="The saved GET /v1/models/{version}/artifact file.", exists=True, dir_okay=False
+        ),
+    ],
+    keys: Annotated[
+        Path | None,
+        typer.Option(
+            "--keys",
+            help="A saved GET /v1/keys document; default: the local keys directory.",
+            exists=True,
+            dir_okay=False,
+        ),
+    ] = None,
+) -> None:
+    """Verify a decision's receipt and recompute it offline: prints ``{identical, differences}``
+    (and what was compared); exit 0 when identical, 1 when not."""
+    from services.scoring.domain.replay import replay_answer
+
+    try:
+        answer = _read_object(score, "score")
+        inputs = _read_object(features, "features")
+        bundle = _read_object(model, "model file")
+        published = _published_keys(None if keys is None else str(keys))
+    except Exception as exc:  # unreadable input: not identical, said in words
+        reason = f"{type(exc).__name__}: {exc}"
+        typer.echo(json.dumps({"identical": False, "differences": [{"field": "input", "replayed": reason}]}))
+        raise typer.Exit(1) from exc
+    result = replay_answer(answer, inputs, bundle, published)
+    typer.echo(json.dumps(result, ensure_ascii=False, indent=2))
+    raise typer.Exit(0 if result["identical"] else 1)

@@ -1,8 +1,9 @@
 """The scoring service's worker jobs: the queued long work its requests start.
 
-* ``scoring.jobs.run`` runs queued jobs (``shared.jobs``); one kind, ``scoring.train``:
-  train on synthetic data and register the model (``POST /v1/models/train`` queues it).
-  Its result is the registered model as ``GET /v1/models/{version}`` lists it.
+* ``scoring.jobs.run`` runs queued jobs (``shared.jobs``) of two kinds, both queued by
+  ``POST /v1/models/train``: ``scoring.train`` trains on synthetic data,
+  ``scoring.train_upload`` on an uploaded file (``service.training_jobs``); each registers
+  the model, and its result is the registered model as ``GET /v1/models`` lists it.
 * ``scoring.loans.subscribe`` subscribes scoring to loans' ``loan.outcome`` events through
   loans' API until it is done (``service.loans_subscription``); nothing when the operator
   configured the subscription (``AGRIFIN_SCORING_LOANS_WEBHOOK_SECRET``).
@@ -16,7 +17,7 @@ from typing import Any
 
 from services.scoring.presenters import model_out
 from services.scoring.repository.artifacts import build_store
-from services.scoring.service import registry
+from services.scoring.service import registry, training_jobs
 from services.scoring.service.loans_subscription import build_loans_client, ensure_loans_subscription
 from services.scoring.settings import ScoringContext
 from shared.jobs import Handler, JobRun, job_runner
@@ -44,7 +45,14 @@ def job_handlers(ctx: ScoringContext) -> dict[str, Handler]:
         )
         return model_out(row).model_dump(mode="json")
 
-    return {registry.TRAIN_JOB: train}
+    def train_upload(run: JobRun) -> dict[str, Any]:
+        run.checkpoint()
+        row = training_jobs.run_upload_training(
+            ctx, store, payload=run.payload, actor=run.actor, progress=run.report, checkpoint=run.checkpoint
+        )
+        return model_out(row).model_dump(mode="json")
+
+    return {registry.TRAIN_JOB: train, training_jobs.TRAIN_UPLOAD_JOB: train_upload}
 
 
 def loans_subscription_job(ctx: ScoringContext) -> Callable[[], SubscriptionOutcome | None]:

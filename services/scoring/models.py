@@ -17,6 +17,8 @@
 - ``scoring_promotions``: every time a version became its segment's champion, by whom, and
   the champion it replaced (the segment's champion history; ``promoted_at``/``promoted_by``
   on the version keep only its latest promotion).
+- ``scoring_training_uploads``: training data files uploaded through the API (CSV or Parquet,
+  their bytes, SHA-256 and raw header), so every replica and the worker read the same file.
 
 JSON columns are ``Text`` written by the repository (canonical JSON), the same on both
 backends.
@@ -27,6 +29,7 @@ from __future__ import annotations
 from datetime import date, datetime
 
 from sqlalchemy import (
+    BigInteger,
     Boolean,
     Date,
     DateTime,
@@ -202,3 +205,23 @@ class Outcome(Base):
     disbursed_on: Mapped[date] = mapped_column(Date)
     event_id: Mapped[str] = mapped_column(String(64))
     received_at: Mapped[datetime] = mapped_column(_TS)
+
+
+class TrainingUpload(Base):
+    """A training data file uploaded through the API (``POST /v1/training-data``)."""
+
+    __tablename__ = "scoring_training_uploads"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    filename: Mapped[str] = mapped_column(String(255))
+    format: Mapped[str] = mapped_column(String(16))
+    """``csv`` or ``parquet``."""
+    sha256: Mapped[str] = mapped_column(String(64))
+    size_bytes: Mapped[int] = mapped_column(BigInteger)
+    rows: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    """Data rows when known without parsing the file (Parquet's metadata); NULL for CSV."""
+    columns: Mapped[str] = mapped_column(Text)
+    """JSON list: the header exactly as in the file (before pandas renames duplicates)."""
+    content: Mapped[bytes] = mapped_column(LargeBinary)
+    uploaded_by: Mapped[str] = mapped_column(String(128))
+    created_at: Mapped[datetime] = mapped_column(_TS)

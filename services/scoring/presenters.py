@@ -10,8 +10,9 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from services.scoring.domain.points import integer_points
 from services.scoring.domain.spec import spec_to_dict
-from services.scoring.models import Decision, ModelVersion, Promotion, ShadowScore
+from services.scoring.models import Decision, ModelVersion, Promotion, ShadowScore, TrainingUpload
 from services.scoring.schemas import (
     ModelDetail,
     ModelOut,
@@ -20,10 +21,28 @@ from services.scoring.schemas import (
     SegmentOut,
     ShadowOut,
 )
+from services.scoring.schemas.models import RoundsOut, TrainingDataOut, TrainingErrorOut, TrainingJobOut
 from services.scoring.service.segments import SegmentDetail, SegmentEntry
 from shared.clock import utc_iso
+from shared.jobs import FAILED, JobOut
 
 TEST_METRICS = ("auc", "gini", "ks", "brier", "log_loss")
+
+
+def stored_integer_points(outcome: dict[str, Any]) -> dict[str, Any]:
+    """A stored outcome's integer score, base and points by feature (recomputed from the floats
+    for a decision stored before integers were recorded: the same pure function gives them)."""
+    recorded = outcome.get("integer_points")
+    if recorded is None:
+        names = [name for name, _ in outcome["points"]]
+        row = integer_points(outcome["score"], outcome["base_points"], [p for _, p in outcome["points"]])
+        pairs = list(zip(names, row.points, strict=True))
+        recorded = {"score": row.score, "base_points": row.base, "points": pairs}
+    return {
+        "score": recorded["score"],
+        "base_points": recorded["base_points"],
+        "points": dict(recorded["points"]),
+    }
 
 
 def decision_out(decision: Decision, lang: str = "en") -> ScoreOut:
@@ -31,6 +50,7 @@ def decision_out(decision: Decision, lang: str = "en") -> ScoreOut:
     outcome = json.loads(decision.outcome)
     features = json.loads(decision.features)
     receipt = json.loads(decision.receipt)
+    integers = stored_integer_points(outcome)
     return ScoreOut.model_validate(
         {
             "id": decision.id,
@@ -40,11 +60,18 @@ def decision_out(decision: Decision, lang: str = "en") -> ScoreOut:
             "model_sha256": decision.model_sha256,
             "score": outcome["score"],
             "base_points": outcome["base_points"],
+            "integer_score": integers["score"],
+            "integer_base_points": integers["base_points"],
             "pd": outcome["pd"],
             "grade": outcome["grade"],
             "decision_hint": decision.decision_hint,
             "contributions": [
-                {"feature": name, "value": features.get(name), "points": points}
+                {
+                    "feature": name,
+                    "value": features.get(name),
+                    "points": points,
+                    "integer_points": integers["points"][name],
+                }
                 for name, points in outcome["points"]
             ],
             "reasons": [
@@ -52,6 +79,7 @@ def decision_out(decision: Decision, lang: str = "en") -> ScoreOut:
                     "code": r["code"],
                     "feature": r["feature"],
                     "points": r["points"],
+                    "integer_points": integers["points"][r["feature"]],
                     "text": r["text"].get(lang) or r["text"]["en"],
                 }
                 for r in json.loads(decision.reasons)
@@ -136,3 +164,59 @@ def segment_detail_view(detail: SegmentDetail) -> dict[str, Any]:
         "champion_version": detail.champion_version,
         "example": detail.example,
     }
+
+
+def training_data_out(row: TrainingUpload) -> TrainingDataOut:
+    """An uploaded training data file's metadata."""
+    return TrainingDataOut(
+        id=row.id,
+        filename=row.filename,
+        format=row.format,
+        sha256=row.sha256,
+        bytes=row.size_bytes,
+        rows=row.rows,
+        columns=json.loads(row.columns),
+        uploaded_by=row.uploaded_by,
+        created_at=utc_iso(row.created_at),
+        href=f"/v1/training-data/{row.id}",
+    )
+
+
+def _count(progress: dict[str, Any], key: str) -> int | None:
+    value = progress.get(key)
+    return int(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
+
+
+def training_job_out(job: JobOut) -> TrainingJobOut:
+    """A training job from its job row: stage, rounds, tuning trials and folds from its progress;
+    the registered model, or why it failed (with the column and rows its progress recorded)."""
+    progress = job.progress
+    done = _count(progress, "rounds")
+    failure = progress.get("failure")
+    failure = failure if isinstance(failure, dict) else {}
+    best_auc = progress.get("best_auc")
+    return TrainingJobOut(
+        id=job.job_id,
+        kind=job.kind,
+        status=job.status,
+        stage=str(progress["stage"]) if "stage" in progress else None,
+        rounds=RoundsOut(done=done, total=_count(progress, "max_rounds")) if done is not None else None,
+        trial=_count(progress, "trial"),
+        trials=_count(progress, "trials"),
+        best_auc=float(best_auc) if isinstance(best_auc, int | float) else None,
+        fold=_count(progress, "fold"),
+        folds=_count(progress, "folds"),
+        elapsed_seconds=job.elapsed_seconds,
+        result=job.result,
+        error=TrainingErrorOut(
+            detail=job.error or "the job failed",
+            column=failure.get("column"),
+            rows=[int(r) for r in failure.get("rows", [])],
+        )
+        if job.status == FAILED
+        else None,
+        created_by=job.created_by,
+        created_at=job.created_at,
+        finished_at=job.finished_at,
+        href=f"/v1/training-jobs/{job.job_id}",
+    )

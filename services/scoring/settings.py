@@ -57,6 +57,11 @@ class ScoringSettings(BaseServiceSettings):
     bootstrap_rows: int = Field(default=50_000, ge=200, le=5_000_000)
     bootstrap_seed: int = Field(default=42, ge=0)
     train_max_rows: int = Field(default=200_000, ge=200, description="Largest POST /v1/models/train.")
+    training_upload_max_bytes: int = Field(
+        default=50 * 1024 * 1024,
+        ge=1024,
+        description="Largest training data file POST /v1/training-data and POST /v1/models/train accept.",
+    )
     shadow_max_challengers: int = Field(default=3, ge=0, le=20)
     monitoring_window_days: int = Field(default=30, ge=1)
     monitoring_max_rows: int = Field(default=100_000, ge=100)

@@ -75,6 +75,7 @@ class ScoreReason(_Answer):
     code: str
     feature: str | None = None
     points: Decimal | None = None
+    integer_points: int | None = None
     text: str | None = None
 
 
@@ -86,6 +87,8 @@ class ScoreResult(_Answer):
     subject_id: str
     model_version: str | None = None
     score: Decimal
+    integer_score: int | None = None
+    """The score rounded half to even, as printed (None from a scoring service before integers)."""
     pd: Decimal
     grade: str
     decision_hint: str
@@ -106,6 +109,8 @@ class Contribution(_Answer):
     feature: str
     value: Any = None
     points: float
+    integer_points: int
+    """Printable points: with ``integer_base_points`` they add up to ``integer_score`` exactly."""
 
 
 class Reason(_Answer):
@@ -114,6 +119,7 @@ class Reason(_Answer):
     code: str
     feature: str
     points: float
+    integer_points: int
     text: str
 
 
@@ -141,6 +147,8 @@ class ScoreDecision(_Answer):
     model_sha256: str
     score: float
     base_points: float
+    integer_score: int
+    integer_base_points: int
     pd: float
     grade: str
     decision_hint: str
@@ -222,6 +230,10 @@ class PublicKey(_Answer):
     key_id: str
     alg: str
     public_key: str
+    valid_from: str | None = None
+    """When the key began signing (ISO-8601 UTC; None for a key published without bounds)."""
+    valid_until: str | None = None
+    """When it was retired (None: it signs new receipts now, or has no bounds)."""
 
 
 class PublicKeys(_Answer):
@@ -416,6 +428,9 @@ class ModelCard(_Answer):
     out_of_scope_use: list[str]
     data: dict[str, Any]
     metrics: dict[str, Any] = Field(description="``test`` metrics and ``cv`` (None without cross-validation)")
+    tuning: dict[str, Any] | None = Field(
+        default=None, description="The tuned parameters, inner AUC and outer AUC ± sd (None: not tuned)"
+    )
     calibration: dict[str, Any] = Field(description="method, parameters, ``note``, ``table`` by bin")
     score_scale: dict[str, Any]
     grades: list[CardGrade]

@@ -1,5 +1,5 @@
 """Scoring's revisions: 0006 backfills the champion history from what the registry knew;
-0009 adds the model-artifact table and nothing else."""
+0009 adds the model-artifact table and nothing else; 0011 the training-upload table."""
 
 from __future__ import annotations
 
@@ -83,4 +83,19 @@ def test_revision_0009_adds_the_artifact_table_and_keeps_the_registry(tmp_path: 
     assert "scoring_model_artifacts" not in inspect(engine).get_table_names()
     with engine.connect() as conn:
         assert conn.execute(select(ModelVersion.version)).scalars().all() == ["farmer-v1"]
+    engine.dispose()
+
+
+def test_revision_0011_adds_the_training_upload_table_only(tmp_path: Path) -> None:
+    """0011 adds ``scoring_training_uploads`` (empty) and its downgrade removes just that table."""
+    url = f"sqlite:///{tmp_path / 'scoring.db'}"
+    upgrade(SERVICE, url, "0010")
+    engine = create_engine(url)
+    before = set(inspect(engine).get_table_names())
+    upgrade(SERVICE, url, "0011")
+    assert set(inspect(engine).get_table_names()) - before == {"scoring_training_uploads"}
+    columns = {c["name"] for c in inspect(engine).get_columns("scoring_training_uploads")}
+    assert {"filename", "format", "sha256", "size_bytes", "rows", "columns", "content"} <= columns
+    command.downgrade(alembic_config(SERVICE, url), "0010")
+    assert set(inspect(engine).get_table_names()) == before
     engine.dispose()

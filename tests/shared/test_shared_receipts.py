@@ -1,4 +1,6 @@
-"""shared.receipts: a receipt verifies with the published key, and nothing altered or foreign does."""
+"""shared.receipts, format v1 (Python canonical JSON, the receipts signed before v2): a receipt
+verifies with the published key, and nothing altered or foreign does. Format v2 (RFC 8785) and
+key validity: ``test_shared_receipts_v2.py``."""
 
 from __future__ import annotations
 
@@ -7,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import rfc8785
 
 from shared.crypto import Keyring, canonical_json, sha256_hex
 from shared.receipts import (
@@ -42,7 +45,7 @@ def _payload(**changes: Any) -> dict[str, Any]:
         "subject_id": "farmer-7",
         "model_version": "farmer-v2",
         "model_sha256": "ab" * 32,
-        "features_sha256": features_sha256(FEATURES),
+        "features_sha256": features_sha256(FEATURES, version=1),
         "score": 587.1234567891234,
         "pd": 0.03456789012345678,
         "grade": "B",
@@ -153,7 +156,10 @@ def test_a_whole_answer_must_say_what_was_signed(ring: Keyring) -> None:
 
 
 def test_features_hash_is_of_the_canonical_json_with_nan_as_null() -> None:
-    assert features_sha256(FEATURES) == sha256_hex(canonical_json(FEATURES))
+    assert features_sha256(FEATURES, version=1) == sha256_hex(canonical_json(FEATURES))
+    assert features_sha256(FEATURES) == sha256_hex(rfc8785.dumps(FEATURES))  # v2: RFC 8785
     with_nan = {**FEATURES, "rainfall_anomaly_pct": float("nan")}
     assert storable_features(with_nan) == FEATURES and features_sha256(with_nan) == features_sha256(FEATURES)
     assert features_sha256({**FEATURES, "land_area_ha": 2.6}) != features_sha256(FEATURES)
+    whole = {**FEATURES, "land_area_ha": 3.0}  # JCS writes 3, Python 3.0: the formats differ
+    assert features_sha256(whole) != features_sha256(whole, version=1)

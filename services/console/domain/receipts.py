@@ -36,6 +36,25 @@ EXPLANATIONS: tuple[tuple[str, str], ...] = (
         "differ from the signed reason codes",
         N_("The signature is scoring's, but the reasons differ from those it signed."),
     ),
+    (
+        "was retired at",
+        N_("The receipt claims a time after its signing key was retired: that key no longer signs receipts."),
+    ),
+    ("became valid at", N_("The receipt claims a time before its signing key came into use.")),
+    (
+        "differ from the signed points",
+        N_("The signature is scoring's, but the points shown differ from those it signed."),
+    ),
+    (
+        "differ from the signed reasons",
+        N_("The signature is scoring's, but the reasons differ from those it signed."),
+    ),
+    (
+        "is not a signed text",
+        N_("The signature is scoring's, but a reason's text is not one it signed."),
+    ),
+    ("unsupported receipt version", N_("The receipt is in a format this console does not know.")),
+    ("not RFC 8785", N_("The signed payload is not in its canonical form (RFC 8785): it was altered.")),
     ("not a receipt", N_("This is not a receipt: it lacks the algorithm, key, payload or signature.")),
     ("payload", N_("The signed payload is not a receipt's payload.")),
 )

@@ -389,7 +389,8 @@ class PointsRow:
     feature: str
     label: str
     value: Any
-    points: Decimal
+    points: int
+    """The printable integer points (they add up with the base to the integer score)."""
 
 
 @dataclass(frozen=True)
@@ -399,7 +400,8 @@ class Reason:
     code: str
     text: str
     feature: str | None = None
-    points: Decimal | None = None
+    points: int | None = None
+    """The reason's printable integer points (None where the record kept none)."""
 
 
 @dataclass(frozen=True)
@@ -407,10 +409,10 @@ class ScoreCard:
     """What the application page shows of a stored decision."""
 
     id: str
-    score: Decimal
+    score: int
     grade: str
     pd: Decimal
-    base_points: Decimal
+    base_points: int
     decision_hint: str
     model_version: str
     rows: tuple[PointsRow, ...]
@@ -426,8 +428,9 @@ def reasons_from(items: Any, *, limit: int = MAX_REASONS) -> tuple[Reason, ...]:
         code = str(data.get("code") or "")
         if not code:
             continue
-        points = _decimal(data.get("points"))
-        out.append(Reason(code, str(data.get("text") or code), data.get("feature"), points))
+        points = data.get("integer_points")
+        whole = points if isinstance(points, int) and not isinstance(points, bool) else None
+        out.append(Reason(code, str(data.get("text") or code), data.get("feature"), whole))
     return tuple(out[:limit])
 
 
@@ -438,17 +441,17 @@ def score_card(decision: Mapping[str, Any], labels: Mapping[str, str]) -> ScoreC
             feature=str(c["feature"]),
             label=labels.get(str(c["feature"])) or feature_label(str(c["feature"])),
             value=c.get("value"),
-            points=_decimal(c.get("points")) or Decimal(0),
+            points=int(c["integer_points"]),
         )
         for c in decision.get("contributions") or []
         if isinstance(c, Mapping) and c.get("feature")
     )
     return ScoreCard(
         id=str(decision["id"]),
-        score=_decimal(decision.get("score")) or Decimal(0),
+        score=int(decision["integer_score"]),
         grade=str(decision.get("grade") or ""),
         pd=_decimal(decision.get("pd")) or Decimal(0),
-        base_points=_decimal(decision.get("base_points")) or Decimal(0),
+        base_points=int(decision["integer_base_points"]),
         decision_hint=str(decision.get("decision_hint") or ""),
         model_version=str(decision.get("model_version") or ""),
         rows=rows,

@@ -15,5 +15,6 @@ router = service_router(prefix="/v1", tags=["keys"])
 
 @router.get("/keys", response_model=PublicKeys, dependencies=[Depends(public_access())])
 def public_keys(ctx: ContextDep) -> dict[str, Any]:
-    """Ed25519 public keys that verify score receipts: ``{keys: [{key_id, alg, public_key}]}``."""
+    """Ed25519 public keys that verify score receipts: ``{keys: [{key_id, alg, public_key,
+    valid_from, valid_until}]}``; a receipt verifies only with a key valid at its ``created_at``."""
     return {"keys": ctx.keyring.public_keys()}

@@ -1,4 +1,7 @@
-"""The model registry: train, list, read, promote, model cards and their performance chart."""
+"""The model registry: list, read, promote, model cards and their performance chart.
+
+Training (``POST /v1/models/train``) is in ``api.training``.
+"""
 
 from __future__ import annotations
 
@@ -9,26 +12,11 @@ from fastapi.responses import PlainTextResponse
 
 from services.scoring.api.deps import LangDep, Reader, ScoringContextDep, StoreDep, Trainer
 from services.scoring.presenters import model_detail_out, model_out
-from services.scoring.schemas import ModelDetail, ModelList, ModelOut, TrainIn
+from services.scoring.schemas import ModelDetail, ModelList, ModelOut
 from services.scoring.service import registry
 from shared.api import SessionDep, service_router
-from shared.jobs import JobOut, accepted
 
 router = service_router(prefix="/v1", tags=["models"])
-
-
-@router.post("/models/train", status_code=202, response_model=JobOut)
-def train_model(
-    body: TrainIn, ctx: ScoringContextDep, session: SessionDep, response: Response, who: Trainer
-) -> JobOut:
-    """Queue training on seeded synthetic data (a challenger, or the champion if the segment has none).
-
-    Answers 202 with the job to poll at ``GET /v1/jobs/{id}``; its result is the registered model.
-    """
-    job = registry.enqueue_training(
-        session, ctx, segment=body.segment, rows=body.rows, seed=body.seed, actor=who.actor
-    )
-    return accepted(response, job)
 
 
 @router.get("/models", response_model=ModelList)

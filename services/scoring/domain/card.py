@@ -1,5 +1,9 @@
 """Model card: a JSON-able dict built from a trained model's metadata, and its Markdown.
 
+A tuned model's card has a ``tuning`` section (``tuning_section``): the search, the chosen
+parameters and rounds, the best inner-CV AUC on the fit rows, and the nested CV's outer-fold
+AUC mean ± sd — the honest figure, since no outer fold was seen by the search that scored it.
+
 The card also tells how the version's loans performed (``performance_section``): the
 performance report of its own decisions and the outcomes loans reported for them
 (``domain.performance``), with the address of its chart (``domain.performance_svg``)."""
@@ -50,6 +54,34 @@ LIMITATIONS = [
 ]
 
 
+TUNING_NOTE = (
+    "Parameters searched with Optuna (TPE sampler, seeded; the first trial is the defaults) on "
+    "the fit rows (train + validation), each trial scored by the mean AUC of stratified inner "
+    "folds with early stopping on it; the spec's monotone constraints are never searched. The "
+    "outer AUC is nested cross-validation: each outer fold is scored by a model tuned on the "
+    "other folds only."
+)
+
+
+def tuning_section(metrics: Mapping[str, Any]) -> dict[str, Any] | None:
+    """The card's ``tuning`` section from the model's metrics (None for an untuned model)."""
+    tuning, cv = metrics.get("tuning"), metrics.get("cv") or {}
+    if not tuning:
+        return None
+    return {
+        "method": "optuna-tpe",
+        "trials": tuning["trials"],
+        "inner_folds": tuning["inner_folds"],
+        "outer_folds": cv.get("folds"),
+        "best_params": dict(tuning["best_params"]),
+        "num_boost_round": tuning["num_boost_round"],
+        "inner_auc": tuning["inner_auc"],
+        "outer_auc_mean": cv.get("auc_mean"),
+        "outer_auc_std": cv.get("auc_std"),
+        "note": TUNING_NOTE,
+    }
+
+
 def build_model_card(model: TrainedModel) -> dict[str, Any]:
     """The model card as a JSON-able dict."""
     meta = model.metadata
@@ -72,6 +104,7 @@ def build_model_card(model: TrainedModel) -> dict[str, Any]:
         "out_of_scope_use": OUT_OF_SCOPE,
         "data": dict(meta["data"]),
         "metrics": {"test": test, "cv": meta["metrics"].get("cv")},
+        "tuning": tuning_section(meta["metrics"]),
         "calibration": {
             **meta["calibration"],
             "note": CALIBRATION_NOTE,
@@ -140,6 +173,21 @@ def performance_markdown(section: Mapping[str, Any]) -> list[str]:
     ]
 
 
+def tuning_markdown(section: Mapping[str, Any]) -> list[str]:
+    """The ``tuning`` section as Markdown lines."""
+    return [
+        "## Tuning",
+        f"{section['trials']} Optuna trials, {section['inner_folds']} inner folds: best inner AUC "
+        f"{_fmt(section['inner_auc'])}; nested {section['outer_folds']}-fold outer AUC "
+        f"{_fmt(section['outer_auc_mean'])} ± {_fmt(section['outer_auc_std'])}; "
+        f"{section['num_boost_round']} rounds. {section['note']}",
+        "",
+        "| parameter | value |",
+        "| --- | --- |",
+        *[f"| {name} | {_fmt(value, 6)} |" for name, value in section["best_params"].items()],
+    ]
+
+
 def _fmt(value: Any, digits: int = 4) -> str:
     if isinstance(value, float):
         return f"{value:.{digits}f}"
@@ -176,8 +224,15 @@ def model_card_markdown(card: Mapping[str, Any]) -> str:
         f"| {_fmt(test['brier'])} | {_fmt(test['log_loss'])} |",
     ]
     cv = card["metrics"].get("cv")
-    if cv:
+    if cv and cv.get("nested"):
+        lines.append(
+            f"\nNested {cv['folds']}-fold CV AUC: {_fmt(cv['auc_mean'])} ± {_fmt(cv['auc_std'])} "
+            f"({cv['inner_folds']} inner folds, {cv['trials']} trials per outer fold)"
+        )
+    elif cv:
         lines.append(f"\n{cv['folds']}-fold CV AUC: {_fmt(cv['auc_mean'])} ± {_fmt(cv['auc_std'])}")
+    if card.get("tuning"):
+        lines += ["", *tuning_markdown(card["tuning"])]
     lines += [
         "",
         "## Calibration",

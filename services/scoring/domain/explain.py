@@ -11,20 +11,32 @@ calibration is linear in the raw margin (``margin = a·raw + b``), and so is the
 
 Positive points help the applicant, negative points cost points. Reasons are the up to
 :data:`MAX_REASONS` features with the most negative points (only those < 0), ties broken
-by spec order, each with the spec's reason code and text (``en`` default, ``zh``).
+by spec order, each with the spec's reason code and text (``en`` default, ``zh``). A numeric
+feature's text follows the applicant's value: the spec's ``low`` text below the segment's
+reference value (the training median the model's metadata records), ``high`` above it
+(:meth:`FeatureSpec.reason_text_for`).
+
+Every explanation also has **integer points** (:mod:`services.scoring.domain.points`): the
+score rounded half to even, and an integer base and per-feature points that add up to it
+exactly (largest remainder). They are a pure function of the float points, so a stored
+decision's integers are recomputed identically from its floats.
 """
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Mapping
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import Any, Literal
 
+import lightgbm as lgb
 import numpy as np
 import numpy.typing as npt
 
 from services.scoring.domain.matrix import row_to_matrix
 from services.scoring.domain.model import TrainedModel
+from services.scoring.domain.points import IntegerPoints, integer_points, integer_points_batch
 from services.scoring.domain.scale import (
     GRADE_CUTOFFS,
     ScoreScale,
@@ -34,12 +46,14 @@ from services.scoring.domain.scale import (
     sigmoid_scalar,
 )
 from services.scoring.domain.spec import Matrix, validate_features
+from services.scoring.domain.treeshap import CompiledTrees, UnsupportedModel, compile_booster, shap_values
 
 __all__ = [
     "GRADE_CUTOFFS",
     "MAX_REASONS",
     "BatchExplanation",
     "Explanation",
+    "IntegerPoints",
     "Reason",
     "ScoreScale",
     "contributions",
@@ -60,6 +74,8 @@ class Reason:
     feature: str
     points: float
     text: str
+    texts: Mapping[str, str] = field(default_factory=dict)
+    """The text in every language the spec has (``text`` is the one asked for)."""
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-able form."""
@@ -83,8 +99,18 @@ class Explanation:
     grade: str
     reasons: list[Reason]
 
+    @property
+    def integers(self) -> IntegerPoints:
+        """Integer score, base and points (spec order) that add up exactly."""
+        return integer_points(self.score, self.base_points, list(self.points.values()))
+
+    def integer_points_by_feature(self) -> dict[str, int]:
+        """Each feature's integer points, by name."""
+        return dict(zip(self.points, self.integers.points, strict=True))
+
     def to_dict(self) -> dict[str, Any]:
         """JSON-able form."""
+        integers = self.integers
         return {
             "margin": self.margin,
             "pd": self.pd,
@@ -93,11 +119,16 @@ class Explanation:
             "points": dict(self.points),
             "grade": self.grade,
             "reasons": [r.to_dict() for r in self.reasons],
+            "integer_points": {
+                "score": integers.score,
+                "base_points": integers.base,
+                "points": dict(zip(self.points, integers.points, strict=True)),
+            },
         }
 
 
 @dataclass(frozen=True)
-class BatchExplanation:
+class BatchExplanation:  # not slots: ``integers`` is cached on the instance
     """Explanations of N rows as arrays (``points`` is ``(N, n_features)``)."""
 
     model: TrainedModel
@@ -108,19 +139,28 @@ class BatchExplanation:
     points: Matrix
     grades: npt.NDArray[np.str_]
     reason_index: npt.NDArray[np.int64]
+    matrix: Matrix
+    """The rows explained (the model matrix): the values reason texts follow."""
 
     def __len__(self) -> int:
         return int(self.score.shape[0])
 
+    @cached_property
+    def integers(self) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64], npt.NDArray[np.int64]]:
+        """Integer scores ``(N,)``, bases ``(N,)`` and points ``(N, n_features)`` (row sums exact)."""
+        return integer_points_batch(self.score, self.base_points, self.points)
+
     def reasons(self, i: int, lang: str = "en") -> list[Reason]:
         """Reasons of row ``i`` in ``lang``."""
         features = self.model.spec.features
+        references = reference_values(self.model)
         out: list[Reason] = []
         for j in self.reason_index[i]:
             if j < 0:
                 break
             f = features[int(j)]
-            out.append(Reason(f.reason_code, f.name, float(self.points[i, j]), f.reason(lang)))
+            texts = f.reason_text_for(float(self.matrix[i, j]), references.get(f.name))
+            out.append(Reason(f.reason_code, f.name, float(self.points[i, j]), _in(texts, lang), texts))
         return out
 
     def row(self, i: int, lang: str = "en") -> Explanation:
@@ -135,6 +175,17 @@ class BatchExplanation:
             grade=str(self.grades[i]),
             reasons=self.reasons(i, lang),
         )
+
+
+def reference_values(model: TrainedModel) -> dict[str, float]:
+    """The segment's reference value per numeric feature (the training median; ``{}`` for a
+    model trained before references were recorded, whose reasons show their plain texts)."""
+    recorded = model.metadata.get("reference_values") or {}
+    return {str(name): float(value) for name, value in recorded.items()}
+
+
+def _in(texts: Mapping[str, str], lang: str) -> str:
+    return texts.get(lang) or texts["en"]
 
 
 def contributions(model: TrainedModel, matrix: Matrix, *, num_threads: int = 1) -> Matrix:
@@ -153,9 +204,41 @@ def _reason_index(points: Matrix) -> npt.NDArray[np.int64]:
     return np.where(picked < 0.0, order, -1).astype(np.int64)
 
 
-def explain_batch(model: TrainedModel, matrix: Matrix, *, num_threads: int = 1) -> BatchExplanation:
-    """Explain every row of ``matrix`` (vectorised)."""
-    contrib = contributions(model, matrix, num_threads=num_threads)
+_COMPILED: weakref.WeakKeyDictionary[lgb.Booster, CompiledTrees | None] = weakref.WeakKeyDictionary()
+"""Each booster compiled for :mod:`treeshap` once per process (``None``: it cannot be)."""
+
+
+def _treeshap_contributions(model: TrainedModel, matrix: Matrix, *, num_threads: int) -> Matrix:
+    if model.booster not in _COMPILED:
+        try:
+            _COMPILED[model.booster] = compile_booster(model.booster)
+        except UnsupportedModel:
+            _COMPILED[model.booster] = None
+    compiled = _COMPILED[model.booster]
+    if compiled is None:  # a model treeshap does not handle: LightGBM's own, for every batch alike
+        return contributions(model, matrix, num_threads=num_threads)
+    if matrix.ndim != 2 or matrix.shape[1] != len(model.spec.features):
+        raise ValueError(f"matrix must be (n, {len(model.spec.features)})")
+    return shap_values(compiled, matrix, num_threads=num_threads)
+
+
+def explain_batch(
+    model: TrainedModel,
+    matrix: Matrix,
+    *,
+    num_threads: int = 1,
+    engine: Literal["lightgbm", "treeshap"] = "lightgbm",
+) -> BatchExplanation:
+    """Explain every row of ``matrix`` (vectorised).
+
+    ``engine="lightgbm"`` takes the contributions from LightGBM's ``pred_contrib`` (what scored
+    decisions use); ``"treeshap"`` from :mod:`services.scoring.domain.treeshap`, the same exact
+    TreeSHAP values computed faster (within ~1e-15 of LightGBM's, not bit for bit; batch scoring).
+    """
+    if engine == "treeshap":
+        contrib = _treeshap_contributions(model, matrix, num_threads=num_threads)
+    else:
+        contrib = contributions(model, matrix, num_threads=num_threads)
     a, b = model.calibration_a, model.calibration_b
     factor, offset = model.scale.factor, model.scale.offset
     shap_values = contrib[:, :-1]
@@ -172,6 +255,7 @@ def explain_batch(model: TrainedModel, matrix: Matrix, *, num_threads: int = 1) 
         points=points,
         grades=grades_for(score),
         reason_index=_reason_index(points),
+        matrix=matrix,
     )
 
 
@@ -197,10 +281,12 @@ def explain_applicant(
     costly = sorted(((p, j) for j, p in enumerate(points.values()) if p < 0.0), key=lambda item: item[0])[
         :MAX_REASONS
     ]
+    references = reference_values(model)
     reasons = []
     for p, j in costly:
         f = model.spec.features[j]
-        reasons.append(Reason(f.reason_code, f.name, p, f.reason(lang)))
+        texts = f.reason_text_for(clean[f.name], references.get(f.name))
+        reasons.append(Reason(f.reason_code, f.name, p, _in(texts, lang), texts))
     return Explanation(
         margin=margin,
         pd=sigmoid_scalar(margin),

@@ -2,7 +2,13 @@
 
 ``float64`` 2-D array, columns in spec order. Numeric values as-is, booleans as 0/1,
 categoricals as their position in the spec's ``categories`` list (so LightGBM's categorical
-handling is deterministic and independent of the data), missing as NaN.
+handling is deterministic and independent of the data; a numeric column, as CSV reading gives
+for categories such as ``2024``, is matched by its text), missing as NaN.
+
+:func:`encode_column` is the one encoder of a column; :func:`frame_to_matrix` (batch scoring)
+and ``domain.training_data`` (training) both validate on its masks, so both name the same
+offending rows (:func:`first_rows`: 1-based data row numbers, the first row after a CSV
+header being row 1).
 """
 
 from __future__ import annotations
@@ -57,9 +63,28 @@ def _bool_code(value: object) -> float:
     return -1.0
 
 
-def _column_codes(f: FeatureSpec, column: pd.Series) -> tuple[Matrix, npt.NDArray[np.bool_]]:
+SHOWN_ROWS = 5
+"""How many offending rows an error names."""
+
+
+def first_rows(mask: npt.NDArray[np.bool_], limit: int = SHOWN_ROWS) -> list[int]:
+    """The first ``limit`` offending rows of ``mask`` as 1-based data row numbers."""
+    return [int(i) + 1 for i in np.flatnonzero(mask)[:limit]]
+
+
+def _category_text(value: object) -> object:
+    """A number read from a file as the text a spec category would have (``2024.0`` → ``2024``)."""
+    if isinstance(value, float | np.floating) and float(value).is_integer():
+        return str(int(value))
+    return str(value)
+
+
+def encode_column(f: FeatureSpec, column: pd.Series) -> tuple[Matrix, npt.NDArray[np.bool_]]:
     """Encode one DataFrame column; returns (values, mask of invalid non-missing entries)."""
     missing = column.isna().to_numpy(dtype=bool)
+    numeric = pd.api.types.is_numeric_dtype(column.dtype) and not pd.api.types.is_bool_dtype(column.dtype)
+    if f.type == "categorical" and numeric:
+        column = column.map(_category_text, na_action="ignore").astype(object)
     if f.type == "categorical":
         spec_index = pd.Index(list(f.categories), dtype=object)
         if isinstance(column.dtype, pd.CategoricalDtype):
@@ -74,10 +99,11 @@ def _column_codes(f: FeatureSpec, column: pd.Series) -> tuple[Matrix, npt.NDArra
         values[codes < 0] = np.nan
         return values, (codes < 0) & ~missing
     if f.type == "boolean":
+        # copies: pandas' copy-on-write hands out read-only arrays, and invalid entries are cleared below
         if pd.api.types.is_bool_dtype(column.dtype):
-            values = np.asarray(column.to_numpy(dtype=np.float64, na_value=np.nan))
+            values = np.array(column.to_numpy(dtype=np.float64, na_value=np.nan))
         else:
-            values = np.asarray(column.map(_bool_code).to_numpy(dtype=np.float64, na_value=np.nan))
+            values = np.array(column.map(_bool_code).to_numpy(dtype=np.float64, na_value=np.nan))
         bad = values < 0
         values[bad] = np.nan
         return values, bad
@@ -86,12 +112,18 @@ def _column_codes(f: FeatureSpec, column: pd.Series) -> tuple[Matrix, npt.NDArra
     return values, bad
 
 
+def _rows(mask: npt.NDArray[np.bool_]) -> str:
+    """``3 rows (rows 2, 5, 9)``: the count and the first offending rows."""
+    return f"{int(mask.sum())} rows (rows {', '.join(map(str, first_rows(mask)))})"
+
+
 def frame_to_matrix(spec: SegmentSpec, frame: pd.DataFrame, *, strict: bool = True) -> Matrix:
     """DataFrame (spec feature columns, extra columns ignored) → float64 model matrix.
 
     With ``strict`` (the default) the frame is validated column-wise and a
     :class:`FeatureValidationError` lists absent columns, unparsable values, unknown
-    categories, out-of-range values and disallowed missing values (with row counts).
+    categories, out-of-range values and disallowed missing values (with row counts and the
+    first offending rows).
     Without it, invalid entries silently become NaN.
     """
     errors: list[tuple[str, str]] = []
@@ -101,25 +133,25 @@ def frame_to_matrix(spec: SegmentSpec, frame: pd.DataFrame, *, strict: bool = Tr
         if f.name not in frame.columns:
             errors.append((field, "column is missing"))
             continue
-        values, bad = _column_codes(f, frame[f.name])
+        values, bad = encode_column(f, frame[f.name])
         out[:, j] = values
         if not strict:
             continue
         if bad.any():
             what = "unknown category" if f.type == "categorical" else "not a number"
-            errors.append((field, f"{what} in {int(bad.sum())} rows"))
+            errors.append((field, f"{what} in {_rows(bad)}"))
         if f.type == "numeric":
             with np.errstate(invalid="ignore"):
                 below = values < f.min if f.min is not None else np.zeros(len(values), bool)
                 above = values > f.max if f.max is not None else np.zeros(len(values), bool)
             if below.any():
-                errors.append((field, f"below min {f.min:g} in {int(below.sum())} rows"))
+                errors.append((field, f"below min {f.min:g} in {_rows(below)}"))
             if above.any():
-                errors.append((field, f"above max {f.max:g} in {int(above.sum())} rows"))
+                errors.append((field, f"above max {f.max:g} in {_rows(above)}"))
         if not f.missing_allowed:
-            n_missing = int(np.isnan(values).sum()) - int(bad.sum())
-            if n_missing:
-                errors.append((field, f"missing in {n_missing} rows (not allowed)"))
+            absent = np.isnan(values) & ~bad
+            if absent.any():
+                errors.append((field, f"missing in {_rows(absent)} (not allowed)"))
     if errors and strict:
         raise FeatureValidationError(errors)
     return out

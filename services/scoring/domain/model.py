@@ -9,8 +9,12 @@ Artifact = two pieces, both produced by :func:`services.scoring.domain.training.
   ``monotone_constraints`` (LightGBM sign), ``params``, ``num_boost_round``,
   ``best_iteration``, ``seed``, ``calibration`` ``{method, a, b, fit_on}``, ``score_scale``,
   ``base_margin``, ``base_points``, ``metrics``, ``data`` ``{rows, default_rate,
-  fingerprint, split}``, ``library_versions``, ``baseline`` (PSI bins), ``global_importance``
-  and ``artifact_sha256``. It has no timestamps, so it is deterministic too.
+  fingerprint, split}``, ``library_versions``, ``baseline`` (PSI bins), ``global_importance``,
+  ``reference_values`` (the training rows' median of each numeric feature; absent in older
+  models), ``bad_value`` (only for a text target) and ``artifact_sha256``. ``metrics`` has
+  ``test``, ``valid``, ``train``, optionally ``cv`` (``nested: true`` when tuned) and
+  ``tuning`` (``trials``, ``inner_folds``, ``best_params``, ``num_boost_round``, ``inner_auc``).
+  It has no timestamps, so it is deterministic too.
 
 :func:`load_model` rebuilds a :class:`TrainedModel` from the two and refuses a model text
 whose hash differs from the metadata's (:class:`ArtifactIntegrityError`). Nothing here
@@ -61,6 +65,12 @@ class TrainedModel:
     def segment(self) -> str:
         """Segment this model scores."""
         return self.spec.segment
+
+    @property
+    def reference_values(self) -> dict[str, float]:
+        """Training median per numeric feature (``{}`` for a model trained before they were recorded)."""
+        recorded = self.metadata.get("reference_values") or {}
+        return {str(name): float(value) for name, value in recorded.items()}
 
     def raw_margin(self, matrix: Matrix, *, num_threads: int = 1) -> Matrix:
         """Uncalibrated LightGBM log-odds of default for each row."""

@@ -62,14 +62,37 @@ class FeatureValidationError(ValueError):
         super().__init__("; ".join(f"{field}: {message}" for field, message in errors))
 
 
-class ReasonSpec(BaseModel):
-    """A feature's reason code and its text (English required, Simplified Chinese optional)."""
+class ReasonText(BaseModel):
+    """A reason text by language (English required, Simplified Chinese optional)."""
 
     model_config = _SPEC_CONFIG
 
-    code: str = Field(min_length=1)
     en: str = Field(min_length=1)
     zh: str | None = None
+
+    def by_language(self) -> dict[str, str]:
+        """``{"en": ..., "zh": ...}`` (``zh`` only when given)."""
+        return {"en": self.en} if self.zh is None else {"en": self.en, "zh": self.zh}
+
+
+class ReasonSpec(ReasonText):
+    """A feature's reason code and its text; numeric features may add ``low`` and ``high``.
+
+    ``low`` is shown when the applicant's value is below the segment's reference value (the
+    training median), ``high`` when above; the plain text when the value is missing, equal
+    to the reference, or the model knows no reference. A feature without ``low``/``high``
+    always shows its one text, which must then not state a direction the value can contradict.
+    """
+
+    code: str = Field(min_length=1)
+    low: ReasonText | None = None
+    high: ReasonText | None = None
+
+    @model_validator(mode="after")
+    def _both_sides(self) -> ReasonSpec:
+        if (self.low is None) != (self.high is None):
+            raise ValueError("give both low and high reason texts, or neither")
+        return self
 
 
 class FeatureSpec(BaseModel):
@@ -99,6 +122,8 @@ class FeatureSpec(BaseModel):
                 raise ValueError("categorical needs distinct categories")
             if self.monotone != 0:
                 raise ValueError("categorical features cannot be monotone")
+        if self.type != "numeric" and self.reason_spec.low is not None:
+            raise ValueError("only numeric features can have low/high reason texts")
         if self.min is not None and self.max is not None and self.min > self.max:
             raise ValueError("min > max")
         return self
@@ -111,10 +136,22 @@ class FeatureSpec(BaseModel):
     @property
     def reason_text(self) -> dict[str, str]:
         """Reason text by language (``en``, and ``zh`` when the spec has it)."""
-        texts = {"en": self.reason_spec.en}
-        if self.reason_spec.zh is not None:
-            texts["zh"] = self.reason_spec.zh
-        return texts
+        return self.reason_spec.by_language()
+
+    def reason_text_for(self, value: object, reference: float | None) -> dict[str, str]:
+        """The reason text by language for an applicant's ``value``: ``low`` below ``reference``,
+        ``high`` above it, the plain text otherwise (see :class:`ReasonSpec`)."""
+        low, high = self.reason_spec.low, self.reason_spec.high
+        if low is None or high is None or reference is None or is_missing(value):
+            return self.reason_text
+        if isinstance(value, bool | np.bool_) or not isinstance(value, int | float | np.number):
+            return self.reason_text
+        number = float(value)
+        if number < reference:
+            return low.by_language()
+        if number > reference:
+            return high.by_language()
+        return self.reason_text
 
     @property
     def lgbm_monotone(self) -> int:
@@ -214,6 +251,9 @@ def spec_to_dict(spec: SegmentSpec) -> dict[str, Any]:
         item["missing_allowed"] = f.missing_allowed
         item["monotone"] = f.monotone
         item["reason"] = {"code": f.reason_code, **f.reason_text}
+        if f.reason_spec.low is not None and f.reason_spec.high is not None:
+            item["reason"]["low"] = f.reason_spec.low.by_language()
+            item["reason"]["high"] = f.reason_spec.high.by_language()
         features.append(item)
     return {
         "segment": spec.segment,

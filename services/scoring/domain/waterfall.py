@@ -41,12 +41,19 @@ class Bar:
 
 
 def waterfall_bars(explanation: Explanation, *, max_features: int = 10) -> list[Bar]:
-    """Base points, the ``max_features`` largest |points| (the rest as one bar), the score."""
-    items = sorted(explanation.points.items(), key=lambda kv: (-abs(kv[1]), kv[0]))
+    """Base points, the ``max_features`` largest |points| (the rest as one bar), the score.
+
+    The bars are the printable integer points (they add up exactly, as the console's table
+    shows them); features are ordered by their exact points' size.
+    """
+    integers = explanation.integers
+    whole = explanation.integer_points_by_feature()
+    ordered = sorted(explanation.points.items(), key=lambda kv: (-abs(kv[1]), kv[0]))
+    items = [(name, float(whole[name])) for name, _ in ordered]
     shown = items[:max_features]
     rest = items[max_features:]
-    bars = [Bar("base points", 0.0, explanation.base_points, "total")]
-    running = explanation.base_points
+    bars = [Bar("base points", 0.0, float(integers.base), "total")]
+    running = float(integers.base)
     for name, points in shown:
         bars.append(Bar(name, running, points, "gain" if points >= 0 else "cost"))
         running += points
@@ -54,7 +61,7 @@ def waterfall_bars(explanation: Explanation, *, max_features: int = 10) -> list[
         points = sum(p for _, p in rest)
         kind = "gain" if points >= 0 else "cost"
         bars.append(Bar(f"{len(rest)} other features", running, points, kind, grouped=len(rest)))
-    bars.append(Bar("score", 0.0, explanation.score, "total"))
+    bars.append(Bar("score", 0.0, float(integers.score), "total"))
     return bars
 
 
@@ -88,13 +95,13 @@ def render_waterfall(
         height=0.6,
     )
     for pos, bar in zip(positions, bars, strict=True):
-        text = f"{bar.height:+.1f}" if bar.kind != "total" else f"{bar.height:.1f}"
+        text = f"{bar.height:+.0f}" if bar.kind != "total" else f"{bar.height:.0f}"
         ax.text(max(bar.start, bar.end), pos, f" {text}", va="center", fontsize=8)
     ax.set_yticks(positions, [b.label for b in bars], fontsize=8)
     ax.set_xlim(*axis_range(bars))
     ax.set_xlabel("points")
     ax.set_title(
-        title or f"Score {explanation.score:.1f} (grade {explanation.grade}, PD {explanation.pd:.2%})"
+        title or f"Score {explanation.integers.score} (grade {explanation.grade}, PD {explanation.pd:.2%})"
     )
     fig.tight_layout()
     buffer = io.BytesIO()

@@ -75,7 +75,7 @@ def _label(bar: Bar, words: _Words, *, first: bool) -> str:
 
 
 def _signed(value: float) -> str:
-    return f"{value:+.1f}".replace("-", "−")
+    return f"{value:+.0f}".replace("-", "−")
 
 
 def chart_title(explanation: Explanation, *, subject: str, model: str, lang: str) -> str:
@@ -83,7 +83,7 @@ def chart_title(explanation: Explanation, *, subject: str, model: str, lang: str
     words = WORDS.get(lang, WORDS["en"])
     return words.title.format(
         subject=subject,
-        score=f"{explanation.score:.1f}",
+        score=str(explanation.integers.score),
         grade=explanation.grade,
         pd=f"{explanation.pd:.2%}",
         model=model,
@@ -93,12 +93,13 @@ def chart_title(explanation: Explanation, *, subject: str, model: str, lang: str
 def chart_description(explanation: Explanation, bars: list[Bar], *, lang: str) -> str:
     """The chart in words: base points, each bar's points, the score, the reasons."""
     words = WORDS.get(lang, WORDS["en"])
-    parts = [f"{words.base} {bars[0].height:.1f}"]
+    parts = [f"{words.base} {bars[0].height:.0f}"]
     parts += [f"{_label(b, words, first=False)} {_signed(b.height)} {words.points}" for b in bars[1:-1]]
-    parts.append(f"{words.score} {bars[-1].height:.1f}")
+    parts.append(f"{words.score} {bars[-1].height:.0f}")
     if explanation.reasons:
+        whole = explanation.integer_points_by_feature()
         listed = words.sep.join(
-            f"{r.code} {r.text} ({_signed(r.points)} {words.points})" for r in explanation.reasons
+            f"{r.code} {r.text} ({_signed(whole[r.feature])} {words.points})" for r in explanation.reasons
         )
         reasons = f"{words.reasons}: {listed}" if lang == "en" else f"{words.reasons}：{listed}"
     else:
@@ -138,7 +139,7 @@ def render_waterfall_svg(
         y = TOP + i * ROW
         left, right = sorted((x(bar.start), x(bar.end)))
         label = _label(bar, words, first=i == 0)
-        value = f"{bar.height:.1f}" if bar.kind == "total" else _signed(bar.height)
+        value = f"{bar.height:.0f}" if bar.kind == "total" else _signed(bar.height)
         out += [
             f'<g class="bar {bar.kind}">',
             f"<title>{escape(label)}: {value}</title>",

@@ -53,7 +53,10 @@ class Contribution(BaseModel):
 
     feature: str
     value: Any
-    points: float
+    points: float = Field(description="Exact points (float; what the receipt and replay compare)")
+    integer_points: int = Field(
+        description="Printable points: with integer_base_points they add up to integer_score exactly"
+    )
 
 
 class ReasonOut(BaseModel):
@@ -62,6 +65,7 @@ class ReasonOut(BaseModel):
     code: str
     feature: str
     points: float
+    integer_points: int
     text: str
 
 
@@ -86,6 +90,11 @@ class ScoreOut(BaseModel):
     model_sha256: str
     score: float
     base_points: float
+    integer_score: int = Field(description="The score rounded half to even")
+    integer_base_points: int = Field(
+        description="Integer base points; with every contribution's integer_points it sums to "
+        "integer_score exactly (largest-remainder rounding)"
+    )
     pd: float
     grade: str = Field(description="A ≥ 600, B ≥ 570, C ≥ 540, D ≥ 510, E below")
     decision_hint: str = Field(description="approve / review / decline (thresholds in settings)")

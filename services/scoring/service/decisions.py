@@ -16,11 +16,11 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
+from rfc8785 import CanonicalizationError
 from sqlalchemy.orm import Session
 
 from services.scoring.domain.explain import Explanation, Reason, explain_applicant
 from services.scoring.domain.matrix import row_to_matrix
-from services.scoring.domain.model import TrainedModel
 from services.scoring.domain.provenance import complete_sources, source_problems
 from services.scoring.domain.receipt import (
     RECEIPT_ALG,
@@ -49,15 +49,10 @@ from shared.webhooks import outbox_row
 log = logging.getLogger("agrifin.scoring")
 
 
-def _reason_texts(model: TrainedModel, reasons: list[Reason]) -> list[dict[str, Any]]:
+def _reason_texts(reasons: list[Reason]) -> list[dict[str, Any]]:
+    """What a decision stores of its reasons: the texts in every language, chosen by the value."""
     return [
-        {
-            "code": r.code,
-            "feature": r.feature,
-            "points": r.points,
-            "text": dict(model.spec.feature(r.feature).reason_text),
-        }
-        for r in reasons
+        {"code": r.code, "feature": r.feature, "points": r.points, "text": dict(r.texts)} for r in reasons
     ]
 
 
@@ -131,23 +126,27 @@ def score_applicant(
     now = ctx.clock.now()
     decision_id, created_at = new_id(), utc_iso(now)
     stored_features = storable_features(features)
-    inputs_sha256 = features_sha256(stored_features)
+    hint = settings.decision_hint(explanation.score)
+    try:  # RFC 8785 has no integers beyond ±(2^53 − 1); the spec's bounds rarely stop them
+        inputs_sha256 = features_sha256(stored_features)
+    except CanonicalizationError as exc:
+        raise ValidationProblem([("features", f"cannot be signed as RFC 8785 JSON: {exc}")]) from exc
     payload = receipt_payload(
         score_id=decision_id,
         segment=segment,
         subject_id=subject_id,
+        created_at=created_at,
         model_version=champion.version,
         model_sha256=champion.artifact_sha256,
+        spec_version=model.spec.version,
         features_sha256=inputs_sha256,
-        score=explanation.score,
-        pd=explanation.pd,
-        grade=explanation.grade,
-        reason_codes=[r.code for r in explanation.reasons],
-        created_at=created_at,
+        explanation=explanation,
+        decision_hint=hint,
+        approve_min_score=settings.approve_min_score,
+        decline_below_score=settings.decline_below_score,
     )
-    key_id, signature = ctx.keyring.sign(payload)
+    key_id, signature = ctx.keyring.sign(payload, at=now)  # the key valid at created_at signs
     receipt = {"alg": RECEIPT_ALG, "key_id": key_id, "payload": payload, "signature": signature}
-    hint = settings.decision_hint(explanation.score)
     decision = Decision(
         id=decision_id,
         segment=segment,
@@ -162,7 +161,7 @@ def score_applicant(
         grade=explanation.grade,
         decision_hint=hint,
         outcome=dumps_exact(outcome_record(explanation)),
-        reasons=dumps_exact(_reason_texts(model, explanation.reasons)),
+        reasons=dumps_exact(_reason_texts(explanation.reasons)),
         receipt=canonical_json(receipt),
         receipt_payload_sha256=sha256_hex(payload),
         feature_sources=None if sources is None else canonical_json(sources),
@@ -214,6 +213,17 @@ def outcome_record(explanation: Explanation) -> dict[str, Any]:
         "base_points": explanation.base_points,
         "grade": explanation.grade,
         "points": [[name, p] for name, p in explanation.points.items()],
+        "integer_points": integer_record(explanation),
+    }
+
+
+def integer_record(explanation: Explanation) -> dict[str, Any]:
+    """The integer score, base and points (``[[name, points], ...]`` in spec order) of an explanation."""
+    integers = explanation.integers
+    return {
+        "score": integers.score,
+        "base_points": integers.base,
+        "points": [[name, p] for name, p in zip(explanation.points, integers.points, strict=True)],
     }
 
 
@@ -242,7 +252,7 @@ def stored_explanation(decision: Decision, lang: str = "en") -> Explanation:
     """The stored decision as an Explanation (for the waterfall chart)."""
     outcome = json.loads(decision.outcome)
     reasons = [
-        Reason(r["code"], r["feature"], r["points"], r["text"].get(lang) or r["text"]["en"])
+        Reason(r["code"], r["feature"], r["points"], r["text"].get(lang) or r["text"]["en"], r["text"])
         for r in json.loads(decision.reasons)
     ]
     return Explanation(

@@ -14,7 +14,7 @@ per-process serving cache's topic (``service.serving.models_changed``).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 from urllib.parse import quote
 
@@ -173,6 +173,28 @@ def _check_training_request(ctx: ScoringContext, *, segment: str, rows: int) -> 
         )
 
 
+def training_progress(
+    progress: Callable[..., None], checkpoint: Callable[[], None] | None = None
+) -> Callable[[str, Mapping[str, Any]], None]:
+    """``train_model``'s ``progress(stage, info)`` as a job's progress: its ``round`` of ``rounds``
+    become ``rounds`` done of ``max_rounds``; ``checkpoint`` (a stopping worker) runs at each new stage."""
+    current: list[str] = []
+
+    def report(stage: str, info: Mapping[str, Any]) -> None:
+        if current != [stage]:
+            current[:] = [stage]
+            if checkpoint is not None:
+                checkpoint()
+        values = {k: v for k, v in info.items() if k not in ("round", "rounds", "best_iteration")}
+        if "round" in info:
+            values["rounds"] = info["round"]
+        if "rounds" in info:
+            values["max_rounds"] = info["rounds"]
+        progress(stage=stage, **values)
+
+    return report
+
+
 def enqueue_training(
     session: Session, ctx: ScoringContext, *, segment: str, rows: int, seed: int, actor: str
 ) -> JobOut:
@@ -197,9 +219,14 @@ def run_training(
     _check_training_request(ctx, segment=segment, rows=rows)
     progress(stage="generating data", rows=rows)
     frame = generate(segment, rows, seed)
-    progress(stage="training")
     try:
-        model = train_model(builtin_spec(segment), frame, seed=seed, scale=ctx.settings.score_scale)
+        model = train_model(
+            builtin_spec(segment),
+            frame,
+            seed=seed,
+            scale=ctx.settings.score_scale,
+            progress=training_progress(progress),
+        )
     except TrainingDataError as exc:
         raise ValidationProblem([("rows", str(exc))]) from exc
     meta = model.metadata

@@ -1,9 +1,13 @@
 """Replay: recompute a stored decision from its stored inputs with its stored model version.
 
 The model is loaded from the store and verified against the SHA-256 the decision recorded.
-Score, PD, base points, every feature's points (bit for bit: compared as IEEE-754 bits via
-``float.hex``), the grade and the reason codes must match. The receipt is checked too: its
-signature, and that it signs the stored values and the stored inputs' hash. Each replay is
+The recomputation and its comparison are the domain's (``domain.replay``, which the offline
+``agrifin replay`` uses too): score, PD, base points, every feature's float points (bit for
+bit: compared as IEEE-754 bits via ``float.hex``) and integer points, the integer score and
+base, the grade, the reasons (codes, features, texts) and, for a v2 receipt, the decision hint
+under the thresholds it signed and the spec version. The receipt is checked too: its
+signature (and its key's validity at its time), that it signs the stored values
+(``receipt.<field>``), the stored inputs' hash and the stored payload hash. Each replay is
 audited (``score.replayed``).
 """
 
@@ -14,50 +18,44 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from services.scoring.domain.explain import explain_applicant
 from services.scoring.domain.receipt import check_receipt, features_sha256
+from services.scoring.domain.replay import differences, recompute, view_from_payload
 from services.scoring.domain.spec import FeatureValidationError
 from services.scoring.models import Decision
 from services.scoring.repository.artifacts import ModelStore
-from services.scoring.service.decisions import get_decision, outcome_record
+from services.scoring.service.decisions import get_decision
 from services.scoring.settings import ScoringContext
 from shared.changes import record_change
 from shared.crypto import sha256_hex
+from shared.receipts import load_jcs
 
 
-def _same(a: Any, b: Any) -> bool:
-    if isinstance(a, float) and isinstance(b, float):
-        return a.hex() == b.hex()
-    return bool(a == b)
-
-
-def _view(outcome: dict[str, Any], reason_codes: list[str]) -> dict[str, Any]:
+def stored_view(decision: Decision, signed: dict[str, Any]) -> dict[str, Any]:
+    """What a stored decision states (its exact outcome and reasons JSON), as a replay view."""
+    outcome = json.loads(decision.outcome)
+    reasons = json.loads(decision.reasons)
+    integers = outcome.get("integer_points")
+    v2 = "receipt_version" in signed
     return {
         "score": outcome["score"],
         "pd": outcome["pd"],
         "base_points": outcome["base_points"],
         "grade": outcome["grade"],
-        "reason_codes": reason_codes,
+        "decision_hint": decision.decision_hint if v2 else None,
+        "integer_score": None if integers is None else integers["score"],
+        "integer_base_points": None if integers is None else integers["base_points"],
         "contributions": dict(outcome["points"]),
+        "integer_points": None if integers is None else dict(integers["points"]),
+        "reason_codes": [r["code"] for r in reasons],
+        "reasons": [{"code": r["code"], "feature": r["feature"], "texts": r["text"]} for r in reasons],
+        "spec_version": signed.get("spec_version"),
     }
-
-
-def _differences(original: dict[str, Any], replayed: dict[str, Any]) -> list[dict[str, Any]]:
-    out: list[dict[str, Any]] = []
-    for field in ("score", "pd", "base_points", "grade", "reason_codes"):
-        if not _same(original[field], replayed[field]):
-            out.append({"field": field, "original": original[field], "replayed": replayed[field]})
-    names = list(dict.fromkeys([*original["contributions"], *replayed["contributions"]]))
-    for name in names:
-        a, b = original["contributions"].get(name), replayed["contributions"].get(name)
-        if not _same(a, b):
-            out.append({"field": f"contributions.{name}", "original": a, "replayed": b})
-    return out
 
 
 def _receipt_problems(
     ctx: ScoringContext, decision: Decision, features: dict[str, Any], original: dict[str, Any]
 ) -> list[dict[str, Any]]:
+    """What is wrong with the receipt: its signature (and key validity), what it signs."""
     receipt = json.loads(decision.receipt)
     problems: list[dict[str, Any]] = []
     check = check_receipt(receipt, ctx.keyring.public_keys())
@@ -65,20 +63,29 @@ def _receipt_problems(
         problems.append(
             {"field": "receipt.signature", "original": receipt["signature"], "replayed": check.reason}
         )
-    signed = json.loads(receipt["payload"])
+    try:
+        signed = load_jcs(receipt["payload"])
+    except ValueError:
+        signed = {}
+    if not isinstance(signed, dict):
+        signed = {}
+    version = 2 if "receipt_version" in signed else 1
     expected = {
         "score_id": decision.id,
+        "segment": decision.segment,
+        "subject_id": decision.subject_id,
         "model_version": decision.model_version,
         "model_sha256": decision.model_sha256,
-        "features_sha256": features_sha256(features),
-        "score": original["score"],
-        "pd": original["pd"],
-        "grade": original["grade"],
-        "reason_codes": original["reason_codes"],
+        "features_sha256": features_sha256(features, version=version),
     }
     for field, value in expected.items():
-        if not _same(signed.get(field), value):
+        if signed.get(field) != value:
             problems.append({"field": f"receipt.{field}", "original": signed.get(field), "replayed": value})
+    if signed:
+        try:
+            problems += differences(view_from_payload(signed), original, prefix="receipt.", signed=True)
+        except (KeyError, TypeError):
+            problems.append({"field": "receipt.payload", "original": receipt["payload"], "replayed": None})
     if sha256_hex(receipt["payload"]) != decision.receipt_payload_sha256:
         problems.append(
             {
@@ -97,13 +104,14 @@ def replay_decision(
     decision = get_decision(session, decision_id)
     model = store.load(decision.segment, decision.model_version, decision.model_sha256)
     features = json.loads(decision.features)
-    stored_reasons = json.loads(decision.reasons)
-    original = _view(json.loads(decision.outcome), [r["code"] for r in stored_reasons])
+    receipt_signed = load_jcs(json.loads(decision.receipt)["payload"])
+    signed = receipt_signed if isinstance(receipt_signed, dict) else {}
+    original = stored_view(decision, signed)
     replayed: dict[str, Any] | None = None
     try:
-        explanation = explain_applicant(model, features)
+        replayed = recompute(model, features, thresholds=signed.get("hint_thresholds"))
     except FeatureValidationError as exc:  # the stored inputs were altered
-        differences = [
+        found = [
             {
                 "field": "features",
                 "original": decision.features_sha256,
@@ -111,10 +119,9 @@ def replay_decision(
             }
         ]
     else:
-        replayed = _view(outcome_record(explanation), [r.code for r in explanation.reasons])
-        differences = _differences(original, replayed)
-    differences += _receipt_problems(ctx, decision, features, original)
-    identical = not differences
+        found = differences(original, replayed)
+    found += _receipt_problems(ctx, decision, features, original)
+    identical = not found
     record_change(
         session,
         ctx,
@@ -131,5 +138,5 @@ def replay_decision(
         "identical": identical,
         "original": original,
         "replayed": replayed,
-        "differences": differences,
+        "differences": found,
     }

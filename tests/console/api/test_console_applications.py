@@ -15,7 +15,7 @@ from typing import Any
 import httpx
 import pytest
 
-from services.console.domain.formatting import money, number, percent
+from services.console.domain.formatting import money, percent
 from services.console.domain.masking import mask_name
 from services.console.service import applications as service
 from shared.auth import Role
@@ -161,7 +161,7 @@ def test_the_queue_lists_applications_with_borrower_names_linked_and_masks_them_
         "Wanjiru Kamau",
         "Maize inputs",
         "Scored, waiting for a decision",
-        number(Decimal(str(score["score"])), "en", digits=1),
+        str(score["integer_score"]),  # the printable integer score (loans' score rounded half-even)
         score["grade"],
         hint,
         money(1_200_000, "KES", "en"),
@@ -296,13 +296,17 @@ def test_a_submitted_application_shows_its_score_card(world: World) -> None:
     score = world.api("scoring", "GET", f"/v1/scores/{stored['score']['id']}")
     text = page.text
     assert "Application for Wanjiru Kamau" in text
-    assert f"<strong>{number(Decimal(str(score['score'])), 'en', digits=1)}</strong>" in text
+    assert f"<strong>{score['integer_score']}</strong>" in text  # the printable integers, which add up
     assert f"<dd>{score['grade']}</dd>" in text
     assert f"<dd>{percent(Decimal(str(score['pd'])), 'en', digits=2)}</dd>" in text
-    assert f"<dd>{number(Decimal(str(score['base_points'])), 'en', digits=1)}</dd>" in text
+    assert f"<dd>{score['integer_base_points']}</dd>" in text
     for contribution in score["contributions"]:
-        points = number(Decimal(str(contribution["points"])) + 0, "en", digits=1)  # -0.0 shows as 0.0
-        assert f'<td class="num">{"+" if contribution["points"] > 0 else ""}{points}</td>' in text
+        points = contribution["integer_points"]
+        assert f'<td class="num">{"+" if points > 0 else ""}{points}</td>' in text
+    assert (
+        score["integer_base_points"] + sum(c["integer_points"] for c in score["contributions"])
+        == (score["integer_score"])
+    )
     assert '<th scope="row">Land area (hectares)</th>' in text
     assert 1 <= len(score["reasons"]) <= 4
     for reason in score["reasons"]:

@@ -35,9 +35,9 @@ DECISION_LINK = re.compile(r'href="/decisions/([0-9a-f-]{36})"')
 BUTTON = re.compile(r"<button[^>]*>([^<]+)</button>")
 
 
-def shown(value: float) -> str:
-    """A number of points as the pages show it (one decimal, grouped)."""
-    return formatting.number(value, "en", digits=1)
+def exact(value: float) -> str:
+    """Exact points as the decision page shows them beside the integers (four decimals, grouped)."""
+    return formatting.number(value, "en", digits=4)
 
 
 def score(world: World, **body: Any) -> dict[str, Any]:
@@ -160,12 +160,18 @@ def test_a_decision_shows_its_points_reasons_waterfall_and_receipt(world: World,
     assert page.status_code == 200, page.text
     text = page.text
     assert "<h1>Decision for farmer-42</h1>" in text
-    assert f"<dd>{shown(made['score'])}</dd>" in text and f"<dd>{made['grade']}</dd>" in text
-    assert f'<td class="num">{shown(made["base_points"])}</td>' in text
+    assert f"<dd>{made['integer_score']}</dd>" in text and f"<dd>{made['grade']}</dd>" in text
+    # printed points are the integers that add up; the exact ones stand beside them
+    assert (
+        f'<td class="num">{made["integer_base_points"]}</td><td class="num">{exact(made["base_points"])}</td>'
+        in text
+    )
     for contribution in made["contributions"]:
         row = f'<th scope="row">{html.escape(feature_label(contribution["feature"]))}</th>'
         assert row in text
-        assert f'<td class="num">{shown(contribution["points"])}</td>' in text.split(row, 1)[1][:300]
+        points = contribution["integer_points"], exact(contribution["points"])
+        cells = '<td class="num">{}</td><td class="num">{}</td>'.format(*points)
+        assert cells in text.split(row, 1)[1][:300]
     assert made["reasons"], "the fixture applicant should lose points somewhere"
     for reason in made["reasons"]:
         assert f"<strong>{reason['text']}</strong>" in text

@@ -145,10 +145,17 @@ def _iso(moment: datetime) -> str:
     return moment.isoformat().replace("+00:00", "Z")
 
 
-def reason_texts(segment: str = "farmer") -> dict[str, tuple[str, str]]:
-    """Reason code -> (English, Chinese) text, as the segment's spec file gives them."""
+def reason_texts(segment: str = "farmer") -> dict[str, tuple[re.Pattern[str], re.Pattern[str]]]:
+    """Reason code -> (English, Chinese) pattern matching any text the segment's spec gives the
+    reason: its plain text, or the ``low`` / ``high`` one the applicant's value chose."""
     spec = load_segment_spec(segment)
-    return {f.reason_spec.code: (f.reason_spec.en, f.reason_spec.zh or "") for f in spec.features}
+    out: dict[str, tuple[re.Pattern[str], re.Pattern[str]]] = {}
+    for f in spec.features:
+        sides = [f.reason_spec, *(t for t in (f.reason_spec.low, f.reason_spec.high) if t is not None)]
+        english = re.compile("|".join(re.escape(t.en) for t in sides))
+        chinese = re.compile("|".join(re.escape(t.zh or t.en) for t in sides))
+        out[f.reason_spec.code] = (english, chinese)
+    return out
 
 
 def screenshot(page: Page, name: str) -> Path:

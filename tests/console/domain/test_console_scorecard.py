@@ -174,31 +174,28 @@ def test_the_score_card_lists_every_features_points_and_at_most_four_reasons() -
     decision = {
         "id": "s-1",
         "score": 561.25,
+        "integer_score": 561,
         "grade": "C",
         "pd": 0.0812,
         "base_points": 560.0,
+        "integer_base_points": 560,
         "decision_hint": "review",
         "model_version": "farmer-1",
         "segment": "farmer",
         "contributions": [
-            {"feature": "land_area_ha", "value": 0.4, "points": -9.5},
-            {"feature": "irrigation", "value": True, "points": 10.75},
+            {"feature": "land_area_ha", "value": 0.4, "points": -9.5, "integer_points": -10},
+            {"feature": "irrigation", "value": True, "points": 10.75, "integer_points": 11},
         ],
         "reasons": [
-            {"code": f"F0{i}", "feature": "x", "points": -1.0, "text": f"reason {i}"} for i in range(6)
+            {"code": f"F0{i}", "feature": "x", "points": -1.0, "integer_points": -1, "text": f"reason {i}"}
+            for i in range(6)
         ],
     }
     card = score_card(decision, {"land_area_ha": "Land area"})
-    assert (card.score, card.grade, card.pd, card.base_points) == (
-        Decimal("561.25"),
-        "C",
-        Decimal("0.0812"),
-        Decimal("560.0"),
-    )
-    assert [(r.label, r.points) for r in card.rows] == [
-        ("Land area", Decimal("-9.5")),
-        ("Access to irrigation", Decimal("10.75")),
-    ]
+    # the card prints the integers (they add up: 560 - 10 + 11 = 561)
+    assert (card.score, card.grade, card.pd, card.base_points) == (561, "C", Decimal("0.0812"), 560)
+    assert [(r.label, r.points) for r in card.rows] == [("Land area", -10), ("Access to irrigation", 11)]
+    assert [r.points for r in card.reasons] == [-1, -1, -1, -1]
     assert [r.code for r in card.reasons] == ["F00", "F01", "F02", "F03"]
 
 

@@ -12,10 +12,12 @@ from sqlalchemy import update
 
 from services.scoring.app import create_app
 from services.scoring.models import Decision, ModelArtifact
+from services.scoring.settings import ScoringContext
 from shared.audit import audit_entries
 from shared.auth import Role
 from shared.platform import ServiceContext
 from tests.factories.scoring import FEATURE_FACTORIES, ScoreRequestFactory
+from tests.scoring.api.receipt_kit import store_v1_receipt
 from tests.scoring.kit import post_score
 from tests.support import assert_problem as problem
 
@@ -100,3 +102,43 @@ def test_waterfall_is_a_png(client: TestClient, headers: Headers) -> None:
     assert response.status_code == 200
     assert response.headers["content-type"] == "image/png"
     assert response.content.startswith(b"\x89PNG\r\n\x1a\n") and len(response.content) > 5_000
+
+
+def test_replay_compares_integer_points_the_hint_and_what_the_receipt_signs(
+    client: TestClient, ctx: ServiceContext, headers: Headers
+) -> None:
+    factory.random.reseed_random("replay-integers")
+    out = post_score(client, headers(Role.LOAN_OFFICER), ScoreRequestFactory())
+    body = client.post(f"/v1/scores/{out['id']}/replay", headers=headers(Role.AUDITOR)).json()
+    assert body["identical"] is True, body["differences"]
+    assert body["original"]["integer_score"] == out["integer_score"]
+    assert body["original"]["decision_hint"] == out["decision_hint"]
+    assert body["original"]["spec_version"] == "1.2.0"
+    with ctx.db.unit_of_work() as session:
+        row = session.get(Decision, out["id"])
+        assert row is not None
+        outcome = json.loads(row.outcome)
+        first, points = outcome["integer_points"]["points"][0]
+        outcome["integer_points"]["points"][0] = [first, points + 1]
+        hint = "decline" if row.decision_hint != "decline" else "approve"
+        session.execute(
+            update(Decision)
+            .where(Decision.id == out["id"])
+            .values(outcome=json.dumps(outcome), decision_hint=hint)
+        )
+    body = client.post(f"/v1/scores/{out['id']}/replay", headers=headers(Role.AUDITOR)).json()
+    fields = {d["field"] for d in body["differences"]}
+    assert body["identical"] is False
+    assert {f"integer_points.{first}", "decision_hint"} <= fields  # against the recomputation
+    assert {f"receipt.integer_points.{first}", "receipt.decision_hint"} <= fields  # against the receipt
+
+
+def test_replay_of_a_decision_signed_before_v2_is_identical(
+    client: TestClient, ctx: ScoringContext, headers: Headers
+) -> None:
+    factory.random.reseed_random("replay-v1")
+    out = post_score(client, headers(Role.LOAN_OFFICER), ScoreRequestFactory())
+    store_v1_receipt(ctx, out["id"])
+    body = client.post(f"/v1/scores/{out['id']}/replay", headers=headers(Role.AUDITOR)).json()
+    assert body["identical"] is True, body["differences"]
+    assert body["original"]["decision_hint"] is None  # a v1 receipt signs no thresholds

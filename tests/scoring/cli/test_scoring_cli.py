@@ -18,13 +18,9 @@ from typer.testing import CliRunner
 from services.cli import app as cli_app
 from services.scoring.app import create_app
 from services.scoring.bootstrap import bootstrap
-from services.scoring.domain.explain import explain_applicant
-from services.scoring.domain.synthetic import generate
 from services.scoring.models import ModelVersion
-from services.scoring.repository.artifacts import ModelStore
 from shared.auth import Role
 from shared.platform import ServiceContext
-from tests.factories.scoring import frame_to_requests
 from tests.scoring.kit import post_score
 from tests.support import count_rows
 
@@ -124,7 +120,7 @@ def test_bring_your_own_data_trains_a_new_segment_scorable_via_the_api(
         _invoke(
             ["train", "--spec", str(spec_file), "--data", str(data_file), "--target", "bad", "--seed", "2"],
             env,
-        ).output
+        ).stdout
     )
     assert report["version"] == "orchards-v1" and report["status"] == "champion"
     assert report["metrics"]["test"]["auc"] > 0.6 and report["rows"] == 2500
@@ -146,7 +142,7 @@ def test_bring_your_own_data_trains_a_new_segment_scorable_via_the_api(
                 "3",
             ],
             env,
-        ).output
+        ).stdout
     )
     assert again["status"] == "challenger" and again["artifact_sha256"] == report["artifact_sha256"]
     assert "cv" not in report["metrics"]
@@ -193,72 +189,58 @@ def test_train_refuses_data_that_does_not_fit_the_spec(
     spec_file, data_file = tmp_path / "orchards.yaml", tmp_path / "orchards.csv"
     spec_file.write_text(yaml.safe_dump(ORCHARD_SPEC))
     frame = _orchard_data(500, 6)
-    frame.loc[3, "variety"] = "durian"
+    frame.loc[[3, 9], "variety"] = "durian"  # data rows 4 and 10
     frame.to_csv(data_file, index=False)
     result = CliRunner().invoke(
         cli_app,
-        ["train", "--spec", str(spec_file), "--data", str(data_file), "--target", "bad"],
+        ["train", "--spec", str(spec_file), "--data", str(data_file), "--target", "bad", "--no-progress"],
         env=_cli_env(ctx, keys_dir),
     )
-    assert result.exit_code == 1 and "features.variety" in result.output
+    assert result.exit_code == 1 and "durian" in result.stderr
+    assert "column: variety" in result.stderr and "rows: 4, 10" in result.stderr
     assert count_rows(ctx, ModelVersion.__table__) == 0
 
 
-def test_score_batch_scores_explains_and_gives_reasons(
-    ctx: ServiceContext, champions: dict[str, str], store: ModelStore, tmp_path: Path, keys_dir: Path
+def test_train_finds_duplicate_columns_in_the_raw_header(
+    ctx: ServiceContext, tmp_path: Path, keys_dir: Path
 ) -> None:
-    frame = generate("farmer", 700, 31)
-    frame.insert(0, "id", [f"f-{i}" for i in range(len(frame))])
-    source, output = tmp_path / "farmers.parquet", tmp_path / "out" / "scored.parquet"
-    frame.to_parquet(source)
-    result = _invoke(
-        [
-            "score-batch",
-            "--segment",
-            "farmer",
-            "--in",
-            str(source),
-            "--out",
-            str(output),
-            "--chunk-size",
-            "256",
-            "--no-progress",
-        ],
-        _cli_env(ctx, keys_dir),
+    spec_file, data_file = tmp_path / "orchards.yaml", tmp_path / "orchards.csv"
+    spec_file.write_text(yaml.safe_dump(ORCHARD_SPEC))
+    frame = _orchard_data(300, 7)
+    frame.insert(0, "trees.1", frame["trees"])  # a real column pandas would not have renamed
+    text = frame.to_csv(index=False)
+    data_file.write_text(text.replace("trees.1,", "variety,", 1))  # the header repeats "variety"
+    result = CliRunner().invoke(
+        cli_app,
+        ["train", "--spec", str(spec_file), "--data", str(data_file), "--target", "bad", "--no-progress"],
+        env=_cli_env(ctx, keys_dir),
     )
-    summary = json.loads(result.output.strip().splitlines()[-1])
-    assert summary["rows"] == 700 and summary["chunks"] == 3
-    assert summary["model_version"] == champions["farmer"]
+    assert result.exit_code == 1 and "duplicate column names: variety" in result.stderr, result.output
+    assert count_rows(ctx, ModelVersion.__table__) == 0
 
-    scored = pd.read_parquet(output)
-    model = store.load("farmer", champions["farmer"], _sha(ctx, champions["farmer"]))
-    names = model.spec.feature_names
-    assert list(scored.columns) == [
-        "id",
-        "score",
-        "pd",
-        "grade",
-        "decision_hint",
-        "reason_1",
-        "reason_2",
-        "reason_3",
-        "reason_4",
-        *[f"points_{n}" for n in names],
-    ]
-    assert scored["id"].tolist() == frame["id"].tolist()
-    for i, body in enumerate(frame_to_requests(frame.head(5), "farmer")):
-        single = explain_applicant(model, body["features"])
-        row = scored.iloc[i]
-        assert row["score"] == pytest.approx(single.score, abs=1e-9)
-        assert row["grade"] == single.grade
-        assert [c for c in row[["reason_1", "reason_2", "reason_3", "reason_4"]] if c is not None] == [
-            r.code for r in single.reasons
-        ]
-        expected_points = [single.points[n] for n in names]
-        assert [row[f"points_{n}"] for n in names] == pytest.approx(expected_points, abs=1e-9)
-    score = scored["score"].to_numpy()
-    hint_ok = np.where(score >= 580, "approve", np.where(score < 520, "decline", "review"))
-    assert (scored["decision_hint"].to_numpy() == hint_ok).all()
+
+def test_train_tunes_with_a_text_target_and_shows_progress(
+    ctx: ServiceContext, tmp_path: Path, keys_dir: Path
+) -> None:
+    spec_file, data_file = tmp_path / "orchards.yaml", tmp_path / "orchards.csv"
+    spec_file.write_text(yaml.safe_dump(ORCHARD_SPEC))
+    frame = _orchard_data(600, 8)
+    frame["bad"] = frame["bad"].map({0: "good", 1: "bad"})
+    frame.to_csv(data_file, index=False)
+    args = ["train", "--spec", str(spec_file), "--data", str(data_file), "--target", "bad"]
+    result = _invoke([*args, "--bad-value", "bad", "--tune", "2", "--cv-folds", "2"], _cli_env(ctx, keys_dir))
+    report = json.loads(result.stdout)
+    cv = report["metrics"]["cv"]
+    assert len(cv["auc"]) == 2 and cv["auc_mean"] == pytest.approx(float(np.mean(cv["auc"])))
+    assert cv["auc_std"] >= 0 and report["metrics"]["tuning"]
+    assert "tuning" in result.stderr and "training" in result.stderr  # the bar's stages
+    quiet = _invoke(
+        [*args, "--bad-value", "bad", "--no-progress", "--segment", "orchards"], _cli_env(ctx, keys_dir)
+    )
+    assert quiet.stderr == "" and json.loads(quiet.stdout)["status"] == "challenger"
+    refused = CliRunner().invoke(cli_app, [*args, "--no-progress"], env=_cli_env(ctx, keys_dir))
+    assert refused.exit_code == 1 and "column: bad" in refused.stderr and "must be 0/1" in refused.stderr
+    assert count_rows(ctx, ModelVersion.__table__) == 2
 
 
 def _sha(ctx: ServiceContext, version: str) -> str:

@@ -128,7 +128,7 @@ def test_too_few_outcomes_are_refused_with_the_counts(
     result = _train(env, "--as-of", as_of, "--min-rows", "10")
     assert result.exit_code == 1
     assert (
-        "need at least 200 rows with 20 defaults" in result.output
+        "need at least 200 rows (with at least 30 defaults and 30 non-defaults)" in result.output
         and f"found {matured} matured" in result.output
     )
 
@@ -143,4 +143,4 @@ def test_too_few_outcomes_are_refused_with_the_counts(
     unknown = CliRunner().invoke(cli_app, ["train", "--from-outcomes", "--segment", "orchards"], env=env)
     assert unknown.exit_code == 1 and "unknown segment 'orchards'" in unknown.output
     mixed = _train(env, "--target", "default")
-    assert mixed.exit_code == 1 and "takes no --spec, --data or --target" in mixed.output
+    assert mixed.exit_code == 1 and "takes no --spec, --data, --target or --bad-value" in mixed.output

@@ -96,9 +96,13 @@ def test_reasons_are_the_costliest_negative_features(model: TrainedModel) -> Non
         reasons = batch.reasons(i)
         negatives = sorted(p for p in batch.points[i] if p < 0)
         assert [r.points for r in reasons] == negatives[:MAX_REASONS]
+        references = model.reference_values
         for r in reasons:
             f = model.spec.feature(r.feature)
-            assert (r.code, r.text) == (f.reason_code, f.reason("en"))
+            texts = f.reason_text_for(
+                float(x[i, model.spec.feature_names.index(r.feature)]), references.get(f.name)
+            )
+            assert (r.code, r.text, dict(r.texts)) == (f.reason_code, texts["en"], texts)
 
 
 def test_reasons_in_chinese(farmer_model: TrainedModel) -> None:
@@ -106,8 +110,16 @@ def test_reasons_in_chinese(farmer_model: TrainedModel) -> None:
     features.update(coop_member=False, on_time_repayment_rate=0.4, yield_variability_cv=1.5)
     explanation = explain_applicant(farmer_model, features, lang="zh")
     assert explanation.reasons
-    texts = {farmer_model.spec.feature(r.feature).reason("zh") for r in explanation.reasons}
+    references = farmer_model.reference_values
+    texts = {
+        farmer_model.spec.feature(r.feature).reason_text_for(features[r.feature], references.get(r.feature))[
+            "zh"
+        ]
+        for r in explanation.reasons
+    }
     assert {r.text for r in explanation.reasons} == texts
+    # the example's repayment rate, far below the training median, takes the "low" text
+    assert "以往还款未能始终按时" in {r.text for r in explanation.reasons}
     assert explanation.to_dict()["reasons"][0]["code"].startswith("F")
 
 

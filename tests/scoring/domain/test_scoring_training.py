@@ -25,7 +25,12 @@ from services.scoring.domain.model import (
 )
 from services.scoring.domain.spec import SegmentSpec
 from services.scoring.domain.synthetic import generate
-from services.scoring.domain.training import TrainingDataError, data_fingerprint, train_model
+from services.scoring.domain.training import (
+    TrainingDataError,
+    data_fingerprint,
+    stratified_split,
+    train_model,
+)
 
 
 def test_same_seed_same_artifact_other_seed_other_artifact(enterprise_spec: SegmentSpec) -> None:
@@ -124,3 +129,68 @@ def test_platt_recovers_known_parameters() -> None:
     assert a == pytest.approx(0.8, abs=0.03)
     assert b == pytest.approx(0.3, abs=0.06)
     assert fit_platt(margin, y) == (a, b)
+
+
+def test_reference_values_are_the_training_medians(
+    farmer_model: TrainedModel, farmer_frame: pd.DataFrame
+) -> None:
+    spec = farmer_model.spec
+    references = farmer_model.reference_values
+    assert references == farmer_model.metadata["reference_values"]
+    assert set(references) == {f.name for f in spec.features if f.type == "numeric"}
+    train_idx, _, _ = stratified_split(
+        farmer_frame["default"].to_numpy(dtype=np.float64), farmer_model.metadata["seed"], 0.2, 0.2
+    )
+    rows = farmer_frame.iloc[train_idx]
+    for name, value in references.items():
+        assert value == pytest.approx(float(rows[name].median(skipna=True)))
+    old = load_model(farmer_model.model_text, {**farmer_model.metadata, "reference_values": None})
+    assert old.reference_values == {}
+    legacy = {k: v for k, v in farmer_model.metadata.items() if k != "reference_values"}
+    assert load_model(farmer_model.model_text, legacy).reference_values == {}
+
+
+def test_a_feature_without_any_value_has_no_reference(farmer_spec: SegmentSpec) -> None:
+    frame = generate("farmer", 400, 3).assign(off_farm_income_monthly=np.nan)
+    model = train_model(farmer_spec, frame, seed=1, num_boost_round=30)
+    assert "off_farm_income_monthly" not in model.reference_values
+    assert "land_area_ha" in model.reference_values
+
+
+def test_bad_data_errors_name_column_and_rows(farmer_spec: SegmentSpec, farmer_frame: pd.DataFrame) -> None:
+    frame = farmer_frame.head(500).copy()
+    frame.loc[[2, 16, 239], "land_area_ha"] = 501.0
+    with pytest.raises(TrainingDataError) as info:
+        train_model(farmer_spec, frame)
+    assert str(info.value) == "column land_area_ha: values above the maximum 500 in rows 3, 17, 240"
+    assert info.value.column == "land_area_ha" and info.value.rows == [3, 17, 240]
+
+
+def test_text_target_trains_with_its_bad_value(farmer_spec: SegmentSpec) -> None:
+    frame = generate("farmer", 600, 12)
+    words = frame.assign(default=np.where(frame["default"] == 1, "bad", "good"))
+    by_words = train_model(farmer_spec, words, seed=2, bad_value="bad", num_boost_round=40)
+    by_codes = train_model(farmer_spec, frame, seed=2, num_boost_round=40)
+    assert by_words.model_text == by_codes.model_text
+    assert by_words.metadata["bad_value"] == "bad" and "bad_value" not in by_codes.metadata
+
+
+def test_untuned_progress_and_cross_validation(farmer_spec: SegmentSpec) -> None:
+    seen: list[tuple[str, dict[str, object]]] = []
+    model = train_model(
+        farmer_spec, generate("farmer", 800, 4), seed=1, cv_folds=3,
+        progress=lambda stage, info: seen.append((stage, dict(info))),
+    )  # fmt: skip
+    stages = list(dict.fromkeys(stage for stage, _ in seen))
+    assert stages == ["checking", "training", "cross-validating", "calibrating", "explaining", "done"]
+    assert seen[-1] == ("done", {"best_iteration": model.metadata["best_iteration"]})
+    cv = model.metadata["metrics"]["cv"]
+    assert "nested" not in cv and cv["folds"] == 3 and "tuning" not in model.metadata["metrics"]
+
+
+def test_helpers_other_training_paths_import() -> None:
+    from services.scoring.domain import training
+
+    for name in ("_dataset", "stratified_split", "stratified_folds", "library_versions", "data_fingerprint"):
+        assert callable(getattr(training, name))
+    assert training.DEFAULT_PARAMS["deterministic"] is True
