@@ -15,6 +15,7 @@ from typing import Annotated, Any, TypeVar
 
 from fastapi import Body, Depends, Path, Request, Response
 from pydantic import BaseModel, ValidationError
+from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 
 from services.scoring.api.deps import Inspector, ScoringContextDep, Trainer
@@ -29,6 +30,7 @@ from services.scoring.schemas.models import (
 )
 from services.scoring.service import registry, training_jobs
 from shared.api import ServiceRoute, SessionDep, service_router
+from shared.auth import authenticate
 from shared.errors import PayloadTooLarge, UnsupportedMediaType, ValidationProblem
 from shared.jobs import JobOut, accepted
 
@@ -57,7 +59,8 @@ class FormRoute(ServiceRoute):
     ``{filename, sha256, bytes}`` with the bytes set aside (``request.state.form_files``). So the
     request hash covers the file's SHA-256 and the fields, not the multipart boundary: the same
     upload sent again replays, another file under the same key is refused. The data file may be
-    up to ``training_upload_max_bytes`` (413 beyond).
+    up to ``training_upload_max_bytes`` (413 beyond). The caller's key is checked before the
+    body is read, so a request without a valid key is a 401 however large its body.
     """
 
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
@@ -67,9 +70,22 @@ class FormRoute(ServiceRoute):
             media = request.headers.get("content-type", "").split(";")[0].strip().lower()
             if media != FORM:
                 return await handle(request)
+            await run_in_threadpool(_authenticate_first, request)
             return await handle(await _form_as_json(request))
 
         return handler
+
+
+def _authenticate_first(request: Request) -> None:
+    """401 for a missing or unknown key before a form's body is read (the route's own
+    dependencies check the key again, and the roles, once the form is JSON)."""
+    ctx = request.app.state.ctx
+    with ctx.db.unit_of_work(read_only=True) as session:
+        request.state.session = session
+        try:
+            authenticate(request)
+        finally:
+            del request.state.session
 
 
 async def _form_as_json(request: Request) -> Request:

@@ -217,6 +217,12 @@ def test_unusable_uploads_are_refused_and_nothing_is_stored(
     ctx.settings.training_upload_max_bytes = 2048
     too_big = problem(_upload(client, headers, _csv(_frame(300, 3))), 413)
     assert "2048" in too_big["detail"]
+    # without a valid key the body is never read: a 401, not the 413 its size would earn
+    for anonymous in ({}, {"Authorization": "Bearer not-a-key"}):
+        big = client.post(
+            "/v1/training-data", files={"file": ("a.csv", _csv(_frame(300, 3)))}, headers=anonymous
+        )
+        problem(big, 401)
     as_json = client.post("/v1/training-data", json={"file": "x"}, headers=headers(Role.CREDIT_MANAGER))
     problem(as_json, 415)
     for role in (Role.LOAN_OFFICER, Role.AUDITOR, Role.MARKETPLACE):
