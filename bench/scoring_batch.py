@@ -42,13 +42,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from services.scoring.domain.explain import explain_batch
 from services.scoring.domain.matrix import frame_to_matrix
 from services.scoring.domain.model import TrainedModel
+from services.scoring.domain.scale import HintRule
 from services.scoring.domain.synthetic import generate
 from services.scoring.domain.training import train_model
 from services.scoring.domain.treeshap import compile_booster, shap_values
 from services.scoring.repository.dask_files import list_input_files, plan_parts, read_part
 from services.scoring.repository.specs import load_segment_spec
 from services.scoring.service import batch as batch_module
-from services.scoring.service.batch import HintRule, input_columns, score_chunk, score_file
+from services.scoring.service.batch import input_columns, score_chunk, score_file
 from services.scoring.settings import ScoringSettings
 
 

@@ -27,7 +27,7 @@ from pathlib import Path
 from pydantic import Field, model_validator
 from pydantic_settings import SettingsConfigDict
 
-from services.scoring.domain.scale import ScoreScale
+from services.scoring.domain.scale import HintRule, ScoreScale
 from shared.platform import ServiceContext
 from shared.self_subscription import SubscriptionFile
 from shared.settings import BaseServiceSettings, dev_credential
@@ -111,11 +111,7 @@ class ScoringSettings(BaseServiceSettings):
 
     def decision_hint(self, score: float) -> str:
         """``approve`` / ``review`` / ``decline`` for a score (see the module docstring)."""
-        if score >= self.approve_min_score:
-            return "approve"
-        if score < self.decline_below_score:
-            return "decline"
-        return "review"
+        return HintRule.of(self).hint(score)
 
     @model_validator(mode="after")
     def _thresholds_ordered(self) -> ScoringSettings:

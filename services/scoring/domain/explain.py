@@ -88,7 +88,7 @@ class Reason:
 
 
 @dataclass(frozen=True)
-class Explanation:
+class Explanation:  # not slots: ``integers`` is cached on the instance (cached_property)
     """One applicant's explained score."""
 
     margin: float
@@ -99,9 +99,9 @@ class Explanation:
     grade: str
     reasons: list[Reason]
 
-    @property
+    @cached_property
     def integers(self) -> IntegerPoints:
-        """Integer score, base and points (spec order) that add up exactly."""
+        """Integer score, base and points (spec order) that add up exactly (computed once)."""
         return integer_points(self.score, self.base_points, list(self.points.values()))
 
     def integer_points_by_feature(self) -> dict[str, int]:
@@ -128,7 +128,7 @@ class Explanation:
 
 
 @dataclass(frozen=True)
-class BatchExplanation:  # not slots: ``integers`` is cached on the instance
+class BatchExplanation:
     """Explanations of N rows as arrays (``points`` is ``(N, n_features)``)."""
 
     model: TrainedModel
@@ -153,7 +153,7 @@ class BatchExplanation:  # not slots: ``integers`` is cached on the instance
     def reasons(self, i: int, lang: str = "en") -> list[Reason]:
         """Reasons of row ``i`` in ``lang``."""
         features = self.model.spec.features
-        references = reference_values(self.model)
+        references = self.model.reference_values
         out: list[Reason] = []
         for j in self.reason_index[i]:
             if j < 0:
@@ -175,13 +175,6 @@ class BatchExplanation:  # not slots: ``integers`` is cached on the instance
             grade=str(self.grades[i]),
             reasons=self.reasons(i, lang),
         )
-
-
-def reference_values(model: TrainedModel) -> dict[str, float]:
-    """The segment's reference value per numeric feature (the training median; ``{}`` for a
-    model trained before references were recorded, whose reasons show their plain texts)."""
-    recorded = model.metadata.get("reference_values") or {}
-    return {str(name): float(value) for name, value in recorded.items()}
 
 
 def _in(texts: Mapping[str, str], lang: str) -> str:
@@ -281,7 +274,7 @@ def explain_applicant(
     costly = sorted(((p, j) for j, p in enumerate(points.values()) if p < 0.0), key=lambda item: item[0])[
         :MAX_REASONS
     ]
-    references = reference_values(model)
+    references = model.reference_values
     reasons = []
     for p, j in costly:
         f = model.spec.features[j]

@@ -22,6 +22,7 @@ from typing import Any
 
 from services.scoring.domain.explain import explain_applicant
 from services.scoring.domain.model import TrainedModel, load_model
+from services.scoring.domain.scale import HintRule
 from services.scoring.domain.spec import FeatureValidationError
 from shared.receipts import PublishedKeys, check_score_document, features_sha256, same_number
 
@@ -61,11 +62,8 @@ def decision_hint(score: float, thresholds: Mapping[str, Any] | None) -> str | N
     """The hint the signed thresholds give a score (None without thresholds)."""
     if thresholds is None:
         return None
-    if score >= float(thresholds["approve_min_score"]):
-        return "approve"
-    if score < float(thresholds["decline_below_score"]):
-        return "decline"
-    return "review"
+    rule = HintRule(float(thresholds["approve_min_score"]), float(thresholds["decline_below_score"]))
+    return rule.hint(score)
 
 
 def recompute(

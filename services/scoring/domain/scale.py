@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 import numpy.typing as npt
@@ -88,6 +88,40 @@ def grades_for(scores: npt.NDArray[np.float64]) -> npt.NDArray[np.str_]:
     bounds = np.array([lower for _, lower in GRADE_CUTOFFS][::-1])
     labels = np.array([LOWEST_GRADE, *(g for g, _ in reversed(GRADE_CUTOFFS))])
     return labels[np.searchsorted(bounds, scores, side="right")]
+
+
+HINTS: tuple[str, ...] = ("approve", "review", "decline")
+"""The decision hints, in :meth:`HintRule.hint_index` order."""
+
+
+class _Thresholds(Protocol):
+    approve_min_score: float
+    decline_below_score: float
+
+
+@dataclass(frozen=True)
+class HintRule:
+    """The decision hint's rule: ``approve`` at or above ``approve_min_score``, ``decline`` below
+    ``decline_below_score``, ``review`` between (scoring's settings give the thresholds; a v2
+    receipt signs them, so an offline replay applies the same rule)."""
+
+    approve_min_score: float
+    decline_below_score: float
+
+    @classmethod
+    def of(cls, source: _Thresholds) -> HintRule:
+        """The rule ``source`` (the settings) states."""
+        return cls(float(source.approve_min_score), float(source.decline_below_score))
+
+    def hint(self, score: float) -> str:
+        """The hint for one score."""
+        return HINTS[int(self.hint_index(np.array([score]))[0])]
+
+    def hint_index(self, scores: npt.NDArray[np.float64]) -> npt.NDArray[np.int64]:
+        """Index into :data:`HINTS` per score (vectorised)."""
+        return np.where(
+            scores >= self.approve_min_score, 0, np.where(scores < self.decline_below_score, 2, 1)
+        ).astype(np.int64)
 
 
 def sigmoid(margin: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:

@@ -36,9 +36,10 @@ import pandas as pd
 import pyarrow as pa
 from tqdm import tqdm
 
-from services.scoring.domain.explain import MAX_REASONS, BatchExplanation, explain_batch, reference_values
+from services.scoring.domain.explain import MAX_REASONS, BatchExplanation, explain_batch
 from services.scoring.domain.matrix import frame_to_matrix
 from services.scoring.domain.model import TrainedModel
+from services.scoring.domain.scale import HINTS, HintRule
 from services.scoring.domain.spec import FeatureValidationError
 from services.scoring.repository.dask_files import (
     InputPart,
@@ -50,7 +51,7 @@ from services.scoring.repository.dask_files import (
 from services.scoring.repository.datafiles import ParquetSink
 from services.scoring.settings import ScoringSettings
 
-HINTS = pa.array(["approve", "review", "decline"], pa.string())
+HINT_TEXTS = pa.array(HINTS, pa.string())
 BATCH_ENGINE: Literal["lightgbm", "treeshap"] = "treeshap"
 """The explainer of batch scoring (in process and on Dask alike): ``explain_batch``'s engine."""
 
@@ -63,25 +64,6 @@ class BatchResult:
     chunks: int
     output: Path
     parts: int = 1
-
-
-@dataclass(frozen=True)
-class HintRule:
-    """The settings' decision-hint thresholds (``ScoringSettings.decision_hint``), small enough to ship."""
-
-    approve_min_score: float
-    decline_below_score: float
-
-    @classmethod
-    def of(cls, settings: ScoringSettings) -> HintRule:
-        """The rule ``settings`` states."""
-        return cls(settings.approve_min_score, settings.decline_below_score)
-
-    def hint_index(self, scores: npt.NDArray[np.float64]) -> npt.NDArray[np.int64]:
-        """Index into :data:`HINTS` per score: ``ScoringSettings.decision_hint``, vectorised."""
-        return np.where(
-            scores >= self.approve_min_score, 0, np.where(scores < self.decline_below_score, 2, 1)
-        ).astype(np.int64)
 
 
 def output_columns(model: TrainedModel, id_column: str | None) -> list[str]:
@@ -110,7 +92,7 @@ def _take(labels: pa.Array, index: npt.NDArray[np.int64]) -> pa.Array:
 def _reason_texts(batch: BatchExplanation, slot: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:
     """Per row, the index into the (feature, plain/low/high) text table: ``reason_text_for``, vectorised."""
     features = batch.model.spec.features
-    references = reference_values(batch.model)
+    references = batch.model.reference_values
     refs = np.array([references.get(f.name, np.nan) for f in features], dtype=np.float64)
     directed = np.array([f.reason_spec.low is not None for f in features], dtype=bool)
     j = np.where(slot >= 0, slot, 0)
@@ -153,7 +135,7 @@ def score_chunk(
     columns["score"] = pa.array(batch.score, pa.float64())
     columns["pd"] = pa.array(batch.pd, pa.float64())
     columns["grade"] = pa.array(batch.grades.astype(str), pa.string())
-    columns["decision_hint"] = _take(HINTS, rule.hint_index(batch.score))
+    columns["decision_hint"] = _take(HINT_TEXTS, rule.hint_index(batch.score))
     columns["integer_score"] = pa.array(int_score, pa.int64())
     columns["integer_base_points"] = pa.array(int_base, pa.int64())
     codes = pa.array([f.reason_code for f in spec.features], pa.string())

@@ -34,10 +34,11 @@ from distributed import Client, Future, LocalCluster
 from tqdm import tqdm
 
 from services.scoring.domain.model import TrainedModel, load_model
+from services.scoring.domain.scale import HintRule
 from services.scoring.domain.spec import FeatureValidationError
 from services.scoring.repository.dask_files import InputPart, list_input_files, plan_parts, source_rows
 from services.scoring.repository.datafiles import ParquetSink
-from services.scoring.service.batch import BatchResult, HintRule, score_part
+from services.scoring.service.batch import BatchResult, score_part
 from services.scoring.settings import ScoringSettings
 
 LOCAL = "local"

@@ -7,7 +7,7 @@ import copy
 
 import pytest
 
-from services.scoring.domain.explain import explain_applicant, explain_batch, reference_values
+from services.scoring.domain.explain import explain_applicant, explain_batch
 from services.scoring.domain.matrix import row_to_matrix
 from services.scoring.domain.model import TrainedModel
 from services.scoring.domain.spec import (
@@ -86,6 +86,6 @@ def test_reasons_of_an_applicant_use_the_side_of_their_value(farmer_model: Train
 
 def test_a_model_without_references_shows_the_plain_texts(farmer_model: TrainedModel) -> None:
     bare = _with_references(farmer_model, {})
-    assert reference_values(bare) == {}
+    assert bare.reference_values == {}
     for reason in explain_applicant(bare, bare.spec.example).reasons:
         assert reason.texts == bare.spec.feature(reason.feature).reason_text

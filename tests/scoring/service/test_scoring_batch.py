@@ -14,9 +14,10 @@ import pytest
 from services.scoring.domain.explain import MAX_REASONS, explain_applicant, explain_batch
 from services.scoring.domain.matrix import frame_to_matrix
 from services.scoring.domain.model import TrainedModel
+from services.scoring.domain.scale import HINTS, HintRule
 from services.scoring.domain.spec import FeatureValidationError
 from services.scoring.domain.synthetic import generate
-from services.scoring.service.batch import BATCH_ENGINE, HintRule, output_columns, score_chunk, score_file
+from services.scoring.service.batch import BATCH_ENGINE, output_columns, score_chunk, score_file
 from services.scoring.settings import ScoringSettings
 from tests.factories.scoring import frame_to_requests
 
@@ -88,9 +89,10 @@ def test_batch_rows_equal_the_single_applicant_path(
 def test_hint_rule_matches_the_settings_at_and_around_the_thresholds() -> None:
     settings = ScoringSettings(approve_min_score=580, decline_below_score=520)
     scores = np.array([519.999, 520.0, 579.999, 580.0, 700.0, 100.0])
-    hints = ["approve", "review", "decline"]
-    got = [hints[i] for i in HintRule.of(settings).hint_index(scores)]
-    assert got == [settings.decision_hint(float(s)) for s in scores]
+    expected = ["decline", "review", "review", "approve", "approve", "decline"]
+    got = [HINTS[i] for i in HintRule.of(settings).hint_index(scores)]
+    assert got == expected  # the batch's vectorised rule
+    assert [settings.decision_hint(float(s)) for s in scores] == expected  # the API's, one score at a time
 
 
 def _write_parts(frame: pd.DataFrame, directory: Path) -> None:
