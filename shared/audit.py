@@ -36,9 +36,25 @@ import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import cache
 from typing import Any
 
-from sqlalchemy import RowMapping, Select, Table, func, literal, literal_column, null, select, text, union_all
+from sqlalchemy import (
+    ColumnElement,
+    CompoundSelect,
+    Insert,
+    RowMapping,
+    Select,
+    Table,
+    bindparam,
+    func,
+    literal,
+    literal_column,
+    null,
+    select,
+    text,
+    union_all,
+)
 from sqlalchemy.orm import Session
 
 from shared.clock import utc_iso
@@ -139,10 +155,7 @@ def _write_pending(session: Session, pending: _Pending) -> None:
     chains = sorted({int(e["chain"]) for e in entries})
     if postgres:
         for chain in chains:  # ascending: every transaction takes chain locks in one order
-            session.execute(
-                text("SELECT pg_advisory_xact_lock(:space, :chain)"),
-                {"space": _PG_LOCK_SPACE, "chain": chain},
-            )
+            session.execute(_CHAIN_LOCK, {"space": _PG_LOCK_SPACE, "chain": chain})
     # READ COMMITTED (the default): read after the locks, the heads include every append
     # committed before this transaction got them
     heads, seqs = _heads_and_seqs(session, t, chains, len(entries), postgres=postgres)
@@ -152,12 +165,26 @@ def _write_pending(session: Session, pending: _Pending) -> None:
         entry["entry_hash"] = sha256_hex(_entry_material(entry))
         entry["key_id"], entry["signature"] = pending.keyring.sign(entry["entry_hash"])
         heads[entry["chain"]] = (entry["chain_seq"], entry["entry_hash"])
-    session.execute(t.insert(), entries)
+    session.execute(_insert(t), entries)
+
+
+# A statement is built once per table (and backend) and executed with parameters: building one
+# costs several times what executing it does, and its SQL is then a compile-cache hit.
+_CHAIN_LOCK = text("SELECT pg_advisory_xact_lock(:space, :chain)")
+
+
+@cache
+def _insert(t: Table) -> Insert:
+    return t.insert()
 
 
 def _newest(t: Table, chains: Iterable[int] | None) -> Select[tuple[Any, ...]]:
     """The newest entry of each of ``chains`` (None: of every partition chain)."""
     where = t.c.chain != SERVICE_CHAIN if chains is None else t.c.chain.in_(list(chains))
+    return _newest_where(t, where)
+
+
+def _newest_where(t: Table, where: ColumnElement[bool]) -> Select[tuple[Any, ...]]:
     newest = (
         select(t.c.chain, func.max(t.c.chain_seq).label("chain_seq"))
         .where(where)
@@ -174,19 +201,29 @@ def _heads(session: Session, t: Table, chains: Iterable[int] | None) -> dict[int
     return {int(r.chain): (int(r.chain_seq), str(r.entry_hash)) for r in session.execute(_newest(t, chains))}
 
 
-def _heads_and_seqs(
-    session: Session, t: Table, chains: Iterable[int], count: int, *, postgres: bool
-) -> tuple[dict[int, tuple[int, str]], list[int]]:
-    """The chains' heads and ``count`` new ``seq`` numbers, in one statement."""
+@cache
+def _heads_and_seqs_statement(t: Table, postgres: bool) -> CompoundSelect[Any]:
+    """The append's one read, with parameters ``chains`` (a list) and ``count`` (PostgreSQL)."""
+    heads = _newest_where(t, t.c.chain.in_(bindparam("chains", expanding=True)))
     if postgres:  # no lock: the sequence hands out numbers to concurrent transactions
-        series = func.generate_series(1, count).table_valued("i")
+        series = func.generate_series(1, bindparam("count")).table_valued("i")
         number = func.nextval(literal_column(f"'{AUDIT_SEQ_SEQUENCE}'"))
         seqs = select(literal("seq"), number, null(), null()).select_from(series)
     else:  # SQLite: this transaction is the only writer (BEGIN IMMEDIATE); the next rowids follow
         seqs = select(literal("seq"), func.coalesce(func.max(t.c.seq), 0), null(), null())
+    return union_all(heads, seqs)
+
+
+def _heads_and_seqs(
+    session: Session, t: Table, chains: Iterable[int], count: int, *, postgres: bool
+) -> tuple[dict[int, tuple[int, str]], list[int]]:
+    """The chains' heads and ``count`` new ``seq`` numbers, in one statement."""
+    params: dict[str, Any] = {"chains": list(chains)}
+    if postgres:
+        params["count"] = count
     heads: dict[int, tuple[int, str]] = {}
     numbers: list[int] = []
-    for kind, n, chain, entry_hash in session.execute(union_all(_newest(t, chains), seqs)):
+    for kind, n, chain, entry_hash in session.execute(_heads_and_seqs_statement(t, postgres), params):
         if kind == "head":
             heads[int(chain)] = (int(n), str(entry_hash))
         else:
@@ -229,10 +266,7 @@ def anchor_chains(
     """
     with db.unit_of_work() as session:
         if session.get_bind().dialect.name == "postgresql":
-            session.execute(
-                text("SELECT pg_advisory_xact_lock(:space, :chain)"),
-                {"space": _PG_LOCK_SPACE, "chain": SERVICE_CHAIN},
-            )
+            session.execute(_CHAIN_LOCK, {"space": _PG_LOCK_SPACE, "chain": SERVICE_CHAIN})
         heads = partition_heads(session, tables)
         if not heads or heads == _last_anchor(session, tables.audit_log):
             return 0

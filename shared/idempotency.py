@@ -45,10 +45,11 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import cache
 from typing import Any
 
 from fastapi import Request, Response
-from sqlalchemy import Connection, delete, select, update
+from sqlalchemy import Connection, Insert, Select, Table, Update, bindparam, delete, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -164,24 +165,62 @@ def open_response(keyring: Keyring, *, scope: str, key: str, stored: str) -> str
     return keyring.decrypt(stored, context=_sealing_context(scope, key))
 
 
-def _insert_claim(conn: Connection, tables: PlatformTables, wanted: KeyRequest, now: datetime) -> int | None:
-    t = tables.idempotency
-    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
-    statement = (
+# Each statement is built once per table (and backend) and executed with parameters: building
+# one per request would cost several times what executing it does.
+
+
+@cache
+def _claim_statement(t: Table, dialect_name: str) -> Insert:
+    dialect = postgresql if dialect_name == "postgresql" else sqlite
+    claim: Insert = (
         dialect.insert(t)
         .values(
-            scope=wanted.scope,
-            key=wanted.key,
-            request_hash=wanted.request_hash,
+            scope=bindparam("c_scope"),
+            key=bindparam("c_key"),
+            request_hash=bindparam("c_request_hash"),
             state="in_progress",
-            created_at=now,
-            locked_until=now,  # NOT NULL; a claim of this protocol has no lease (it is its transaction)
+            created_at=bindparam("c_now"),
+            locked_until=bindparam("c_now"),  # NOT NULL; a claim of this protocol has no lease
         )
         .on_conflict_do_nothing(index_elements=[t.c.scope, t.c.key])
         .returning(t.c.id)
     )
-    found = conn.execute(statement).scalar_one_or_none()
+    return claim
+
+
+@cache
+def _record_statement(t: Table) -> Select[Any]:
+    return select(t).where(t.c.scope == bindparam("r_scope"), t.c.key == bindparam("r_key"))
+
+
+@cache
+def _complete_statement(t: Table) -> Update:
+    return (
+        update(t)
+        .where(t.c.id == bindparam("r_id"))
+        .values(
+            state="completed",
+            response_status=bindparam("r_status"),
+            response_body=bindparam("r_body"),
+            response_content_type=bindparam("r_content_type"),
+        )
+    )
+
+
+def _insert_claim(conn: Connection, tables: PlatformTables, wanted: KeyRequest, now: datetime) -> int | None:
+    statement = _claim_statement(tables.idempotency, conn.dialect.name)
+    params = {
+        "c_scope": wanted.scope,
+        "c_key": wanted.key,
+        "c_request_hash": wanted.request_hash,
+        "c_now": now,
+    }
+    found = conn.execute(statement, params).scalar_one_or_none()
     return None if found is None else int(found)
+
+
+def _record(conn: Connection | Session, t: Table, wanted: KeyRequest) -> Any:
+    return conn.execute(_record_statement(t), {"r_scope": wanted.scope, "r_key": wanted.key}).first()
 
 
 def claim_key(
@@ -199,7 +238,7 @@ def claim_key(
         if record_id is not None:
             return Claimed(record_id=record_id, scope=wanted.scope, key=wanted.key)
         # The key's record exists and is committed (read committed: this statement sees it).
-        row = conn.execute(select(t).where(t.c.scope == wanted.scope, t.c.key == wanted.key)).first()
+        row = _record(conn, t, wanted)
         if row is None:
             continue  # purged between the two statements: claim again
         if (settled := _settled(keyring, wanted, row)) is not None:
@@ -226,8 +265,7 @@ def completed_answer(
     ``calls_out_first``): a retry of a completed request is answered before it calls out
     again. Anything else (no record, one still in flight) is left to the claim.
     """
-    t = tables.idempotency
-    row = session.execute(select(t).where(t.c.scope == wanted.scope, t.c.key == wanted.key)).first()
+    row = _record(session, tables.idempotency, wanted)
     return None if row is None else _settled(keyring, wanted, row)
 
 
@@ -260,17 +298,10 @@ def complete_key(
     content_type: str,
 ) -> None:
     """Step 2: store the response (encrypted) inside the request's own transaction."""
-    t = tables.idempotency
     sealed = keyring.encrypt(body, context=_sealing_context(claim.scope, claim.key))
     session.execute(
-        update(t)
-        .where(t.c.id == claim.record_id)
-        .values(
-            state="completed",
-            response_status=status,
-            response_body=sealed,
-            response_content_type=content_type,
-        )
+        _complete_statement(tables.idempotency),
+        {"r_id": claim.record_id, "r_status": status, "r_body": sealed, "r_content_type": content_type},
     )
 
 

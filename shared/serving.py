@@ -20,6 +20,7 @@ port.
 from __future__ import annotations
 
 import ctypes
+import gc
 import logging
 import os
 import signal
@@ -123,6 +124,15 @@ class ServiceConfig(uvicorn.Config):
         configure_logging(self.agrifin_log_level, service=self.agrifin_service)
         if self.supervisor_pid is not None and os.getpid() != self.supervisor_pid:
             _die_with(self.supervisor_pid)
+
+    def load(self) -> None:
+        """uvicorn's load (the app built), then the app's objects moved out of the collector's
+        reach (``gc.freeze``): what is alive once the app is built (modules, models, routes,
+        compiled statements) lives as long as the process, and a full collection walking it
+        all would pause whichever requests are in flight."""
+        super().load()
+        gc.collect()
+        gc.freeze()
 
 
 class Supervisor(Multiprocess):

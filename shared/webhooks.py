@@ -18,8 +18,10 @@ import json
 import logging
 import secrets
 from datetime import datetime
+from functools import cache
 from typing import Any
 
+from sqlalchemy import Insert, Table
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -135,7 +137,13 @@ def outbox_row(
 def emit_events(session: Session, tables: PlatformTables, rows: list[dict[str, Any]]) -> None:
     """Write many outbox rows (from ``outbox_row``) in one multi-row insert, in the caller's transaction."""
     if rows:
-        session.execute(tables.outbox.insert(), rows)
+        session.execute(_outbox_insert(tables.outbox), rows)
+
+
+@cache
+def _outbox_insert(t: Table) -> Insert:
+    """Built once per table (a statement built per request costs more than its execution)."""
+    return t.insert()
 
 
 def emit_event(
