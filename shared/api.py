@@ -108,6 +108,8 @@ class _Unit:
     """The endpoint calls out before it writes: look for a completed record before it runs."""
     committing: bool = False
     """The commit has begun: a connection lost from here on leaves its outcome unknown."""
+    closed: bool = False
+    """The session is closed (each step below runs in one worker-thread hand-off)."""
 
     def start(self) -> None:
         """Check and scope the Idempotency-Key, then make the session a writer that claims it."""
@@ -162,6 +164,22 @@ class _Unit:
             )
         self.committing = True
         self.session.commit()
+
+    def finish_and_close(self, response: Response) -> None:
+        """``finish``, then close the session: one hand-off to a worker thread, not two."""
+        self.finish(response)
+        self.close()
+
+    def rollback_and_close(self) -> None:
+        """Undo the request's effects and close the session."""
+        try:
+            self.session.rollback()
+        finally:
+            self.close()
+
+    def close(self) -> None:
+        self.closed = True
+        self.session.close()
 
 
 _unit: ContextVar[_Unit | None] = ContextVar("agrifin_unit", default=None)
@@ -231,16 +249,16 @@ class ServiceRoute(APIRoute):
                 try:
                     response = await original(request)
                     if unit.refusal is None:
-                        await run_in_threadpool(unit.finish, response)
+                        await run_in_threadpool(unit.finish_and_close, response)
                 except Exception:
                     if unit.refusal is None:
                         raise
                     # Refused at its first statement (whatever the endpoint made of _KeyRefused).
                 if unit.refusal is not None:
-                    await run_in_threadpool(session.rollback)  # the refused request's effects go
+                    await run_in_threadpool(unit.rollback_and_close)  # the refused request's effects go
                     return refusal_response(unit.refusal)
             except DBAPIError as exc:
-                await run_in_threadpool(session.rollback)
+                await run_in_threadpool(unit.rollback_and_close)
                 if unit.committing and exc.connection_invalidated:  # never run again: it may have committed
                     raise ServiceUnavailable(
                         "the database connection was lost while this request was committing, so whether "
@@ -248,10 +266,11 @@ class ServiceRoute(APIRoute):
                     ) from exc
                 raise
             except BaseException:
-                await run_in_threadpool(session.rollback)
+                await run_in_threadpool(unit.rollback_and_close)
                 raise
             finally:
-                await run_in_threadpool(session.close)
+                if not unit.closed:
+                    await run_in_threadpool(session.close)
                 _unit.reset(bound)
             return response
 
@@ -271,13 +290,15 @@ def service_router(**kwargs: Any) -> APIRouter:
     return APIRouter(route_class=ServiceRoute, responses=responses, **kwargs)
 
 
-def get_session(request: Request) -> Session:
+# The two getters below are ``async`` although they do no I/O: FastAPI runs a plain ``def``
+# dependency in a worker thread, a hand-off per dependency per request.
+async def get_session(request: Request) -> Session:
     """The request's session (opened and committed by ServiceRoute)."""
     session: Session = request.state.session
     return session
 
 
-def get_context(request: Request) -> ServiceContext:
+async def get_context(request: Request) -> ServiceContext:
     """The service context of the app serving the request."""
     ctx: ServiceContext = request.app.state.ctx
     return ctx
