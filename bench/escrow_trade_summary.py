@@ -36,7 +36,8 @@ import psycopg
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.escrow_http import DEFAULT_ADMIN_URL, _psycopg_url, percentile, temporary_database  # noqa: E402
+from bench.floor import DEFAULT_ADMIN_URL, percentile, temporary_database  # noqa: E402
+from bench.floor import psycopg_url as _psycopg_url  # noqa: E402
 from services.escrow.definition import SERVICE  # noqa: E402
 from services.escrow.service.parties import trade_summary  # noqa: E402
 from shared.db import Database  # noqa: E402
@@ -250,7 +251,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--seed", type=int, default=11)
     args = parser.parse_args(argv)
     rng = random.Random(args.seed)
-    with temporary_database(args.database_url) as url:
+    with temporary_database(args.database_url, "trade_summary") as url:
         upgrade(SERVICE, url)
         started = time.perf_counter()
         counts = seed(url, escrows=args.escrows, sellers=args.sellers, rng=rng)

@@ -15,10 +15,11 @@ transaction adds (``repository.ledger.lock_accounts``).
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Table, bindparam, update
+from sqlalchemy import Table, Update, bindparam, update
 from sqlalchemy.orm import Session
 
 from shared.commit_tail import Phase, at_commit, tail_state
@@ -49,6 +50,16 @@ def pending_delta(session: Session, account_id: int) -> int:
     return pending.deltas.get(account_id, 0)
 
 
+@functools.cache
+def _add_to_balance(table: Table) -> Update:
+    """``UPDATE ... SET balance_minor = balance_minor + :delta_ WHERE id = :account_id_``, built once."""
+    return (
+        update(table)
+        .where(table.c.id == bindparam("account_id_"))
+        .values(balance_minor=table.c.balance_minor + bindparam("delta_"))
+    )
+
+
 def _apply(session: Session, pending: _Deltas) -> None:
     changes = [
         {"account_id_": account_id, "delta_": pending.deltas[account_id]}
@@ -57,9 +68,4 @@ def _apply(session: Session, pending: _Deltas) -> None:
     ]
     t = pending.table
     if changes and t is not None:
-        session.execute(
-            update(t)
-            .where(t.c.id == bindparam("account_id_"))
-            .values(balance_minor=t.c.balance_minor + bindparam("delta_")),
-            changes,
-        )
+        session.connection().execute(_add_to_balance(t), changes)

@@ -12,9 +12,9 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, cast
+from typing import Any, TypeVarTuple, cast
 
-from sqlalchemy import Select, Table, insert, select
+from sqlalchemy import Select, Table, bindparam, insert, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -37,22 +37,26 @@ def _values(row: Base, table: Table) -> dict[str, Any]:
     return values
 
 
+_ADD_ESCROW = {
+    name: dialect.insert(ESCROWS)
+    .on_conflict_do_nothing(index_elements=["owner", "order_ref"])
+    .returning(ESCROWS.c.id)
+    for name, dialect in (("postgresql", postgresql), ("sqlite", sqlite))
+}
+_ADD_LOTS = insert(LOTS)
+"""Built once, per dialect; their columns come from each execution's parameters."""
+
+
 def add_escrow(session: Session, escrow: EscrowRow, lots: list[LotRow]) -> None:
     """Insert an escrow and its lots; ``DuplicateOrderRef`` when the order has one already.
 
     One ``INSERT ... ON CONFLICT (owner, order_ref) DO NOTHING RETURNING id``: a concurrent
     request creating the same order waits for the first and then inserts nothing."""
-    dialect = session.get_bind().dialect.name
-    insert_ = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    inserted = session.execute(
-        insert_(ESCROWS)
-        .values(_values(escrow, ESCROWS))
-        .on_conflict_do_nothing(index_elements=["owner", "order_ref"])
-        .returning(ESCROWS.c.id)
-    ).first()
+    connection = session.connection()
+    inserted = connection.execute(_ADD_ESCROW[connection.dialect.name], _values(escrow, ESCROWS)).first()
     if inserted is None:
         raise DuplicateOrderRef(escrow.order_ref)
-    session.execute(insert(LOTS), [_values(lot, LOTS) for lot in lots])
+    connection.execute(_ADD_LOTS, [_values(lot, LOTS) for lot in lots])
 
 
 @dataclass(slots=True)
@@ -65,6 +69,7 @@ class LockedEscrow:
 
 
 _LOCKED = "agrifin.escrow.locked"
+_Ts = TypeVarTuple("_Ts")
 
 
 def _held(session: Session) -> dict[str, LockedEscrow]:
@@ -77,11 +82,39 @@ def _held(session: Session) -> dict[str, LockedEscrow]:
     return escrows
 
 
+def _locking(query: Select[*_Ts]) -> Select[*_Ts]:
+    """``query`` as a locking read that refreshes rows the session holds already."""
+    return query.with_for_update().execution_options(populate_existing=True)
+
+
+# The locking reads, built once (a request neither rebuilds them nor regenerates their cache keys).
+_LOCK_ESCROW = _locking(
+    select(EscrowRow, LotRow)
+    .join(LotRow, LotRow.escrow_id == EscrowRow.id)
+    .where(EscrowRow.id == bindparam("escrow_id"))
+    .order_by(LotRow.position)
+)
+_PAYMENT_WITH_ESCROW = (
+    select(EscrowRow, LotRow, PaymentRow)
+    .join(LotRow, LotRow.escrow_id == EscrowRow.id)
+    .join(PaymentRow, PaymentRow.escrow_id == EscrowRow.id)
+    .order_by(LotRow.position)
+)
+_LOCK_PAYMENT_BY_ID = _locking(_PAYMENT_WITH_ESCROW.where(PaymentRow.id == bindparam("payment_id")))
+_LOCK_PAYMENT_BY_REF = _locking(
+    _PAYMENT_WITH_ESCROW.where(
+        PaymentRow.provider == bindparam("provider"), PaymentRow.provider_ref == bindparam("provider_ref")
+    )
+)
+
+
 def _lock(
-    session: Session, query: Select[EscrowRow, LotRow] | Select[EscrowRow, LotRow, PaymentRow]
+    session: Session,
+    query: Select[EscrowRow, LotRow] | Select[EscrowRow, LotRow, PaymentRow],
+    params: dict[str, Any],
 ) -> LockedEscrow | None:
     """Run a locking read of one escrow joined with its lots (and maybe a payment); remember it."""
-    rows = session.execute(query.with_for_update().execution_options(populate_existing=True)).all()
+    rows = session.execute(query, params).all()
     if not rows:
         return None
     escrow = rows[0][0]
@@ -103,13 +136,7 @@ def lock_escrow(session: Session, escrow_id: str) -> LockedEscrow | None:
     held = _held(session).get(escrow_id)
     if held is not None:
         return held
-    return _lock(
-        session,
-        select(EscrowRow, LotRow)
-        .join(LotRow, LotRow.escrow_id == EscrowRow.id)
-        .where(EscrowRow.id == escrow_id)
-        .order_by(LotRow.position),
-    )
+    return _lock(session, _LOCK_ESCROW, {"escrow_id": escrow_id})
 
 
 def lock_escrow_of_payment(
@@ -131,17 +158,9 @@ def lock_escrow_of_payment(
             if wanted(payment):
                 return held, payment
     if payment_id is not None:
-        which = PaymentRow.id == payment_id
+        locked = _lock(session, _LOCK_PAYMENT_BY_ID, {"payment_id": payment_id})
     else:
-        which = (PaymentRow.provider == provider) & (PaymentRow.provider_ref == provider_ref)
-    locked = _lock(
-        session,
-        select(EscrowRow, LotRow, PaymentRow)
-        .join(LotRow, LotRow.escrow_id == EscrowRow.id)
-        .join(PaymentRow, PaymentRow.escrow_id == EscrowRow.id)
-        .where(which)
-        .order_by(LotRow.position),
-    )
+        locked = _lock(session, _LOCK_PAYMENT_BY_REF, {"provider": provider, "provider_ref": provider_ref})
     if locked is None:
         return None
     return locked, next(p for p in locked.payments if wanted(p))
@@ -214,6 +233,10 @@ class TimelineEntry:
     data: dict[str, Any]
 
 
+_ADD_TIMELINE = insert(TIMELINE)
+"""Built once; its columns come from each execution's parameters."""
+
+
 def add_timeline(
     session: Session,
     *,
@@ -226,10 +249,16 @@ def add_timeline(
 ) -> TimelineEntry:
     """Append one item to an escrow's timeline; return it as a read of the timeline would."""
     stored = canonical_json(data or {})
-    session.execute(
-        insert(TIMELINE).values(
-            escrow_id=escrow_id, lot_ref=lot_ref, event=event, actor=actor, data=stored, created_at=now
-        )
+    session.connection().execute(
+        _ADD_TIMELINE,
+        {
+            "escrow_id": escrow_id,
+            "lot_ref": lot_ref,
+            "event": event,
+            "actor": actor,
+            "data": stored,
+            "created_at": now,
+        },
     )
     return TimelineEntry(now, event, lot_ref, actor, json.loads(stored))
 

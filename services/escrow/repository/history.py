@@ -18,7 +18,18 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import BigInteger, ColumnElement, Select, String, Table, literal, null, select, union_all
+from sqlalchemy import (
+    BigInteger,
+    ColumnElement,
+    Select,
+    String,
+    Table,
+    bindparam,
+    literal,
+    null,
+    select,
+    union_all,
+)
 from sqlalchemy.orm import Session
 
 from services.escrow.domain.ledger import AccountKind, AccountRef, EntryKind, JournalEntry, Posting, Side
@@ -70,8 +81,11 @@ def _branch(source: str, values: dict[str, ColumnElement[Any]]) -> list[ColumnEl
     return columns
 
 
-def _query(escrow_id: str, seller_id: str | None, currency: str | None) -> Select[Any]:
+def _query(*, assignments: bool) -> Select[Any]:
+    """The history's statement for ``:escrow_id`` (with ``assignments``: and whether ``:seller_id``
+    has an active assignment in ``:currency``)."""
     t, p, e, po, a = _TIMELINE.c, _PAYMENTS.c, _ENTRIES.c, _POSTINGS.c, _ACCOUNTS.c
+    escrow_id = bindparam("escrow_id", type_=String())
     timeline = select(
         *_branch(
             "t",
@@ -122,16 +136,23 @@ def _query(escrow_id: str, seller_id: str | None, currency: str | None) -> Selec
         .where(e.escrow_id == escrow_id)
     )
     branches = [timeline, payments, entries]
-    if seller_id is not None and currency is not None:
+    if assignments:
         s = _ASSIGNMENTS.c
         branches.append(
             select(*_branch("s", {"s1": s.id})).where(
-                s.seller_id == seller_id, s.currency == currency, s.status == "active"
+                s.seller_id == bindparam("seller_id"),
+                s.currency == bindparam("currency"),
+                s.status == "active",
             )
         )
     united = union_all(*branches).subquery()
     c = united.c
     return select(united).order_by(c.src, c.o1, c.o2, c.o3, c.o4)
+
+
+_HISTORY = _query(assignments=False)
+_HISTORY_AND_ASSIGNMENTS = _query(assignments=True)
+"""Built once (a request neither rebuilds them nor regenerates their cache keys), run with parameters."""
 
 
 @dataclass
@@ -160,7 +181,12 @@ def load_history(
     history = EscrowHistory(seller_has_assignments=False if seller_id is not None else None)
     legs: dict[int, list[Posting]] = defaultdict(list)
     heads: dict[int, Any] = {}
-    for r in session.execute(_query(escrow_id, seller_id, currency)):
+    if seller_id is not None and currency is not None:
+        query = _HISTORY_AND_ASSIGNMENTS
+        params = {"escrow_id": escrow_id, "seller_id": seller_id, "currency": currency}
+    else:
+        query, params = _HISTORY, {"escrow_id": escrow_id}
+    for r in session.connection().execute(query, params):
         if r.src == "t":
             history.timeline.append(TimelineEntry(r.d1, r.s1, r.s2, r.s3, json.loads(r.s4)))
         elif r.src == "p":

@@ -47,6 +47,7 @@ statement at commit (``commit_tail``).
 
 from __future__ import annotations
 
+import functools
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -55,9 +56,11 @@ from typing import Any, cast
 
 from sqlalchemy import (
     BigInteger,
+    Insert,
     RowMapping,
     String,
     Table,
+    bindparam,
     case,
     column,
     insert,
@@ -68,6 +71,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
+from sqlalchemy.types import TypeEngine
 
 from services.escrow.domain.ledger import (
     Account,
@@ -273,33 +277,57 @@ def post_entries(
     return entry_ids
 
 
-def _insert_entry(session: Session, dialect: str, head: dict[str, Any], legs: list[dict[str, Any]]) -> int:
-    """Insert one entry and its legs; return its id. PostgreSQL: one statement (the entry's
-    insert a CTE the legs' insert selects its id from); SQLite: the entry, then its legs."""
-    if dialect != "postgresql":
-        entry_id = int(session.execute(insert(ENTRIES).values(**head).returning(ENTRIES.c.id)).scalar_one())
-        session.execute(insert(POSTINGS), [{"entry_id": entry_id, **leg} for leg in legs])
-        return entry_id
-    new_entry = insert(ENTRIES).values(**head).returning(ENTRIES.c.id).cte("new_entry")
-    rows = values(
-        column("account_id", BigInteger()),
-        column("currency", String()),
-        column("side", String()),
-        column("amount_minor", BigInteger()),
-        name="legs",
-    ).data([(leg["account_id"], leg["currency"], leg["side"], leg["amount_minor"]) for leg in legs])
-    names = ["entry_id", "account_id", "currency", "side", "amount_minor"]
-    stmt = (
+_LEG_COLUMNS: dict[str, TypeEngine[Any]] = {
+    "account_id": BigInteger(),
+    "currency": String(),
+    "side": String(),
+    "amount_minor": BigInteger(),
+}
+_ENTRY_COLUMNS = ("ref", "kind", "memo", "escrow_id", "created_at")
+_INSERT_ENTRY = insert(ENTRIES).returning(ENTRIES.c.id)
+_INSERT_POSTINGS = insert(POSTINGS)
+"""SQLite's two statements, built once; their columns come from each execution's parameters."""
+
+
+@functools.cache
+def _insert_entry_with_legs(legs: int) -> Insert:
+    """PostgreSQL's one statement for an entry of ``legs`` legs, built once per leg count.
+
+    Parameters: the entry's columns by name, each leg's as ``<column>_<i>``."""
+    new_entry = (
+        insert(ENTRIES)
+        .values({name: bindparam(name) for name in _ENTRY_COLUMNS})
+        .returning(ENTRIES.c.id)
+        .cte("new_entry")
+    )
+    rows = values(*(column(name, type_) for name, type_ in _LEG_COLUMNS.items()), name="legs").data(
+        [
+            tuple(bindparam(f"{name}_{i}", type_=type_) for name, type_ in _LEG_COLUMNS.items())
+            for i in range(legs)
+        ]
+    )
+    return (
         insert(POSTINGS)
         .from_select(
-            names,
-            select(new_entry.c.id, rows.c.account_id, rows.c.currency, rows.c.side, rows.c.amount_minor)
+            ["entry_id", *_LEG_COLUMNS],
+            select(new_entry.c.id, *(rows.c[name] for name in _LEG_COLUMNS))
             .select_from(new_entry)
             .join(rows, true()),
         )
         .returning(POSTINGS.c.entry_id)
     )
-    return int(session.execute(stmt).scalars().first() or 0)
+
+
+def _insert_entry(session: Session, dialect: str, head: dict[str, Any], legs: list[dict[str, Any]]) -> int:
+    """Insert one entry and its legs; return its id. PostgreSQL: one statement (the entry's
+    insert a CTE the legs' insert selects its id from); SQLite: the entry, then its legs."""
+    connection = session.connection()
+    if dialect != "postgresql":
+        entry_id = int(connection.execute(_INSERT_ENTRY, head).scalar_one())
+        connection.execute(_INSERT_POSTINGS, [{"entry_id": entry_id, **leg} for leg in legs])
+        return entry_id
+    params = head | {f"{name}_{i}": leg[name] for i, leg in enumerate(legs) for name in _LEG_COLUMNS}
+    return int(connection.execute(_insert_entry_with_legs(len(legs)), params).scalars().first() or 0)
 
 
 # --- reading ----------------------------------------------------------------------------------

@@ -4,6 +4,11 @@ The query reads the escrows of one seller created within ``[start, end)`` throug
 ``ix_escrows_seller_id_created_at``, joins their lots, and aggregates in two steps: per escrow
 (lot sums, whether any lot was disputed, the platform fees its releases paid, read from the
 ledger) and then per currency. It is one statement, one round trip.
+
+The statement is built once, at import, with bound parameters for the seller and the window
+(``TRADE_SUMMARY``), so a request neither rebuilds it nor regenerates its cache key (memoized on
+the statement) to find the compiled form; it runs on the session's connection (Core: no ORM
+compile state or result processing), inside the caller's unit of work.
 """
 
 from __future__ import annotations
@@ -12,8 +17,19 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, and_, case, func, select
-from sqlalchemy.orm import Session
+from sqlalchemy import (
+    ColumnElement,
+    Integer,
+    Select,
+    String,
+    and_,
+    bindparam,
+    case,
+    func,
+    literal_column,
+    select,
+)
+from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from services.escrow.domain.ledger import AccountKind, EntryKind
 from services.escrow.domain.model import EscrowStatus, LotStatus
@@ -44,33 +60,50 @@ class CurrencyAggregate:
     lots_accepted: int
 
 
+def _constant(value: str | int) -> ColumnElement[Any]:
+    """``value`` written into the SQL text: a constant of the statement, where a literal
+    would be a parameter bound (and an ``IN`` list expanded) anew on every execution."""
+    if isinstance(value, int):
+        return literal_column(str(int(value)), Integer)
+    if not value.replace("_", "").isalnum():
+        raise ValueError(f"not a plain code: {value!r}")
+    return literal_column(f"'{value}'", String)
+
+
+def _one_of(
+    column: ColumnElement[str] | InstrumentedAttribute[str], codes: tuple[str, ...]
+) -> ColumnElement[bool]:
+    """``column IN ('a', 'b', ...)`` with the codes as constants."""
+    return column.in_([_constant(code) for code in codes])
+
+
 def _flag(condition: ColumnElement[bool]) -> ColumnElement[int]:
     """1 where ``condition`` holds, else 0 (a conditional aggregate's term)."""
-    return case((condition, 1), else_=0)
+    return case((condition, _constant(1)), else_=_constant(0))
 
 
-def trade_summary_query(seller_id: str, *, start: datetime, end: datetime) -> Select[tuple[Any, ...]]:
-    """The summary's statement: funded escrows of ``seller_id`` created in ``[start, end)``."""
+def _trade_summary_statement() -> Select[tuple[Any, ...]]:
+    """The summary's statement: funded escrows of ``:seller_id`` created in ``[:start, :end)``."""
     fees = (
-        select(func.coalesce(func.sum(PostingRow.amount_minor), 0))
+        select(func.coalesce(func.sum(PostingRow.amount_minor), _constant(0)))
         .select_from(EntryRow)
         .join(PostingRow, PostingRow.entry_id == EntryRow.id)
         .join(AccountRow, AccountRow.id == PostingRow.account_id)
         .where(
             EntryRow.escrow_id == EscrowRow.id,
-            EntryRow.kind == EntryKind.RELEASE.value,
-            AccountRow.kind == AccountKind.PLATFORM_FEE_REVENUE.value,
-            PostingRow.side == "credit",
+            EntryRow.kind == _constant(EntryKind.RELEASE.value),
+            AccountRow.kind == _constant(AccountKind.PLATFORM_FEE_REVENUE.value),
+            PostingRow.side == _constant("credit"),
         )
         .correlate(EscrowRow)
         .scalar_subquery()
     )
     delivered = LotRow.delivered_at.is_not(None)
-    accepted = LotRow.status.in_([s.value for s in ACCEPTED_LOT_STATUSES])
+    accepted = _one_of(LotRow.status, tuple(s.value for s in ACCEPTED_LOT_STATUSES))
     # A verdict: accepted, rejected, or disputed after delivery (a resolution is the verdict then).
     verdict = (
         accepted
-        | LotRow.status.in_([s.value for s in REJECTED_LOT_STATUSES])
+        | _one_of(LotRow.status, tuple(s.value for s in REJECTED_LOT_STATUSES))
         | and_(delivered, LotRow.dispute_reason.is_not(None))
     )
     per_escrow = (
@@ -81,7 +114,7 @@ def trade_summary_query(seller_id: str, *, start: datetime, end: datetime) -> Se
             fees.label("fees_minor"),
             func.sum(LotRow.released_minor).label("gross_minor"),
             func.sum(LotRow.refunded_minor).label("refunded_minor"),
-            func.sum(_flag(LotRow.refunded_minor > 0)).label("refunds"),
+            func.sum(_flag(LotRow.refunded_minor > _constant(0))).label("refunds"),
             func.max(_flag(LotRow.dispute_reason.is_not(None))).label("disputed"),
             func.sum(_flag(delivered)).label("delivered"),
             func.sum(_flag(and_(delivered, LotRow.delivered_at < LotRow.delivery_deadline))).label("on_time"),
@@ -91,9 +124,9 @@ def trade_summary_query(seller_id: str, *, start: datetime, end: datetime) -> Se
         .select_from(EscrowRow)
         .join(LotRow, LotRow.escrow_id == EscrowRow.id)
         .where(
-            EscrowRow.seller_id == seller_id,
-            EscrowRow.created_at >= start,
-            EscrowRow.created_at < end,
+            EscrowRow.seller_id == bindparam("seller_id"),
+            EscrowRow.created_at >= bindparam("start"),
+            EscrowRow.created_at < bindparam("end"),
             EscrowRow.funded_at.is_not(None),
         )
         .group_by(EscrowRow.id, EscrowRow.currency, EscrowRow.status)
@@ -104,7 +137,7 @@ def trade_summary_query(seller_id: str, *, start: datetime, end: datetime) -> Se
         select(
             c.currency,
             func.count().label("escrows"),
-            func.sum(_flag(c.status == EscrowStatus.COMPLETED.value)).label("completed_escrows"),
+            func.sum(_flag(c.status == _constant(EscrowStatus.COMPLETED.value))).label("completed_escrows"),
             func.sum(c.disputed).label("disputed_escrows"),
             func.sum(c.gross_minor).label("gross_minor"),
             func.sum(c.fees_minor).label("fees_minor"),
@@ -120,25 +153,50 @@ def trade_summary_query(seller_id: str, *, start: datetime, end: datetime) -> Se
     )
 
 
+TRADE_SUMMARY = _trade_summary_statement()
+"""The summary's statement, built once; execute it with ``seller_id``, ``start`` and ``end``
+(the bound parameters take the columns' types, so the window converts as a literal would)."""
+
+
+def trade_summary_query(seller_id: str, *, start: datetime, end: datetime) -> Select[tuple[Any, ...]]:
+    """``TRADE_SUMMARY`` with its parameters bound (to print it, or to explain its plan)."""
+    return TRADE_SUMMARY.params(seller_id=seller_id, start=start, end=end)
+
+
 def trade_summary(
     session: Session, seller_id: str, *, start: datetime, end: datetime
 ) -> list[CurrencyAggregate]:
     """Per currency (in code order), the figures of the seller's funded escrows in the window."""
-    rows = session.execute(trade_summary_query(seller_id, start=start, end=end)).mappings()
+    rows = session.connection().execute(TRADE_SUMMARY, {"seller_id": seller_id, "start": start, "end": end})
+    # Columns in the statement's order; a sum over no rows is NULL, and PostgreSQL's sums are
+    # numeric (Decimal), hence int(... or 0).
     return [
         CurrencyAggregate(
-            currency=str(row["currency"]),
-            escrows=int(row["escrows"]),
-            completed_escrows=int(row["completed_escrows"] or 0),
-            disputed_escrows=int(row["disputed_escrows"] or 0),
-            gross_minor=int(row["gross_minor"] or 0),
-            fees_minor=int(row["fees_minor"] or 0),
-            refunds=int(row["refunds"] or 0),
-            refunded_minor=int(row["refunded_minor"] or 0),
-            lots_delivered=int(row["lots_delivered"] or 0),
-            lots_delivered_on_time=int(row["lots_delivered_on_time"] or 0),
-            lots_with_verdict=int(row["lots_with_verdict"] or 0),
-            lots_accepted=int(row["lots_accepted"] or 0),
+            currency=str(currency),
+            escrows=int(escrows),
+            completed_escrows=int(completed or 0),
+            disputed_escrows=int(disputed or 0),
+            gross_minor=int(gross or 0),
+            fees_minor=int(fees or 0),
+            refunds=int(refunds or 0),
+            refunded_minor=int(refunded or 0),
+            lots_delivered=int(delivered or 0),
+            lots_delivered_on_time=int(on_time or 0),
+            lots_with_verdict=int(verdicts or 0),
+            lots_accepted=int(accepted or 0),
         )
-        for row in rows
+        for (
+            currency,
+            escrows,
+            completed,
+            disputed,
+            gross,
+            fees,
+            refunds,
+            refunded,
+            delivered,
+            on_time,
+            verdicts,
+            accepted,
+        ) in rows
     ]
