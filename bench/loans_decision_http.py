@@ -15,7 +15,9 @@ loans asks escrow for the borrower's trade summary, fills the omitted features f
 asks scoring for the score, and applies the product's decision policy — approve, decline or
 review — before it answers. The figure per request is that whole round trip as the client
 sees it. JSON on stdout (p50/p95/p99/max in ms, throughput, the decisions taken and where
-the marketplace features came from, and each service's CPU per application); not a test.
+the marketplace features came from, each service's CPU per application, and the bench
+client's own: ``time.process_time()`` of this process over the applicant phase, which shares
+the machine with the services); not a test.
 """
 
 from __future__ import annotations
@@ -130,8 +132,9 @@ def _seed_loans(loans: Api, scoring: Api, keys: dict[str, str], sellers: int) ->
 
 def _applicants(
     loans: Api, key: str, seeded: dict[str, Any], clients: int, applications: int
-) -> tuple[float, list[float], list[dict[str, Any]]]:
-    """``clients`` threads submitting ``applications`` in all; (elapsed, ms per request, answers)."""
+) -> tuple[float, float, list[float], list[dict[str, Any]]]:
+    """``clients`` threads submitting ``applications`` in all; (elapsed, this process's CPU
+    seconds over that time, ms per request, answers)."""
     barrier = threading.Barrier(clients + 1)
     timings: list[float] = []
     answers: list[dict[str, Any]] = []
@@ -170,13 +173,13 @@ def _applicants(
     for thread in threads:
         thread.start()
     barrier.wait()
-    started = time.perf_counter()
+    started, cpu_started = time.perf_counter(), time.process_time()
     for thread in threads:
         thread.join(timeout=600)
-    elapsed = time.perf_counter() - started
+    elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu_started
     if failures:
         raise SystemExit(f"{len(failures)} applicant(s) failed: {failures[0]!r}")
-    return elapsed, timings, answers
+    return elapsed, cpu, timings, answers
 
 
 def _pct(values: list[float], q: float) -> float:
@@ -207,7 +210,7 @@ def main() -> None:
             seeded = _seed_loans(loans, scoring, keys, args.sellers)
             seed_seconds = round(time.perf_counter() - seeding, 1)
             cpu_before = {n: tree_cpu_seconds(p.pid) for n, p in zip(SERVICES, procs, strict=True)}
-            elapsed, timings, answers = _applicants(
+            elapsed, client_cpu, timings, answers = _applicants(
                 loans, keys["loan_officer"], seeded, args.clients, args.applications
             )
             cpu = {n: tree_cpu_seconds(p.pid) - cpu_before[n] for n, p in zip(SERVICES, procs, strict=True)}
@@ -245,6 +248,7 @@ def main() -> None:
                 "server_cpu_ms_per_application": {
                     n: round(1000 * seconds / len(timings), 1) for n, seconds in cpu.items()
                 },
+                "client_cpu_ms_per_application": round(1000 * client_cpu / len(timings), 1),
                 "decisions": dict(decided),
                 "marketplace_feature_sources": dict(sources),
                 "statuses": dict(collections.Counter(a["status"] for a in answers)),

@@ -3,27 +3,60 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import literal, select
+from sqlalchemy import bindparam, literal, select
 from sqlalchemy.orm import Session
 
 from services.loans.domain.lifecycle import ApplicationStatus
 from services.loans.models import Application, Borrower, Product
+from services.loans.repository.products import (
+    PRODUCT_ROW_COLUMNS,
+    ProductRow,
+    known_product,
+    product_row,
+    saw_product,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class BorrowerRow:
+    """What filling and scoring need to know of an application's borrower."""
+
+    type: str
+    marketplace_party_id: str | None
+
+
+_b, _p = Borrower.__table__, Product.__table__
+_BORROWER_COLUMNS = (_b.c.id, _b.c.type, _b.c.marketplace_party_id)
+_BORROWER = select(*_BORROWER_COLUMNS).where(_b.c.id == bindparam("borrower_id"))
+_one = select(literal(1).label("one")).subquery()
+_PRODUCT_AND_BORROWER = (
+    select(*PRODUCT_ROW_COLUMNS, *_BORROWER_COLUMNS)
+    .select_from(_one)
+    .outerjoin(_p, _p.c.id == bindparam("product_id"))
+    .outerjoin(_b, _b.c.id == bindparam("borrower_id"))
+)
+"""Built once (a statement built per request costs more than its execution)."""
 
 
 def product_and_borrower(
     session: Session, product_id: str, borrower_id: str
-) -> tuple[Product | None, Borrower | None]:
-    """The product and the borrower an application names, in one statement (either may be None)."""
-    one = select(literal(1).label("one")).subquery()
-    query = (
-        select(Product, Borrower)
-        .select_from(one)
-        .outerjoin(Product, Product.id == product_id)
-        .outerjoin(Borrower, Borrower.id == borrower_id)
-    )
-    product, borrower = session.execute(query).one()
+) -> tuple[ProductRow | None, BorrowerRow | None]:
+    """The product and the borrower an application names, in one statement (either may be None);
+    the borrower alone when this process knows the product already (products never change)."""
+    conn = session.connection()
+    product = known_product(session, product_id)
+    if product is not None:
+        alone = conn.execute(_BORROWER, {"borrower_id": borrower_id}).first()
+        return product, None if alone is None else BorrowerRow(alone[1], alone[2])
+    row = conn.execute(_PRODUCT_AND_BORROWER, {"product_id": product_id, "borrower_id": borrower_id}).one()
+    width = len(PRODUCT_ROW_COLUMNS)
+    if row[0] is not None:
+        product = product_row(row)
+        saw_product(session, product)
+    borrower = None if row[width] is None else BorrowerRow(row[width + 1], row[width + 2])
     return product, borrower
 
 

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import NamedTuple
 
-from sqlalchemy import func, select
+from sqlalchemy import bindparam, func, select, true
 from sqlalchemy.orm import Session
 
 from services.loans.domain.lifecycle import LoanStatus
@@ -32,14 +33,46 @@ def policy_history(session: Session, product_id: str) -> Sequence[DecisionPolicy
     ).all()
 
 
-def borrower_loan_facts(session: Session, borrower_id: str) -> tuple[int, int]:
-    """(open loans, most days past due among them) of a borrower."""
-    count, worst = session.execute(
-        select(func.count(Loan.id), func.max(Loan.days_past_due)).where(
-            Loan.borrower_id == borrower_id, Loan.status.in_(OPEN_STATUSES)
-        )
-    ).one()
-    return int(count), int(worst or 0)
+class PolicyAndFacts(NamedTuple):
+    """A product's current policy version (None fields: it has none) and a borrower's loan facts."""
+
+    version: int | None
+    rules: str | None
+    open_loans: int
+    worst_days_past_due: int
+
+
+_loans, _policies = Loan.__table__, DecisionPolicy.__table__
+_facts = (
+    select(
+        func.count(_loans.c.id).label("open_loans"),
+        func.max(_loans.c.days_past_due).label("worst_days_past_due"),
+    )
+    .where(_loans.c.borrower_id == bindparam("borrower_id"), _loans.c.status.in_(OPEN_STATUSES))
+    .subquery("facts")
+)
+_latest = (
+    select(_policies.c.version, _policies.c.rules)
+    .where(_policies.c.product_id == bindparam("product_id"))
+    .order_by(_policies.c.version.desc())
+    .limit(1)
+    .subquery("latest")
+)
+_POLICY_AND_FACTS = select(
+    _latest.c.version, _latest.c.rules, _facts.c.open_loans, _facts.c.worst_days_past_due
+).select_from(_facts.outerjoin(_latest, true()))
+"""Built once; the aggregate always gives one row, the policy joins it when there is one."""
+
+
+def policy_and_facts(session: Session, product_id: str, borrower_id: str) -> PolicyAndFacts:
+    """The product's latest policy version and the borrower's (open loans, most days past due
+    among them), in one statement."""
+    version, rules, count, worst = (
+        session.connection()
+        .execute(_POLICY_AND_FACTS, {"product_id": product_id, "borrower_id": borrower_id})
+        .one()
+    )
+    return PolicyAndFacts(version, rules, int(count), int(worst or 0))
 
 
 def lock_product(session: Session, product_id: str) -> Product | None:

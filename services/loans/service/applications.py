@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -39,10 +39,11 @@ from services.loans.domain.lifecycle import (
     check_application,
     scoring_outcome,
 )
-from services.loans.models import Application, Loan, Product
+from services.loans.models import Application, Loan
 from services.loans.repository import applications as repo
 from services.loans.repository import products as products_repo
 from services.loans.repository import stage
+from services.loans.repository.products import ProductRow
 from services.loans.schemas.applications import ApplicationIn
 from services.loans.schemas.terms import load_terms
 from services.loans.service import decision_policy as policy_service
@@ -75,7 +76,7 @@ def retry_delay(attempts: int) -> timedelta:
     return timedelta(seconds=min(RETRY_MAX_SECONDS, RETRY_BASE_SECONDS * 2 ** max(attempts - 1, 0)))
 
 
-def _check_limits(session: Session, body: ApplicationIn) -> tuple[Applicant, Product]:
+def _check_limits(session: Session, body: ApplicationIn) -> tuple[Applicant, ProductRow]:
     """Validate against the product; return what filling and scoring need to know, and the
     product (products never change once created: the decision uses this copy, no re-read)."""
     product, borrower = repo.product_and_borrower(session, body.product_id, body.borrower_id)
@@ -150,15 +151,39 @@ def store_scoring_input(application: Application, prepared: ScoringInput) -> Non
     application.marketplace_as_of = prepared.marketplace_as_of
 
 
-def score_application(scoring: ScoringClient, application: Application, *, segment: str) -> ScoreResult:
-    """Ask scoring for the application's score with its recorded features and their sources."""
+def _as_stored(values: Mapping[str, Any]) -> dict[str, Any]:
+    """``values`` as read back from the JSON ``store_scoring_input`` writes (keys sorted), without
+    the round trip when every key is a string and every value a plain scalar."""
+    if all(type(k) is str and (v is None or type(v) in _SCALARS) for k, v in values.items()):
+        return dict(sorted(values.items()))
+    loaded: dict[str, Any] = json.loads(json.dumps(values, sort_keys=True))
+    return loaded
+
+
+_SCALARS = (str, int, float, bool)
+
+
+def score_application(
+    scoring: ScoringClient,
+    application: Application,
+    *,
+    segment: str,
+    prepared: ScoringInput | None = None,
+) -> ScoreResult:
+    """Ask scoring for the application's score with its recorded features and their sources
+    (``prepared``: what ``store_scoring_input`` recorded, when the caller has it at hand)."""
     as_of = application.marketplace_as_of
+    if prepared is None:
+        features = json.loads(application.features)
+        sources = json.loads(application.feature_sources or "{}")
+    else:
+        features, sources = _as_stored(prepared.features), _as_stored(prepared.sources)
     return scoring.score(
         segment=segment,
         subject_id=application.borrower_id,
-        features=json.loads(application.features),
+        features=features,
         idempotency_key=score_idempotency_key(application.id),
-        feature_sources=json.loads(application.feature_sources or "{}"),
+        feature_sources=sources,
         marketplace_as_of=None if as_of is None else as_utc(as_of),
     )
 
@@ -205,7 +230,7 @@ def submit_application(
     else:
         store_scoring_input(application, prepared)
         try:
-            result = score_application(scoring, application, segment=segment)
+            result = score_application(scoring, application, segment=segment, prepared=prepared)
         except UpstreamProblem as exc:
             if exc.status == 422:
                 raise _features_problem(exc) from None
@@ -252,7 +277,7 @@ def apply_score(
     result: ScoreResult,
     *,
     actor: str,
-    product: Product | None = None,
+    product: ProductRow | None = None,
 ) -> None:
     """Store a score on a pending application (status ``scored``), audited, and let the
     product's policy decide it (``product``: the application's, when the caller has it)."""
@@ -269,6 +294,7 @@ def apply_score(
     application.reasons = json.dumps([r.model_dump(mode="json") for r in result.reasons])
     if result.feature_sources:  # scoring's: every feature of the spec
         application.feature_sources = json.dumps(result.feature_sources, sort_keys=True)
+    sources: dict[str, str] = json.loads(application.feature_sources or "{}")
     application.challenger_disagreement = result.challenger_disagreement
     application.scored_at = now
     application.score_attempts += 1
@@ -290,12 +316,12 @@ def apply_score(
             "decision_hint": result.decision_hint,
             "model_version": result.model_version,
             "reason_codes": [r.code for r in result.reasons],
-            "feature_sources": json.loads(application.feature_sources or "{}"),
+            "feature_sources": sources,
             "marketplace_as_of": _iso(application.marketplace_as_of),
             "challenger_disagreement": result.challenger_disagreement,
         },
     )
-    apply_policy(session, ctx, application, product=product)
+    apply_policy(session, ctx, application, product=product, feature_sources=sources)
 
 
 def _iso(moment: datetime | None) -> str | None:
@@ -303,7 +329,12 @@ def _iso(moment: datetime | None) -> str | None:
 
 
 def apply_policy(
-    session: Session, ctx: LoansContext, application: Application, *, product: Product | None = None
+    session: Session,
+    ctx: LoansContext,
+    application: Application,
+    *,
+    product: ProductRow | None = None,
+    feature_sources: Mapping[str, str] | None = None,
 ) -> None:
     """Let the product's decision policy decide a just-scored application (nothing without one).
 
@@ -311,7 +342,7 @@ def apply_policy(
     the policy says so and the disbursement date is not after the business date); decline:
     rejected with the score's reasons as adverse-action reasons; review: left for a person.
     """
-    evaluated = policy_service.evaluate(session, application)
+    evaluated = policy_service.evaluate(session, application, feature_sources=feature_sources)
     if evaluated is None:
         return
     policy, decision = evaluated
@@ -320,10 +351,10 @@ def apply_policy(
     if decision.outcome is PolicyOutcome.APPROVE:
         approved = _check(application, ApplicationAction.APPROVE)
         if product is None:
-            product = products_repo.get_product(session, application.product_id)
+            product = products_repo.product_terms(session, application.product_id)
         assert product is not None and product.id == application.product_id
         loan = _approve(session, ctx, application, product, actor=actor, status=approved, note=None)
-        if policy_service.rules_of(policy).auto_disburse:
+        if policy.rules.auto_disburse:
             on = application.disbursement_date
             if on <= business_date(session, ctx):
                 session.flush()  # disbursing writes the loan's schedule: the loan row goes first
@@ -410,7 +441,7 @@ def approve_application(
     """Approve a scored application (second person when the product asks) and create its loan."""
     application = require_application(session, application_id, lock=True)
     approved = _check(application, ApplicationAction.APPROVE)
-    product = products_repo.get_product(session, application.product_id)
+    product = products_repo.product_terms(session, application.product_id)
     assert product is not None
     if product.maker_checker and who.identity == application.submitted_identity:
         submitter = "person who" if application.submitted_identity.startswith("person:") else "key that"
@@ -433,7 +464,7 @@ def _approve(
     session: Session,
     ctx: LoansContext,
     application: Application,
-    product: Product,
+    product: ProductRow,
     *,
     actor: str,
     status: ApplicationStatus,

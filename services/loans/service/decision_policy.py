@@ -6,8 +6,10 @@ A product without a policy decides nothing: every scored application waits for a
 
 from __future__ import annotations
 
+import functools
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
@@ -32,7 +34,16 @@ from shared.changes import record_change
 from shared.errors import NotFound
 
 
-def policy_actor(policy: DecisionPolicy) -> str:
+@dataclass(frozen=True, slots=True)
+class AppliedPolicy:
+    """The policy version that decides an application: its product, version and rules."""
+
+    product_id: str
+    version: int
+    rules: PolicyRules
+
+
+def policy_actor(policy: DecisionPolicy | AppliedPolicy) -> str:
     """Who decided when a policy did: ``policy:<product id>:v<version>``."""
     return f"policy:{policy.product_id}:v{policy.version}"
 
@@ -40,6 +51,23 @@ def policy_actor(policy: DecisionPolicy) -> str:
 def rules_of(policy: DecisionPolicy) -> DecisionPolicyIn:
     """The stored rules of a policy version."""
     return DecisionPolicyIn.model_validate_json(policy.rules)
+
+
+@functools.lru_cache(maxsize=256)
+def policy_rules(text: str) -> PolicyRules:
+    """The domain's rules from a policy version's stored JSON (cached by the text itself, so it
+    is never stale: a version's rules never change, and ``PolicyRules`` is frozen)."""
+    rules = DecisionPolicyIn.model_validate_json(text)
+    return PolicyRules(
+        auto_approve_min_score=rules.auto_approve_min_score,
+        auto_approve_max_principal_minor=rules.auto_approve_max_principal_minor,
+        auto_decline_below_score=rules.auto_decline_below_score,
+        max_days_past_due=rules.max_days_past_due,
+        max_open_loans=rules.max_open_loans,
+        review_when_feature_defaulted=rules.review_when_feature_defaulted,
+        review_on_challenger_disagreement=rules.review_on_challenger_disagreement,
+        auto_disburse=rules.auto_disburse,
+    )
 
 
 def _figure(value: Figure | None) -> int | float | None:
@@ -108,34 +136,31 @@ def policy_history(session: Session, product_id: str) -> Sequence[DecisionPolicy
     return repo.policy_history(session, product_id)
 
 
-def evaluate(session: Session, application: Application) -> tuple[DecisionPolicy, PolicyDecision] | None:
+def evaluate(
+    session: Session, application: Application, *, feature_sources: Mapping[str, str] | None = None
+) -> tuple[AppliedPolicy, PolicyDecision] | None:
     """What the product's current policy decides for a scored application; None without a policy.
 
-    The outcome, version and rule results are stored on the application.
+    The outcome, version and rule results are stored on the application. ``feature_sources``:
+    the application's, when the caller has them parsed already.
     """
-    policy = repo.current_policy(session, application.product_id)
-    if policy is None or application.score is None:
+    if application.score is None:
         return None
-    rules = rules_of(policy)
-    repo.lock_borrower(session, application.borrower_id)
-    open_loans, worst_dpd = repo.borrower_loan_facts(session, application.borrower_id)
+    repo.lock_borrower(session, application.borrower_id)  # before the facts are read
+    current = repo.policy_and_facts(session, application.product_id, application.borrower_id)
+    if current.version is None or current.rules is None:
+        return None
+    policy = AppliedPolicy(application.product_id, current.version, policy_rules(current.rules))
+    if feature_sources is None:
+        feature_sources = json.loads(application.feature_sources or "{}")
     decision = decide(
-        PolicyRules(
-            auto_approve_min_score=rules.auto_approve_min_score,
-            auto_approve_max_principal_minor=rules.auto_approve_max_principal_minor,
-            auto_decline_below_score=rules.auto_decline_below_score,
-            max_days_past_due=rules.max_days_past_due,
-            max_open_loans=rules.max_open_loans,
-            review_when_feature_defaulted=rules.review_when_feature_defaulted,
-            review_on_challenger_disagreement=rules.review_on_challenger_disagreement,
-            auto_disburse=rules.auto_disburse,
-        ),
+        policy.rules,
         ApplicantFacts(
             score=Decimal(application.score),
             principal_minor=application.principal_minor,
-            open_loans=open_loans,
-            max_days_past_due=worst_dpd,
-            defaulted_features=defaulted_features(json.loads(application.feature_sources or "{}")),
+            open_loans=current.open_loans,
+            max_days_past_due=current.worst_days_past_due,
+            defaulted_features=defaulted_features(feature_sources),
             challenger_disagreement=bool(application.challenger_disagreement),
         ),
     )

@@ -36,19 +36,21 @@ from tests.loans.kit import FakeScoring, LoansApi
 from tests.statement_log import StatementLog, logging_statements
 
 BUDGETS = {
-    "sqlite": {"approve": 14, "decline": 13, "review": 13, "keyed": 20, "manual_approve": 7},
-    "postgresql": {"approve": 18, "decline": 17, "review": 17, "keyed": 26, "manual_approve": 8},
+    "sqlite": {"approve": 9, "decline": 8, "review": 8, "keyed": 12, "manual_approve": 6},
+    "postgresql": {"approve": 12, "decline": 10, "review": 10, "keyed": 15, "manual_approve": 7},
 }
 """Counted statements per step (API-key look-ups and SQLite's BEGINs apart), as reached.
 
 When first counted (issue 13) an approval ran 20 on SQLite and a decline or a review 17: the
 application was inserted, then updated by the score, by the policy's result and by the
 decision; the product was read twice. Now it is written once, in its final state, with its
-loan. Per approval, loans' own statements are the product and borrower (one read), the
-policy, the facts the policy looks at, and the two inserts; the rest is ``shared``'s: one
-outbox row per recorded change (submitted, scored, approved) and the audit chain's append at
-commit (two statements per entry; PostgreSQL also takes the chain's advisory lock per entry,
-and the borrower's row lock, which SQLite's one write lock makes unnecessary).
+loan. Per approval, loans' own statements are the borrower (with the product the first time
+a process sees it: a product never changes, so it is remembered), one statement for the
+current policy version and the facts the policy looks at, and the two inserts; a manual
+approval reads no product either. The rest is ``shared``'s: one outbox row per recorded
+change (submitted, scored, approved) and the audit chain's append at commit (two statements
+per entry; PostgreSQL also takes the chain's advisory lock per entry, and the borrower's row
+lock, which SQLite's one write lock makes unnecessary).
 """
 
 PARTY = "seller-7"
