@@ -152,13 +152,14 @@ def _close_day(
     summary = CobSummary(business_date=as_of, status="completed")
     work = ChunkWork(ctx=ctx, as_of=as_of, summary=summary)
     after: str | None = None
+    lock = not ctx.db.is_sqlite
     while True:
         with ctx.db.unit_of_work() as session:
-            ids = repo.active_loan_ids(session, as_of=as_of, after=after, limit=size)
-            if not ids:
+            loans = repo.next_chunk(session, as_of=as_of, after=after, limit=size, lock=lock)
+            if not loans:
                 break
-            work.close_chunk(session, ids)
-        after = ids[-1]
+            work.close_chunk(session, loans)
+        after = loans[-1].id
         if after_chunk is not None:
             after_chunk(summary)
     with ctx.db.unit_of_work() as session:

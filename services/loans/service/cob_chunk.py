@@ -3,26 +3,29 @@ back in bulk (see ``cob`` for the rules)."""
 
 from __future__ import annotations
 
+import functools
 import hashlib
+import operator
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy.orm import Session
 
-from services.loans.domain import LoanTerms
 from services.loans.domain.arrears import DelinquencyBucket, period_accrual
 from services.loans.domain.projection import account_from_rows, project
 from services.loans.repository import accounts
 from services.loans.repository import cob as repo
 from services.loans.repository import outcomes as outcomes_repo
+from services.loans.repository.cob import InstallmentSummary
 from services.loans.schemas.terms import load_terms
 from services.loans.service.loan_outcomes import DPD_THRESHOLDS, arrears_outcomes, report_outcomes
 from services.loans.settings import LoansContext
 from shared.changes import new_id
 from shared.crypto import canonical_json
-from shared.webhooks import emit_events, outbox_row
+from shared.webhooks import outbox_row
 
 COB_ACTOR = "system:loans.cob"
 
@@ -48,19 +51,28 @@ class CobSummary:
         return out
 
 
-def accrued_interest_minor(
-    *, due_interest_minor: int, current: Any | None, as_of: date, terms: LoanTerms
-) -> int:
+def accrued_interest_minor(summary: InstallmentSummary, *, as_of: date, terms_text: str) -> int:
     """The domain's accrual rule on pre-aggregated rows: interest due plus the running share."""
+    current = summary.current
     if current is None:
-        return due_interest_minor
-    return due_interest_minor + period_accrual(
+        return summary.due_interest_minor
+    return summary.due_interest_minor + period_accrual(
         interest_minor=current.interest_minor,
         from_date=current.from_date,
         due_date=current.due_date,
         as_of=as_of,
-        terms=terms,
+        terms=load_terms(terms_text),
     )
+
+
+@functools.cache
+def _getter(names: tuple[str, ...]) -> Callable[[Any], tuple[Any, ...]]:
+    return operator.attrgetter(*names)
+
+
+def _unchanged(row: Any, columns: dict[str, Any]) -> bool:
+    """Whether a stored row already holds ``columns`` (one C-level getter, not a getattr each)."""
+    return bool(_getter(tuple(columns))(row) == tuple(columns.values()))
 
 
 @dataclass
@@ -73,45 +85,50 @@ class ChunkWork:
     buckets: Counter[str] = field(default_factory=Counter)
     digest: Any = field(default_factory=hashlib.sha256)
 
-    def close_chunk(self, session: Session, ids: list[str]) -> None:
-        """Close one chunk of loans: lock, read, replay where needed, write back in bulk."""
+    def close_chunk(self, session: Session, loans: list[Any]) -> None:
+        """Close one chunk of loans (read and locked, in id order): read their schedules,
+        replay where needed, write back in bulk."""
         as_of, now = self.as_of, self.ctx.clock.now()
-        loans = repo.lock_loans(session, ids, lock=not self.ctx.db.is_sqlite)
-        overdue = repo.loans_with_overdue_installments(session, ids, as_of=as_of)
+        ids = [ln.id for ln in loans]
+        schedules = repo.installment_summaries(session, ids, as_of=as_of)
         replay = [
             ln
             for ln in loans
             if ln.cob_dirty
-            or ln.id in overdue
+            or schedules[ln.id].overdue
             or (ln.last_transaction_on is not None and ln.last_transaction_on > as_of)
         ]
         replay_ids = {ln.id for ln in replay}
-        quiet = [ln for ln in loans if ln.id not in replay_ids]
         out = ChunkOutput()
-        accrual = repo.accrual_inputs(session, [ln.id for ln in quiet], as_of=as_of)
-        for ln in quiet:
-            due, current = accrual[ln.id]
-            accrued = accrued_interest_minor(
-                due_interest_minor=due, current=current, as_of=as_of, terms=load_terms(ln.terms)
+        current = DelinquencyBucket.CURRENT.value
+        for ln in loans:
+            if ln.id in replay_ids:
+                continue
+            out.quiet_ids.append(ln.id)
+            out.quiet_accrued.append(
+                accrued_interest_minor(schedules[ln.id], as_of=as_of, terms_text=ln.terms)
             )
-            out.quiet.append({"b_id": ln.id, "interest_accrued_minor": accrued})
-            self._bucket_move(out, ln, DelinquencyBucket.CURRENT.value, 0, now)
-        installments = accounts.installments_of_many(session, [ln.id for ln in replay])
-        transactions = accounts.transactions_of_many(session, [ln.id for ln in replay])
+            self._bucket_move(out, ln, current, 0, now)
+        installments = repo.installments_of(session, [ln.id for ln in replay])
+        transactions = repo.transactions_of(session, [ln.id for ln in replay])
         for ln in replay:
             self._replay(out, ln, installments[ln.id], transactions.get(ln.id, []), now)
+        first, last = ids[0], ids[-1]
         repo.insert_transactions(session, out.new_transactions)
         repo.replace_allocations(session, out.reallocated, out.allocations)
-        repo.update_installments(session, out.installments)
+        repo.update_installments(session, out.installments, first=first, last=last)
         quiet_columns = {
             "days_past_due": 0,
-            "delinquency_bucket": DelinquencyBucket.CURRENT.value,
+            "delinquency_bucket": current,
             "state_as_of": as_of,
             "last_cob_date": as_of,
         }
-        repo.update_loans(session, out.quiet, same=quiet_columns)
-        repo.update_loans(session, out.replayed)
-        emit_events(session, self.ctx.tables, out.events)
+        repo.update_quiet_loans(
+            session, out.quiet_ids, out.quiet_accrued, first=first, last=last, same=quiet_columns
+        )
+        repo.update_loans(session, out.replayed, first=first, last=last)
+        # the outbox rows of ``outbox_row``, as ``emit_events`` writes them, in one statement
+        repo.insert_rows(session, self.ctx.tables.outbox, out.events)
         self._report_arrears(session, {ln.id: ln for ln in replay}, out.replayed)
         self.summary.loans_processed += len(loans)
         self.summary.loans_evaluated += len(replay)
@@ -218,8 +235,7 @@ class ChunkWork:
         stored = {row.number: row for row in inst_rows}
         for item in projection.installments:
             columns = accounts.installment_columns(item)
-            row = stored[item.number]
-            if any(getattr(row, k) != v for k, v in columns.items()):
+            if not _unchanged(stored[item.number], columns):
                 out.installments.append({"b_loan_id": ln.id, "b_number": item.number, **columns})
         if assessments:
             out.reallocated.append(ln.id)
@@ -253,7 +269,8 @@ class ChunkWork:
 class ChunkOutput:
     """What one chunk writes back."""
 
-    quiet: list[dict[str, Any]] = field(default_factory=list)
+    quiet_ids: list[str] = field(default_factory=list)
+    quiet_accrued: list[int] = field(default_factory=list)
     replayed: list[dict[str, Any]] = field(default_factory=list)
     installments: list[dict[str, Any]] = field(default_factory=list)
     new_transactions: list[dict[str, Any]] = field(default_factory=list)
