@@ -2,26 +2,23 @@
 
 A product row is never updated or deleted, so once a transaction that read it commits, every
 later transaction of this process may use what it read without reading it again
-(``known_product``). What a transaction reads is published only when it commits, one memory
-per connection pool (a test's fresh database is a fresh engine: nothing leaks between
-databases). Only the columns applications are checked and decided with are kept.
+(``known_product``). What a transaction reads is published only when it commits
+(``shared.committed_memory``, one memory per connection pool). Only the columns applications
+are checked and decided with are kept.
 """
 
 from __future__ import annotations
 
-import threading
-import weakref
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import bindparam, event, select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from services.loans.models import Product
+from shared.committed_memory import CommittedMemory
 
-_PENDING = "agrifin.loans.products_seen"
-_LISTENING = "agrifin.loans.products_listening"
 _MAX_KNOWN = 4096
 """Products remembered per pool before the memory starts over (a book has few products)."""
 
@@ -61,23 +58,7 @@ PRODUCT_ROW_COLUMNS = (
 _PRODUCT_ROW = select(*PRODUCT_ROW_COLUMNS).where(_t.c.id == bindparam("product_id"))
 
 
-class _Known:
-    def __init__(self) -> None:
-        self.lock = threading.Lock()
-        self.products: dict[str, ProductRow] = {}
-
-
-_KNOWN: weakref.WeakKeyDictionary[Any, _Known] = weakref.WeakKeyDictionary()
-_KNOWN_LOCK = threading.Lock()
-
-
-def _known(session: Session) -> _Known:
-    pool = session.get_bind().engine.pool
-    with _KNOWN_LOCK:
-        known = _KNOWN.get(pool)
-        if known is None:
-            known = _KNOWN[pool] = _Known()
-        return known
+_PRODUCTS: CommittedMemory[str, ProductRow] = CommittedMemory("loans.products", max_entries=_MAX_KNOWN)
 
 
 def product_row(row: Sequence[Any], offset: int = 0) -> ProductRow:
@@ -87,35 +68,12 @@ def product_row(row: Sequence[Any], offset: int = 0) -> ProductRow:
 
 def known_product(session: Session, product_id: str) -> ProductRow | None:
     """The product, if this process (or this transaction) has read it already; None otherwise."""
-    known = _known(session)
-    with known.lock:
-        seen = known.products.get(product_id)
-    if seen is None:
-        seen = session.info.get(_PENDING, {}).get(product_id)
-    return seen
+    return _PRODUCTS.recall_one(session, product_id)
 
 
 def saw_product(session: Session, product: ProductRow) -> None:
     """Remember ``product``, read by this transaction, once (and if) it commits."""
-    session.info.setdefault(_PENDING, {})[product.id] = product
-    if not session.info.get(_LISTENING):
-        session.info[_LISTENING] = True
-        event.listen(session, "after_commit", _publish)
-        event.listen(session, "after_soft_rollback", _forget)
-
-
-def _publish(session: Session) -> None:
-    pending: dict[str, ProductRow] = session.info.pop(_PENDING, {})
-    if pending:
-        known = _known(session)
-        with known.lock:
-            if len(known.products) + len(pending) > _MAX_KNOWN:
-                known.products.clear()
-            known.products.update(pending)
-
-
-def _forget(session: Session, _transaction: Any) -> None:
-    session.info.pop(_PENDING, None)
+    _PRODUCTS.remember(session, {product.id: product})
 
 
 def product_terms(session: Session, product_id: str) -> ProductRow | None:
