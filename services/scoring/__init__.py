@@ -7,7 +7,8 @@ Read top-down:
                    needs), segments, monitoring, keys; ``api.deps``: roles, the typed context,
                    store, language)
 * ``schemas/``     request and response bodies, one module per resource (scores, models,
-                   segments, monitoring, keys); ``presenters`` turns stored rows into them
+                   segments, monitoring, keys); ``presenters`` turns stored rows (and a new
+                   decision's values) into them
 * ``service/``     use cases: score and sign, list and draw (``decisions``), ``replay``, the
                    model ``registry`` (train, register, promote, champion history, cards),
                    ``segments``, ``monitoring`` (PSI, fairness), ``performance`` against

@@ -8,7 +8,10 @@ reason texts are picked in the caller's language (English when a text is missing
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from typing import Any
+
+from pydantic import TypeAdapter
 
 from services.scoring.domain.points import integer_points
 from services.scoring.domain.spec import spec_to_dict
@@ -22,6 +25,7 @@ from services.scoring.schemas import (
     ShadowOut,
 )
 from services.scoring.schemas.models import RoundsOut, TrainingDataOut, TrainingErrorOut, TrainingJobOut
+from services.scoring.service.decisions import ScoredDecision
 from services.scoring.service.segments import SegmentDetail, SegmentEntry
 from shared.clock import utc_iso
 from shared.jobs import FAILED, JobOut
@@ -47,24 +51,74 @@ def stored_integer_points(outcome: dict[str, Any]) -> dict[str, Any]:
 
 def decision_out(decision: Decision, lang: str = "en") -> ScoreOut:
     """A stored decision (reason texts in ``lang``)."""
-    outcome = json.loads(decision.outcome)
-    features = json.loads(decision.features)
     receipt = json.loads(decision.receipt)
+    return _score_out(
+        {key: getattr(decision, key) for key in _SHOWN_COLUMNS},
+        outcome=json.loads(decision.outcome),
+        reasons=json.loads(decision.reasons),
+        features=json.loads(decision.features),
+        receipt=receipt,
+        created_at=json.loads(receipt["payload"])["created_at"],
+        feature_sources=json.loads(decision.feature_sources) if decision.feature_sources else None,
+        lang=lang,
+    )
+
+
+def scored_decision_json(scored: ScoredDecision, lang: str = "en") -> bytes:
+    """A decision just scored, as the JSON body of its answer: the bytes :func:`decision_out` of
+    the stored row gives (FastAPI's rendering of it), built from the values the row was
+    written from instead of parsing its JSON columns back."""
+    sources = scored.feature_sources
+    view = _score_out(
+        scored.row,
+        outcome=scored.outcome,
+        reasons=scored.reasons,
+        features=scored.features,
+        receipt=scored.receipt,
+        created_at=scored.created_at,
+        # the row stores canonical JSON (sorted keys), the order decision_out reads back
+        feature_sources=None if sources is None else dict(sorted(sources.items())),
+        lang=lang,
+    )
+    return _SCORE_JSON.dump_json(view, by_alias=True)  # what FastAPI's response_model=ScoreOut does
+
+
+_SCORE_JSON = TypeAdapter(ScoreOut)
+
+_SHOWN_COLUMNS = (
+    "id", "segment", "subject_id", "model_version", "model_sha256", "decision_hint",
+    "marketplace_as_of", "challenger_disagreement",
+)  # fmt: skip
+"""The plain columns of a decision its answer shows (beside its JSON columns)."""
+
+
+def _score_out(
+    columns: Mapping[str, Any],
+    *,
+    outcome: dict[str, Any],
+    reasons: list[dict[str, Any]],
+    features: dict[str, Any],
+    receipt: dict[str, Any],
+    created_at: str,
+    feature_sources: dict[str, Any] | None,
+    lang: str,
+) -> ScoreOut:
+    """The answer of a decision from its plain columns and the values of its JSON columns."""
     integers = stored_integer_points(outcome)
     return ScoreOut.model_validate(
         {
-            "id": decision.id,
-            "segment": decision.segment,
-            "subject_id": decision.subject_id,
-            "model_version": decision.model_version,
-            "model_sha256": decision.model_sha256,
+            "id": columns["id"],
+            "segment": columns["segment"],
+            "subject_id": columns["subject_id"],
+            "model_version": columns["model_version"],
+            "model_sha256": columns["model_sha256"],
             "score": outcome["score"],
             "base_points": outcome["base_points"],
             "integer_score": integers["score"],
             "integer_base_points": integers["base_points"],
             "pd": outcome["pd"],
             "grade": outcome["grade"],
-            "decision_hint": decision.decision_hint,
+            "decision_hint": columns["decision_hint"],
             "contributions": [
                 {
                     "feature": name,
@@ -82,13 +136,13 @@ def decision_out(decision: Decision, lang: str = "en") -> ScoreOut:
                     "integer_points": integers["points"][r["feature"]],
                     "text": r["text"].get(lang) or r["text"]["en"],
                 }
-                for r in json.loads(decision.reasons)
+                for r in reasons
             ],
             "receipt": receipt,
-            "created_at": json.loads(receipt["payload"])["created_at"],
-            "feature_sources": json.loads(decision.feature_sources) if decision.feature_sources else None,
-            "marketplace_as_of": utc_iso(decision.marketplace_as_of) if decision.marketplace_as_of else None,
-            "challenger_disagreement": decision.challenger_disagreement,
+            "created_at": created_at,
+            "feature_sources": feature_sources,
+            "marketplace_as_of": utc_iso(as_of) if (as_of := columns["marketplace_as_of"]) else None,
+            "challenger_disagreement": columns["challenger_disagreement"],
         }
     )
 

@@ -19,10 +19,19 @@ from fastapi import Depends, Header, Query, Request
 
 from services.scoring.service.store import ModelStore
 from services.scoring.settings import ScoringContext
-from shared.api import get_context
 from shared.auth import Principal, Role, require_roles, service_caller
 
-ScoringContextDep = Annotated[ScoringContext, Depends(get_context)]
+# The request-scoped helpers below are ``async``: they only read the request, and FastAPI
+# runs a plain ``def`` dependency in the thread pool (a thread hop per dependency per request).
+
+
+async def get_scoring_context(request: Request) -> ScoringContext:
+    """The scoring service's context (``shared.api.get_context``, typed, without a thread hop)."""
+    ctx: ScoringContext = request.app.state.ctx
+    return ctx
+
+
+ScoringContextDep = Annotated[ScoringContext, Depends(get_scoring_context)]
 """The scoring service's context, its settings typed."""
 
 LOANS = service_caller("loans")
@@ -40,13 +49,13 @@ Trainer = Annotated[Principal, Depends(require_roles(Role.ADMIN, Role.CREDIT_MAN
 Language = Literal["en", "zh"]
 
 
-def get_store(request: Request) -> ModelStore:
+async def get_store(request: Request) -> ModelStore:
     """The app's model store (artifacts and the loaded-model cache)."""
     store: ModelStore = request.app.state.model_store
     return store
 
 
-def preferred_language(
+async def preferred_language(
     lang: Annotated[Language | None, Query(description="Reason text language (en, zh).")] = None,
     accept_language: Annotated[str | None, Header()] = None,
 ) -> Language:

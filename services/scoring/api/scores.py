@@ -16,7 +16,7 @@ from services.scoring.api.deps import (
     ScoringContextDep,
     StoreDep,
 )
-from services.scoring.presenters import decision_out, shadow_out
+from services.scoring.presenters import decision_out, scored_decision_json, shadow_out
 from services.scoring.schemas import ReplayOut, ScoreIn, ScoreList, ScoreOut, ShadowList
 from services.scoring.service import decisions
 from services.scoring.service.replay import replay_decision
@@ -31,7 +31,7 @@ Hint = Literal["approve", "review", "decline"]
 @router.post("/scores", status_code=201, response_model=ScoreOut)
 def create_score(
     body: ScoreIn, ctx: ScoringContextDep, session: SessionDep, store: StoreDep, lang: LangDep, who: Scorer
-) -> ScoreOut:
+) -> Response:
     """Score an applicant with the segment's champion: points, PD, grade, reasons, signed receipt.
 
     ``decision_hint``: approve when score ≥ ``approve_min_score`` (580), decline when score <
@@ -56,7 +56,9 @@ def create_score(
         feature_sources=body.feature_sources,
         marketplace_as_of=body.marketplace_as_of,
     )
-    return decision_out(decision, lang)
+    # the ScoreOut body as bytes, built from the values just stored (FastAPI would validate it
+    # again, in the thread pool, before rendering the same bytes)
+    return Response(scored_decision_json(decision, lang), status_code=201, media_type="application/json")
 
 
 @router.get("/scores", response_model=ScoreList)

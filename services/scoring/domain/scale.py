@@ -114,8 +114,13 @@ class HintRule:
         return cls(float(source.approve_min_score), float(source.decline_below_score))
 
     def hint(self, score: float) -> str:
-        """The hint for one score."""
-        return HINTS[int(self.hint_index(np.array([score]))[0])]
+        """The hint for one score (:meth:`hint_index`'s rule on one float, without numpy)."""
+        number = float(score)
+        if number >= self.approve_min_score:
+            return HINTS[0]
+        if number < self.decline_below_score:
+            return HINTS[2]
+        return HINTS[1]
 
     def hint_index(self, scores: npt.NDArray[np.float64]) -> npt.NDArray[np.int64]:
         """Index into :data:`HINTS` per score (vectorised)."""

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from functools import lru_cache
@@ -16,40 +16,50 @@ from services.scoring.models import Decision, ShadowScore
 
 def add_decision(
     session: Session,
-    decision: Decision,
+    decision: Mapping[str, Any],
     shadows: Sequence[ShadowScore] = (),
     *,
     outbox: Table,
     event: dict[str, Any],
 ) -> None:
-    """Insert a decision, its shadow scores and its outbox ``event`` (an ``outbox_row``).
+    """Insert a decision (``decision``: the value of every ``scoring_decisions`` column, by
+    key), its shadow scores and its outbox ``event`` (an ``outbox_row``).
 
-    SQLAlchemy Core, not the unit of work: the rows are new and nothing reads them back in
-    the request (``decision`` stays transient). PostgreSQL: one statement (the decision and
-    each shadow score as data-modifying CTEs of the event's insert; the foreign keys are
-    checked at its end), built once per shadow count so its compiled form is cached.
-    SQLite: one insert per table (the shadow scores as one executemany).
+    SQLAlchemy Core on the session's connection, not the unit of work: the rows are new and
+    nothing reads them back in the request (no ORM object is made for the decision).
+    PostgreSQL: one statement (the decision and each shadow score as data-modifying CTEs of
+    the event's insert; the foreign keys are checked at its end), built once per shadow count
+    so its compiled form is cached. SQLite: one insert per table (the shadow scores as one
+    executemany), each built once.
     """
-    values = {column.key: getattr(decision, column.key) for column in _DECISIONS.columns}
+    values = {key: decision[key] for key in _DECISION_KEYS}  # KeyError: a column without a value
     shadow_values = [{key: getattr(row, key) for key in _SHADOW_KEYS} for row in shadows]
-    if session.get_bind().dialect.name == "postgresql":
+    connection = session.connection()  # begins the request's write transaction (its listeners run)
+    if connection.dialect.name == "postgresql":
         params = {f"d_{key}": value for key, value in values.items()}
         params.update({f"e_{key}": value for key, value in event.items()})
         for n, row in enumerate(shadow_values):
             params.update({f"s{n}_{key}": value for key, value in row.items()})
-        session.execute(_combined_insert(outbox, len(shadow_values)), params)
+        connection.execute(_combined_insert(outbox, len(shadow_values)), params)
         return
-    session.execute(_INSERT_DECISION, values)
+    connection.execute(_INSERT_DECISION, values)
     if shadow_values:
-        session.execute(_INSERT_SHADOW, shadow_values)
-    session.execute(insert(outbox), event)
+        connection.execute(_INSERT_SHADOW, shadow_values)
+    connection.execute(_insert_into(outbox), event)
 
 
 _DECISIONS: Table = Decision.__table__  # type: ignore[assignment]
 _SHADOWS: Table = ShadowScore.__table__  # type: ignore[assignment]
+_DECISION_KEYS = tuple(column.key for column in _DECISIONS.columns)
 _SHADOW_KEYS = tuple(column.key for column in _SHADOWS.columns if column.key != "id")
 _INSERT_DECISION = insert(_DECISIONS)
 _INSERT_SHADOW = insert(_SHADOWS)
+
+
+@lru_cache(maxsize=4)
+def _insert_into(table: Table) -> Insert:
+    """``INSERT INTO table`` (built once per table, not per score)."""
+    return insert(table)
 
 
 @lru_cache(maxsize=16)
@@ -61,9 +71,8 @@ def _combined_insert(outbox: Table, shadow_count: int) -> Insert:
         return {key: bindparam(f"{prefix}_{key}", type_=table.c[key].type) for key in keys}
 
     statement = insert(outbox).values(params(outbox, "e", [c.key for c in outbox.columns]))
-    decision_keys = [c.key for c in _DECISIONS.columns]
     statement = statement.add_cte(
-        insert(_DECISIONS).values(params(_DECISIONS, "d", decision_keys)).cte("new_decision")
+        insert(_DECISIONS).values(params(_DECISIONS, "d", _DECISION_KEYS)).cte("new_decision")
     )
     for n in range(shadow_count):  # one single-row CTE each: a multi-row VALUES has no cache key
         shadow = insert(_SHADOWS).values(params(_SHADOWS, f"s{n}", _SHADOW_KEYS))

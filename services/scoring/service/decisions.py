@@ -3,9 +3,11 @@
 The request path loads the champion from the store's cache, explains the applicant with
 the domain's ``explain_applicant`` (one LightGBM ``pred_contrib`` call, no pandas, no
 shap), signs a receipt, stores the decision with shadow scores of the newest challengers and the
-``score.created`` event (one Core statement on PostgreSQL; the response is built from the
-transient row, never re-read), and appends ``score.created`` to the audit chain (with the
-receipt payload's hash) at commit, all in the request's transaction.
+``score.created`` event (one Core statement on PostgreSQL, no ORM object; the answer is built
+from the values just stored, never re-read or re-parsed: :class:`ScoredDecision`), and appends
+``score.created`` to the audit chain (with the receipt payload's hash) at commit, all in the
+request's transaction. The features hash and the receipt payload are RFC 8785 text
+(``shared.receipts.jcs``, rfc8785).
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -25,7 +28,6 @@ from services.scoring.domain.provenance import complete_sources, source_problems
 from services.scoring.domain.receipt import (
     RECEIPT_ALG,
     dumps_exact,
-    features_sha256,
     receipt_payload,
     storable_features,
 )
@@ -44,6 +46,7 @@ from shared.changes import new_id, record_change
 from shared.clock import as_utc, utc_iso
 from shared.crypto import canonical_json, sha256_hex
 from shared.errors import NotFound, ValidationProblem
+from shared.receipts import jcs
 from shared.webhooks import outbox_row
 
 log = logging.getLogger("agrifin.scoring")
@@ -91,6 +94,27 @@ def _shadow_scores(
     return out
 
 
+@dataclass(frozen=True)
+class ScoredDecision:
+    """A decision just scored and stored: its row (every column's value, as inserted) and the
+    values its JSON columns were written from, so that its answer is built without parsing
+    back what was just serialised (``presenters.scored_decision_json``)."""
+
+    row: Mapping[str, Any]
+    outcome: dict[str, Any]
+    reasons: list[dict[str, Any]]
+    features: dict[str, Any]
+    receipt: dict[str, Any]
+    feature_sources: dict[str, str] | None
+    created_at: str
+    """The receipt payload's ``created_at`` (ISO-8601 UTC)."""
+
+    @property
+    def id(self) -> str:
+        """The decision's id (``score_id``)."""
+        return str(self.row["id"])
+
+
 def score_applicant(
     session: Session,
     ctx: ScoringContext,
@@ -103,7 +127,7 @@ def score_applicant(
     actor: str,
     feature_sources: Mapping[str, str] | None = None,
     marketplace_as_of: datetime | None = None,
-) -> Decision:
+) -> ScoredDecision:
     """Score, explain, sign, store, audit and emit one decision.
 
     ``feature_sources`` (the caller's statement of where each value came from) is checked
@@ -128,7 +152,7 @@ def score_applicant(
     stored_features = storable_features(features)
     hint = settings.decision_hint(explanation.score)
     try:  # RFC 8785 has no integers beyond ±(2^53 − 1); the spec's bounds rarely stop them
-        inputs_sha256 = features_sha256(stored_features)
+        inputs_sha256 = sha256_hex(jcs(stored_features))  # features_sha256(), once storable
     except CanonicalizationError as exc:
         raise ValidationProblem([("features", f"cannot be signed as RFC 8785 JSON: {exc}")]) from exc
     payload = receipt_payload(
@@ -147,29 +171,7 @@ def score_applicant(
     )
     key_id, signature = ctx.keyring.sign(payload, at=now)  # the key valid at created_at signs
     receipt = {"alg": RECEIPT_ALG, "key_id": key_id, "payload": payload, "signature": signature}
-    decision = Decision(
-        id=decision_id,
-        segment=segment,
-        subject_id=subject_id,
-        model_version=champion.version,
-        model_sha256=champion.artifact_sha256,
-        features=canonical_json(stored_features),
-        features_sha256=inputs_sha256,
-        monitoring_group=monitoring_group,
-        score=explanation.score,
-        pd=explanation.pd,
-        grade=explanation.grade,
-        decision_hint=hint,
-        outcome=dumps_exact(outcome_record(explanation)),
-        reasons=dumps_exact(_reason_texts(explanation.reasons)),
-        receipt=canonical_json(receipt),
-        receipt_payload_sha256=sha256_hex(payload),
-        feature_sources=None if sources is None else canonical_json(sources),
-        marketplace_as_of=None if marketplace_as_of is None else as_utc(marketplace_as_of),
-        challenger_disagreement=False,
-        created_at=now,
-        created_by=actor,
-    )
+    payload_sha256 = sha256_hex(payload)
     shadows = _shadow_scores(
         served.challengers,
         store,
@@ -179,7 +181,32 @@ def score_applicant(
         features=features,
         now=now,
     )
-    decision.challenger_disagreement = any(s.decision_hint != hint for s in shadows)
+    disagreement = any(s.decision_hint != hint for s in shadows)
+    outcome = outcome_record(explanation)
+    reasons = _reason_texts(explanation.reasons)
+    row: dict[str, Any] = {  # every column of scoring_decisions (repository.decisions inserts them)
+        "id": decision_id,
+        "segment": segment,
+        "subject_id": subject_id,
+        "model_version": champion.version,
+        "model_sha256": champion.artifact_sha256,
+        "features": canonical_json(stored_features),
+        "features_sha256": inputs_sha256,
+        "monitoring_group": monitoring_group,
+        "score": explanation.score,
+        "pd": explanation.pd,
+        "grade": explanation.grade,
+        "decision_hint": hint,
+        "outcome": dumps_exact(outcome),
+        "reasons": dumps_exact(reasons),
+        "receipt": canonical_json(receipt),
+        "receipt_payload_sha256": payload_sha256,
+        "feature_sources": None if sources is None else canonical_json(sources),
+        "marketplace_as_of": None if marketplace_as_of is None else as_utc(marketplace_as_of),
+        "challenger_disagreement": disagreement,
+        "created_at": now,
+        "created_by": actor,
+    }
     facts = {
         "score_id": decision_id,
         "segment": segment,
@@ -190,18 +217,26 @@ def score_applicant(
         "grade": explanation.grade,
         "decision_hint": hint,
         "reason_codes": [r.code for r in explanation.reasons],
-        "receipt_payload_sha256": decision.receipt_payload_sha256,
+        "receipt_payload_sha256": payload_sha256,
         "feature_sources": sources,
         "marketplace_as_of": None if marketplace_as_of is None else utc_iso(marketplace_as_of),
-        "challenger_disagreement": decision.challenger_disagreement,
+        "challenger_disagreement": disagreement,
     }
     subject = f"score:{decision_id}"
     event = outbox_row(topic="score.created", subject=subject, data=facts, now=now)
-    repo.add_decision(session, decision, shadows, outbox=ctx.tables.outbox, event=event)
+    repo.add_decision(session, row, shadows, outbox=ctx.tables.outbox, event=event)
     record_change(  # the event is the decision's own insert's (one statement on PostgreSQL)
         session, ctx, actor=actor, action="score.created", subject=subject, payload=facts, event=False
     )
-    return decision
+    return ScoredDecision(
+        row=row,
+        outcome=outcome,
+        reasons=reasons,
+        features=stored_features,
+        receipt=receipt,
+        feature_sources=sources,
+        created_at=created_at,
+    )
 
 
 def outcome_record(explanation: Explanation) -> dict[str, Any]:

@@ -56,7 +56,8 @@ def test_every_stored_field_is_written(ctx: ScoringContext) -> None:
             for n, v in enumerate(versions[1:])
         ]
         event = outbox_row(topic="score.created", subject=f"score:{decision.id}", data={"a": 1}, now=NOW)
-        repo.add_decision(session, decision, shadows, outbox=ctx.tables.outbox, event=event)
+        row = {column.key: getattr(decision, column.key) for column in Decision.__table__.columns}
+        repo.add_decision(session, row, shadows, outbox=ctx.tables.outbox, event=event)
     with ctx.db.unit_of_work(read_only=True) as session:
         stored = session.get(Decision, decision.id)
         assert stored is not None
