@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from fastapi import Query
+from fastapi import Query, Response
 
 from services.loans.api.deps import EscrowDep, LoansContextDep, Manager, Officer, Reader, ScoringDep
-from services.loans.presenters import application_out, loan_out
+from services.loans.presenters import application_json, application_out, loan_out
 from services.loans.schemas.applications import (
     ApplicationIn,
     ApplicationOut,
@@ -31,12 +31,11 @@ def submit_application(
     who: Officer,
     scoring: ScoringDep,
     escrow: EscrowDep,
-) -> ApplicationOut:
+) -> Response:
     """Submit an application: checked against the product, its omitted marketplace features filled
     from escrow's trade summary (linked borrowers), then scored (or left pending_score)."""
-    return application_out(
-        service.submit_application(session, ctx, scoring, escrow=escrow, who=who, body=body)
-    )
+    application = service.submit_application(session, ctx, scoring, escrow=escrow, who=who, body=body)
+    return Response(application_json(application), status_code=201, media_type="application/json")
 
 
 @router.get("/applications", response_model=list[ApplicationOut])

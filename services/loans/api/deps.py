@@ -39,7 +39,9 @@ LoansContextDep = Annotated[LoansContext, Depends(get_context)]
 """The app's context with its settings typed as ``LoansSettings``."""
 
 
-def get_scoring_client(request: Request) -> ScoringClient:
+# The getters below are ``async`` although they do no I/O (they hand out the app's clients, built
+# on first use): FastAPI runs a plain ``def`` dependency in a worker thread, a hand-off each.
+async def get_scoring_client(request: Request) -> ScoringClient:
     """The app's scoring client (built lazily from settings unless one was injected)."""
     client: ScoringClient = request.app.state.scoring_client()
     return client
@@ -48,7 +50,7 @@ def get_scoring_client(request: Request) -> ScoringClient:
 ScoringDep = Annotated[ScoringClient, Depends(get_scoring_client)]
 
 
-def get_escrow_client(request: Request) -> Callable[[], EscrowClient]:
+async def get_escrow_client(request: Request) -> Callable[[], EscrowClient]:
     """The app's escrow client, built from settings on first use unless one was injected."""
     factory: Callable[[], EscrowClient] = request.app.state.escrow_client
     return factory
