@@ -15,8 +15,7 @@ in id order, so two chunked jobs never deadlock on each other, and a single-loan
 from __future__ import annotations
 
 import functools
-from collections import defaultdict, namedtuple
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
@@ -24,7 +23,6 @@ from typing import Any
 from sqlalchemy import BigInteger, Integer, Select, Table, and_, bindparam, case, delete, func, select
 from sqlalchemy import cast as sql_cast
 from sqlalchemy.dialects import postgresql
-from sqlalchemy.engine import Row
 from sqlalchemy.orm import Session
 
 from services.loans.models import CobRun
@@ -34,27 +32,9 @@ from services.loans.repository.accounts import (
     LOAN_VIEW_COLUMNS,
     LOANS,
     TRANSACTIONS,
+    records,
 )
 from services.loans.repository.bulk import insert_many, update_many
-
-
-@functools.cache
-def _record_type(fields: tuple[str, ...]) -> Any:
-    return namedtuple("Record", fields)  # the fields are the query's columns
-
-
-def _records(rows: Iterable[Row[Any]], fields: Sequence[str]) -> list[Any]:
-    """Rows as named tuples: replay reads every column of every row by name, and a named
-    tuple's attribute costs a tenth of a ``Row``'s."""
-    make = _record_type(tuple(fields))._make
-    return [make(row) for row in rows]
-
-
-def _grouped(records: Iterable[Any]) -> dict[str, list[Any]]:
-    out: dict[str, list[Any]] = defaultdict(list)
-    for record in records:
-        out[record.loan_id].append(record)
-    return out
 
 
 @functools.cache
@@ -79,29 +59,7 @@ def next_chunk(session: Session, *, as_of: date, after: str | None, limit: int, 
     """
     params = {"as_of": as_of, "after": after, "limit": limit}
     result = session.execute(_next_chunk(first=after is None, lock=lock), params)
-    return _records(result.all(), list(result.keys()))
-
-
-def installments_of(session: Session, ids: Sequence[str]) -> dict[str, list[Any]]:
-    """Installment rows of ``ids`` by loan, in number order (as ``accounts.installments_of_many``,
-    as named tuples)."""
-    if not ids:
-        return {}
-    inst = INSTALLMENTS.c
-    query = select(INSTALLMENTS).where(inst.loan_id.in_(ids)).order_by(inst.loan_id, inst.number)
-    result = session.execute(query)
-    return _grouped(_records(result.all(), list(result.keys())))
-
-
-def transactions_of(session: Session, ids: Sequence[str]) -> dict[str, list[Any]]:
-    """Transaction rows of ``ids`` by loan, in sequence order (as ``accounts.transactions_of_many``,
-    as named tuples)."""
-    if not ids:
-        return {}
-    txn = TRANSACTIONS.c
-    query = select(TRANSACTIONS).where(txn.loan_id.in_(ids)).order_by(txn.loan_id, txn.sequence)
-    result = session.execute(query)
-    return _grouped(_records(result.all(), list(result.keys())))
+    return records(result)
 
 
 @dataclass(frozen=True, slots=True)

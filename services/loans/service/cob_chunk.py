@@ -109,8 +109,8 @@ class ChunkWork:
                 accrued_interest_minor(schedules[ln.id], as_of=as_of, terms_text=ln.terms)
             )
             self._bucket_move(out, ln, current, 0, now)
-        installments = repo.installments_of(session, [ln.id for ln in replay])
-        transactions = repo.transactions_of(session, [ln.id for ln in replay])
+        installments = accounts.installments_of_many(session, [ln.id for ln in replay])
+        transactions = accounts.transactions_of_many(session, [ln.id for ln in replay])
         for ln in replay:
             self._replay(out, ln, installments[ln.id], transactions.get(ln.id, []), now)
         first, last = ids[0], ids[-1]
