@@ -48,6 +48,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request, Response
 from fastapi.routing import APIRoute
+from pydantic import BaseModel, TypeAdapter
 from sqlalchemy import Connection, event
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, SessionTransaction
@@ -282,6 +283,20 @@ def _retryable(exc: DBAPIError, ctx: ServiceContext) -> bool:
     request may run again on a fresh connection (the pool drops every connection older than the
     failure). The engine does not ping connections at checkout; this is what replaces it."""
     return bool(exc.connection_invalidated) and not ctx.db.is_sqlite
+
+
+@functools.cache
+def _adapter(model_type: type[BaseModel]) -> TypeAdapter[Any]:
+    return TypeAdapter(model_type)
+
+
+def model_response(model: BaseModel, *, status_code: int = 200) -> Response:
+    """``model`` as the JSON answer, rendered as FastAPI renders a ``response_model`` of its type
+    (the same serializer, by alias) but without validating the model it is given again in the
+    thread pool: for a hot route whose presenter has just built it. The route keeps its
+    ``response_model`` for the OpenAPI document."""
+    body = _adapter(type(model)).dump_json(model, by_alias=True)
+    return Response(body, status_code=status_code, media_type="application/json")
 
 
 def service_router(**kwargs: Any) -> APIRouter:

@@ -10,8 +10,6 @@ from __future__ import annotations
 import json
 from datetime import date
 
-from pydantic import TypeAdapter
-
 from services.loans.domain import Schedule
 from services.loans.domain.installments import installment_status
 from services.loans.domain.lifecycle import allowed_application_actions, allowed_loan_actions
@@ -140,16 +138,6 @@ def application_out(application: Application) -> ApplicationOut:
         policy_decision=policy_decision_out(application),
         allowed_actions=[a.value for a in allowed_application_actions(application.status)],
     )
-
-
-def application_json(application: Application) -> bytes:
-    """An application as the JSON body of its answer: the bytes FastAPI renders from
-    :func:`application_out` with ``response_model=ApplicationOut`` (a route returning them skips
-    FastAPI's validating the model it was just given again, in the thread pool)."""
-    return _APPLICATION_JSON.dump_json(application_out(application), by_alias=True)
-
-
-_APPLICATION_JSON = TypeAdapter(ApplicationOut)
 
 
 def loan_out(view: LoanView) -> LoanOut:

@@ -11,8 +11,6 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-from pydantic import TypeAdapter
-
 from services.scoring.domain.points import integer_points
 from services.scoring.domain.spec import spec_to_dict
 from services.scoring.models import Decision, ModelVersion, Promotion, ShadowScore, TrainingUpload
@@ -64,12 +62,11 @@ def decision_out(decision: Decision, lang: str = "en") -> ScoreOut:
     )
 
 
-def scored_decision_json(scored: ScoredDecision, lang: str = "en") -> bytes:
-    """A decision just scored, as the JSON body of its answer: the bytes :func:`decision_out` of
-    the stored row gives (FastAPI's rendering of it), built from the values the row was
-    written from instead of parsing its JSON columns back."""
+def scored_decision_out(scored: ScoredDecision, lang: str = "en") -> ScoreOut:
+    """A decision just scored: what :func:`decision_out` of the stored row gives, built from the
+    values the row was written from instead of parsing its JSON columns back."""
     sources = scored.feature_sources
-    view = _score_out(
+    return _score_out(
         scored.row,
         outcome=scored.outcome,
         reasons=scored.reasons,
@@ -80,10 +77,7 @@ def scored_decision_json(scored: ScoredDecision, lang: str = "en") -> bytes:
         feature_sources=None if sources is None else dict(sorted(sources.items())),
         lang=lang,
     )
-    return _SCORE_JSON.dump_json(view, by_alias=True)  # what FastAPI's response_model=ScoreOut does
 
-
-_SCORE_JSON = TypeAdapter(ScoreOut)
 
 _SHOWN_COLUMNS = (
     "id", "segment", "subject_id", "model_version", "model_sha256", "decision_hint",

@@ -7,6 +7,7 @@ the supervisor's health checks, which leave a worker that is still starting alon
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import multiprocessing
 import os
@@ -217,3 +218,41 @@ def test_a_worker_that_failed_to_start_stops_the_supervisor(supervisor: Supervis
     supervisor.processes = [failed]  # type: ignore[list-item]
     supervisor.keep_subprocess_alive()
     assert supervisor.should_exit.is_set() and supervisor.processes == [failed]
+
+
+def tiny_app() -> object:
+    """An ASGI app factory for the loading test (``factory=True``, as services are served)."""
+
+    async def app(scope: object, receive: object, send: object) -> None:
+        return None
+
+    return app
+
+
+def _load_and_report(answer: Connection) -> None:
+    config = ServiceConfig(
+        "tests.shared.test_shared_serving:tiny_app", service="scoring", log_level="warning", factory=True
+    )
+    config.load()
+    loop_factory = config.get_loop_factory()
+    answer.send(
+        {
+            "http": config.http_protocol_class.__module__,
+            "loop": getattr(loop_factory, "__module__", ""),
+            "frozen": gc.get_freeze_count(),
+        }
+    )
+
+
+def test_a_worker_serves_on_httptools_and_uvloop_and_freezes_what_loading_left() -> None:
+    ours, theirs = multiprocessing.Pipe()
+    worker = multiprocessing.get_context("spawn").Process(target=_load_and_report, args=(theirs,))
+    worker.start()
+    try:
+        assert ours.poll(60), "the worker did not report"
+        report = ours.recv()
+    finally:
+        worker.join(30)
+    assert report["http"] == "uvicorn.protocols.http.httptools_impl"
+    assert report["loop"].startswith("uvloop")
+    assert report["frozen"] > 0  # gc.freeze() ran after the app was built

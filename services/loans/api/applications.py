@@ -7,7 +7,7 @@ from datetime import datetime
 from fastapi import Query, Response
 
 from services.loans.api.deps import EscrowDep, LoansContextDep, Manager, Officer, Reader, ScoringDep
-from services.loans.presenters import application_json, application_out, loan_out
+from services.loans.presenters import application_out, loan_out
 from services.loans.schemas.applications import (
     ApplicationIn,
     ApplicationOut,
@@ -17,7 +17,7 @@ from services.loans.schemas.applications import (
 )
 from services.loans.schemas.loans import LoanOut
 from services.loans.service import applications as service
-from shared.api import SessionDep, calls_out_first, service_router
+from shared.api import SessionDep, calls_out_first, model_response, service_router
 
 router = service_router(prefix="/v1", tags=["applications"])
 
@@ -35,7 +35,7 @@ def submit_application(
     """Submit an application: checked against the product, its omitted marketplace features filled
     from escrow's trade summary (linked borrowers), then scored (or left pending_score)."""
     application = service.submit_application(session, ctx, scoring, escrow=escrow, who=who, body=body)
-    return Response(application_json(application), status_code=201, media_type="application/json")
+    return model_response(application_out(application), status_code=201)  # response_model not run again
 
 
 @router.get("/applications", response_model=list[ApplicationOut])

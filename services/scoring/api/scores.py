@@ -16,11 +16,11 @@ from services.scoring.api.deps import (
     ScoringContextDep,
     StoreDep,
 )
-from services.scoring.presenters import decision_out, scored_decision_json, shadow_out
+from services.scoring.presenters import decision_out, scored_decision_out, shadow_out
 from services.scoring.schemas import ReplayOut, ScoreIn, ScoreList, ScoreOut, ShadowList
 from services.scoring.service import decisions
 from services.scoring.service.replay import replay_decision
-from shared.api import SessionDep, service_router
+from shared.api import SessionDep, model_response, service_router
 from shared.clock import as_utc
 
 router = service_router(prefix="/v1", tags=["scores"])
@@ -56,9 +56,8 @@ def create_score(
         feature_sources=body.feature_sources,
         marketplace_as_of=body.marketplace_as_of,
     )
-    # the ScoreOut body as bytes, built from the values just stored (FastAPI would validate it
-    # again, in the thread pool, before rendering the same bytes)
-    return Response(scored_decision_json(decision, lang), status_code=201, media_type="application/json")
+    # built from the values just stored; response_model is not run on it again
+    return model_response(scored_decision_out(decision, lang), status_code=201)
 
 
 @router.get("/scores", response_model=ScoreList)

@@ -98,7 +98,7 @@ def _shadow_scores(
 class ScoredDecision:
     """A decision just scored and stored: its row (every column's value, as inserted) and the
     values its JSON columns were written from, so that its answer is built without parsing
-    back what was just serialised (``presenters.scored_decision_json``)."""
+    back what was just serialised (``presenters.scored_decision_out``)."""
 
     row: Mapping[str, Any]
     outcome: dict[str, Any]

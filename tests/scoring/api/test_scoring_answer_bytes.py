@@ -1,7 +1,7 @@
 """POST /v1/scores answers with the very bytes the stored decision reads back as.
 
 The answer of a new score is built from the values its row was written from
-(``presenters.scored_decision_json``), not by parsing the stored JSON back; these tests hold it
+(``presenters.scored_decision_out``), not by parsing the stored JSON back; these tests hold it
 to the bytes ``GET /v1/scores/{id}`` renders from the stored row (``decision_out`` through
 FastAPI's ``response_model``), in both languages, with missing values, stated sources, a
 marketplace time, a monitoring group and challengers scored in shadow.
