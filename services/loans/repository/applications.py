@@ -6,11 +6,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import bindparam, insert, literal, select
-from sqlalchemy.orm import Session, class_mapper
+from sqlalchemy import bindparam, literal, select
+from sqlalchemy.orm import Session
 
 from services.loans.domain.lifecycle import ApplicationStatus
-from services.loans.models import Application, Borrower, Loan, Product
+from services.loans.models import Application, Borrower, Product
 from services.loans.repository.products import (
     PRODUCT_ROW_COLUMNS,
     ProductRow,
@@ -58,32 +58,6 @@ def product_and_borrower(
         saw_product(session, product)
     borrower = None if row[width] is None else BorrowerRow(row[width + 1], row[width + 2])
     return product, borrower
-
-
-def _column_keys(model: type[Application] | type[Loan]) -> tuple[str, ...]:
-    """The model's columns, each named as its attribute (checked: the insert reads attributes)."""
-    attrs = class_mapper(model).column_attrs
-    assert all(a.columns[0].key == a.key for a in attrs)
-    return tuple(a.key for a in attrs)
-
-
-_APPLICATION_KEYS = _column_keys(Application)
-_LOAN_KEYS = _column_keys(Loan)
-_INSERT_APPLICATION = insert(Application)
-_INSERT_LOAN = insert(Loan)
-
-
-def insert_new(session: Session, application: Application, loan: Loan | None = None) -> None:
-    """Write a new application (and the loan its approval created) as they stand, in one Core
-    statement each, for rows nothing changes later in the transaction: the unit of work adds
-    nothing to an insert nobody reads back. The objects stay transient; a column not set is NULL,
-    as the unit of work writes it."""
-    conn = session.connection()
-    values = application.__dict__
-    conn.execute(_INSERT_APPLICATION, {k: values.get(k) for k in _APPLICATION_KEYS})
-    if loan is not None:
-        values = loan.__dict__
-        conn.execute(_INSERT_LOAN, {k: values.get(k) for k in _LOAN_KEYS})
 
 
 def get_application(session: Session, application_id: str, *, lock: bool = False) -> Application | None:

@@ -18,7 +18,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from services.loans.domain import LoanAccount, Schedule, build_schedule
+from services.loans.domain import LoanAccount, build_schedule
 from services.loans.domain.lifecycle import ActionRefused, LoanAction, LoanStatus, check_loan
 from services.loans.domain.outcomes import disbursement_of
 from services.loans.domain.projection import Projection, account_from_rows, project
@@ -207,11 +207,8 @@ def disburse_as(
     loan: Loan,
     on: date,
     idempotency_key: str | None = None,
-    schedule: Schedule | None = None,
 ) -> LoanView:
-    """Disburse ``loan`` (locked) on ``on`` in the name of ``actor`` (a person, or a decision policy;
-    ``schedule``: the one ``build_schedule`` gives for the loan's terms and ``on``, when the caller
-    built it already — a policy's approval at submit, whose validation did).
+    """Disburse ``loan`` (locked) on ``on`` in the name of ``actor`` (a person, or a decision policy).
 
     A loan whose product assigns sale proceeds, to a borrower linked to a marketplace party,
     gets a ``register`` instruction to escrow in the same transaction; its Idempotency-Key at
@@ -235,18 +232,17 @@ def disburse_as(
                 )
             ]
         )
-    if schedule is None:
-        try:
-            schedule = build_schedule(
-                terms=load_terms(loan.terms),
-                principal_minor=loan.principal_minor,
-                annual_interest_rate=Decimal(loan.annual_interest_rate),
-                number_of_repayments=loan.number_of_repayments,
-                disbursement_date=on,
-                first_repayment_date=loan.first_repayment_date,
-            )
-        except ValueError as exc:
-            raise domain_problem(exc) from None
+    try:
+        schedule = build_schedule(
+            terms=load_terms(loan.terms),
+            principal_minor=loan.principal_minor,
+            annual_interest_rate=Decimal(loan.annual_interest_rate),
+            number_of_repayments=loan.number_of_repayments,
+            disbursement_date=on,
+            first_repayment_date=loan.first_repayment_date,
+        )
+    except ValueError as exc:
+        raise domain_problem(exc) from None
     for row in schedule.rows:
         session.add(
             Installment(

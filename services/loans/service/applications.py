@@ -20,14 +20,13 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
 from sqlalchemy.orm import Session
 
-from services.loans.domain import Schedule, build_schedule
+from services.loans.domain import build_schedule
 from services.loans.domain.decision_policy import PolicyOutcome
 from services.loans.domain.lifecycle import (
     ActionRefused,
@@ -77,10 +76,9 @@ def retry_delay(attempts: int) -> timedelta:
     return timedelta(seconds=min(RETRY_MAX_SECONDS, RETRY_BASE_SECONDS * 2 ** max(attempts - 1, 0)))
 
 
-def _check_limits(session: Session, body: ApplicationIn) -> tuple[Applicant, ProductRow, Schedule]:
-    """Validate against the product; return what filling and scoring need to know, the product
-    (products never change once created: the decision uses this copy, no re-read) and the
-    schedule the terms give (a policy that disburses at once stores this one)."""
+def _check_limits(session: Session, body: ApplicationIn) -> tuple[Applicant, ProductRow]:
+    """Validate against the product; return what filling and scoring need to know, and the
+    product (products never change once created: the decision uses this copy, no re-read)."""
     product, borrower = repo.product_and_borrower(session, body.product_id, body.borrower_id)
     errors: list[tuple[str, str]] = []
     if product is None:
@@ -105,10 +103,9 @@ def _check_limits(session: Session, body: ApplicationIn) -> tuple[Applicant, Pro
     low, high = product.min_annual_interest_rate, product.max_annual_interest_rate
     if (low is not None and rate < Decimal(low)) or (high is not None and rate > Decimal(high)):
         errors.append(("annual_interest_rate", f"must be between {low or '0'} and {high or 'any'} percent"))
-    schedule: Schedule | None = None
     if not errors:
         try:
-            schedule = build_schedule(
+            build_schedule(
                 terms=load_terms(product.terms),
                 principal_minor=body.principal_minor,
                 annual_interest_rate=rate,
@@ -118,7 +115,7 @@ def _check_limits(session: Session, body: ApplicationIn) -> tuple[Applicant, Pro
             )
         except ValueError as exc:
             errors.append(("body", str(exc)))
-    if errors or schedule is None:
+    if errors:
         raise ValidationProblem(errors)
     applicant = Applicant(
         segment=SEGMENTS[borrower.type],
@@ -126,7 +123,7 @@ def _check_limits(session: Session, body: ApplicationIn) -> tuple[Applicant, Pro
         marketplace_party_id=borrower.marketplace_party_id,
         score_without_marketplace=product.score_without_marketplace,
     )
-    return applicant, product, schedule
+    return applicant, product
 
 
 def _features_problem(exc: UpstreamProblem) -> ValidationProblem:
@@ -203,7 +200,7 @@ def submit_application(
     """Validate, fill the marketplace features, score and store an application
     (``pending_score`` when scoring, or escrow's trade summary, is not to be had)."""
     with ctx.db.unit_of_work(read_only=True) as reading:
-        applicant, product, schedule = _check_limits(reading, body)
+        applicant, product = _check_limits(reading, body)
     currency, segment = applicant.currency, applicant.segment
     now = ctx.clock.now()
     application = Application(
@@ -240,11 +237,11 @@ def submit_application(
             note_score_failure(application, str(exc), now)
         except ServiceUnreachable as exc:
             note_score_failure(application, str(exc), now)
-    # Not written yet: scoring and the policy's decision set the rest of the row, and the
-    # application is written once, in its final state, at the end (with its loan, if the
-    # policy approved it), by Core. Nothing read below looks at it.
-    new = _NewRows(application, schedule)
+    # Staged, not flushed: scoring and the policy's decision set the rest of the row, and the
+    # application is written once, in its final state, when the request commits (with its
+    # loan, if the policy approved it). Nothing read below looks at it.
     with session.no_autoflush:
+        stage(session, application)
         record_change(
             session,
             ctx,
@@ -261,23 +258,8 @@ def submit_application(
             },
         )
         if result is not None:
-            apply_score(session, ctx, application, result, actor=who.actor, product=product, new=new)
-    if not new.written:
-        repo.insert_new(session, application, new.loan)
+            apply_score(session, ctx, application, result, actor=who.actor, product=product)
     return application
-
-
-@dataclass(slots=True)
-class _NewRows:
-    """A submitted application not written yet, and the loan its approval created: nothing changes
-    them later in the request, so they go in by Core at its end, unless disbursing (which changes
-    the loan) writes them sooner (``written``)."""
-
-    application: Application
-    schedule: Schedule
-    """What the terms give for the application's disbursement date (built to validate it)."""
-    loan: Loan | None = None
-    written: bool = False
 
 
 def note_score_failure(application: Application, error: str, now: datetime) -> None:
@@ -296,11 +278,9 @@ def apply_score(
     *,
     actor: str,
     product: ProductRow | None = None,
-    new: _NewRows | None = None,
 ) -> None:
     """Store a score on a pending application (status ``scored``), audited, and let the
-    product's policy decide it (``product``: the application's, when the caller has it;
-    ``new``: the application is being submitted and not written yet)."""
+    product's policy decide it (``product``: the application's, when the caller has it)."""
     now = ctx.clock.now()
     scored = scoring_outcome(application.status, ScoringOutcome.SCORED)
     assert scored is not None, "a score is only stored on a pending application"
@@ -341,7 +321,7 @@ def apply_score(
             "challenger_disagreement": result.challenger_disagreement,
         },
     )
-    apply_policy(session, ctx, application, product=product, feature_sources=sources, new=new)
+    apply_policy(session, ctx, application, product=product, feature_sources=sources)
 
 
 def _iso(moment: datetime | None) -> str | None:
@@ -355,7 +335,6 @@ def apply_policy(
     *,
     product: ProductRow | None = None,
     feature_sources: Mapping[str, str] | None = None,
-    new: _NewRows | None = None,
 ) -> None:
     """Let the product's decision policy decide a just-scored application (nothing without one).
 
@@ -374,18 +353,13 @@ def apply_policy(
         if product is None:
             product = products_repo.product_terms(session, application.product_id)
         assert product is not None and product.id == application.product_id
-        loan = _approve(session, ctx, application, product, actor=actor, status=approved, note=None, new=new)
+        loan = _approve(session, ctx, application, product, actor=actor, status=approved, note=None)
         if policy.rules.auto_disburse:
             on = application.disbursement_date
             if on <= business_date(session, ctx):
-                schedule = None
-                if new is not None:  # disbursing changes the loan: it goes through the unit of work
-                    repo.insert_new(session, application)
-                    stage(session, loan)
-                    new.loan, new.written, schedule = None, True, new.schedule
                 session.flush()  # disbursing writes the loan's schedule: the loan row goes first
                 try:  # every refusal of disburse_as comes before it writes anything
-                    disburse_as(session, ctx, actor=actor, loan=loan, on=on, schedule=schedule)
+                    disburse_as(session, ctx, actor=actor, loan=loan, on=on)
                 except ValidationProblem as exc:
                     log.warning("policy could not disburse loan %s: %s", loan.id, exc)
     elif decision.outcome is PolicyOutcome.DECLINE:
@@ -495,10 +469,8 @@ def _approve(
     actor: str,
     status: ApplicationStatus,
     note: str | None,
-    new: _NewRows | None = None,
 ) -> Loan:
-    """Approve ``application`` in the name of ``actor`` and create its loan, audited (the loan is
-    staged, or left to ``new`` for a submitted application not written yet)."""
+    """Approve ``application`` in the name of ``actor`` and create its loan, audited."""
     now = ctx.clock.now()
     loan = Loan(
         id=new_id(),
@@ -531,10 +503,7 @@ def _approve(
     )
     _decide(application, actor, status, note, now)
     application.loan_id = loan.id
-    if new is None:
-        stage(session, loan)  # written at the next flush, after its application (foreign key order)
-    else:
-        new.loan = loan
+    stage(session, loan)  # written at the next flush, after its application (foreign key order)
     record_change(
         session,
         ctx,

@@ -1,8 +1,7 @@
 """POST /v1/applications answers with the very bytes the stored application reads back as.
 
-The submit route renders its answer itself (``shared.api.model_response``) from an application
-written by Core at the end of the request (``repository.applications.insert_new``), not through
-FastAPI's ``response_model`` and the unit of work; these tests hold the answer to the bytes
+The submit route renders its answer itself (``shared.api.model_response``), not through
+FastAPI's ``response_model``; these tests hold the answer to the bytes
 ``GET /v1/applications/{id}`` renders from the stored row through ``response_model``, for each
 way a submission ends: scored with no policy, approved, approved and disbursed, declined, left
 for review, and left pending a score.
