@@ -22,7 +22,11 @@
   unknown: a 503 asks the client to send it again with its Idempotency-Key.
 
 The write gate (SQLite's writer queue across the processes of a host, ``shared.db``) is held for the database
-write only. A state-changing request's session starts as a reader: FastAPI authenticates
+write only, and within one worker-thread hand-off: a plain ``def`` endpoint's answer is
+rendered (``_renderer``: what FastAPI would send) and its transaction ended in the endpoint's
+own thread, so a writer holding the gate never waits for the event loop or for a free thread
+of the pool (a pool whose threads all waited at the gate could not run the holder's commit).
+A state-changing request's session starts as a reader: FastAPI authenticates
 (the key look-up reads through it), parses and validates with no gate and no write lock,
 so a 401 or a 422 never waits behind another request's write. When the endpoint itself
 starts, the wrapper ``ServiceRoute`` puts around it ends those reads and makes the session a
@@ -47,7 +51,12 @@ from dataclasses import dataclass
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request, Response
+from fastapi import routing as fastapi_routing
+from fastapi.datastructures import DefaultPlaceholder
+from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import ResponseValidationError
 from fastapi.routing import APIRoute
+from fastapi.utils import is_body_allowed_for_status_code
 from pydantic import BaseModel, TypeAdapter
 from sqlalchemy import Connection, event
 from sqlalchemy.exc import DBAPIError
@@ -111,6 +120,8 @@ class _Unit:
     """The commit has begun: a connection lost from here on leaves its outcome unknown."""
     closed: bool = False
     """The session is closed (each step below runs in one worker-thread hand-off)."""
+    render: Callable[[Any, dict[str, Any]], Response] | None = None
+    """The route's answer from what a plain ``def`` endpoint returned, as FastAPI renders it."""
 
     def start(self) -> None:
         """Check and scope the Idempotency-Key, then make the session a writer that claims it."""
@@ -129,7 +140,7 @@ class _Unit:
             self.ctx.db.begin_writing(self.session)
             self.writing = True
             if self.wanted is not None:
-                event.listen(self.session, "after_begin", self._claim_on_begin)
+                self.session.info[_CLAIMS_ON_BEGIN] = self._claim_on_begin
 
     def _claim_on_begin(self, _session: Session, transaction: SessionTransaction, conn: Connection) -> None:
         """Claim the key as the first statement of each write transaction (savepoints excluded)."""
@@ -180,10 +191,21 @@ class _Unit:
 
     def close(self) -> None:
         self.closed = True
+        self.session.info.pop(_CLAIMS_ON_BEGIN, None)
         self.session.close()
 
 
 _unit: ContextVar[_Unit | None] = ContextVar("agrifin_unit", default=None)
+_CLAIMS_ON_BEGIN = "agrifin_claims_on_begin"
+
+
+@event.listens_for(Session, "after_begin")
+def _claim_on_begin(session: Session, transaction: SessionTransaction, conn: Connection) -> None:
+    """One listener for every session (registered once: a listener per request's session
+    costs more to add than the claim it makes): a keyed request's session claims its key."""
+    claim = session.info.get(_CLAIMS_ON_BEGIN)
+    if claim is not None:
+        claim(session, transaction, conn)
 
 
 def _writing_endpoint(endpoint: Callable[..., Any]) -> Callable[..., Any]:
@@ -202,9 +224,25 @@ def _writing_endpoint(endpoint: Callable[..., Any]) -> Callable[..., Any]:
     @functools.wraps(endpoint)
     def run(*args: Any, **kwargs: Any) -> Any:
         unit = _unit.get()
-        if unit is not None:
+        if unit is None:
+            return endpoint(*args, **kwargs)
+        # One worker thread from the endpoint's first statement to its commit: the answer is
+        # rendered and the transaction ends here, so SQLite's write gate is never held while
+        # the request waits for the event loop or for another thread of the pool.
+        try:
             unit.start()
-        return endpoint(*args, **kwargs)
+            result = endpoint(*args, **kwargs)
+            if unit.refusal is not None:
+                unit.rollback_and_close()
+                return result
+            assert unit.render is not None
+            response = unit.render(result, kwargs)
+            unit.finish_and_close(response)
+            return response
+        except BaseException:
+            if not unit.closed:
+                unit.rollback_and_close()
+            raise
 
     return run
 
@@ -219,6 +257,7 @@ class ServiceRoute(APIRoute):
 
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         original = super().get_route_handler()
+        render = _renderer(_effective_route(self))
 
         async def handler(request: Request) -> Response:
             ctx: ServiceContext = request.app.state.ctx
@@ -244,22 +283,25 @@ class ServiceRoute(APIRoute):
             session = ctx.db.request_session() if writes else ctx.db.read_sessionmaker()
             unit = _Unit(request=request, ctx=ctx, session=session, body=body, writes=writes)
             unit.looks_first = self.looks_first
+            unit.render = render
             request.state.session = session
             bound = _unit.set(unit)
             try:
                 try:
                     response = await original(request)
-                    if unit.refusal is None:
+                    if unit.refusal is None and not unit.closed:  # an async endpoint's
                         await run_in_threadpool(unit.finish_and_close, response)
                 except Exception:
                     if unit.refusal is None:
                         raise
                     # Refused at its first statement (whatever the endpoint made of _KeyRefused).
                 if unit.refusal is not None:
-                    await run_in_threadpool(unit.rollback_and_close)  # the refused request's effects go
+                    if not unit.closed:
+                        await run_in_threadpool(unit.rollback_and_close)  # the refused request's effects go
                     return refusal_response(unit.refusal)
             except DBAPIError as exc:
-                await run_in_threadpool(unit.rollback_and_close)
+                if not unit.closed:
+                    await run_in_threadpool(unit.rollback_and_close)
                 if unit.committing and exc.connection_invalidated:  # never run again: it may have committed
                     raise ServiceUnavailable(
                         "the database connection was lost while this request was committing, so whether "
@@ -267,7 +309,8 @@ class ServiceRoute(APIRoute):
                     ) from exc
                 raise
             except BaseException:
-                await run_in_threadpool(unit.rollback_and_close)
+                if not unit.closed:
+                    await run_in_threadpool(unit.rollback_and_close)
                 raise
             finally:
                 if not unit.closed:
@@ -276,6 +319,62 @@ class ServiceRoute(APIRoute):
             return response
 
         return handler
+
+
+def _effective_route(route: APIRoute) -> Any:
+    """The route as FastAPI builds its handler: an included router's effective context of it
+    (its response class, status code and model as the include made them) or the route itself."""
+    context_var = getattr(fastapi_routing, "_effective_route_context_var", None)
+    context = context_var.get() if context_var is not None else None
+    return context if context is not None and getattr(context, "original_route", None) is route else route
+
+
+def _renderer(route: Any) -> Callable[[Any, dict[str, Any]], Response]:
+    """What FastAPI's request handler does with a plain ``def`` endpoint's return value, done
+    in the endpoint's worker thread instead of in a hand-off of its own: a ``Response`` passes
+    as it is; anything else is validated against the response model and serialised (JSON bytes
+    straight from pydantic unless the route names a response class), with the status code and
+    headers an endpoint set on its ``response: Response`` parameter."""
+    field = route.response_field
+    response_class = route.response_class
+    fast = field is not None and isinstance(response_class, DefaultPlaceholder)
+    actual_class = response_class.value if isinstance(response_class, DefaultPlaceholder) else response_class
+    options = {
+        "include": route.response_model_include,
+        "exclude": route.response_model_exclude,
+        "by_alias": route.response_model_by_alias,
+        "exclude_unset": route.response_model_exclude_unset,
+        "exclude_defaults": route.response_model_exclude_defaults,
+        "exclude_none": route.response_model_exclude_none,
+    }
+
+    def render(result: Any, arguments: dict[str, Any]) -> Response:
+        if isinstance(result, Response):
+            return result
+        sub = next((v for v in arguments.values() if isinstance(v, Response)), None)
+        status = route.status_code or (sub.status_code if sub is not None else None)
+        if sub is not None and sub.status_code:
+            status = sub.status_code
+        extra: dict[str, Any] = {} if status is None else {"status_code": status}
+        if field is not None:
+            value, errors = field.validate(result, {}, loc=("response",))
+            if errors:
+                raise ResponseValidationError(errors=errors, body=result)
+            if fast:
+                response = Response(
+                    field.serialize_json(value, **options), media_type="application/json", **extra
+                )
+            else:
+                response = actual_class(field.serialize(value, **options), **extra)
+        else:
+            response = actual_class(jsonable_encoder(result), **extra)
+        if not is_body_allowed_for_status_code(response.status_code):
+            response.body = b""
+        if sub is not None:
+            response.headers.raw.extend(sub.headers.raw)
+        return response
+
+    return render
 
 
 def _retryable(exc: DBAPIError, ctx: ServiceContext) -> bool:

@@ -44,7 +44,7 @@ from __future__ import annotations
 import hashlib
 import re
 import secrets
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
@@ -53,6 +53,7 @@ from typing import Any
 from fastapi import Request
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
 
 from shared.db import new_id
 from shared.errors import Conflict, Forbidden, NotFound, Unauthorized
@@ -248,16 +249,38 @@ def key_principal(session: Session, tables: PlatformTables, key_hash: str) -> Pr
     return Principal(key_id=row.id, role=Role(row.role), owner=row.owner)
 
 
-def authenticate(request: Request) -> Principal:
-    """Resolve the request's bearer key to a Principal or raise 401."""
+def _key_hash(request: Request) -> str:
     token = bearer_token(request)
     if token is None:
         raise Unauthorized("missing bearer API key (Authorization: Bearer <key>)")
+    return hash_api_key(token)
+
+
+def _api_keys(request: Request) -> VersionedCache[str, Principal]:
+    keys: VersionedCache[str, Principal] = request.app.state.ctx.invalidation.cache(API_KEYS_TOPIC)
+    return keys
+
+
+def authenticate(request: Request) -> Principal:
+    """Resolve the request's bearer key to a Principal or raise 401."""
+    key_hash = _key_hash(request)
     ctx = request.app.state.ctx
     session: Session = request.state.session
-    key_hash = hash_api_key(token)
-    keys: VersionedCache[str, Principal] = ctx.invalidation.cache(API_KEYS_TOPIC)
-    principal = keys.get(key_hash, lambda: key_principal(session, ctx.tables, key_hash))
+    principal = _api_keys(request).get(key_hash, lambda: key_principal(session, ctx.tables, key_hash))
+    return _admitted_key(request, principal)
+
+
+async def authenticate_async(request: Request) -> Principal:
+    """``authenticate`` on the event loop when the key's principal is cached (no database
+    read, so no hand-off to a worker thread); in a worker thread when it must be looked up."""
+    principal = _api_keys(request).cached(_key_hash(request))
+    if principal is None:
+        return await run_in_threadpool(authenticate, request)
+    return _admitted_key(request, principal)
+
+
+def _admitted_key(request: Request, principal: Principal) -> Principal:
+    """The checks after a key's look-up: an owner where the role needs one, the acting person."""
     if principal.role in OWNED_ROLES and not principal.owner:
         # Stored before owners were required: such a key would act for every owner.
         raise Forbidden(f"this {principal.role.value} key is bound to no owner; issue one with an owner")
@@ -293,7 +316,11 @@ def acting_person(request: Request, principal: Principal) -> Principal:
     return Principal(key_id=principal.key_id, role=acting_role, owner=owner or None, person=person)
 
 
-def require_roles(*callers: Role | Caller) -> Callable[[Request], Principal]:
+Access = Callable[[Request], Coroutine[Any, Any, Principal]]
+"""A route's access dependency (``require_roles``): the admitted caller's Principal, or 401/403."""
+
+
+def require_roles(*callers: Role | Caller) -> Access:
     """A dependency admitting only ``callers``; use as ``Depends(require_roles(...))``.
 
     A service is admitted by name only (``service_caller("loans")``), never as a bare role."""
@@ -302,8 +329,8 @@ def require_roles(*callers: Role | Caller) -> Callable[[Request], Principal]:
         raise ValueError("admit a calling service by name (service_caller('loans')), not every service")
     names = tuple(sorted({str(spec) for spec in specs}))
 
-    def dependency(request: Request) -> Principal:
-        principal = authenticate(request)
+    async def dependency(request: Request) -> Principal:
+        principal = await authenticate_async(request)
         if not any(spec.admits(principal) for spec in specs):
             raise Forbidden(
                 f"{principal.credential!r} may not call this endpoint",

@@ -27,7 +27,6 @@ from sqlalchemy.orm import Session
 
 _QUEUE = "agrifin.commit_tail"
 _STATE = "agrifin.commit_tail.state"
-_LISTENING = "agrifin.commit_tail.listening"
 T = TypeVar("T")
 
 
@@ -36,15 +35,13 @@ class Phase(IntEnum):
 
     BALANCES = 10
     """Hot balance updates (escrow's clearing and fee accounts)."""
+    OUTBOX = 15
+    """The transaction's outbox events, in one multi-row insert (``shared.webhooks``)."""
     AUDIT = 20
     """Audit chain appends: last, so the chain heads are held only for the commit itself."""
 
 
 def _queue(session: Session) -> list[tuple[int, int, Callable[[], object]]]:
-    if not session.info.get(_LISTENING):
-        event.listen(session, "before_commit", _run)
-        event.listen(session, "after_soft_rollback", _drop)
-        session.info[_LISTENING] = True
     queue: list[tuple[int, int, Callable[[], object]]] = session.info.setdefault(_QUEUE, [])
     return queue
 
@@ -69,7 +66,12 @@ def tail_state(session: Session, key: str, factory: Callable[[], T]) -> tuple[T,
     return value, True
 
 
+# Listeners of every session, registered once (one per session costs more to add than a
+# request's whole tail): a session with nothing queued passes through them untouched.
+@event.listens_for(Session, "before_commit")
 def _run(session: Session) -> None:
+    if _QUEUE not in session.info:
+        return
     if session.in_nested_transaction():
         return  # a SAVEPOINT being released, not the transaction's commit
     while queue := session.info.pop(_QUEUE, None):
@@ -78,6 +80,7 @@ def _run(session: Session) -> None:
     session.info.pop(_STATE, None)
 
 
+@event.listens_for(Session, "after_soft_rollback")
 def _drop(session: Session, previous_transaction: Any) -> None:
     if previous_transaction.parent is None:
         session.info.pop(_QUEUE, None)

@@ -78,8 +78,16 @@ class ServiceClient:
         self.service = service
         self._api_key = api_key
         self._headers = dict(headers or {})
-        self._attempts = attempts
-        self._max_backoff = max_backoff
+        # Built once (a Retrying keeps its per-call state thread-local, so threads share it).
+        self._retrying = {
+            idempotent: Retrying(
+                stop=stop_after_attempt(attempts if idempotent else 1),
+                wait=wait_random_exponential(multiplier=0.1, max=max_backoff),
+                retry=retry_if_exception(_retryable),
+                reraise=False,
+            )
+            for idempotent in (True, False)
+        }
 
     def request(
         self,
@@ -121,14 +129,8 @@ class ServiceClient:
                 raise _RetryableStatus(response)
             return response
 
-        retrying = Retrying(
-            stop=stop_after_attempt(self._attempts if idempotent else 1),
-            wait=wait_random_exponential(multiplier=0.1, max=self._max_backoff),
-            retry=retry_if_exception(_retryable),
-            reraise=False,
-        )
         try:
-            response = retrying(attempt)
+            response = self._retrying[idempotent](attempt)
         except RetryError as exc:
             last = exc.last_attempt.exception()
             if isinstance(last, _RetryableStatus):

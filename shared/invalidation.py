@@ -390,6 +390,17 @@ class VersionedCache(Generic[K, V]):
                     self._entries.popitem(last=False)
         return value
 
+    def cached(self, key: K) -> V | None:
+        """The value of ``key`` if it is held under the topic's current version, else None;
+        never loads (cheap enough for the event loop: a dict look-up and the version's)."""
+        version = self.invalidation.version(self.topic)
+        with self._lock:
+            if version != self._seen or key not in self._entries:
+                return None
+            self._entries.move_to_end(key)
+            self.hits += 1
+            return self._entries[key]
+
     def clear(self) -> None:
         """Forget every entry."""
         with self._lock:

@@ -22,17 +22,16 @@ it, the webhook routes declare every possible subscriber and refuse the others p
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Annotated, Any
 
-from fastapi import Depends, Query, Request
+from fastapi import Depends, Query
 from pydantic import BaseModel, Field, HttpUrl
 from sqlalchemy import select, update
 
 from shared.api import ContextDep, SessionDep, service_router
 from shared.audit import audit_entries, verify_chain
-from shared.auth import Principal, Role, require_roles, service_caller
+from shared.auth import Access, Principal, Role, require_roles, service_caller
 from shared.changes import record_change
 from shared.clock import utc_iso
 from shared.errors import Forbidden, NotFound
@@ -106,7 +105,7 @@ class SubscriptionOut(BaseModel):
     secret: str | None = None
 
 
-def subscriber_access(service: str | None) -> Callable[[Request], Principal]:
+def subscriber_access(service: str | None) -> Access:
     """Who may call the webhook routes of ``service`` (of any service, when None)."""
     if service is None:
         names = sorted({caller for callers in SERVICE_TOPICS.values() for caller in callers})

@@ -1,9 +1,9 @@
 """Transactional outbox and signed webhooks: events, subscriptions, signatures, inbox.
 
-Sender: ``emit_event`` writes an event row in the caller's transaction, so the event exists
-if and only if the change it reports committed; ``create_subscription`` makes a subscriber
-(its signing secret encrypted at rest). The worker fans events out and delivers them
-(``shared.webhook_delivery``) with
+Sender: ``emit_event`` writes an event row in the caller's transaction (at its commit, with
+the transaction's other events), so the event exists if and only if the change it reports
+committed; ``create_subscription`` makes a subscriber (its signing secret encrypted at rest).
+The worker fans events out and delivers them (``shared.webhook_delivery``) with
 ``X-Agrifin-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256 of "<t>.<body>">``.
 
 Receiver: ``verify_signature_header`` checks the signature within a 300 s tolerance and
@@ -25,6 +25,7 @@ from sqlalchemy import Insert, Table
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from shared.commit_tail import Phase, at_commit, tail_state
 from shared.crypto import Keyring, canonical_json
 from shared.db import new_id
 from shared.errors import BadRequest, ServiceUnavailable, Unauthorized
@@ -134,10 +135,21 @@ def outbox_row(
     }
 
 
+_OUTBOX_KEY = "agrifin.outbox.pending"
+
+
 def emit_events(session: Session, tables: PlatformTables, rows: list[dict[str, Any]]) -> None:
-    """Write many outbox rows (from ``outbox_row``) in one multi-row insert, in the caller's transaction."""
-    if rows:
-        session.execute(_outbox_insert(tables.outbox), rows)
+    """Queue outbox rows (from ``outbox_row``) in the caller's transaction: every event of the
+    transaction is written in one multi-row insert among its last statements (``shared.commit_tail``),
+    or not at all when it rolls back."""
+    if not rows:
+        return
+    pending: list[dict[str, Any]]
+    pending, new = tail_state(session, _OUTBOX_KEY, list)
+    if new:
+        outbox = tables.outbox
+        at_commit(session, lambda: session.execute(_outbox_insert(outbox), pending), phase=Phase.OUTBOX)
+    pending.extend(rows)
 
 
 @cache

@@ -46,6 +46,9 @@ def _test_router() -> Any:
     @router.post("/things", status_code=201)
     def create_thing(body: ThingIn, ctx: ContextDep, session: SessionDep, who: Writer) -> dict[str, Any]:
         now = ctx.clock.now()
+        # The write transaction begins here (its key claimed, the gate taken): the event and
+        # the audit entry below are written at the commit.
+        session.connection()
         event_id = emit_event(
             session,
             ctx.tables,
