@@ -23,6 +23,7 @@ import httpx
 
 from services.loans.settings import ESCROW_SECRET_FILE, LoansSettings
 from shared.clients.escrow import EscrowClient
+from shared.http_client import sender
 from shared.self_subscription import SubscriptionFile, SubscriptionOutcome, ensure_subscription
 
 __all__ = ["TOPICS", "SubscriptionOutcome", "build_escrow_client", "ensure_escrow_subscription"]
@@ -34,10 +35,8 @@ def build_escrow_client(
     settings: LoansSettings, *, transport: httpx.BaseTransport | None = None
 ) -> EscrowClient:
     """An EscrowClient from settings (URL, service key, timeout); ``transport`` for tests."""
-    timeout = httpx.Timeout(
-        settings.escrow_timeout_seconds, connect=min(2.0, settings.escrow_timeout_seconds)
-    )
-    client = httpx.Client(base_url=settings.escrow_url, timeout=timeout, transport=transport)
+    timeout = settings.escrow_timeout_seconds
+    client = sender(settings.escrow_url, timeout=timeout, connect=min(2.0, timeout), transport=transport)
     return EscrowClient(client, api_key=settings.resolved_escrow_api_key)
 
 

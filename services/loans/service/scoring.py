@@ -12,7 +12,7 @@ import httpx
 
 from services.loans.settings import LoansContext, LoansSettings
 from shared.clients.scoring import ScoreReason, ScoreResult, ScoringClient
-from shared.http_client import lazy_client
+from shared.http_client import lazy_client, sender
 
 __all__ = [
     "ScoreReason",
@@ -33,10 +33,8 @@ def build_scoring_client(
     settings: LoansSettings, *, transport: httpx.BaseTransport | None = None
 ) -> ScoringClient:
     """A ScoringClient from settings (URL, key, timeout); ``transport`` for tests."""
-    timeout = httpx.Timeout(
-        settings.scoring_timeout_seconds, connect=min(2.0, settings.scoring_timeout_seconds)
-    )
-    client = httpx.Client(base_url=settings.scoring_url, timeout=timeout, transport=transport)
+    timeout = settings.scoring_timeout_seconds
+    client = sender(settings.scoring_url, timeout=timeout, connect=min(2.0, timeout), transport=transport)
     return ScoringClient(client, api_key=settings.resolved_scoring_api_key)
 
 

@@ -24,6 +24,7 @@ import httpx
 
 from services.scoring.settings import ScoringSettings
 from shared.clients.loans import LoansClient
+from shared.http_client import sender
 from shared.self_subscription import SubscriptionOutcome, ensure_subscription
 
 TOPICS = ["loan.outcome"]
@@ -33,8 +34,8 @@ def build_loans_client(
     settings: ScoringSettings, *, transport: httpx.BaseTransport | None = None
 ) -> LoansClient:
     """A LoansClient from settings (URL, scoring's service key, timeout); ``transport`` for tests."""
-    timeout = httpx.Timeout(settings.loans_timeout_seconds, connect=min(2.0, settings.loans_timeout_seconds))
-    client = httpx.Client(base_url=settings.loans_url, timeout=timeout, transport=transport)
+    timeout = settings.loans_timeout_seconds
+    client = sender(settings.loans_url, timeout=timeout, connect=min(2.0, timeout), transport=transport)
     return LoansClient(client, api_key=settings.resolved_loans_api_key, service="loans")
 
 
