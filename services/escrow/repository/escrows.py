@@ -1,6 +1,7 @@
 """SQL of escrows, their lots and timelines (lock order: see ``repository.ledger``).
 
-An escrow is locked with its lots in one statement (``lock_escrow``, ``lock_escrow_of_payment``)
+An escrow is locked with its lots in one statement (``lock_escrow``, ``lock_escrow_of_payment``;
+on SQLite an action's lock also reads the escrow's history: ``history.lock_escrow_with_history``)
 and what was locked is remembered for the rest of the transaction (``_held``): rows this
 transaction holds cannot change under it, so a second use case in the same transaction (the
 sandbox's confirmation route, then the provider callback it delivers) reads none of them again.
@@ -9,12 +10,13 @@ Escrow takes these locks outside any SAVEPOINT (a rolled-back savepoint would re
 
 from __future__ import annotations
 
+import functools
 import json
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, TypeVarTuple, cast
 
-from sqlalchemy import Select, Table, bindparam, insert, select
+from sqlalchemy import Select, Table, bindparam, column, exists, insert, select, values
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -45,18 +47,72 @@ _ADD_ESCROW = {
 }
 _ADD_LOTS = insert(LOTS)
 """Built once, per dialect; their columns come from each execution's parameters."""
+_LOT_COLUMNS = [c for c in LOTS.columns if c.key != "id"]
+_ITEM_COLUMNS = [c for c in TIMELINE.columns if c.key != "id"]
 
 
-def add_escrow(session: Session, escrow: EscrowRow, lots: list[LotRow]) -> None:
-    """Insert an escrow and its lots; ``DuplicateOrderRef`` when the order has one already.
+@functools.cache
+def _add_escrow_with_lots(lots: int) -> Select[tuple[str]]:
+    """PostgreSQL's one statement for a new escrow of ``lots`` lots and its first timeline item,
+    built once per lot count: the escrow's ``INSERT ... ON CONFLICT DO NOTHING RETURNING id`` a
+    CTE, the lots' and the item's inserts CTEs that insert only if it did.
+
+    Parameters: the escrow's columns as ``e_<column>``, each lot's as ``l<i>_<column>``, the
+    item's as ``t_<column>``."""
+    new_escrow = (
+        postgresql.insert(ESCROWS)
+        .values({c.key: bindparam(f"e_{c.key}", type_=c.type) for c in ESCROWS.columns})
+        .on_conflict_do_nothing(index_elements=["owner", "order_ref"])
+        .returning(ESCROWS.c.id)
+        .cte("new_escrow")
+    )
+    inserted = exists(select(new_escrow.c.id))
+    rows = values(*(column(c.key, c.type) for c in _LOT_COLUMNS), name="new_lot_rows").data(
+        [tuple(bindparam(f"l{i}_{c.key}", type_=c.type) for c in _LOT_COLUMNS) for i in range(lots)]
+    )
+    new_lots = insert(LOTS).from_select(
+        [c.key for c in _LOT_COLUMNS], select(*(rows.c[c.key] for c in _LOT_COLUMNS)).where(inserted)
+    )
+    new_item = insert(TIMELINE).from_select(
+        [c.key for c in _ITEM_COLUMNS],
+        select(*(bindparam(f"t_{c.key}", type_=c.type) for c in _ITEM_COLUMNS)).where(inserted),
+    )
+    return select(new_escrow.c.id).add_cte(new_lots.cte("new_lots"), new_item.cte("new_item"))
+
+
+def add_escrow(
+    session: Session,
+    escrow: EscrowRow,
+    lots: list[LotRow],
+    *,
+    event: str,
+    actor: str,
+    data: dict[str, Any],
+) -> TimelineEntry:
+    """Insert an escrow, its lots and its first timeline item (at its ``created_at``); return the
+    item. ``DuplicateOrderRef`` when the order has an escrow already.
 
     One ``INSERT ... ON CONFLICT (owner, order_ref) DO NOTHING RETURNING id``: a concurrent
-    request creating the same order waits for the first and then inserts nothing."""
+    request creating the same order waits for the first and then inserts nothing. PostgreSQL:
+    the lots and the item in the same statement (``_add_escrow_with_lots``); SQLite: after it."""
     connection = session.connection()
+    now = escrow.created_at
+    if connection.dialect.name == "postgresql":
+        stored = canonical_json(data)
+        item = {"escrow_id": escrow.id, "lot_ref": None, "event": event, "actor": actor}
+        params = {f"e_{key}": value for key, value in _values(escrow, ESCROWS).items()}
+        params |= {f"t_{key}": value for key, value in item.items()}
+        params |= {"t_data": stored, "t_created_at": now}
+        for i, lot in enumerate(lots):
+            params |= {f"l{i}_{key}": value for key, value in _values(lot, LOTS).items()}
+        if connection.execute(_add_escrow_with_lots(len(lots)), params).first() is None:
+            raise DuplicateOrderRef(escrow.order_ref)
+        return TimelineEntry(now, event, None, actor, json.loads(stored))
     inserted = connection.execute(_ADD_ESCROW[connection.dialect.name], _values(escrow, ESCROWS)).first()
     if inserted is None:
         raise DuplicateOrderRef(escrow.order_ref)
     connection.execute(_ADD_LOTS, [_values(lot, LOTS) for lot in lots])
+    return add_timeline(session, escrow_id=escrow.id, event=event, actor=actor, now=now, data=data)
 
 
 @dataclass(slots=True)
@@ -82,13 +138,13 @@ def _held(session: Session) -> dict[str, LockedEscrow]:
     return escrows
 
 
-def _locking(query: Select[*_Ts]) -> Select[*_Ts]:
+def locking(query: Select[*_Ts]) -> Select[*_Ts]:
     """``query`` as a locking read that refreshes rows the session holds already."""
     return query.with_for_update().execution_options(populate_existing=True)
 
 
 # The locking reads, built once (a request neither rebuilds them nor regenerates their cache keys).
-_LOCK_ESCROW = _locking(
+_LOCK_ESCROW = locking(
     select(EscrowRow, LotRow)
     .join(LotRow, LotRow.escrow_id == EscrowRow.id)
     .where(EscrowRow.id == bindparam("escrow_id"))
@@ -100,8 +156,8 @@ _PAYMENT_WITH_ESCROW = (
     .join(PaymentRow, PaymentRow.escrow_id == EscrowRow.id)
     .order_by(LotRow.position)
 )
-_LOCK_PAYMENT_BY_ID = _locking(_PAYMENT_WITH_ESCROW.where(PaymentRow.id == bindparam("payment_id")))
-_LOCK_PAYMENT_BY_REF = _locking(
+_LOCK_PAYMENT_BY_ID = locking(_PAYMENT_WITH_ESCROW.where(PaymentRow.id == bindparam("payment_id")))
+_LOCK_PAYMENT_BY_REF = locking(
     _PAYMENT_WITH_ESCROW.where(
         PaymentRow.provider == bindparam("provider"), PaymentRow.provider_ref == bindparam("provider_ref")
     )
@@ -117,14 +173,25 @@ def _lock(
     rows = session.execute(query, params).all()
     if not rows:
         return None
-    escrow = rows[0][0]
-    locked = _held(session).get(escrow.id)
-    if locked is None:
-        locked = _held(session)[escrow.id] = LockedEscrow(escrow, [r[1] for r in rows])
+    locked = hold(session, rows[0][0], [r[1] for r in rows])
     payments = {p.id: p for p in locked.payments}
     payments.update({r[2].id: r[2] for r in rows if len(r) > 2})
     locked.payments = list(payments.values())
     return locked
+
+
+def hold(session: Session, row: EscrowRow, lots: list[LotRow]) -> LockedEscrow:
+    """Remember an escrow and its lots as locked by this transaction (read with its lock)."""
+    held = _held(session)
+    locked = held.get(row.id)
+    if locked is None:
+        locked = held[row.id] = LockedEscrow(row, lots)
+    return locked
+
+
+def held_escrow(session: Session, escrow_id: str) -> LockedEscrow | None:
+    """The escrow if this transaction has locked it already."""
+    return _held(session).get(escrow_id)
 
 
 def lock_escrow(session: Session, escrow_id: str) -> LockedEscrow | None:

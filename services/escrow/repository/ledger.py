@@ -31,7 +31,9 @@ a lock the other waits for (a deadlock needs a cycle; a single order leaves none
 
 Ordinary accounts are per escrow (holding), per seller, buyer or lender: no order is routed
 through an account every escrow shares under a read lock. On SQLite, writers are serialised
-by ``BEGIN IMMEDIATE`` and ``FOR UPDATE`` is not rendered.
+by ``BEGIN IMMEDIATE`` and ``FOR UPDATE`` is not rendered: step 3 reads only the guarded
+balances the domain checks, and not those the transaction has read already (``post_entries``'
+``read``: an action reads its escrow's holding account with the lock).
 
 Creating accounts (``ensure_accounts``) skips the accounts this process knows are open
 (``account_ids``: an account's id and rules never change), reads the hot ones it does not
@@ -222,12 +224,17 @@ def post_entries(
     escrow_id: str | None,
     now: datetime,
     serialized: Iterable[AccountRef] = (),
+    read: Mapping[AccountRef, StoredAccount] | None = None,
 ) -> list[int]:
     """Post balanced ``entries`` atomically: lock, check, insert, queue the balances; return ids.
 
     ``serialized``: accounts no other transaction can post to while the caller's locks are
     held (a locked escrow's holding account: it is posted to only under that escrow's lock).
-    They are not row-locked unless the entries lower a guarded balance, which must be read."""
+    They are not row-locked unless the entries lower a guarded balance, which must be read.
+
+    ``read``: accounts this transaction read on SQLite after it began writing (``BEGIN
+    IMMEDIATE``: no other writer since), not read again there. SQLite renders no row locks,
+    so it reads only the guarded balances the domain checks; PostgreSQL locks as above."""
     if not entries:
         return []
     refs = {leg.account for entry in entries for leg in entry.postings}
@@ -237,17 +244,25 @@ def post_entries(
         raise UnknownAccountError(f"accounts not open: {', '.join(sorted(map(str, missing)))}")
     accounts = {ref: s.account for ref, s in opened.items()}
     guarded = {ref for entry in entries for ref in guarded_accounts(entry=entry, accounts=accounts)}
-    held = set(serialized)
-    locked = lock_accounts(
-        session, opened, {r for r in refs if r.kind not in HOT_KINDS and r not in held} | guarded
-    )
+    dialect = session.get_bind().dialect.name
+    if dialect == "postgresql":
+        held = set(serialized)
+        locked = lock_accounts(
+            session, opened, {r for r in refs if r.kind not in HOT_KINDS and r not in held} | guarded
+        )
+    else:
+        known = {ref: stored for ref, stored in (read or {}).items() if ref in guarded}
+        locked = lock_accounts(session, opened, guarded - known.keys())
+        locked |= {
+            ref: stored.balance + Money(pending_delta(session, stored.id), ref.currency)
+            for ref, stored in known.items()
+        }
     # The domain decides: refuses to overdraw any guarded account, entry by entry.
     apply_entries(balances=locked, entries=entries, accounts=accounts)
 
     entry_ids = []
     deltas: dict[AccountRef, int] = defaultdict(int)
     # Each JournalEntry balances by construction; PostgreSQL checks again at commit (0002).
-    dialect = session.get_bind().dialect.name
     for entry in entries:
         head = {
             "ref": entry.ref,

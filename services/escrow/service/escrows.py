@@ -23,12 +23,12 @@ from services.escrow.models import EscrowRow, LotRow
 from services.escrow.presenters import escrow_summary
 from services.escrow.providers import get_provider
 from services.escrow.repository import escrows as escrow_repo
-from services.escrow.repository.history import EscrowHistory, load_history
+from services.escrow.repository.history import EscrowHistory, lock_escrow_with_history
 from services.escrow.repository.ledger import ensure_accounts
 from services.escrow.schemas import EntryList, EscrowIn, EscrowList, EscrowOut
 from services.escrow.service.errors import domain_errors
 from services.escrow.service.mapping import to_domain
-from services.escrow.service.transitions import apply_transition, escrow_event_row, record_escrow_change
+from services.escrow.service.transitions import apply_transition, escrow_event_row, record_escrow_events
 from services.escrow.service.views import entries_out, escrow_out
 from services.escrow.settings import EscrowContext
 from shared.auth import Principal
@@ -142,15 +142,22 @@ def create_escrow(session: Session, ctx: EscrowContext, *, who: Principal, body:
         )
         for i, lot in enumerate(escrow.lots)
     ]
+    currency = body.currency
     try:
-        escrow_repo.add_escrow(session, row, lots)
+        created = escrow_repo.add_escrow(
+            session,
+            row,
+            lots,
+            event="created",
+            actor=who.actor,
+            data={"total_minor": row.total_minor, "currency": currency},
+        )
     except escrow_repo.DuplicateOrderRef as exc:
         raise Conflict(
             f"marketplace {owner!r} already has an escrow for order {body.order_ref!r}",
             current_state="exists",
             order_ref=body.order_ref,
         ) from exc
-    currency = body.currency
     ensure_accounts(
         session,
         now=now,
@@ -163,14 +170,11 @@ def create_escrow(session: Session, ctx: EscrowContext, *, who: Principal, body:
             payout_clearing_account(provider=provider, currency=currency),
         ],
     )
-    created = record_escrow_change(
+    record_escrow_events(
         session,
         ctx,
         row,
         actor=who.actor,
-        now=now,
-        timeline_event="created",
-        timeline_data={"total_minor": row.total_minor, "currency": currency},
         events=[
             escrow_event_row(
                 ctx,
@@ -185,6 +189,8 @@ def create_escrow(session: Session, ctx: EscrowContext, *, who: Principal, body:
                 },
             )
         ],
+        audit_action="created",
+        audit_payload=None,
     )
     # A new escrow has no payments or entries yet; its timeline is the item just written.
     return escrow_out(session, row, now=now, lots=lots, history=EscrowHistory(timeline=[created]))
@@ -244,6 +250,17 @@ def lock_visible(session: Session, *, who: Principal | None, escrow_id: str) -> 
     return locked
 
 
+def lock_visible_with_history(
+    session: Session, *, who: Principal | None, escrow_id: str
+) -> tuple[escrow_repo.LockedEscrow, EscrowHistory | None]:
+    """``lock_visible``, with the escrow's history when the lock read it (SQLite; see
+    ``repository.history.lock_escrow_with_history``), else None."""
+    found = lock_escrow_with_history(session, escrow_id)
+    if found is None or (who is not None and not who.can_see(found[0].row.owner)):
+        raise NotFound(f"escrow {escrow_id} not found")
+    return found
+
+
 def run_action(
     session: Session,
     ctx: EscrowContext,
@@ -258,14 +275,22 @@ def run_action(
     """Lock the escrow, run one domain transition on it, store everything it implies.
 
     The answer is built from what the transaction holds: the rows locked, the history read
-    once after the lock, and what the transition wrote."""
-    locked = lock_visible(session, who=who, escrow_id=escrow_id)
+    once (with the lock on SQLite, with the timeline item's insert on PostgreSQL), and what
+    the transition wrote."""
+    locked, history = lock_visible_with_history(session, who=who, escrow_id=escrow_id)
     row, lots = locked.row, locked.lots
     with domain_errors(amount_field=amount_field):
         transition = step(to_domain(row, lots), ctx.clock.now())
-    history = load_history(session, row.id, seller_id=row.seller_id, currency=row.currency)
-    apply_transition(
-        session, ctx, row=row, lots=lots, transition=transition, actor=actor, data=data, history=history
+    history = apply_transition(
+        session,
+        ctx,
+        row=row,
+        lots=lots,
+        transition=transition,
+        actor=actor,
+        data=data,
+        history=history,
+        read_history=True,
     )
     return escrow_out(session, row, now=ctx.clock.now(), lots=lots, history=history)
 

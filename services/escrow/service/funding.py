@@ -22,7 +22,7 @@ from services.escrow.repository import payments as payment_repo
 from services.escrow.repository.ledger import ensure_accounts, post_entries
 from services.escrow.schemas import CallbackResult, PaymentOut
 from services.escrow.service.errors import domain_errors
-from services.escrow.service.escrows import lock_visible
+from services.escrow.service.escrows import lock_visible_with_history
 from services.escrow.service.mapping import to_domain
 from services.escrow.service.transitions import (
     apply_transition,
@@ -39,14 +39,17 @@ from shared.money import Money
 
 def start_funding(session: Session, ctx: EscrowContext, *, who: Principal, escrow_id: str) -> PaymentOut:
     """Start the buyer's payment of the escrow total (or return the one already pending)."""
-    locked = lock_visible(session, who=who, escrow_id=escrow_id)
+    locked, history = lock_visible_with_history(session, who=who, escrow_id=escrow_id)
     row = locked.row
     escrow = to_domain(row, locked.lots)
     allowed = lifecycle.allowed_actions(escrow=escrow, now=ctx.clock.now())
     if Action.FUND not in allowed:
         with domain_errors():
             raise InvalidTransitionError(escrow.status.value, Action.FUND, allowed)
-    pending = payment_repo.pending_payment(session, row.id)
+    if history is None:  # read after the lock (PostgreSQL, or an escrow this transaction held)
+        pending = payment_repo.pending_payment(session, row.id)
+    else:  # read with the lock (SQLite): the payments oldest first, as pending_payment orders them
+        pending = next((p for p in history.payments if p.status == "pending"), None)
     if pending is not None:
         return payment_out(pending)
     now = ctx.clock.now()

@@ -1,8 +1,10 @@
 """Persisting one domain transition: state, ledger entries, sweeps, timeline, events, audit.
 
-The caller holds the escrow row's lock and has run the domain transition. Here, in the lock
-order of ``repository.ledger``: the seller's assignment rows are locked (only when money is
-released), the entries are posted, and the audit entry is queued to the commit tail. Entry references
+The caller holds the escrow row's lock and has run the domain transition. Here: the timeline
+item is appended (with the history's read on PostgreSQL), then, in the lock order of
+``repository.ledger``, the seller's assignment rows are locked (only when money is
+released), the entries are posted, and the events and the audit entry are queued to the
+commit tail. Entry references
 are ``<escrow>:<action>[:<lot>]/<n>`` and unique in the ledger, so a lot's money can never
 be released or refunded twice even if every other guard failed.
 """
@@ -30,7 +32,7 @@ from services.escrow.models import AssignmentRow, EscrowRow, LotRow, SweepRow
 from services.escrow.repository import escrows as escrow_repo
 from services.escrow.repository.assignments import lock_active_assignments
 from services.escrow.repository.escrows import TimelineEntry
-from services.escrow.repository.history import EscrowHistory
+from services.escrow.repository.history import EscrowHistory, add_timeline_and_load_history
 from services.escrow.repository.ledger import post_entries
 from services.escrow.service.errors import domain_errors
 from services.escrow.service.mapping import write_back
@@ -105,18 +107,40 @@ def record_escrow_change(
     )
     if history is not None:
         history.add_timeline(item)
+    record_escrow_events(
+        session,
+        ctx,
+        row,
+        actor=actor,
+        events=events,
+        audit_action=audit_action or timeline_event,
+        audit_payload=audit_payload,
+    )
+    return item
+
+
+def record_escrow_events(
+    session: Session,
+    ctx: EscrowContext,
+    row: EscrowRow,
+    *,
+    actor: str,
+    events: list[dict[str, Any]],
+    audit_action: str,
+    audit_payload: dict[str, Any] | None,
+) -> None:
+    """A change's outbox events and, when money moved, its audit entry (both at commit)."""
     emit_events(session, ctx.tables, events)
     if audit_payload is not None:
         record_change(
             session,
             ctx,
             actor=actor,
-            action=audit_action or timeline_event,
+            action=audit_action,
             subject=f"escrow:{row.id}",
             payload=audit_payload,
             event=False,
         )
-    return item
 
 
 def _assignment(row: AssignmentRow) -> Assignment:
@@ -144,15 +168,45 @@ def apply_transition(
     actor: str,
     data: dict[str, Any] | None = None,
     history: EscrowHistory | None = None,
-) -> None:
+    read_history: bool = False,
+) -> EscrowHistory | None:
     """Store ``transition`` of the locked escrow ``row`` with everything it implies.
 
-    ``history``, read after the lock, gets the entries and the timeline item written here; if
-    it says the seller had no active assignment, none is locked (a row created since is not
-    visible to a lock either)."""
+    The timeline item is written first: with ``read_history`` and no ``history`` (read with the
+    lock), the escrow's history is read in the same statement on PostgreSQL (after the lock:
+    see ``repository.history``). The history, read or given, gets the timeline item and the
+    entries written here and is returned; if it says the seller had no active assignment,
+    none is locked (a row created since is not visible to a lock either)."""
     escrow, lot_ref = transition.escrow, transition.lot_id
     now = escrow.updated_at
     write_back(row, lots, escrow)
+    extra = dict(data or {})
+    timeline_event = transition.action.value
+    timeline_data = {**extra, **_movements(transition.movements)}
+    if history is None and read_history:
+        _, history = add_timeline_and_load_history(
+            session,
+            escrow_id=row.id,
+            seller_id=row.seller_id,
+            currency=row.currency,
+            event=timeline_event,
+            actor=actor,
+            now=now,
+            lot_ref=lot_ref,
+            data=timeline_data,
+        )
+    else:
+        item = escrow_repo.add_timeline(
+            session,
+            escrow_id=row.id,
+            event=timeline_event,
+            actor=actor,
+            now=now,
+            lot_ref=lot_ref,
+            data=timeline_data,
+        )
+        if history is not None:
+            history.add_timeline(item)
     releases = any(isinstance(m, Release) for m in transition.movements)
     if history is not None and history.seller_has_assignments is False:
         releases = False
@@ -165,13 +219,11 @@ def apply_transition(
         provider=row.provider,
         ref=entry_ref(row.id, transition.action, lot_ref),
     )
+    holding = holding_account(escrow_id=row.id, currency=row.currency)
+    read = {holding: history.holding} if history is not None and history.holding is not None else None
     with domain_errors():
         post_entries(
-            session,
-            entries=plan.entries,
-            escrow_id=row.id,
-            now=now,
-            serialized=[holding_account(escrow_id=row.id, currency=row.currency)],
+            session, entries=plan.entries, escrow_id=row.id, now=now, serialized=[holding], read=read
         )
     if history is not None:
         history.add_entries(list(plan.entries))
@@ -179,7 +231,6 @@ def apply_transition(
         session, ctx, row=row, lot_ref=lot_ref, assignment_rows=assignment_rows, plan=plan, now=now
     )
 
-    extra = dict(data or {})
     lot_status = escrow.lot(lot_ref).status.value if lot_ref else None
     base = {"lot_ref": lot_ref, "lot_status": lot_status} if lot_ref else {}
     events.append(escrow_event_row(ctx, row, ACTION_TOPICS[transition.action], {**base, **extra}))
@@ -200,20 +251,16 @@ def apply_transition(
         if plan.entries
         else None
     )
-    record_escrow_change(
+    record_escrow_events(
         session,
         ctx,
         row,
         actor=actor,
-        now=now,
-        timeline_event=transition.action.value,
-        timeline_data={**extra, **_movements(transition.movements)},
         events=events,
-        lot_ref=lot_ref,
         audit_action=f"escrow.{transition.action.value}",
         audit_payload=audit,
-        history=history,
     )
+    return history
 
 
 def _movements(movements: tuple[Movement, ...]) -> dict[str, Any]:
