@@ -17,15 +17,25 @@ holds it — and gives it back when that transaction commits, rolls back or is c
 request session (``Database.request_session``) starts on the read-only engine and becomes a
 gated writer only when ``begin_writing`` is called (``shared.api`` does so when the endpoint
 itself starts). PostgreSQL has no gate.
+
+SQLite's write-ahead log is moved into the database file by a checkpointer thread of each
+process (a PASSIVE checkpoint every ``CHECKPOINT_INTERVAL_S``: it never blocks a reader or a
+writer), not by the commit that happens to fill it (SQLite's automatic checkpoint, turned off):
+that commit would copy the log's pages and sync the file while its writer holds the gate, and
+a page changed by many commits is copied once per interval instead of once per automatic
+checkpoint.
 """
 
 from __future__ import annotations
 
 import fcntl
+import logging
 import os
+import sqlite3
 import threading
 import time
 import uuid
+import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -43,7 +53,10 @@ NAMING_CONVENTION = {
     "pk": "pk_%(table_name)s",
 }
 
+log = logging.getLogger("agrifin.db")
+
 SQLITE_BUSY_TIMEOUT_MS = 30_000
+CHECKPOINT_INTERVAL_S = 0.5
 WRITE_GATE_TIMEOUT_S = 30.0
 _GATE = "agrifin_write_gate"
 _GATE_HELD = "agrifin_write_gate_held"
@@ -82,6 +95,49 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cur.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
     cur.execute("PRAGMA synchronous=NORMAL")
     cur.close()
+
+
+class _Checkpointer:
+    """The checkpointer thread of one SQLite file in this process (see the module docstring):
+    started by the engine's first connection, stopped by its ``dispose`` (or once the engine is
+    gone), started again by the next connection."""
+
+    def __init__(self, path: Path, engine: Engine) -> None:
+        self.path = path
+        self._engine = weakref.ref(engine)
+        self._lock = threading.Lock()
+        self._running: threading.Event | None = None
+        """Set to stop the running thread (one per start)."""
+
+    def start(self) -> None:
+        with self._lock:
+            if self._running is not None:
+                return
+            stop = self._running = threading.Event()
+        threading.Thread(target=self._run, args=(stop,), name="sqlite-checkpoint", daemon=True).start()
+
+    def stop(self) -> None:
+        with self._lock:
+            if self._running is not None:
+                self._running.set()
+                self._running = None
+
+    def _run(self, stop: threading.Event) -> None:
+        conn: sqlite3.Connection | None = None
+        try:
+            while not stop.wait(CHECKPOINT_INTERVAL_S) and self._engine() is not None:
+                try:
+                    if conn is None:
+                        conn = sqlite3.connect(self.path, timeout=1.0, isolation_level=None)
+                    conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+                except sqlite3.Error as exc:  # the file gone, or a lock held long: try again later
+                    log.warning("SQLite checkpoint of %s failed: %s", self.path, exc)
+                    if conn is not None:
+                        conn.close()
+                        conn = None
+        finally:
+            if conn is not None:
+                conn.close()
 
 
 def _sqlite_begin(conn: Any) -> None:
@@ -144,6 +200,15 @@ def build_engine(url: str, *, pool_size: int = 10) -> Engine:
         )
         event.listen(engine, "connect", _sqlite_pragmas)
         event.listen(engine, "begin", _sqlite_begin)
+        if database is not None:
+            checkpointer = _Checkpointer(database, engine)
+
+            def checkpoint_in_the_background(dbapi_conn: Any, _record: Any) -> None:
+                dbapi_conn.execute("PRAGMA wal_autocheckpoint=0")
+                checkpointer.start()
+
+            event.listen(engine, "connect", checkpoint_in_the_background)
+            event.listen(engine, "engine_disposed", lambda _engine: checkpointer.stop())
         return engine
     # No ping at checkout (a round trip per request): a request that meets a connection lost
     # since its last use runs again on a fresh one (``shared.api``), the pool recycles connections
