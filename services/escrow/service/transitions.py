@@ -96,17 +96,9 @@ def record_escrow_change(
     insert, rows from ``escrow_event_row``) and, when money moved, an audit entry (at commit).
 
     Returns the timeline item, also added to ``history`` (what the transaction holds) if given."""
-    item = escrow_repo.add_timeline(
-        session,
-        escrow_id=row.id,
-        event=timeline_event,
-        actor=actor,
-        now=now,
-        lot_ref=lot_ref,
-        data=timeline_data,
+    item = _add_timeline(
+        session, row, history, event=timeline_event, actor=actor, now=now, lot_ref=lot_ref, data=timeline_data
     )
-    if history is not None:
-        history.add_timeline(item)
     record_escrow_events(
         session,
         ctx,
@@ -116,6 +108,26 @@ def record_escrow_change(
         audit_action=audit_action or timeline_event,
         audit_payload=audit_payload,
     )
+    return item
+
+
+def _add_timeline(
+    session: Session,
+    row: EscrowRow,
+    history: EscrowHistory | None,
+    *,
+    event: str,
+    actor: str,
+    now: datetime,
+    lot_ref: str | None,
+    data: dict[str, Any],
+) -> TimelineEntry:
+    """Append a timeline item of ``row`` (and to ``history``, what the transaction holds, if given)."""
+    item = escrow_repo.add_timeline(
+        session, escrow_id=row.id, event=event, actor=actor, now=now, lot_ref=lot_ref, data=data
+    )
+    if history is not None:
+        history.add_timeline(item)
     return item
 
 
@@ -196,17 +208,16 @@ def apply_transition(
             data=timeline_data,
         )
     else:
-        item = escrow_repo.add_timeline(
+        _add_timeline(
             session,
-            escrow_id=row.id,
+            row,
+            history,
             event=timeline_event,
             actor=actor,
             now=now,
             lot_ref=lot_ref,
             data=timeline_data,
         )
-        if history is not None:
-            history.add_timeline(item)
     releases = any(isinstance(m, Release) for m in transition.movements)
     if history is not None and history.seller_has_assignments is False:
         releases = False
