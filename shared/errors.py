@@ -25,6 +25,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -208,8 +209,18 @@ def install_error_handlers(app: FastAPI) -> None:
         problem = ServiceUnavailable("the service is at its database connection limit; retry shortly")
         return problem_response(problem.status, problem.to_problem(request.url.path), {"Retry-After": "1"})
 
+    async def on_database_operational(request: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, OperationalError)
+        if exc.statement is not None and not exc.connection_invalidated:
+            raise exc  # an error of a statement (a bug, or a lock): the generic 500
+        # No connection to be had (refused, the server's connection limit) or one lost: the
+        # request's transaction never committed, so it may be sent again.
+        problem = ServiceUnavailable("the database cannot be reached just now; retry shortly")
+        return problem_response(problem.status, problem.to_problem(request.url.path), {"Retry-After": "1"})
+
     app.add_exception_handler(ProblemError, on_problem)
     app.add_exception_handler(PoolTimeout, on_pool_exhausted)
+    app.add_exception_handler(OperationalError, on_database_operational)
     app.add_exception_handler(WriteGateBusy, on_gate_busy)
     app.add_exception_handler(RequestValidationError, on_validation)
     app.add_exception_handler(StarletteHTTPException, on_http)
