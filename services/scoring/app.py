@@ -1,7 +1,8 @@
 """The scoring service's FastAPI application (its jobs are polled by who may train, and auditors).
 
 At start-up every serving process uploads the artifacts of versions registered before
-``scoring_model_artifacts`` existed from its verified local copies (``service.artifacts``).
+``scoring_model_artifacts`` existed from its verified local copies (``service.artifacts``),
+then loads the models that serve each segment (``service.serving.warm``).
 """
 
 from __future__ import annotations
@@ -15,7 +16,8 @@ from services.scoring.api import artifacts, routers, training
 from services.scoring.definition import SERVICE
 from services.scoring.domain.spec import SEGMENTS
 from services.scoring.repository import registry as repo
-from services.scoring.repository.artifacts import ModelStore, build_store
+from services.scoring.repository.artifacts import ModelArtifactError, ModelStore, build_store
+from services.scoring.service import serving
 from services.scoring.service.artifacts import upload_missing_artifacts
 from services.scoring.settings import ScoringContext
 from shared.app import create_service_app
@@ -53,6 +55,7 @@ def create_app(ctx: ScoringContext | None = None) -> FastAPI:
     )
     app.state.model_store = store = build_store(ctx)
     _upload_missing_artifacts(ctx, store)
+    _warm(ctx, store)
     return app
 
 
@@ -63,3 +66,15 @@ def _upload_missing_artifacts(ctx: ScoringContext, store: ModelStore) -> None:
         upload_missing_artifacts(ctx, store)
     except SQLAlchemyError as exc:
         log.warning("model artifacts not uploaded at start-up: %s", exc)
+
+
+def _warm(ctx: ScoringContext, store: ModelStore) -> None:
+    """Load the serving models before the first score (best effort: what fails here is loaded,
+    or refused with its reason, by the first score that needs it)."""
+    try:
+        with ctx.db.unit_of_work(read_only=True) as session:
+            loaded = serving.warm(session, ctx, store)
+    except (SQLAlchemyError, ModelArtifactError) as exc:
+        log.warning("serving models not loaded at start-up: %s", exc)
+        return
+    log.info("serving models loaded at start-up: %s", ", ".join(loaded) or "none")

@@ -6,6 +6,10 @@ registering a version (a new challenger, or the first champion), promoting one (
 the champion) — calls ``models_changed`` in its transaction, and once that commits every
 process and replica loads them again (``shared.invalidation``). A segment with no champion,
 or an unknown one, is never cached: it is looked up, and refused, every time.
+
+``warm`` fills both caches when a process starts (every segment's serving models, and their
+artifacts loaded and verified in the model store), so that a new process's first scores do
+not each wait on reading, hashing and parsing models while applicants queue behind them.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ from sqlalchemy.orm import Session
 
 from services.scoring.models import ModelVersion
 from services.scoring.repository import registry as registry_repo
+from services.scoring.repository.artifacts import ModelStore
 from services.scoring.service import segments
 from services.scoring.settings import ScoringContext
 from shared.errors import Conflict, NotFound
@@ -68,6 +73,17 @@ def _load_serving_models(session: Session, ctx: ScoringContext, segment: str) ->
         champion=ServedModel(champion.version, champion.artifact_sha256),
         challengers=tuple(ServedModel(row.version, row.artifact_sha256) for row in challengers),
     )
+
+
+def warm(session: Session, ctx: ScoringContext, store: ModelStore) -> list[str]:
+    """Cache every segment's serving models and load their artifacts; the versions loaded."""
+    loaded: list[str] = []
+    for segment in sorted(registry_repo.champions(session)):
+        served = serving_models(session, ctx, segment)
+        for model in (served.champion, *served.challengers):
+            store.load(segment, model.version, model.artifact_sha256)
+            loaded.append(model.version)
+    return loaded
 
 
 def models_changed(session: Session, ctx: ScoringContext) -> None:

@@ -18,14 +18,14 @@ from sqlalchemy import event
 from services.scoring.app import create_app
 from services.scoring.definition import SERVICE
 from services.scoring.domain.model import TrainedModel
-from services.scoring.repository.artifacts import ModelStore
+from services.scoring.repository.artifacts import ModelArtifactError, ModelStore
 from services.scoring.service.registry import register_model
 from services.scoring.service.serving import MODELS_TOPIC, serving_models
 from services.scoring.settings import ScoringContext
 from shared.auth import Role
 from shared.errors import Conflict
 from shared.platform import ServiceContext
-from tests.factories.scoring import ScoreRequestFactory
+from tests.factories.scoring import FEATURE_FACTORIES, ScoreRequestFactory
 from tests.scoring.kit import post_score
 
 WAIT_S = 30.0
@@ -133,3 +133,54 @@ def test_a_segment_without_a_champion_is_not_cached(
             champion()
     first = _challenger(ctx, store, trained_models["farmer"])  # the first version becomes champion
     assert champion() == first
+
+
+def test_a_new_process_loads_its_serving_models_before_its_first_score(
+    ctx: ScoringContext,
+    champions: dict[str, str],
+    client_for: Callable[..., TestClient],
+    headers: Callable[[Role], dict[str, str]],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    started = client_for(create_app(ctx))
+
+    def no_more_loading(*args: Any) -> TrainedModel:
+        raise AssertionError("a model was loaded by a request, not at start-up")
+
+    monkeypatch.setattr("services.scoring.repository.artifacts.load_model", no_more_loading)
+    reads = RegistryReads(ctx)
+    try:
+        for segment in ("farmer", "enterprise"):
+            factory.random.reseed_random(f"warm-{segment}")
+            body = ScoreRequestFactory(segment=segment, features=FEATURE_FACTORIES[segment]())
+            scored = post_score(started, headers(Role.LOAN_OFFICER), body)
+            assert scored["model_version"] == champions[segment]
+        assert reads.count == 0
+    finally:
+        reads.remove()
+
+
+def test_a_model_that_cannot_be_loaded_at_start_up_does_not_stop_the_process(
+    ctx: ScoringContext,
+    champions: dict[str, str],
+    client_for: Callable[..., TestClient],
+    headers: Callable[[Role], dict[str, str]],
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    real = ModelStore.load
+    broken = {"yes": True}
+
+    def load(self: ModelStore, segment: str, version: str, sha256: str) -> TrainedModel:
+        if broken["yes"]:
+            raise ModelArtifactError(f"artifact of model {version} is missing from the model store")
+        return real(self, segment, version, sha256)
+
+    monkeypatch.setattr(ModelStore, "load", load)
+    with caplog.at_level("WARNING", logger="agrifin.scoring"):
+        started = client_for(create_app(ctx))
+    assert "serving models not loaded at start-up" in caplog.text
+    broken["yes"] = False  # the artifact is back: the first score loads it
+    factory.random.reseed_random("warm-late")
+    scored = post_score(started, headers(Role.LOAN_OFFICER), ScoreRequestFactory(segment="farmer"))
+    assert scored["model_version"] == champions["farmer"]
