@@ -43,7 +43,6 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-import httpx
 import psycopg
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -51,6 +50,7 @@ sys.path.insert(0, str(ROOT))
 
 from bench.floor import (  # noqa: E402
     LONG_SECONDS,
+    LoadClient,
     Run,
     admin_url,
     default_processes,
@@ -127,7 +127,7 @@ def http_worker(
     ``Idempotency-Key`` when ``with_keys``); returns per-step seconds, and ``failed`` (the
     refused step's seconds) for a cycle abandoned at a refusal (the first few kept in
     ``failures``)."""
-    client = httpx.Client(base_url=base, timeout=httpx.Timeout(60.0))
+    client = LoadClient(base)
     market = {"Authorization": f"Bearer {keys['market']}"}
     admin = {"Authorization": f"Bearer {keys['admin']}"}
     seq = 0
@@ -135,7 +135,7 @@ def http_worker(
     def call(path: str, headers: dict[str, str], body: Any = None, expect: int = 200) -> dict[str, Any]:
         if with_keys:
             headers = {**headers, "Idempotency-Key": uuid.uuid4().hex}
-        response = client.post(path, json=body, headers=headers)
+        response = client.post(path, body, headers)
         if response.status_code != expect:
             raise StepRefused(f"POST {path}: {response.status_code} {response.text[:300]}")
         result: dict[str, Any] = response.json()

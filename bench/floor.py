@@ -12,20 +12,25 @@ processes; sync endpoints, so each request crosses to the thread pool as agrifin
   ``AGRIFIN_BENCH_POSTGRES_URL`` (default ``postgresql://postgres@127.0.0.1:5432/postgres``) and
   dropped at the end (the framework-plus-database floor).
 
-Each runs at 1, 8 and 32 clients (threads, each with its own keep-alive ``httpx.Client``) on 1
+Each runs at 1, 8 and 32 clients (threads, each with its own keep-alive ``LoadClient``: the
+standard library's ``http.client``, whose CPU per request is about a quarter of an
+``httpx.Client``'s, so that the two cores the client shares with the servers go to them) on 1
 and N processes (N: the cores), for ``--duration`` seconds each (``--long`` or
 ``AGRIFIN_BENCH_LONG=1``: 15 s): ops/s, p50, p99 and the server's CPU per request (user + system
 of the server's processes, read from /proc around the measured window; PostgreSQL's own
 backends are not counted, for the floor as for the services).
 
 The other HTTP benches import the client loop, the measurement and the floor server from here
-(``run_clients``, ``measure``, ``floor_server``, ``measure_floor``), so their floors are
-measured in the same run, with the same client and server settings.
+(``LoadClient``, ``run_clients``, ``measure``, ``floor_server``, ``measure_floor``), so their
+floors are measured in the same run, with the same client and server settings. Every level
+also reports the client's own CPU per request (``client_cpu_ms_per_request``: this process's
+``time.process_time()`` over the window), which shares the machine with the servers.
 """
 
 from __future__ import annotations
 
 import argparse
+import http.client
 import json
 import os
 import platform
@@ -108,13 +113,55 @@ def temporary_database(admin: str, label: str) -> Iterator[str]:
 # -- the client and the measurement ------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class Answer:
+    """A response as the benches read it."""
+
+    status_code: int
+    content: bytes
+
+    @property
+    def text(self) -> str:
+        return self.content.decode("utf-8", "replace")
+
+    def json(self) -> Any:
+        return json.loads(self.content)
+
+
+class LoadClient:
+    """One load-generating client: a keep-alive ``http.client`` connection to ``base``
+    (``http://host:port``), headers sent with every request, JSON bodies."""
+
+    def __init__(self, base: str, *, headers: dict[str, str] | None = None, timeout: float = 60.0) -> None:
+        host, _, port = base.removeprefix("http://").partition(":")
+        self.connection = http.client.HTTPConnection(host, int(port or 80), timeout=timeout)
+        self.headers = dict(headers or {})
+
+    def request(
+        self, method: str, path: str, *, json_body: Any = None, headers: dict[str, str] | None = None
+    ) -> Answer:
+        sent = {**self.headers, **(headers or {})}
+        body = None
+        if json_body is not None:
+            body = json.dumps(json_body).encode("utf-8")
+            sent["Content-Type"] = "application/json"
+        self.connection.request(method, path, body=body, headers=sent)
+        response = self.connection.getresponse()
+        return Answer(response.status, response.read())
+
+    def post(self, path: str, json_body: Any = None, headers: dict[str, str] | None = None) -> Answer:
+        return self.request("POST", path, json_body=json_body, headers=headers)
+
+
 @dataclass
 class Run:
-    """One measured window: its length, every unit of work's timings, the server's CPU."""
+    """One measured window: its length, every unit of work's timings, the server's CPU and
+    this process's (the clients')."""
 
     seconds: float
     samples: list[dict[str, float]]
     server_cpu_seconds: float | None
+    client_cpu_seconds: float
 
 
 def run_clients(
@@ -153,17 +200,17 @@ def run_clients(
     except threading.BrokenBarrierError:
         raise RuntimeError(f"a client failed to start: {failures[0]!r}") from None
     cpu_before = tree_cpu_seconds(server_pid) if server_pid else None
-    started = time.perf_counter()
+    started, client_cpu_before = time.perf_counter(), time.process_time()
     time.sleep(seconds)
     stop_event.set()
     for thread in threads:
         thread.join(timeout=120)
-    elapsed = time.perf_counter() - started
+    elapsed, client_cpu = time.perf_counter() - started, time.process_time() - client_cpu_before
     cpu_after = tree_cpu_seconds(server_pid) if server_pid else None
     if failures:
         raise RuntimeError(f"{len(failures)} client(s) failed: {failures[0]!r}")
     cpu = None if cpu_before is None or cpu_after is None else cpu_after - cpu_before
-    return Run(elapsed, [s for per_client in samples for s in per_client], cpu)
+    return Run(elapsed, [s for per_client in samples for s in per_client], cpu, client_cpu)
 
 
 def request_figures(run: Run, latencies: list[float], requests: int | None = None) -> dict[str, Any]:
@@ -179,6 +226,7 @@ def request_figures(run: Run, latencies: list[float], requests: int | None = Non
         "p50_ms": percentile(latencies, 0.50),
         "p99_ms": percentile(latencies, 0.99),
         "server_cpu_ms_per_request": cpu_ms,
+        "client_cpu_ms_per_request": round(run.client_cpu_seconds * 1000 / count, 3) if count else None,
     }
 
 
@@ -321,7 +369,7 @@ def floor_worker(base: str, endpoint: str) -> Callable[[int], Callable[[], dict[
     """Client ``i``'s loop on one floor endpoint (``json`` or ``insert``) over its own connection."""
 
     def make(_i: int) -> Callable[[], dict[str, float]]:
-        client = httpx.Client(base_url=base, timeout=httpx.Timeout(60.0))
+        client = LoadClient(base)
         method, path, expect = ("GET", "/json", 200) if endpoint == "json" else ("POST", "/insert", 201)
 
         def once() -> dict[str, float]:

@@ -9,7 +9,7 @@ database beside ``AGRIFIN_BENCH_POSTGRES_URL``, default
 (1 and N, N the cores), starts ``agrifin serve scoring`` with ``AGRIFIN_SCORING_WORKERS`` set
 (``bench/local_system.py``) and measures ``POST /v1/scores`` (each request scores, explains,
 signs, stores, audits and emits a decision) at each concurrency level with the client of
-``bench/floor.py`` (one keep-alive ``httpx.Client`` per client thread; applicants rotate over
+``bench/floor.py`` (one keep-alive ``LoadClient`` per client thread; applicants rotate over
 2,000 synthetic farmers): ops/s, p50, p99, mean, server CPU ms per request (the server's
 processes, /proc). In the same run, the INSERT + COMMIT floor of ``bench/floor.py`` on the
 PostgreSQL database at the same client and process counts, and the ratios to it.
@@ -31,13 +31,12 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-import httpx
-
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench.floor import (  # noqa: E402
     LONG_SECONDS,
+    LoadClient,
     admin_url,
     default_processes,
     find,
@@ -123,14 +122,14 @@ def _score_worker(
     """Client ``index``'s loop: ``POST /v1/scores`` over its own connection, one applicant after another."""
 
     def make(index: int) -> Callable[[], dict[str, float]]:
-        client = httpx.Client(base_url=base, timeout=30.0, headers={"Authorization": f"Bearer {key}"})
+        client = LoadClient(base, headers={"Authorization": f"Bearer {key}"}, timeout=30.0)
         position = [index]
 
         def once() -> dict[str, float]:
             body = bodies[position[0] % len(bodies)]
             position[0] += clients
             t0 = time.perf_counter()
-            response = client.post("/v1/scores", json=body)
+            response = client.post("/v1/scores", body)
             elapsed = time.perf_counter() - t0
             if response.status_code == 201:
                 return {"request": elapsed}
