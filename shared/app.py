@@ -9,8 +9,10 @@ an app with a route that declares no access (deny by default).
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 
+import anyio.to_thread
 from fastapi import APIRouter, Depends, FastAPI
 from fastapi.responses import JSONResponse, PlainTextResponse
 from fastapi.routing import APIRoute
@@ -79,6 +81,19 @@ def api_routes(routes: Sequence[BaseRoute]) -> Iterator[APIRoute]:
             yield from api_routes(included.routes)
 
 
+def _request_threads(threads: int) -> Callable[[FastAPI], AbstractAsyncContextManager[None]]:
+    """The app's lifespan: its event loop runs ``threads`` requests at once in worker threads
+    (``BaseServiceSettings.request_threads``; anyio's default limiter, which every sync
+    endpoint and dependency of the loop takes a turn of)."""
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        anyio.to_thread.current_default_thread_limiter().total_tokens = threads
+        yield
+
+    return lifespan
+
+
 def create_service_app(
     ctx: ServiceContext,
     *,
@@ -88,7 +103,12 @@ def create_service_app(
     readiness_checks: Sequence[ReadinessCheck] = (),
 ) -> FastAPI:
     """Build a service app on ``ctx`` with everything cross-cutting wired in."""
-    app = FastAPI(title=title, description=description, version="0.1.0")
+    app = FastAPI(
+        title=title,
+        description=description,
+        version="0.1.0",
+        lifespan=_request_threads(ctx.settings.request_threads),
+    )
     app.state.ctx = ctx
     install_error_handlers(app)
     app.add_middleware(RequestContextMiddleware, metrics=ctx.metrics)

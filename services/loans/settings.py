@@ -29,6 +29,9 @@ class LoansSettings(BaseServiceSettings):
 
     service_name: str = "loans"
     port: int = 8003
+    request_threads: int = Field(default=32, ge=1, le=256)
+    """Requests one process runs at once in its worker threads: more than the other services'
+    8, because an application's thread spends most of its time waiting on escrow and scoring."""
     scoring_url: str = "http://127.0.0.1:8001"
     scoring_api_key: str | None = None
     scoring_timeout_seconds: float = Field(default=5.0, gt=0, le=120)

@@ -8,6 +8,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from typing import Annotated, Any, cast
 
 import pytest
@@ -19,7 +20,7 @@ from sqlalchemy import text
 from shared.api import ContextDep, SessionDep, service_router
 from shared.app import create_service_app
 from shared.audit import append_audit
-from shared.auth import Principal, Role, require_roles
+from shared.auth import Principal, Role, public_access, require_roles
 from shared.errors import Conflict, NotFound
 from shared.platform import ServiceContext
 from shared.webhooks import emit_event
@@ -348,3 +349,37 @@ def test_probes_and_metrics_are_public(client: TestClient, admin: str) -> None:
     metrics = client.get("/metrics").text
     sample = 'agrifin_http_requests_total{method="POST",route="/t/things",service="escrow",status="201"}'
     assert sample in metrics
+
+
+def test_a_service_app_runs_as_many_requests_at_once_as_its_request_threads(
+    make_ctx: Callable[[str], ServiceContext], client_for: Callable[..., TestClient]
+) -> None:
+    ctx = make_ctx("escrow")
+    ctx.settings.request_threads = 3
+    router = service_router()
+    running, most = [0], [0]
+    lock = threading.Lock()
+    release = threading.Event()
+
+    @router.get("/busy", dependencies=[Depends(public_access())])
+    def busy() -> dict[str, int]:
+        with lock:
+            running[0] += 1
+            most[0] = max(most[0], running[0])
+        release.wait(10)
+        with lock:
+            running[0] -= 1
+        return {"most": most[0]}
+
+    app = create_service_app(ctx, title="t", description="t", routers=[router])
+    with client_for(app) as client, ThreadPoolExecutor(max_workers=6) as pool:  # runs the lifespan
+        answers = [pool.submit(client.get, "/busy") for _ in range(6)]
+        deadline = time.monotonic() + 10
+        while most[0] < 3 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        time.sleep(0.3)  # a fourth would have started by now
+        started = most[0]
+        release.set()
+        assert all(answer.result(timeout=10).status_code == 200 for answer in answers)
+    assert started == 3
+    assert most[0] == 3
