@@ -136,19 +136,21 @@ def test_a_segment_without_a_champion_is_not_cached(
 
 
 def test_a_new_process_loads_its_serving_models_before_its_first_score(
-    ctx: ScoringContext,
     champions: dict[str, str],
+    replica: ScoringContext,
     client_for: Callable[..., TestClient],
     headers: Callable[[Role], dict[str, str]],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    started = client_for(create_app(ctx))
+    # A process started after the champions were registered (on PostgreSQL a context of the
+    # registering process would still be notified of them, after its app was built).
+    started = client_for(create_app(replica))
 
     def no_more_loading(*args: Any) -> TrainedModel:
         raise AssertionError("a model was loaded by a request, not at start-up")
 
     monkeypatch.setattr("services.scoring.repository.artifacts.load_model", no_more_loading)
-    reads = RegistryReads(ctx)
+    reads = RegistryReads(replica)
     try:
         for segment in ("farmer", "enterprise"):
             factory.random.reseed_random(f"warm-{segment}")
