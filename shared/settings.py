@@ -57,8 +57,9 @@ class BaseServiceSettings(BaseSettings):
     """Requests one process runs at once in its worker threads (the rest wait their turn, in
     order, before they start). More threads than cores do not run more at once: they take
     turns at the interpreter, and a transaction holding a row lock every other one needs waits
-    its turn too (escrow at 32 clients on PostgreSQL, one process: p99 0.35-0.42 s with 8
-    threads against 1.3-2.6 s with anyio's default of 40, and 30-45% more operations a second)."""
+    its turn too (escrow at 32 clients on PostgreSQL, 1 and 2 processes, paired runs: p99
+    0.29-0.46 s with 8 threads against 0.87-2.5 s with anyio's default of 40, and 140-313
+    operations a second against 113-199)."""
     max_body_bytes: int = 1_048_576
     idempotency_ttl_hours: int = 48
     audit_chains: int = Field(default=16, ge=1, le=32767)
