@@ -13,8 +13,8 @@ Then ``--clients`` applicants at once submit ``--applications`` applications tha
 marketplace feature, after one warm-up application each, submitted all at once and reported
 apart (``warm_up_ms``): a process's first requests open its connections to the other services
 and compile its statements (one cold application alone took 50 ms against 25 ms warmed), and
-eight of them would be the p99 of 800. Each ``POST /v1/applications`` is the whole chain the issue names:
-loans asks escrow for the borrower's trade summary, fills the omitted features from it,
+eight of them would be the p99 of 800. Each ``POST /v1/applications`` is the whole chain the
+issue names: loans asks escrow for the borrower's trade summary, fills the omitted features from it,
 asks scoring for the score, and applies the product's decision policy — approve, decline or
 review — before it answers. The figure per request is that whole round trip as the client
 sees it. JSON on stdout (p50/p95/p99/max in ms, throughput, the decisions taken and where
@@ -39,8 +39,6 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import httpx
-
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
@@ -58,13 +56,13 @@ class Api:
 
     def __init__(self, port: int) -> None:
         self.port = port
-        self.client = httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=60)
+        self.client = LoadClient(f"http://127.0.0.1:{port}")
 
     def call(self, method: str, path: str, key: str, body: Any = None, expect: int | None = None) -> Any:
         headers = {"Authorization": f"Bearer {key}"}
         if method == "POST":
             headers["Idempotency-Key"] = uuid.uuid4().hex
-        answer = self.client.request(method, path, json=body, headers=headers)
+        answer = self.client.request(method, path, json_body=body, headers=headers)
         if answer.status_code >= 400 or (expect is not None and answer.status_code != expect):
             raise SystemExit(f"{method} {path}: {answer.status_code} {answer.text[:400]}")
         return answer.json()

@@ -204,10 +204,13 @@ def install_error_handlers(app: FastAPI) -> None:
         problem = ServiceUnavailable(str(exc))
         return problem_response(problem.status, problem.to_problem(request.url.path))
 
+    def retry_shortly(request: Request, message: str) -> JSONResponse:
+        problem = ServiceUnavailable(message)
+        return problem_response(problem.status, problem.to_problem(request.url.path), {"Retry-After": "1"})
+
     async def on_pool_exhausted(request: Request, exc: Exception) -> JSONResponse:
         # Every pooled connection stayed busy for the pool's timeout: overload, not a bug.
-        problem = ServiceUnavailable("the service is at its database connection limit; retry shortly")
-        return problem_response(problem.status, problem.to_problem(request.url.path), {"Retry-After": "1"})
+        return retry_shortly(request, "the service is at its database connection limit; retry shortly")
 
     async def on_database_operational(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, OperationalError)
@@ -215,8 +218,7 @@ def install_error_handlers(app: FastAPI) -> None:
             raise exc  # an error of a statement (a bug, or a lock): the generic 500
         # No connection to be had (refused, the server's connection limit) or one lost: the
         # request's transaction never committed, so it may be sent again.
-        problem = ServiceUnavailable("the database cannot be reached just now; retry shortly")
-        return problem_response(problem.status, problem.to_problem(request.url.path), {"Retry-After": "1"})
+        return retry_shortly(request, "the database cannot be reached just now; retry shortly")
 
     app.add_exception_handler(ProblemError, on_problem)
     app.add_exception_handler(PoolTimeout, on_pool_exhausted)
