@@ -36,14 +36,26 @@ import threading
 import time
 import uuid
 import weakref
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import BigInteger, Engine, Integer, MetaData, create_engine, event
+from sqlalchemy import (
+    BigInteger,
+    Engine,
+    Integer,
+    MetaData,
+    Subquery,
+    bindparam,
+    create_engine,
+    event,
+    select,
+    union_all,
+)
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, SessionTransaction, sessionmaker
+from sqlalchemy.types import TypeEngine
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -73,6 +85,26 @@ def new_id() -> str:
 def new_metadata() -> MetaData:
     """A MetaData carrying the project's constraint naming convention."""
     return MetaData(naming_convention=NAMING_CONVENTION)
+
+
+def bound_rows(
+    name: str, columns: Mapping[str, TypeEngine[Any]], count: int, param: Callable[[int, str], str]
+) -> Subquery:
+    """``count`` rows of bound parameters as the subquery ``name`` with ``columns``; row ``i``'s
+    value of column ``c`` is the parameter ``param(i, c)``.
+
+    What ``sqlalchemy.values(...).data(...)`` builds, except that a statement holding a
+    ``Values`` has no cache key: SQLAlchemy compiled it anew on every execution (13% of an
+    escrow request's CPU). ``SELECT :a_0, :b_0 UNION ALL SELECT :a_1, :b_1 ...`` (typed, so
+    PostgreSQL casts each parameter) is cached like any other statement.
+    """
+    if count < 1:
+        raise ValueError("bound_rows needs at least one row")
+    rows = [
+        select(*(bindparam(param(i, c), type_=type_).label(c) for c, type_ in columns.items()))
+        for i in range(count)
+    ]
+    return (rows[0] if count == 1 else union_all(*rows)).subquery(name)
 
 
 def is_sqlite(url: str) -> bool:

@@ -12,6 +12,11 @@ names the rest apart in the breakdown:
 * ``counted`` — everything else.
 
 A count, not a timing: the same code runs the same statements on every machine.
+
+``uncached`` lists each statement SQLAlchemy compiled without a cache key (a ``values()``
+construct, values given inline to ``insert().values([...])``, a lambda it cannot analyse):
+such a statement is compiled again on every execution, which costs several times what running
+it does. Driver-level SQL (``BEGIN``, savepoints, ``text``) has nothing to compile.
 """
 
 from __future__ import annotations
@@ -40,6 +45,8 @@ class StatementLog:
     seen: list[tuple[str, str, str]] = field(default_factory=list)
     checkouts: Counter[str] = field(default_factory=Counter)
     """Connections taken from the pool per step."""
+    uncached: list[str] = field(default_factory=list)
+    """Statements compiled without a cache key (compiled anew on every execution)."""
 
     def kind(self, statement: str) -> str:
         head = " ".join(statement.split()).upper()
@@ -59,6 +66,7 @@ class StatementLog:
         """Forget what was seen (the setup's statements, before the measured steps)."""
         self.seen.clear()
         self.checkouts.clear()
+        self.uncached.clear()
 
     def count(self, kind: str = "counted", step: str | None = None) -> int:
         """How many statements of ``kind`` ran (in ``step``, or in all)."""
@@ -89,8 +97,11 @@ def logging_statements(engine: Engine, *, audit_apart: bool = True) -> Iterator[
     """A StatementLog recording ``engine``'s statements and pool checkouts while the block runs."""
     log = StatementLog(audit_apart=audit_apart)
 
-    def before(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+    def before(conn: Any, _cursor: Any, statement: str, _parameters: Any, context: Any, _many: bool) -> None:
         log.record(statement)
+        compiled = context is not None and context.compiled is not None
+        if compiled and context.cache_hit is conn.dialect.NO_CACHE_KEY:
+            log.uncached.append(" ".join(statement.split())[:160])
 
     def checkout(*_args: Any) -> None:
         log.checkouts[log.step] += 1

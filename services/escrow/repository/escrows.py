@@ -16,12 +16,13 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, TypeVarTuple, cast
 
-from sqlalchemy import Select, Table, bindparam, column, exists, insert, select, values
+from sqlalchemy import Select, Table, bindparam, exists, insert, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from services.escrow.models import Base, EscrowRow, LotRow, PaymentRow, TimelineRow
 from shared.crypto import canonical_json
+from shared.db import bound_rows
 
 ESCROWS = cast(Table, EscrowRow.__table__)
 LOTS = cast(Table, LotRow.__table__)
@@ -67,9 +68,8 @@ def _add_escrow_with_lots(lots: int) -> Select[tuple[str]]:
         .cte("new_escrow")
     )
     inserted = exists(select(new_escrow.c.id))
-    rows = values(*(column(c.key, c.type) for c in _LOT_COLUMNS), name="new_lot_rows").data(
-        [tuple(bindparam(f"l{i}_{c.key}", type_=c.type) for c in _LOT_COLUMNS) for i in range(lots)]
-    )
+    lot_columns = {c.key: c.type for c in _LOT_COLUMNS}
+    rows = bound_rows("new_lot_rows", lot_columns, lots, lambda i, key: f"l{i}_{key}")
     new_lots = insert(LOTS).from_select(
         [c.key for c in _LOT_COLUMNS], select(*(rows.c[c.key] for c in _LOT_COLUMNS)).where(inserted)
     )

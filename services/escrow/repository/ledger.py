@@ -64,12 +64,10 @@ from sqlalchemy import (
     Table,
     bindparam,
     case,
-    column,
     insert,
     select,
     true,
     tuple_,
-    values,
 )
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
@@ -91,6 +89,7 @@ from services.escrow.domain.ledger import (
 from services.escrow.models import AccountRow, EntryRow, PostingRow
 from services.escrow.repository.account_ids import OpenAccount, known_accounts, saw_accounts
 from services.escrow.repository.commit_tail import add_balance_delta, pending_delta
+from shared.db import bound_rows
 from shared.money import Money
 
 ACCOUNTS = cast(Table, AccountRow.__table__)
@@ -121,6 +120,17 @@ def _ref_of(row: RowMapping) -> AccountRef:
     return AccountRef(AccountKind(str(row["kind"])), str(row["owner"]), str(row["currency"]))
 
 
+_OPEN_ACCOUNTS = {
+    name: dialect.insert(ACCOUNTS)
+    .on_conflict_do_nothing(index_elements=["kind", "owner", "currency"])
+    .returning(ACCOUNTS.c.id, ACCOUNTS.c.kind, ACCOUNTS.c.owner, ACCOUNTS.c.currency)
+    for name, dialect in (("postgresql", postgresql), ("sqlite", sqlite))
+}
+"""Opening accounts, built once per backend and executed with one parameter set per account (one
+multi-row ``INSERT`` by SQLAlchemy's insertmanyvalues; a statement holding its values inline
+would have no cache key and be compiled on every call)."""
+
+
 def ensure_accounts(session: Session, *, refs: Iterable[AccountRef], now: datetime) -> None:
     """Open every account in ``refs`` that is not open yet (in sorted order; no-op if open)."""
     wanted = set(refs)
@@ -145,15 +155,9 @@ def ensure_accounts(session: Session, *, refs: Iterable[AccountRef], now: dateti
                 "created_at": now,
             }
         )
-    dialect = session.get_bind().dialect.name
-    insert_ = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    stmt = (
-        insert_(ACCOUNTS)
-        .values(values)
-        .on_conflict_do_nothing(index_elements=["kind", "owner", "currency"])
-        .returning(ACCOUNTS.c.id, ACCOUNTS.c.kind, ACCOUNTS.c.owner, ACCOUNTS.c.currency)
-    )
-    inserted = {_ref_of(row): int(row["id"]) for row in session.execute(stmt).mappings()}
+    connection = session.connection()
+    rows = connection.execute(_OPEN_ACCOUNTS[connection.dialect.name], values).mappings()
+    inserted = {_ref_of(row): int(row["id"]) for row in rows}
     saw_accounts(session, {ref: OpenAccount(account_id, rules[ref]) for ref, account_id in inserted.items()})
 
 
@@ -315,12 +319,7 @@ def _insert_entry_with_legs(legs: int) -> Insert:
         .returning(ENTRIES.c.id)
         .cte("new_entry")
     )
-    rows = values(*(column(name, type_) for name, type_ in _LEG_COLUMNS.items()), name="legs").data(
-        [
-            tuple(bindparam(f"{name}_{i}", type_=type_) for name, type_ in _LEG_COLUMNS.items())
-            for i in range(legs)
-        ]
-    )
+    rows = bound_rows("legs", _LEG_COLUMNS, legs, lambda i, name: f"{name}_{i}")
     return (
         insert(POSTINGS)
         .from_select(

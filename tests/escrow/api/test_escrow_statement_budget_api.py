@@ -116,6 +116,15 @@ def test_an_escrow_cycle_meets_the_issue_target(
     assert statements.count() + statements.count("audit") <= TARGET, statements.breakdown()
 
 
+def test_every_statement_of_a_cycle_is_compiled_once(
+    api: EscrowApi, statements: StatementLog, clock: ManualClock
+) -> None:
+    """A statement without a cache key is compiled on every execution: 13% of an escrow
+    request's CPU when the new escrow's and the ledger entry's statements held ``values()``."""
+    _cycle(api, statements, clock)
+    assert statements.uncached == []
+
+
 def test_the_count_is_the_same_on_a_second_cycle(
     api: EscrowApi, statements: StatementLog, clock: ManualClock
 ) -> None:

@@ -195,3 +195,12 @@ def test_the_count_is_the_same_for_the_next_applications(
     statements.clear()
     _run(api, statements, world)
     assert _loans_counts(statements) == first, f"{first_breakdown}\n---\n{statements.breakdown()}"
+
+
+def test_every_statement_of_the_application_path_is_compiled_once(
+    api: LoansApi, statements: StatementLog, world: Callable[[int], dict[str, Any]]
+) -> None:
+    """A statement without a cache key is compiled again on every execution."""
+    statements.clear()
+    _run(api, statements, world)
+    assert statements.uncached == []
