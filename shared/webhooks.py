@@ -22,7 +22,7 @@ from functools import cache
 from typing import Any
 
 from sqlalchemy import Insert, Table
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from shared.commit_tail import Phase, at_commit, tail_state
@@ -104,20 +104,21 @@ def record_inbox(
     topic: str,
     now: datetime,
 ) -> bool:
-    """Remember a received event; False when it was already seen (a duplicate)."""
-    try:
-        with session.begin_nested():
-            session.execute(
-                tables.webhook_inbox.insert().values(
-                    event_id=event_id,
-                    source=source,
-                    topic=topic,
-                    received_at=now,
-                )
-            )
-    except IntegrityError:
-        return False
-    return True
+    """Remember a received event; False when it was already seen (a duplicate).
+
+    One ``INSERT ... ON CONFLICT (event_id) DO NOTHING RETURNING``, no savepoint: a concurrent
+    delivery of the same event waits for the first transaction and then inserts nothing."""
+    claimed = session.execute(
+        _inbox_claim(tables.webhook_inbox, session.get_bind().dialect.name),
+        {"event_id": event_id, "source": source, "topic": topic, "received_at": now},
+    ).first()
+    return claimed is not None
+
+
+@cache
+def _inbox_claim(inbox: Table, dialect: str) -> Insert:
+    insert_ = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    return insert_(inbox).on_conflict_do_nothing(index_elements=["event_id"]).returning(inbox.c.event_id)
 
 
 def outbox_row(

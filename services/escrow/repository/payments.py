@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Table, select
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from services.escrow.models import PaymentRow, PayoutRow
@@ -87,22 +86,3 @@ def claim_pending_payout(session: Session, *, provider: str, before: datetime) -
         .limit(1)
         .with_for_update(skip_locked=True)
     ).scalar_one_or_none()
-
-
-def claim_inbox(
-    session: Session, inbox: Table, *, event_id: str, source: str, topic: str, now: datetime
-) -> bool:
-    """Remember a provider event as received; False when it was received before (a replay).
-
-    One ``INSERT ... ON CONFLICT (event_id) DO NOTHING RETURNING`` — the same rule as
-    ``shared.webhooks.record_inbox`` without its SAVEPOINT; a concurrent delivery of the same
-    event waits for the first and then inserts nothing."""
-    dialect = session.get_bind().dialect.name
-    insert_ = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    claimed = session.execute(
-        insert_(inbox)
-        .values(event_id=event_id, source=source, topic=topic, received_at=now)
-        .on_conflict_do_nothing(index_elements=["event_id"])
-        .returning(inbox.c.event_id)
-    ).first()
-    return claimed is not None

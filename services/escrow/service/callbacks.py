@@ -3,7 +3,7 @@
 ``receive_callback`` serves ``POST /v1/providers/{provider}/callbacks`` and the sandbox's
 in-process deliveries alike: verify the HMAC signature with the provider's secret (401
 otherwise), parse the body (400 when malformed), drop replays by the provider's event id
-(``claim_inbox``), then confirm, fail, settle or return.
+(``shared.webhooks.record_inbox``), then confirm, fail, settle or return.
 """
 
 from __future__ import annotations
@@ -12,14 +12,13 @@ from sqlalchemy.orm import Session
 
 from services.escrow.providers import callback_secret, get_provider
 from services.escrow.providers.base import CallbackFormatError, CallbackType
-from services.escrow.repository.payments import claim_inbox
 from services.escrow.schemas import CallbackResult
 from services.escrow.service.funding import confirm_payment, fail_payment
 from services.escrow.service.payouts import finish_payout
 from services.escrow.settings import EscrowContext
 from shared.crypto import sha256_hex
 from shared.errors import BadRequest, Unauthorized
-from shared.webhooks import WebhookSignatureError, verify_signature_header
+from shared.webhooks import WebhookSignatureError, record_inbox, verify_signature_header
 
 _INBOX_ID_LENGTH = 64
 
@@ -48,9 +47,9 @@ def receive_callback(
         event = adapter.parse_callback(body)
     except CallbackFormatError as exc:
         raise BadRequest(str(exc)) from exc
-    fresh = claim_inbox(
+    fresh = record_inbox(
         session,
-        ctx.tables.webhook_inbox,
+        ctx.tables,
         event_id=_inbox_id(provider, event.event_id),
         source=f"provider:{provider}",
         topic=event.type.value,

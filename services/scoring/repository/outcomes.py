@@ -4,23 +4,35 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, datetime
+from functools import cache
 
-from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import Insert, Table, select
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from services.scoring.models import Decision, Outcome
 
 
 def add_outcome(session: Session, outcome: Outcome) -> bool:
-    """Insert an outcome; False (nothing written) when the decision already has that outcome."""
-    try:
-        with session.begin_nested():
-            session.add(outcome)
-            session.flush()
-    except IntegrityError:
-        return False
-    return True
+    """Insert an outcome; False (nothing written) when the decision already has that outcome.
+
+    One ``INSERT ... ON CONFLICT (score_id, outcome) DO NOTHING RETURNING``, no savepoint: a
+    concurrent delivery of the same outcome waits for the first transaction, then inserts nothing."""
+    values = {c.key: getattr(outcome, c.key) for c in _OUTCOMES.columns if c.key != "id"}
+    return session.execute(_add_outcome(session.get_bind().dialect.name), values).first() is not None
+
+
+_OUTCOMES: Table = Outcome.__table__  # type: ignore[assignment]
+
+
+@cache
+def _add_outcome(dialect: str) -> Insert:
+    insert_ = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    return (
+        insert_(_OUTCOMES)
+        .on_conflict_do_nothing(index_elements=["score_id", "outcome"])
+        .returning(_OUTCOMES.c.id)
+    )
 
 
 def outcomes_of(session: Session, score_id: str) -> list[Outcome]:
