@@ -29,6 +29,7 @@ checkpoint.
 from __future__ import annotations
 
 import fcntl
+import functools
 import logging
 import os
 import sqlite3
@@ -47,14 +48,17 @@ from sqlalchemy import (
     Integer,
     MetaData,
     Subquery,
+    Table,
     bindparam,
     create_engine,
     event,
     select,
     union_all,
 )
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, SessionTransaction, sessionmaker
+from sqlalchemy.sql.dml import Insert
 from sqlalchemy.types import TypeEngine
 
 NAMING_CONVENTION = {
@@ -105,6 +109,22 @@ def bound_rows(
         for i in range(count)
     ]
     return (rows[0] if count == 1 else union_all(*rows)).subquery(name)
+
+
+@functools.cache
+def insert_if_absent(
+    table: Table, dialect: str, conflict: tuple[str, ...], returning: tuple[str, ...] = ()
+) -> Insert:
+    """``INSERT INTO table ... ON CONFLICT (conflict) DO NOTHING [RETURNING returning]`` for the
+    backend ``dialect`` (``postgresql`` or ``sqlite``), built once and executed with parameters.
+
+    The one way to insert a row unless one with the same ``conflict`` key exists (no SAVEPOINT
+    around an insert that may fail): with ``returning``, no row back means it existed. A
+    concurrent insert of the same key on PostgreSQL waits for the first transaction, then
+    inserts nothing."""
+    module = postgresql if dialect == "postgresql" else sqlite
+    statement: Insert = module.insert(table).on_conflict_do_nothing(index_elements=list(conflict))
+    return statement.returning(*(table.c[name] for name in returning)) if returning else statement
 
 
 def is_sqlite(url: str) -> bool:

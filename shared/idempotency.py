@@ -50,12 +50,12 @@ from typing import Any
 
 from fastapi import Request, Response
 from sqlalchemy import Connection, Insert, Select, Table, Update, bindparam, delete, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from shared.auth import bearer_token, hash_api_key
 from shared.clock import as_utc
 from shared.crypto import Keyring
+from shared.db import insert_if_absent
 from shared.errors import Conflict, ValidationProblem
 from shared.platform_tables import PlatformTables
 
@@ -171,19 +171,13 @@ def open_response(keyring: Keyring, *, scope: str, key: str, stored: str) -> str
 
 @cache
 def _claim_statement(t: Table, dialect_name: str) -> Insert:
-    dialect = postgresql if dialect_name == "postgresql" else sqlite
-    claim: Insert = (
-        dialect.insert(t)
-        .values(
-            scope=bindparam("c_scope"),
-            key=bindparam("c_key"),
-            request_hash=bindparam("c_request_hash"),
-            state="in_progress",
-            created_at=bindparam("c_now"),
-            locked_until=bindparam("c_now"),  # NOT NULL; a claim of this protocol has no lease
-        )
-        .on_conflict_do_nothing(index_elements=[t.c.scope, t.c.key])
-        .returning(t.c.id)
+    claim: Insert = insert_if_absent(t, dialect_name, ("scope", "key"), ("id",)).values(
+        scope=bindparam("c_scope"),
+        key=bindparam("c_key"),
+        request_hash=bindparam("c_request_hash"),
+        state="in_progress",
+        created_at=bindparam("c_now"),
+        locked_until=bindparam("c_now"),  # NOT NULL; a claim of this protocol has no lease
     )
     return claim
 

@@ -22,12 +22,11 @@ from functools import cache
 from typing import Any
 
 from sqlalchemy import Insert, Table
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from shared.commit_tail import Phase, at_commit, tail_state
 from shared.crypto import Keyring, canonical_json
-from shared.db import new_id
+from shared.db import insert_if_absent, new_id
 from shared.errors import BadRequest, ServiceUnavailable, Unauthorized
 from shared.platform_tables import PlatformTables
 
@@ -108,17 +107,13 @@ def record_inbox(
 
     One ``INSERT ... ON CONFLICT (event_id) DO NOTHING RETURNING``, no savepoint: a concurrent
     delivery of the same event waits for the first transaction and then inserts nothing."""
+    claim = insert_if_absent(
+        tables.webhook_inbox, session.get_bind().dialect.name, ("event_id",), ("event_id",)
+    )
     claimed = session.execute(
-        _inbox_claim(tables.webhook_inbox, session.get_bind().dialect.name),
-        {"event_id": event_id, "source": source, "topic": topic, "received_at": now},
+        claim, {"event_id": event_id, "source": source, "topic": topic, "received_at": now}
     ).first()
     return claimed is not None
-
-
-@cache
-def _inbox_claim(inbox: Table, dialect: str) -> Insert:
-    insert_ = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    return insert_(inbox).on_conflict_do_nothing(index_elements=["event_id"]).returning(inbox.c.event_id)
 
 
 def outbox_row(

@@ -17,12 +17,12 @@ from datetime import datetime
 from typing import Any, TypeVarTuple, cast
 
 from sqlalchemy import Select, Table, bindparam, exists, insert, select
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.orm import Session
 
 from services.escrow.models import Base, EscrowRow, LotRow, PaymentRow, TimelineRow
 from shared.crypto import canonical_json
-from shared.db import bound_rows
+from shared.db import bound_rows, insert_if_absent
 
 ESCROWS = cast(Table, EscrowRow.__table__)
 LOTS = cast(Table, LotRow.__table__)
@@ -40,12 +40,6 @@ def _values(row: Base, table: Table) -> dict[str, Any]:
     return values
 
 
-_ADD_ESCROW = {
-    name: dialect.insert(ESCROWS)
-    .on_conflict_do_nothing(index_elements=["owner", "order_ref"])
-    .returning(ESCROWS.c.id)
-    for name, dialect in (("postgresql", postgresql), ("sqlite", sqlite))
-}
 _ADD_LOTS = insert(LOTS)
 """Built once, per dialect; their columns come from each execution's parameters."""
 _LOT_COLUMNS = [c for c in LOTS.columns if c.key != "id"]
@@ -108,7 +102,8 @@ def add_escrow(
         if connection.execute(_add_escrow_with_lots(len(lots)), params).first() is None:
             raise DuplicateOrderRef(escrow.order_ref)
         return TimelineEntry(now, event, None, actor, json.loads(stored))
-    inserted = connection.execute(_ADD_ESCROW[connection.dialect.name], _values(escrow, ESCROWS)).first()
+    add = insert_if_absent(ESCROWS, connection.dialect.name, ("owner", "order_ref"), ("id",))
+    inserted = connection.execute(add, _values(escrow, ESCROWS)).first()
     if inserted is None:
         raise DuplicateOrderRef(escrow.order_ref)
     connection.execute(_ADD_LOTS, [_values(lot, LOTS) for lot in lots])

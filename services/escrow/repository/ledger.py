@@ -69,7 +69,6 @@ from sqlalchemy import (
     true,
     tuple_,
 )
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 from sqlalchemy.types import TypeEngine
 
@@ -89,7 +88,7 @@ from services.escrow.domain.ledger import (
 from services.escrow.models import AccountRow, EntryRow, PostingRow
 from services.escrow.repository.account_ids import OpenAccount, known_accounts, saw_accounts
 from services.escrow.repository.commit_tail import add_balance_delta, pending_delta
-from shared.db import bound_rows
+from shared.db import bound_rows, insert_if_absent
 from shared.money import Money
 
 ACCOUNTS = cast(Table, AccountRow.__table__)
@@ -120,17 +119,6 @@ def _ref_of(row: RowMapping) -> AccountRef:
     return AccountRef(AccountKind(str(row["kind"])), str(row["owner"]), str(row["currency"]))
 
 
-_OPEN_ACCOUNTS = {
-    name: dialect.insert(ACCOUNTS)
-    .on_conflict_do_nothing(index_elements=["kind", "owner", "currency"])
-    .returning(ACCOUNTS.c.id, ACCOUNTS.c.kind, ACCOUNTS.c.owner, ACCOUNTS.c.currency)
-    for name, dialect in (("postgresql", postgresql), ("sqlite", sqlite))
-}
-"""Opening accounts, built once per backend and executed with one parameter set per account (one
-multi-row ``INSERT`` by SQLAlchemy's insertmanyvalues; a statement holding its values inline
-would have no cache key and be compiled on every call)."""
-
-
 def ensure_accounts(session: Session, *, refs: Iterable[AccountRef], now: datetime) -> None:
     """Open every account in ``refs`` that is not open yet (in sorted order; no-op if open)."""
     wanted = set(refs)
@@ -155,9 +143,12 @@ def ensure_accounts(session: Session, *, refs: Iterable[AccountRef], now: dateti
                 "created_at": now,
             }
         )
+    # one parameter set per account: SQLAlchemy's insertmanyvalues sends one multi-row INSERT
+    # (values given inline to .values([...]) would leave the statement without a cache key)
     connection = session.connection()
-    rows = connection.execute(_OPEN_ACCOUNTS[connection.dialect.name], values).mappings()
-    inserted = {_ref_of(row): int(row["id"]) for row in rows}
+    key = ("kind", "owner", "currency")
+    open_ = insert_if_absent(ACCOUNTS, connection.dialect.name, key, ("id", *key))
+    inserted = {_ref_of(row): int(row["id"]) for row in connection.execute(open_, values).mappings()}
     saw_accounts(session, {ref: OpenAccount(account_id, rules[ref]) for ref, account_id in inserted.items()})
 
 

@@ -15,11 +15,11 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Table, insert, select
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from services.scoring.models import ModelArtifact, ModelVersion
 from shared.crypto import sha256_hex
+from shared.db import insert_if_absent
 
 _ARTIFACTS: Table = ModelArtifact.__table__  # type: ignore[assignment]
 
@@ -61,9 +61,7 @@ def insert_missing(session: Session, rows: Sequence[dict[str, Any]]) -> None:
     """Insert artifact rows, leaving any version that already has one alone."""
     if not rows:
         return
-    dialect = session.get_bind().dialect.name
-    upsert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    session.execute(upsert(_ARTIFACTS).on_conflict_do_nothing(index_elements=["version"]), list(rows))
+    session.execute(insert_if_absent(_ARTIFACTS, session.get_bind().dialect.name, ("version",)), list(rows))
 
 
 def get_files(session: Session, version: str) -> tuple[ArtifactFiles, str, str] | None:

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, datetime
-from functools import cache
 
-from sqlalchemy import Insert, Table, select
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import Table, select
 from sqlalchemy.orm import Session
 
 from services.scoring.models import Decision, Outcome
+from shared.db import insert_if_absent
 
 
 def add_outcome(session: Session, outcome: Outcome) -> bool:
@@ -19,20 +18,11 @@ def add_outcome(session: Session, outcome: Outcome) -> bool:
     One ``INSERT ... ON CONFLICT (score_id, outcome) DO NOTHING RETURNING``, no savepoint: a
     concurrent delivery of the same outcome waits for the first transaction, then inserts nothing."""
     values = {c.key: getattr(outcome, c.key) for c in _OUTCOMES.columns if c.key != "id"}
-    return session.execute(_add_outcome(session.get_bind().dialect.name), values).first() is not None
+    add = insert_if_absent(_OUTCOMES, session.get_bind().dialect.name, ("score_id", "outcome"), ("id",))
+    return session.execute(add, values).first() is not None
 
 
 _OUTCOMES: Table = Outcome.__table__  # type: ignore[assignment]
-
-
-@cache
-def _add_outcome(dialect: str) -> Insert:
-    insert_ = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    return (
-        insert_(_OUTCOMES)
-        .on_conflict_do_nothing(index_elements=["score_id", "outcome"])
-        .returning(_OUTCOMES.c.id)
-    )
 
 
 def outcomes_of(session: Session, score_id: str) -> list[Outcome]:
